@@ -1,0 +1,16 @@
+"""The one exception type for bad input.
+
+Every check on user-supplied data or parameters raises :class:`InputError` with a
+single-line message that names the problem (file, dataset, parameter and the offending
+value). The CLI turns it into ``lfmri: error: <message>`` and exit status 2; the viewers
+turn it into a notification.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input the user can fix. ``str(err)`` is one line naming the problem."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))

@@ -1,0 +1,348 @@
+"""fastMRI+ lesion annotations: parsing, frame mapping, image-level labels and writing.
+
+The fastMRI+ CSV has the columns ``file,slice,study_level,x,y,width,height,label``. Boxes were
+drawn on the *up/down flipped* 320 x 320 image, so on ``reconstruction_rss`` as stored a box
+covers the half-open rows ``[H - y - height, H - y)`` and columns ``[x, x + width)``, where
+``H`` is the height of the reconstruction (320 for knee). Rows with ``study_level == "Yes"``
+carry no box (a finding about the whole study); some boxes have zero width or height and cover
+no pixel; labels can carry trailing spaces, which are stripped.
+
+Image-level labels per slice follow from the annotation CSV plus the file list of reviewed
+files: a slice with at least one box is *positive*; a slice of a reviewed file without a box
+is *negative* (reviewed, no findings there); a slice of a file that was not reviewed is
+*unknown*.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lfmri_core.errors import InputError
+from lfmri_core.io.atomic import atomic_write_text
+
+CSV_COLUMNS = ("file", "slice", "study_level", "x", "y", "width", "height", "label")
+
+#: Height of the labelling frame of the public fastMRI+ annotations (knee and brain).
+FASTMRI_PLUS_FRAME_HEIGHT = 320
+
+
+class ImageLabel(enum.Enum):
+    """Image-level (weak) label of one slice."""
+
+    POSITIVE = 1
+    NEGATIVE = 0
+    UNKNOWN = -1
+
+
+@dataclass(frozen=True)
+class LesionBox:
+    """One annotated lesion box on one slice, in the stored reconstruction frame.
+
+    The box covers rows ``row0 <= r < row1`` and columns ``col0 <= c < col1`` of
+    ``reconstruction_rss[slice]`` as stored in the HDF5 file (half-open ranges, so
+    ``image[row0:row1, col0:col1]`` is exactly the box). An empty box (zero width or height)
+    covers no pixel but is kept so that nothing in the CSV is silently lost.
+    """
+
+    slice: int
+    label: str
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+
+    def __post_init__(self) -> None:
+        if self.row1 < self.row0 or self.col1 < self.col0:
+            raise InputError(
+                f"lesion box {self.label!r} on slice {self.slice} has negative size "
+                f"(rows {self.row0}:{self.row1}, cols {self.col0}:{self.col1})"
+            )
+
+    @classmethod
+    def from_labelling_frame(
+        cls,
+        *,
+        slice: int,
+        label: str,
+        x: int,
+        y: int,
+        width: int,
+        height: int,
+        image_height: int = FASTMRI_PLUS_FRAME_HEIGHT,
+    ) -> LesionBox:
+        """Map a fastMRI+ box (flipped labelling frame) onto the stored frame."""
+        row0 = image_height - y - height
+        return cls(
+            slice=slice,
+            label=label.strip(),
+            row0=row0,
+            row1=row0 + height,
+            col0=x,
+            col1=x + width,
+        )
+
+    def to_labelling_frame(
+        self, image_height: int = FASTMRI_PLUS_FRAME_HEIGHT
+    ) -> tuple[int, int, int, int]:
+        """The ``(x, y, width, height)`` this box has in a fastMRI+ CSV."""
+        return (self.col0, image_height - self.row1, self.width, self.height)
+
+    @property
+    def width(self) -> int:
+        return self.col1 - self.col0
+
+    @property
+    def height(self) -> int:
+        return self.row1 - self.row0
+
+    @property
+    def area(self) -> int:
+        """Number of pixels covered (0 for an empty box)."""
+        return self.width * self.height
+
+    @property
+    def is_empty(self) -> bool:
+        return self.area == 0
+
+    def fits(self, shape: tuple[int, int]) -> bool:
+        """Whether the box lies inside an image of ``shape = (H, W)``."""
+        return 0 <= self.row0 <= self.row1 <= shape[0] and 0 <= self.col0 <= self.col1 <= shape[1]
+
+    def to_mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """Boolean mask, shape ``(H, W)``, True inside the box (clipped to the image)."""
+        mask = np.zeros(shape, dtype=bool)
+        mask[max(self.row0, 0) : max(self.row1, 0), max(self.col0, 0) : max(self.col1, 0)] = True
+        return mask
+
+
+@dataclass(frozen=True)
+class StudyFinding:
+    """A study-level fastMRI+ row: a finding about the whole file, without a box."""
+
+    file: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FileAnnotations:
+    """Everything annotated for one file.
+
+    Attributes
+    ----------
+    file
+        File stem as it appears in the CSV (``file1000001``), without ``.h5``.
+    boxes
+        Lesion boxes in the stored reconstruction frame, in CSV order.
+    study_findings
+        Labels of study-level rows (no box).
+    reviewed
+        True when the file is in the file list of reviewed files, or has any annotation row.
+    """
+
+    file: str
+    boxes: tuple[LesionBox, ...] = ()
+    study_findings: tuple[str, ...] = ()
+    reviewed: bool = False
+
+    def boxes_on(self, slice_index: int) -> tuple[LesionBox, ...]:
+        """Boxes on one slice (empty boxes included)."""
+        return tuple(b for b in self.boxes if b.slice == slice_index)
+
+    def slice_label(self, slice_index: int) -> ImageLabel:
+        """Image-level label of one slice (see the module docstring)."""
+        if any(b.slice == slice_index for b in self.boxes):
+            return ImageLabel.POSITIVE
+        return ImageLabel.NEGATIVE if self.reviewed else ImageLabel.UNKNOWN
+
+    def slice_labels(self, num_slices: int) -> list[ImageLabel]:
+        """Image-level labels for slices ``0 .. num_slices - 1``."""
+        return [self.slice_label(s) for s in range(num_slices)]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Distinct box labels, sorted."""
+        return tuple(sorted({b.label for b in self.boxes}))
+
+    def validate(self, num_slices: int, image_shape: tuple[int, int]) -> None:
+        """Raise :class:`InputError` if a box names a slice or pixels the volume lacks."""
+        for box in self.boxes:
+            if not 0 <= box.slice < num_slices:
+                raise InputError(
+                    f"annotation for {self.file} names slice {box.slice}, but the volume has "
+                    f"{num_slices} slices (0..{num_slices - 1})"
+                )
+            if not box.fits(image_shape):
+                raise InputError(
+                    f"annotation box {box.label!r} on slice {box.slice} of {self.file} "
+                    f"(rows {box.row0}:{box.row1}, cols {box.col0}:{box.col1}) lies outside "
+                    f"the {image_shape[0]} x {image_shape[1]} reconstruction"
+                )
+
+
+@dataclass(frozen=True)
+class AnnotationSet:
+    """A parsed fastMRI+ annotation CSV plus its file list.
+
+    ``files`` maps the file stem to its :class:`FileAnnotations`; reviewed files without any
+    row are present with no boxes (negatives).
+    """
+
+    files: Mapping[str, FileAnnotations] = field(default_factory=dict)
+
+    def for_file(self, name: str | os.PathLike[str]) -> FileAnnotations:
+        """Annotations of one file; accepts a stem, a file name or a path."""
+        stem = file_stem(name)
+        return self.files.get(stem, FileAnnotations(file=stem))
+
+    @property
+    def boxes(self) -> list[tuple[str, LesionBox]]:
+        return [(f, b) for f, ann in self.files.items() for b in ann.boxes]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def file_stem(name: str | os.PathLike[str]) -> str:
+    """``/data/file1000001.h5`` -> ``file1000001``."""
+    base = os.path.basename(os.fspath(name))
+    return base[:-3] if base.endswith(".h5") else base
+
+
+def _parse_int(value: str, what: str, where: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{where}: {what} is {value!r}, not an integer") from None
+
+
+def parse_annotation_rows(
+    rows: Iterable[Mapping[str, str]],
+    *,
+    source: str = "annotations",
+    image_height: int = FASTMRI_PLUS_FRAME_HEIGHT,
+) -> tuple[dict[str, list[LesionBox]], dict[str, list[str]]]:
+    """Parse fastMRI+ CSV rows into boxes (stored frame) and study-level findings per file."""
+    boxes: dict[str, list[LesionBox]] = defaultdict(list)
+    studies: dict[str, list[str]] = defaultdict(list)
+    for line_no, row in enumerate(rows, start=2):
+        where = f"{source} line {line_no}"
+        missing = [c for c in CSV_COLUMNS if row.get(c) is None]
+        if missing:
+            raise InputError(f"{where}: missing column(s) {', '.join(missing)}")
+        stem = file_stem(row["file"].strip())
+        label = row["label"].strip()
+        if row["study_level"].strip().lower() == "yes":
+            studies[stem].append(label)
+            continue
+        boxes[stem].append(
+            LesionBox.from_labelling_frame(
+                slice=_parse_int(row["slice"], "slice", where),
+                label=label,
+                x=_parse_int(row["x"], "x", where),
+                y=_parse_int(row["y"], "y", where),
+                width=_parse_int(row["width"], "width", where),
+                height=_parse_int(row["height"], "height", where),
+                image_height=image_height,
+            )
+        )
+    return boxes, studies
+
+
+def read_file_list(path: str | os.PathLike[str]) -> list[str]:
+    """Read a fastMRI+ ``*_file_list.csv`` (one file stem per line, no header)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file list {path} does not exist")
+    stems = []
+    for line in path.read_text().splitlines():
+        line = line.strip().strip(",")
+        if line and line.lower() != "file":
+            stems.append(file_stem(line))
+    return stems
+
+
+def read_annotations(
+    csv_path: str | os.PathLike[str],
+    file_list: str | os.PathLike[str] | None = None,
+    *,
+    image_height: int = FASTMRI_PLUS_FRAME_HEIGHT,
+) -> AnnotationSet:
+    """Read a fastMRI+ annotation CSV (and optionally its file list of reviewed files).
+
+    Parameters
+    ----------
+    csv_path
+        The labels CSV (``knee.csv``, ``brain.csv`` or one written by :func:`write_annotations`).
+    file_list
+        The matching ``*_file_list.csv``. Files listed there without rows become negatives.
+        Without it, only files with rows count as reviewed.
+    image_height
+        Height of the labelling frame (320 for the public knee and brain annotations).
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise InputError(f"annotation file {csv_path} does not exist")
+    text = csv_path.read_text(encoding="utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if tuple(header[: len(CSV_COLUMNS)]) != CSV_COLUMNS:
+        raise InputError(
+            f"{csv_path} is not a fastMRI+ annotation CSV: header is {','.join(header) or '(empty)'}, "
+            f"expected {','.join(CSV_COLUMNS)}"
+        )
+    reader.fieldnames = header
+    boxes, studies = parse_annotation_rows(reader, source=str(csv_path), image_height=image_height)
+    reviewed = set(read_file_list(file_list)) if file_list is not None else set()
+    names = list(dict.fromkeys([*boxes, *studies, *sorted(reviewed)]))
+    files = {
+        name: FileAnnotations(
+            file=name,
+            boxes=tuple(boxes.get(name, ())),
+            study_findings=tuple(studies.get(name, ())),
+            reviewed=True,
+        )
+        for name in names
+    }
+    return AnnotationSet(files=files)
+
+
+def format_annotations(
+    annotations: Iterable[FileAnnotations], *, image_height: int = FASTMRI_PLUS_FRAME_HEIGHT
+) -> str:
+    """fastMRI+ CSV text for the given files (boxes mapped back to the labelling frame)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for ann in annotations:
+        for label in ann.study_findings:
+            writer.writerow([ann.file, 0, "Yes", "", "", "", "", label])
+        for box in ann.boxes:
+            x, y, w, h = box.to_labelling_frame(image_height)
+            writer.writerow([ann.file, box.slice, "No", x, y, w, h, box.label])
+    return out.getvalue()
+
+
+def write_annotations(
+    csv_path: str | os.PathLike[str],
+    annotations: Sequence[FileAnnotations],
+    *,
+    file_list: str | os.PathLike[str] | None = None,
+    image_height: int = FASTMRI_PLUS_FRAME_HEIGHT,
+) -> None:
+    """Write a fastMRI+ style CSV (and file list), atomically.
+
+    Every file passed is listed in ``file_list`` (it was "reviewed"), including files with no
+    boxes, which readers then treat as negatives.
+    """
+    atomic_write_text(csv_path, format_annotations(annotations, image_height=image_height))
+    if file_list is not None:
+        atomic_write_text(file_list, "".join(f"{a.file}\n" for a in annotations))
