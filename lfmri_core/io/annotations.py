@@ -31,8 +31,8 @@ from lfmri_core.io.atomic import atomic_write_text
 
 CSV_COLUMNS = ("file", "slice", "study_level", "x", "y", "width", "height", "label")
 
-#: Height of the labelling frame of the public fastMRI+ annotations (knee and brain).
-FASTMRI_PLUS_FRAME_HEIGHT = 320
+#: Shape ``(H, W)`` of the labelling frame of the public fastMRI+ annotations (knee and brain).
+FASTMRI_PLUS_FRAME = (320, 320)
 
 
 class ImageLabel(enum.Enum):
@@ -77,24 +77,29 @@ class LesionBox:
         y: int,
         width: int,
         height: int,
-        image_height: int = FASTMRI_PLUS_FRAME_HEIGHT,
+        frame_shape: tuple[int, int] = FASTMRI_PLUS_FRAME,
     ) -> LesionBox:
-        """Map a fastMRI+ box (flipped labelling frame) onto the stored frame."""
-        row0 = image_height - y - height
+        """Map a fastMRI+ box (flipped labelling frame) onto the stored frame.
+
+        Boxes are clipped to the frame: a few public knee boxes start at ``y = -1``.
+        """
+        frame_h, frame_w = frame_shape
+
+        def clip(value: int, top: int) -> int:
+            return min(max(value, 0), top)
+
         return cls(
             slice=slice,
             label=label.strip(),
-            row0=row0,
-            row1=row0 + height,
-            col0=x,
-            col1=x + width,
+            row0=clip(frame_h - y - height, frame_h),
+            row1=clip(frame_h - y, frame_h),
+            col0=clip(x, frame_w),
+            col1=clip(x + width, frame_w),
         )
 
-    def to_labelling_frame(
-        self, image_height: int = FASTMRI_PLUS_FRAME_HEIGHT
-    ) -> tuple[int, int, int, int]:
+    def to_labelling_frame(self, frame_height: int = FASTMRI_PLUS_FRAME[0]) -> tuple[int, int, int, int]:
         """The ``(x, y, width, height)`` this box has in a fastMRI+ CSV."""
-        return (self.col0, image_height - self.row1, self.width, self.height)
+        return (self.col0, frame_height - self.row1, self.width, self.height)
 
     @property
     def width(self) -> int:
@@ -122,14 +127,6 @@ class LesionBox:
         mask = np.zeros(shape, dtype=bool)
         mask[max(self.row0, 0) : max(self.row1, 0), max(self.col0, 0) : max(self.col1, 0)] = True
         return mask
-
-
-@dataclass(frozen=True)
-class StudyFinding:
-    """A study-level fastMRI+ row: a finding about the whole file, without a box."""
-
-    file: str
-    label: str
 
 
 @dataclass(frozen=True)
@@ -228,7 +225,7 @@ def parse_annotation_rows(
     rows: Iterable[Mapping[str, str]],
     *,
     source: str = "annotations",
-    image_height: int = FASTMRI_PLUS_FRAME_HEIGHT,
+    frame_shape: tuple[int, int] = FASTMRI_PLUS_FRAME,
 ) -> tuple[dict[str, list[LesionBox]], dict[str, list[str]]]:
     """Parse fastMRI+ CSV rows into boxes (stored frame) and study-level findings per file."""
     boxes: dict[str, list[LesionBox]] = defaultdict(list)
@@ -251,21 +248,24 @@ def parse_annotation_rows(
                 y=_parse_int(row["y"], "y", where),
                 width=_parse_int(row["width"], "width", where),
                 height=_parse_int(row["height"], "height", where),
-                image_height=image_height,
+                frame_shape=frame_shape,
             )
         )
     return boxes, studies
 
 
 def read_file_list(path: str | os.PathLike[str]) -> list[str]:
-    """Read a fastMRI+ ``*_file_list.csv`` (one file stem per line, no header)."""
+    """Read a fastMRI+ ``*_file_list.csv``: one file stem per line, no header; lines with
+    spaces (captions) are skipped."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"file list {path} does not exist")
     stems = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
         line = line.strip().strip(",")
-        if line and line.lower() != "file":
+        # File stems never contain spaces; the public knee list ends with a caption line
+        # ("Knee data") that is not a file.
+        if line and " " not in line and line.lower() != "file":
             stems.append(file_stem(line))
     return stems
 
@@ -274,7 +274,7 @@ def read_annotations(
     csv_path: str | os.PathLike[str],
     file_list: str | os.PathLike[str] | None = None,
     *,
-    image_height: int = FASTMRI_PLUS_FRAME_HEIGHT,
+    frame_shape: tuple[int, int] = FASTMRI_PLUS_FRAME,
 ) -> AnnotationSet:
     """Read a fastMRI+ annotation CSV (and optionally its file list of reviewed files).
 
@@ -285,8 +285,9 @@ def read_annotations(
     file_list
         The matching ``*_file_list.csv``. Files listed there without rows become negatives.
         Without it, only files with rows count as reviewed.
-    image_height
-        Height of the labelling frame (320 for the public knee and brain annotations).
+    frame_shape
+        ``(H, W)`` of the labelling frame: the reconstruction size, 320 x 320 for the public
+        knee and brain annotations.
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -300,7 +301,7 @@ def read_annotations(
             f"expected {','.join(CSV_COLUMNS)}"
         )
     reader.fieldnames = header
-    boxes, studies = parse_annotation_rows(reader, source=str(csv_path), image_height=image_height)
+    boxes, studies = parse_annotation_rows(reader, source=str(csv_path), frame_shape=frame_shape)
     reviewed = set(read_file_list(file_list)) if file_list is not None else set()
     names = list(dict.fromkeys([*boxes, *studies, *sorted(reviewed)]))
     files = {
@@ -316,7 +317,7 @@ def read_annotations(
 
 
 def format_annotations(
-    annotations: Iterable[FileAnnotations], *, image_height: int = FASTMRI_PLUS_FRAME_HEIGHT
+    annotations: Iterable[FileAnnotations], *, frame_height: int = FASTMRI_PLUS_FRAME[0]
 ) -> str:
     """fastMRI+ CSV text for the given files (boxes mapped back to the labelling frame)."""
     out = io.StringIO()
@@ -326,7 +327,7 @@ def format_annotations(
         for label in ann.study_findings:
             writer.writerow([ann.file, 0, "Yes", "", "", "", "", label])
         for box in ann.boxes:
-            x, y, w, h = box.to_labelling_frame(image_height)
+            x, y, w, h = box.to_labelling_frame(frame_height)
             writer.writerow([ann.file, box.slice, "No", x, y, w, h, box.label])
     return out.getvalue()
 
@@ -336,13 +337,13 @@ def write_annotations(
     annotations: Sequence[FileAnnotations],
     *,
     file_list: str | os.PathLike[str] | None = None,
-    image_height: int = FASTMRI_PLUS_FRAME_HEIGHT,
+    frame_height: int = FASTMRI_PLUS_FRAME[0],
 ) -> None:
     """Write a fastMRI+ style CSV (and file list), atomically.
 
     Every file passed is listed in ``file_list`` (it was "reviewed"), including files with no
     boxes, which readers then treat as negatives.
     """
-    atomic_write_text(csv_path, format_annotations(annotations, image_height=image_height))
+    atomic_write_text(csv_path, format_annotations(annotations, frame_height=frame_height))
     if file_list is not None:
         atomic_write_text(file_list, "".join(f"{a.file}\n" for a in annotations))

@@ -1,0 +1,337 @@
+"""fastMRI HDF5 volumes: lazy per-slice reading and writing of the same format.
+
+A fastMRI file holds
+
+- ``kspace``: complex64, ``(slices, coils, H, W)`` (multicoil) or ``(slices, H, W)``
+  (singlecoil); H is the readout (fully sampled), W the phase encode;
+- ``reconstruction_rss`` (and for singlecoil ``reconstruction_esc``): float32
+  ``(slices, rh, rw)``, the centre-cropped target (train/val files only);
+- ``ismrmrd_header``: ISMRMRD XML (see :mod:`lfmri_core.io.ismrmrd_header`);
+- ``mask``: 1-D ``(W,)`` sampling mask, only in test/challenge files whose ``kspace`` is
+  already undersampled (attributes ``acceleration``, ``num_low_frequency``);
+- attributes ``acquisition``, ``max``, ``norm``, ``patient_id``.
+
+:class:`FastMRIVolume` opens a file read-only and reads one slice at a time through h5py
+hyperslabs, so reading slice 7 of a 40-slice volume touches only that slice's bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import h5py
+import numpy as np
+
+from lfmri_core.errors import InputError
+from lfmri_core.io.atomic import atomic_path
+from lfmri_core.io.ismrmrd_header import EncodingInfo, build_header, parse_header
+
+TARGET_NAMES = ("reconstruction_rss", "reconstruction_esc")
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """What a fastMRI file holds, read from its metadata without touching the k-space data.
+
+    Attributes
+    ----------
+    name
+        File name (``file1000001.h5``); the mask seed convention uses it.
+    kspace_shape
+        Shape ``(slices, coils, H, W)``; singlecoil files report ``coils == 1``.
+    multicoil
+        False for singlecoil files (``kspace`` of rank 3).
+    encoding
+        Geometry from the ISMRMRD header, or one derived from the k-space shape (recon size
+        320 x 320 capped to the image) when the file has no header.
+    targets
+        Names of the reconstruction targets present, shape ``(slices, rh, rw)`` each.
+    mask
+        The stored ``(W,)`` sampling mask of an undersampled (test) file, else None.
+    attrs
+        The file's attributes (``acquisition``, ``max``, ``norm``, ``patient_id``, ...).
+    """
+
+    name: str
+    kspace_shape: tuple[int, int, int, int]
+    multicoil: bool
+    encoding: EncodingInfo
+    has_header: bool
+    targets: tuple[str, ...]
+    target_shape: tuple[int, int] | None
+    mask: np.ndarray | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_slices(self) -> int:
+        return self.kspace_shape[0]
+
+    @property
+    def num_coils(self) -> int:
+        return self.kspace_shape[1]
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """k-space / full-FOV image shape ``(H, W)``."""
+        return self.kspace_shape[2], self.kspace_shape[3]
+
+    @property
+    def recon_shape(self) -> tuple[int, int]:
+        """Shape of the final (cropped) image: the stored target's, else the header's."""
+        return self.target_shape or self.encoding.recon_shape
+
+    @property
+    def acquisition(self) -> str | None:
+        value = self.attrs.get("acquisition")
+        return None if value is None else str(value)
+
+    @property
+    def undersampled(self) -> bool:
+        """True for test/challenge files whose k-space is already masked."""
+        return self.mask is not None
+
+
+def _attr_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class FastMRIVolume:
+    """A fastMRI HDF5 file opened read-only, with lazy per-slice access.
+
+    Use as a context manager::
+
+        with FastMRIVolume("file1000001.h5") as vol:
+            kspace = vol.kspace(7)            # (coils, H, W) complex64, only slice 7 read
+            target = vol.target(7)            # (320, 320) float32 or None
+
+    Parameters
+    ----------
+    source
+        Path of the file, or a binary file object (read through h5py's file-object driver).
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | IO[bytes]) -> None:
+        if hasattr(source, "read"):
+            self.path = Path(getattr(source, "name", "volume.h5"))
+            self._file = h5py.File(source, "r")
+        else:
+            self.path = Path(source)
+            if not self.path.exists():
+                raise InputError(f"{self.path} does not exist")
+            if self.path.is_dir():
+                raise InputError(f"{self.path} is a folder, not a fastMRI .h5 file")
+            if not h5py.is_hdf5(self.path):
+                raise InputError(f"{self.path} is not an HDF5 file")
+            self._file = h5py.File(self.path, "r")
+        try:
+            self.info = self._read_info()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _read_info(self) -> VolumeInfo:
+        f, where = self._file, self.path.name
+        if "kspace" not in f or not isinstance(f["kspace"], h5py.Dataset):
+            raise InputError(f"{where} has no 'kspace' dataset (found: {', '.join(f.keys()) or 'nothing'})")
+        ks = f["kspace"]
+        if ks.ndim not in (3, 4):
+            raise InputError(
+                f"{where}: 'kspace' has shape {ks.shape} (rank {ks.ndim}); expected "
+                "(slices, coils, H, W) or (slices, H, W)"
+            )
+        if not np.issubdtype(ks.dtype, np.complexfloating):
+            raise InputError(f"{where}: 'kspace' has dtype {ks.dtype}; expected complex64")
+        if min(ks.shape) < 1:
+            raise InputError(f"{where}: 'kspace' is empty, shape {ks.shape}")
+        multicoil = ks.ndim == 4
+        shape = tuple(ks.shape) if multicoil else (ks.shape[0], 1, ks.shape[1], ks.shape[2])
+
+        # fastMRI's default target: RSS for multicoil, ESC for singlecoil.
+        order = TARGET_NAMES if multicoil else TARGET_NAMES[::-1]
+        targets = tuple(n for n in order if n in f)
+        target_shape = None
+        for name in targets:
+            t = f[name]
+            if t.ndim != 3 or t.shape[0] != shape[0]:
+                raise InputError(
+                    f"{where}: '{name}' has shape {t.shape}; expected ({shape[0]}, rh, rw)"
+                )
+            target_shape = target_shape or (t.shape[1], t.shape[2])
+
+        has_header = "ismrmrd_header" in f
+        if has_header:
+            encoding = parse_header(f["ismrmrd_header"][()], source=where)
+            if tuple(encoding.encoded_shape) != shape[2:]:
+                # Some public files list an encoded matrix other than the stored grid: trust
+                # the data and keep only the recon size and limits that still fit.
+                encoding = EncodingInfo(
+                    encoded_shape=shape[2:],
+                    recon_shape=encoding.recon_shape,
+                    encoded_fov_mm=encoding.encoded_fov_mm,
+                    recon_fov_mm=encoding.recon_fov_mm,
+                )
+        else:
+            h, w = shape[2:]
+            encoding = EncodingInfo(encoded_shape=(h, w), recon_shape=target_shape or (min(h, 320), min(w, 320)))
+
+        mask = None
+        if "mask" in f:
+            mask = np.asarray(f["mask"][()]).astype(bool).reshape(-1)
+            if mask.shape[0] != shape[3]:
+                raise InputError(
+                    f"{where}: 'mask' has {mask.shape[0]} entries but k-space has {shape[3]} columns"
+                )
+        attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+        return VolumeInfo(
+            name=self.path.name,
+            kspace_shape=shape,  # type: ignore[arg-type]
+            multicoil=multicoil,
+            encoding=encoding,
+            has_header=has_header,
+            targets=targets,
+            target_shape=target_shape,
+            mask=mask,
+            attrs=attrs,
+        )
+
+    def __enter__(self) -> FastMRIVolume:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __len__(self) -> int:
+        return self.info.num_slices
+
+    def _check_index(self, index: int) -> int:
+        n = self.info.num_slices
+        if not -n <= index < n:
+            raise InputError(f"{self.path.name}: slice {index} does not exist (volume has {n} slices)")
+        return index % n
+
+    def kspace(self, index: int) -> np.ndarray:
+        """k-space of one slice, shape ``(coils, H, W)`` complex64 (coils = 1 for singlecoil)."""
+        index = self._check_index(index)
+        data = np.asarray(self._file["kspace"][index], dtype=np.complex64)
+        if not self.info.multicoil:
+            data = data[None]
+        if not np.isfinite(data).all():
+            raise InputError(f"{self.path.name}: k-space of slice {index} contains NaN or Inf")
+        return data
+
+    def target(self, index: int, name: str | None = None) -> np.ndarray | None:
+        """Reference image of one slice, ``(rh, rw)`` float32, or None if the file has none.
+
+        ``name`` picks ``reconstruction_rss`` or ``reconstruction_esc``; by default the first
+        present (RSS for multicoil files).
+        """
+        index = self._check_index(index)
+        name = name or (self.info.targets[0] if self.info.targets else None)
+        if name is None:
+            return None
+        if name not in self._file:
+            raise InputError(f"{self.path.name} has no '{name}' dataset")
+        return np.asarray(self._file[name][index], dtype=np.float32)
+
+    def target_volume(self, name: str | None = None) -> np.ndarray | None:
+        """All reference slices, ``(slices, rh, rw)`` float32 (reads the whole target)."""
+        name = name or (self.info.targets[0] if self.info.targets else None)
+        return None if name is None else np.asarray(self._file[name][()], dtype=np.float32)
+
+    @property
+    def header_xml(self) -> str | None:
+        if not self.info.has_header:
+            return None
+        raw = self._file["ismrmrd_header"][()]
+        return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
+def write_volume(
+    path: str | os.PathLike[str],
+    kspace: np.ndarray,
+    *,
+    encoding: EncodingInfo,
+    reconstruction_rss: np.ndarray | None = None,
+    reconstruction_esc: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    header_xml: str | None = None,
+) -> Path:
+    """Write a fastMRI-format HDF5 file atomically.
+
+    Parameters
+    ----------
+    path
+        Output file; written to a temporary file first, then renamed.
+    kspace
+        ``(slices, coils, H, W)`` or ``(slices, H, W)`` complex; stored as complex64,
+        chunked one slice per chunk so per-slice reads stay cheap.
+    encoding
+        Geometry written into the ISMRMRD header (unless ``header_xml`` is given).
+    reconstruction_rss, reconstruction_esc
+        Optional targets ``(slices, rh, rw)``, stored float32.
+    mask
+        Optional ``(W,)`` mask for undersampled (test-style) files; with it the attributes
+        ``acceleration`` and ``num_low_frequency`` should be passed in ``attrs``.
+    attrs
+        File attributes; ``max`` and ``norm`` are filled from the RSS target when absent.
+    header_xml
+        A header to store verbatim (for exports of files that had one).
+    """
+    kspace = np.asarray(kspace)
+    if kspace.ndim not in (3, 4):
+        raise InputError(f"k-space to write has rank {kspace.ndim}; expected 3 or 4")
+    attrs = dict(attrs or {})
+    if reconstruction_rss is not None:
+        rss = np.asarray(reconstruction_rss, dtype=np.float32)
+        attrs.setdefault("max", float(rss.max()))
+        attrs.setdefault("norm", float(np.linalg.norm(rss)))
+    num_coils = kspace.shape[1] if kspace.ndim == 4 else 1
+    header_xml = header_xml or build_header(
+        encoding, num_coils=num_coils, protocol_name=str(attrs.get("acquisition", ""))
+    )
+    chunks = (1, *kspace.shape[1:])
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("kspace", data=kspace.astype(np.complex64, copy=False), chunks=chunks)
+            f.create_dataset("ismrmrd_header", data=np.bytes_(header_xml.encode("utf-8")))
+            for name, target in (("reconstruction_rss", reconstruction_rss), ("reconstruction_esc", reconstruction_esc)):
+                if target is not None:
+                    t = np.asarray(target, dtype=np.float32)
+                    f.create_dataset(name, data=t, chunks=(1, *t.shape[1:]))
+            if mask is not None:
+                f.create_dataset("mask", data=np.asarray(mask).astype(bool).reshape(-1))
+            for key, value in attrs.items():
+                f.attrs[key] = value
+    return Path(path)
+
+
+def write_reconstruction(
+    path: str | os.PathLike[str],
+    reconstruction: np.ndarray,
+    *,
+    attrs: Mapping[str, Any] | None = None,
+    mask: np.ndarray | None = None,
+) -> Path:
+    """Write reconstructions as fastMRI's submission format: dataset ``reconstruction``
+    ``(slices, rh, rw)`` float32 (plus the mask used and attributes), atomically."""
+    recon = np.asarray(reconstruction, dtype=np.float32)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("reconstruction", data=recon, chunks=(1, *recon.shape[1:]))
+            if mask is not None:
+                f.create_dataset("mask", data=np.asarray(mask).astype(bool))
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+    return Path(path)

@@ -1,0 +1,105 @@
+"""The multi-coil SENSE operator ``A = M F S`` and its adjoint.
+
+- ``S``: multiply the image ``(..., H, W)`` by each coil sensitivity -> ``(..., C, H, W)``;
+- ``F``: centered orthonormal 2-D FFT per coil (:func:`~lfmri_core.physics.fft.fft2c`);
+- ``M``: keep sampled k-space locations, set the others to exactly ``+0.0``.
+
+``A^H y = sum_c conj(S_c) F^H (M y_c)`` and the normal (Gram) operator ``A^H A``. Everything
+is batched over any leading dimensions (slices), runs on the device of its tensors and keeps
+complex64.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lfmri_core.errors import InputError
+from lfmri_core.physics.fft import fft2c, ifft2c
+
+
+def apply_mask(kspace: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Zero the unsampled entries of ``kspace`` with exactly ``+0.0``.
+
+    ``mask`` is boolean and broadcastable to ``kspace`` (``(W,)``, ``(1, W)`` or ``(H, W)``
+    for line or 2-D masks). ``torch.where`` writes a fresh ``+0.0`` instead of multiplying,
+    which would leave ``-0.0`` where the data were negative.
+    """
+    if mask is None:
+        return kspace
+    return torch.where(mask.to(device=kspace.device, dtype=torch.bool), kspace, torch.zeros((), dtype=kspace.dtype, device=kspace.device))
+
+
+class SenseOperator:
+    """``A = M F S`` for multi-coil Cartesian MRI.
+
+    Parameters
+    ----------
+    sensitivities
+        Complex coil maps, shape ``(..., C, H, W)``; leading dimensions broadcast against the
+        image's (one map set per slice, or one for all).
+    mask
+        Boolean sampling mask broadcastable to ``(..., C, H, W)`` (e.g. ``(1, W)`` for a line
+        mask over phase-encode columns), or None for full sampling.
+
+    Examples
+    --------
+    >>> A = SenseOperator(maps, mask)
+    >>> y = A(x)            # (..., C, H, W) masked multi-coil k-space
+    >>> x0 = A.H(y)         # adjoint: coil-combined image (..., H, W)
+    >>> g = A.gram(x)       # A^H A x
+    """
+
+    def __init__(self, sensitivities: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        if not sensitivities.is_complex():
+            raise InputError(f"coil sensitivities must be complex, got {sensitivities.dtype}")
+        if sensitivities.ndim < 3:
+            raise InputError(f"coil sensitivities must have shape (..., coils, H, W), got {tuple(sensitivities.shape)}")
+        if not torch.isfinite(torch.view_as_real(sensitivities)).all():
+            raise InputError("coil sensitivities contain NaN or Inf")
+        if mask is not None:
+            mask = mask.to(device=sensitivities.device, dtype=torch.bool)
+            try:
+                torch.broadcast_shapes(mask.shape, sensitivities.shape[-3:])
+            except RuntimeError:
+                raise InputError(
+                    f"mask of shape {tuple(mask.shape)} does not fit k-space of shape "
+                    f"{tuple(sensitivities.shape[-3:])}"
+                ) from None
+        self.sensitivities = sensitivities
+        self.mask = mask
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.sensitivities.shape[-2:])  # type: ignore[return-value]
+
+    def _check_image(self, image: torch.Tensor) -> None:
+        if tuple(image.shape[-2:]) != self.image_shape:
+            raise InputError(
+                f"image of shape {tuple(image.shape)} does not match coil maps of shape "
+                f"{tuple(self.sensitivities.shape)}"
+            )
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """``A x``: image ``(..., H, W)`` -> masked coil k-space ``(..., C, H, W)``."""
+        self._check_image(image)
+        return apply_mask(fft2c(self.sensitivities * image.unsqueeze(-3)), self.mask)
+
+    __call__ = forward
+
+    def adjoint(self, kspace: torch.Tensor) -> torch.Tensor:
+        """``A^H y``: coil k-space ``(..., C, H, W)`` -> image ``(..., H, W)``."""
+        if tuple(kspace.shape[-3:]) != tuple(self.sensitivities.shape[-3:]):
+            raise InputError(
+                f"k-space of shape {tuple(kspace.shape)} does not match coil maps of shape "
+                f"{tuple(self.sensitivities.shape)}"
+            )
+        coil_images = ifft2c(apply_mask(kspace, self.mask))
+        return torch.sum(self.sensitivities.conj() * coil_images, dim=-3)
+
+    def H(self, kspace: torch.Tensor) -> torch.Tensor:  # noqa: N802 - the usual name for A^H
+        """Alias of :meth:`adjoint`."""
+        return self.adjoint(kspace)
+
+    def gram(self, image: torch.Tensor) -> torch.Tensor:
+        """Normal operator ``A^H A x`` (one FFT pair per coil)."""
+        return self.adjoint(self.forward(image))

@@ -1,0 +1,129 @@
+"""Property checks shared by every linear operator: adjointness, Gram, unitarity, +0.0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lfmri_core.errors import InputError
+from lfmri_core.physics import SenseOperator, apply_mask, fft2c, ifft2c, rss, sensitivity_combine
+from tests.conftest import devices
+
+SHAPES = [(1, 4, 16, 12), (3, 2, 15, 9), (2, 8, 32, 32)]  # (slices, coils, H, W), odd sizes too
+
+
+def _randn(shape: tuple[int, ...], gen: torch.Generator, device: str) -> torch.Tensor:
+    return torch.randn(shape, dtype=torch.complex64, generator=gen).to(device)
+
+
+def _masks(h: int, w: int, gen: torch.Generator) -> list[torch.Tensor | None]:
+    line = torch.rand(w, generator=gen) < 0.4
+    return [None, line[None, :], torch.rand(h, w, generator=gen) < 0.3]
+
+
+def _inner(a: torch.Tensor, b: torch.Tensor) -> complex:
+    return complex(torch.sum(a.conj().to(torch.complex128) * b.to(torch.complex128)))
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fft_is_unitary_and_centered(shape: tuple[int, ...], device: str) -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = _randn(shape, gen, device)
+    k = fft2c(x)
+    assert torch.allclose(torch.linalg.vector_norm(k), torch.linalg.vector_norm(x), rtol=1e-5)
+    assert torch.allclose(ifft2c(k), x, atol=1e-5)
+    # The definition from the fastMRI docs, with numpy.
+    xn = x.cpu().numpy()
+    ref = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(xn, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    np.testing.assert_allclose(k.cpu().numpy(), ref, atol=1e-5)
+    # DC of a constant image sits at (H // 2, W // 2).
+    ones = torch.ones(shape[-2:], dtype=torch.complex64, device=device)
+    peak = torch.argmax(fft2c(ones).abs()).item()
+    assert divmod(peak, shape[-1]) == (shape[-2] // 2, shape[-1] // 2)
+
+
+def test_fft_matches_fastmri() -> None:
+    import fastmri
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn((2, 3, 20, 14), dtype=torch.complex64, generator=gen)
+    ours = fft2c(x)
+    theirs = torch.view_as_complex(fastmri.fft2c(torch.view_as_real(x)).contiguous())
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    back = torch.view_as_complex(fastmri.ifft2c(torch.view_as_real(ours)).contiguous())
+    assert torch.allclose(ifft2c(ours), back, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("shape", SHAPES)
+def test_sense_adjoint_and_gram(shape: tuple[int, ...], device: str) -> None:
+    gen = torch.Generator().manual_seed(2)
+    s, c, h, w = shape
+    maps = _randn((s, c, h, w), gen, device)
+    for mask in _masks(h, w, gen):
+        op = SenseOperator(maps, None if mask is None else mask.to(device))
+        x = _randn((s, h, w), gen, device)
+        y = _randn((s, c, h, w), gen, device)
+        lhs, rhs = _inner(op(x), y), _inner(x, op.H(y))
+        assert abs(lhs - rhs) <= 1e-4 * abs(lhs)
+        assert torch.allclose(op.gram(x), op.adjoint(op.forward(x)))
+        # A^H A is Hermitian positive semidefinite: <x, A^H A x> = ||A x||^2 >= 0.
+        quad = _inner(x, op.gram(x))
+        assert abs(quad.imag) <= 1e-4 * abs(quad.real)
+        assert quad.real == pytest.approx(float(torch.linalg.vector_norm(op(x)) ** 2), rel=1e-4)
+
+
+def test_sense_broadcasts_one_map_set_over_slices() -> None:
+    gen = torch.Generator().manual_seed(3)
+    maps = torch.randn((4, 8, 8), dtype=torch.complex64, generator=gen)
+    x = torch.randn((5, 8, 8), dtype=torch.complex64, generator=gen)
+    batched = SenseOperator(maps)(x)
+    assert batched.shape == (5, 4, 8, 8)
+    assert torch.allclose(batched[2], SenseOperator(maps)(x[2]))
+
+
+def test_masked_values_are_positive_zero() -> None:
+    gen = torch.Generator().manual_seed(4)
+    k = -torch.rand((2, 3, 8, 10), generator=gen).to(torch.complex64) * (1 + 1j)
+    mask = torch.zeros(10, dtype=torch.bool)
+    mask[::3] = True
+    out = torch.view_as_real(apply_mask(k, mask))
+    unsampled = out[..., ~mask, :]
+    assert (unsampled == 0).all() and not torch.signbit(unsampled).any()
+    # Multiplying by the mask would have produced -0.0 here: the test data can detect it.
+    assert torch.signbit(torch.view_as_real(k * mask)[..., ~mask, :]).any()
+    op = SenseOperator(torch.ones((3, 8, 10), dtype=torch.complex64), mask[None])
+    y = torch.view_as_real(op(-torch.rand((8, 10), generator=gen).to(torch.complex64)))
+    assert not torch.signbit(y[..., ~mask, :]).any()
+
+
+def test_coil_combination() -> None:
+    import fastmri
+
+    gen = torch.Generator().manual_seed(5)
+    coils = torch.randn((2, 6, 9, 7), dtype=torch.complex64, generator=gen)
+    expected = fastmri.rss_complex(torch.view_as_real(coils), dim=1)
+    assert torch.allclose(rss(coils), expected, atol=1e-6)
+    maps = torch.randn((6, 9, 7), dtype=torch.complex64, generator=gen)
+    image = torch.randn((2, 9, 7), dtype=torch.complex64, generator=gen)
+    assert torch.allclose(sensitivity_combine(maps * image[:, None], maps), image, atol=1e-5)
+    plain = sensitivity_combine(coils, maps, normalize=False)
+    assert torch.allclose(plain, SenseOperator(maps).H(fft2c(coils)), atol=1e-5)
+    zero_maps = torch.zeros_like(maps)
+    assert (sensitivity_combine(coils, zero_maps) == 0).all()
+
+
+def test_sense_bad_input() -> None:
+    maps = torch.ones((2, 8, 8), dtype=torch.complex64)
+    with pytest.raises(InputError, match="must be complex"):
+        SenseOperator(maps.real)
+    nan_maps = maps.clone()
+    nan_maps[0, 0, 0] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        SenseOperator(nan_maps)
+    with pytest.raises(InputError, match="mask of shape"):
+        SenseOperator(maps, torch.ones(7, dtype=torch.bool))
+    with pytest.raises(InputError, match="does not match coil maps"):
+        SenseOperator(maps)(torch.ones((8, 9), dtype=torch.complex64))
