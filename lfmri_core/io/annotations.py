@@ -347,3 +347,28 @@ def write_annotations(
     atomic_write_text(csv_path, format_annotations(annotations, frame_height=frame_height))
     if file_list is not None:
         atomic_write_text(file_list, "".join(f"{a.file}\n" for a in annotations))
+
+
+def discover_annotations(
+    volume_path: str | os.PathLike[str], *, frame_shape: tuple[int, int] = FASTMRI_PLUS_FRAME
+) -> FileAnnotations | None:
+    """Find the annotations of a volume in fastMRI+ CSVs lying in the same folder.
+
+    Every ``*.csv`` beside the volume whose header is the fastMRI+ header is read (with its
+    ``<name>_file_list.csv`` when present); the first one that knows the file wins. Returns
+    None when no CSV mentions the file. ``frame_shape`` is the volume's recon size.
+    """
+    path = Path(volume_path)
+    stem = file_stem(path)
+    for csv_path in sorted(path.parent.glob("*.csv")):
+        if csv_path.name.endswith("_file_list.csv"):
+            continue
+        with csv_path.open(encoding="utf-8-sig", errors="replace") as f:
+            first = f.readline()
+        if tuple(h.strip() for h in first.strip().split(","))[: len(CSV_COLUMNS)] != CSV_COLUMNS:
+            continue
+        file_list = csv_path.with_name(f"{csv_path.stem}_file_list.csv")
+        found = read_annotations(csv_path, file_list if file_list.is_file() else None, frame_shape=frame_shape)
+        if stem in found.files:
+            return found.files[stem]
+    return None

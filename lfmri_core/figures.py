@@ -1,0 +1,114 @@
+"""Static figures (PNG) of slices, lesion boxes, reconstructions and error maps.
+
+Images are shown in the *display* orientation of the fastMRI+ labellers (the stored
+reconstruction flipped up/down, superior at the top for knee), with boxes drawn as half-open
+pixel rectangles. matplotlib is imported inside the functions, so importing this module pulls
+in no plotting library, and they draw on bare ``Figure`` objects (no pyplot state).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lfmri_core.io.annotations import LesionBox
+from lfmri_core.io.atomic import atomic_path
+
+#: Outline colours per lesion label (others get the last colour).
+_BOX_COLOURS = ("#ffd21f", "#ff5a36", "#33d6ff", "#7cff5a", "#ff66d9", "#ffffff")
+
+
+def to_display(image: np.ndarray) -> np.ndarray:
+    """Stored reconstruction frame -> display frame (up/down flip)."""
+    return np.asarray(image)[..., ::-1, :]
+
+
+def _draw_boxes(ax, boxes: Sequence[LesionBox], height: int, labels: list[str]) -> None:  # type: ignore[no-untyped-def]
+    from matplotlib.patches import Rectangle
+
+    for box in boxes:
+        if box.is_empty:
+            continue
+        x, y, w, h = box.to_labelling_frame(height)
+        if box.label not in labels:
+            labels.append(box.label)
+        colour = _BOX_COLOURS[min(labels.index(box.label), len(_BOX_COLOURS) - 1)]
+        # Pixel (r, c) covers [c - 0.5, c + 0.5): a half-open box [x, x + w) starts at x - 0.5.
+        ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor=colour, linewidth=1.2))
+
+
+def _legend(fig, labels: list[str]) -> None:  # type: ignore[no-untyped-def]
+    from matplotlib.lines import Line2D
+
+    if labels:
+        handles = [Line2D([], [], color=_BOX_COLOURS[min(i, len(_BOX_COLOURS) - 1)], lw=2) for i in range(len(labels))]
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, frameon=False)
+
+
+def _figure(rows: int, cols: int, size: tuple[float, float]):  # type: ignore[no-untyped-def]
+    # A bare Figure, not pyplot: no global backend switch, so this also runs inside notebooks
+    # and GUI sessions without touching their backend.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    fig.patch.set_facecolor("black")
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
+def _save(fig, path: str | os.PathLike[str]) -> Path:  # type: ignore[no-untyped-def]
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, facecolor="black")
+    return Path(path)
+
+
+def save_panels(
+    path: str | os.PathLike[str],
+    panels: Mapping[str, np.ndarray],
+    *,
+    boxes: Sequence[LesionBox] = (),
+    reference: np.ndarray | None = None,
+    error_max: float | None = None,
+    title: str = "",
+) -> Path:
+    """One row of magnitude images (stored frame) with the lesion boxes on each, and, when a
+    ``reference`` is given, a second row of error maps ``|image - reference|`` on one fixed
+    scale (``error_max``, default 20% of the reference maximum) so panels compare."""
+    names = list(panels)
+    rows = 2 if reference is not None else 1
+    fig, axes = _figure(rows, len(names), (3.0 * len(names), 3.1 * rows + 0.5))
+    vmax = float(np.percentile(reference if reference is not None else next(iter(panels.values())), 99.5))
+    labels: list[str] = []
+    for col, name in enumerate(names):
+        image = np.asarray(panels[name])
+        ax = axes[0, col]
+        ax.imshow(to_display(image), cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
+        _draw_boxes(ax, boxes, image.shape[0], labels)
+        ax.set_title(name, color="white", fontsize=9)
+        if reference is not None:
+            err = np.abs(image - reference)
+            emax = error_max if error_max is not None else 0.2 * float(reference.max())
+            axes[1, col].imshow(to_display(err), cmap="inferno", vmin=0, vmax=emax, interpolation="nearest")
+            _draw_boxes(axes[1, col], boxes, image.shape[0], labels)
+            axes[1, col].set_title(f"|error| (0 to {emax:.3g})", color="white", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, color="white", fontsize=10)
+    _legend(fig, labels)
+    fig.tight_layout(rect=(0, 0.06 if labels else 0, 1, 0.95 if title else 1))
+    return _save(fig, path)
+
+
+def save_mask_figure(path: str | os.PathLike[str], masks: Mapping[str, np.ndarray], shape: tuple[int, int]) -> Path:
+    """Sampling masks as k-space images (1-D line masks broadcast over the readout)."""
+    fig, axes = _figure(1, len(masks), (2.6 * len(masks), 2.9))
+    for ax, (name, mask) in zip(axes[0], masks.items(), strict=True):
+        pattern = np.broadcast_to(np.asarray(mask, bool), shape) if np.ndim(mask) == 1 else np.asarray(mask, bool)
+        ax.imshow(pattern, cmap="gray", interpolation="nearest", aspect="auto")
+        ax.set_title(name, color="white", fontsize=9)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,54 @@
+"""Make the figures and the table of docs/sample_data.md from the embedded sample data.
+
+Run: .venv/bin/python scripts/make_docs_figures.py  (writes docs/images/)
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lfmri_core.demo import run_demo
+from lfmri_core.figures import save_mask_figure, save_panels
+from lfmri_core.masks import make_mask
+from lfmri_core.synthetic import SyntheticConfig, generate_volume
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def main() -> None:
+    images = DOCS / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_demo(Path(tmp), quiet=True)
+        for png in sorted(Path(tmp).glob("*.png")):
+            shutil.copy(png, images / png.name)
+        shutil.copy(Path(tmp) / "report.md", images / "demo_report.md")
+
+    shape = (320, 320)
+    masks = {
+        f"{name} {accel}x": make_mask(name, shape, acceleration=accel, center_fraction=centre, seed=0).pattern
+        for name, accel, centre in (
+            ("random", 4, 0.08), ("random", 8, 0.04), ("equispaced_fraction", 8, 0.04),
+            ("magic", 8, 0.04), ("poisson", 8, 0.08), ("gaussian", 8, 0.08),
+        )
+    }
+    save_mask_figure(images / "masks.png", masks, shape)
+
+    volume = generate_volume(SyntheticConfig(geometry="fastmri-knee", contrast="PD", num_slices=3, seed=0))
+    middle = 1
+    maps = volume.sensitivities[middle]
+    crop = (slice((maps.shape[-2] - 320) // 2, (maps.shape[-2] + 320) // 2),
+            slice((maps.shape[-1] - 320) // 2, (maps.shape[-1] + 320) // 2))
+    coil_images = np.abs(np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(volume.kspace[middle], axes=(-2, -1)),
+                                                      norm="ortho"), axes=(-2, -1)))[(slice(None), *crop)]
+    panels = {f"coil {c + 1}": coil_images[c] for c in range(0, coil_images.shape[0], 3)}
+    panels["RSS (reconstruction_rss)"] = volume.reconstruction_rss[middle]
+    save_panels(images / "coils.png", panels, title="fastmri-knee geometry (640 x 368, 15 coils): coil images and RSS")
+
+
+if __name__ == "__main__":
+    main()

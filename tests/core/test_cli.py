@@ -1,0 +1,168 @@
+"""The ``lfmri`` command: outputs, the fastMRI-equivalent recon chain, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from lfmri_core.cli import main
+from lfmri_core.io.annotations import FileAnnotations, LesionBox, write_annotations
+from lfmri_core.io.fastmri_h5 import write_volume
+from lfmri_core.io.ismrmrd_header import EncodingInfo
+from tests.conftest import random_complex
+
+ENCODING = EncodingInfo(encoded_shape=(48, 40), recon_shape=(32, 32), encoded_fov_mm=(24.0, 20.0, 3.0),
+                        recon_fov_mm=(16.0, 16.0, 3.0), kspace_center=19, kspace_maximum=37)
+
+
+@pytest.fixture
+def volume(tmp_path: Path, rng: np.random.Generator) -> Path:
+    """A small multicoil file with a target, padding in the header and annotations beside it."""
+    path = tmp_path / "file_cli.h5"
+    kspace = random_complex(rng, (4, 3, 48, 40))
+    left, right = ENCODING.padding
+    kspace[..., :left] = 0
+    kspace[..., right:] = 0
+    image = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(kspace, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    target = np.sqrt((np.abs(image) ** 2).sum(1))[:, 8:40, 4:36].astype(np.float32)
+    write_volume(path, kspace, encoding=ENCODING, reconstruction_rss=target, attrs={"acquisition": "CORPD_FBK"})
+    boxes = (LesionBox(slice=1, label="Meniscus Tear", row0=5, row1=12, col0=3, col1=9),)
+    write_annotations(tmp_path / "ann.csv", [FileAnnotations("file_cli", boxes, reviewed=True)],
+                      file_list=tmp_path / "ann_file_list.csv", frame_height=32)
+    return path
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_info(volume: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["info", str(volume)], capsys)
+    assert code == 0
+    assert "multicoil 4 slices x 3 coils x 48 x 40" in out
+    assert "recon matrix    32 x 32" in out and "acquired cols   [1, 39)" in out
+    assert "1 boxes on 1 slices" in out and "Meniscus Tear: slices 1" in out
+
+
+def test_recon_matches_the_fastmri_chain(volume: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Our recon equals fastMRI's own pipeline: per-file seeded RandomMaskFunc, apply_mask with
+    the header padding, ifft2c, RSS, centre crop."""
+    from fastmri import ifft2c, rss_complex
+    from fastmri.data.subsample import RandomMaskFunc
+    from fastmri.data.transforms import apply_mask, center_crop, to_tensor
+
+    before = hashlib.sha256(volume.read_bytes()).hexdigest()
+    out = tmp_path / "recon.h5"
+    code, stdout, _ = run(["recon", str(volume), "--accel", "4", "--center-fraction", "0.08",
+                           "--out", str(out), "--report", str(tmp_path / "r.json"), "--quiet"], capsys)
+    assert code == 0, stdout
+    assert hashlib.sha256(volume.read_bytes()).hexdigest() == before
+    with h5py.File(volume, "r") as f:
+        kspace = f["kspace"][()]
+    reference = []
+    for s in range(4):
+        masked, mask, _ = apply_mask(to_tensor(kspace[s]), RandomMaskFunc([0.08], [4]),
+                                     seed=tuple(map(ord, volume.name)), padding=ENCODING.padding)
+        reference.append(center_crop(rss_complex(ifft2c(masked), dim=0), (32, 32)).numpy())
+    with h5py.File(out, "r") as f:
+        ours = f["reconstruction"][()]
+        stored_mask = f["mask"][()]
+    np.testing.assert_allclose(ours, np.stack(reference), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(stored_mask, mask.squeeze().numpy().astype(bool))
+    assert "PSNR" in stdout and "LF-PSNR" in stdout and "1 of 4 slices with lesion boxes" in stdout
+
+
+def test_recon_subset_of_slices(volume: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["recon", str(volume), "--slices", "1:3", "--seed", "5", "--quiet",
+                        "--out", str(tmp_path / "o.h5")], capsys)
+    assert code == 0
+    with h5py.File(tmp_path / "o.h5", "r") as f:
+        assert f["reconstruction"].shape == (2, 32, 32)
+        assert list(f.attrs["slices"]) == [1, 2]
+
+
+def _nan_file(path: Path) -> None:
+    k = np.ones((2, 2, 8, 8), np.complex64)
+    k[0, 0, 0, 0] = np.inf
+    write_volume(path, k, encoding=EncodingInfo.for_shape((8, 8)))
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra", "message"),
+    [
+        ("missing", [], "does not exist"),
+        ("text", [], "is not an HDF5 file"),
+        ("no_kspace", [], "has no 'kspace' dataset"),
+        ("rank", [], "expected (slices, coils, H, W)"),
+        ("nan", [], "contains NaN or Inf"),
+        ("ok", ["--accel", "0.5"], "acceleration"),
+        ("ok", ["--accel", "41"], "acceleration"),
+        ("ok", ["--center-fraction", "0"], "center_fraction must be in the open interval (0, 1)"),
+        ("ok", ["--center-fraction", "1.5"], "center_fraction must be in the open interval (0, 1)"),
+        ("ok", ["--mask", "spiral"], "spiral"),
+        ("ok", ["--method", "magic-net"], "unknown reconstruction method 'magic-net'"),
+        ("ok", ["--slices", "9"], "names slice 9"),
+        ("ok", ["--accel", "four"], "invalid float value"),
+        ("bad_annotations", [], "names slice 7, but the volume has 4 slices"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(setup: str, extra: list[str], message: str, volume: Path,
+                                      tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = volume
+    if setup == "missing":
+        path = tmp_path / "nope.h5"
+    elif setup == "text":
+        path = tmp_path / "notes.h5"
+        path.write_text("hello")
+    elif setup == "no_kspace":
+        path = tmp_path / "empty.h5"
+        with h5py.File(path, "w") as f:
+            f["image"] = np.zeros(3)
+    elif setup == "rank":
+        path = tmp_path / "rank.h5"
+        with h5py.File(path, "w") as f:
+            f["kspace"] = np.zeros((2, 3, 4, 5, 6), np.complex64)
+    elif setup == "nan":
+        path = tmp_path / "nan.h5"
+        _nan_file(path)
+    elif setup == "bad_annotations":
+        with (tmp_path / "ann.csv").open("a", newline="") as f:
+            csv.writer(f).writerow(["file_cli", 7, "No", 1, 1, 3, 3, "Joint Effusion"])
+    before = path.read_bytes() if path.exists() else None
+    code, out, err = run(["recon", str(path), "--quiet", *extra], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lfmri: error: "), err
+    assert message in lines[0]
+    assert (path.read_bytes() if path.exists() else None) == before
+
+
+def test_refuses_to_overwrite_input(volume: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["recon", str(volume), "--out", str(volume), "--quiet"], capsys)
+    assert code == 2 and "input files are never overwritten" in err
+
+
+def test_subprocess_has_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "x.h5").write_text("not hdf5")
+    proc = subprocess.run([sys.executable, "-m", "lfmri_core.cli", "recon", str(tmp_path / "x.h5")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"lfmri: error: {tmp_path / 'x.h5'} is not an HDF5 file"
+
+
+def test_cuda_request_without_gpu_falls_back(volume: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: nothing falls back")
+    code, out, err = run(["recon", str(volume), "--device", "cuda", "--quiet", "--slices", "0"], capsys)
+    assert code == 0 and "on cpu" in out
+    assert err.strip() == "lfmri: warning: device 'cuda' requested but no CUDA GPU is available; using the CPU"
