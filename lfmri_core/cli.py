@@ -227,9 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="make the synthetic knee sample data (fastMRI format + fastMRI+ CSV)")
     p.add_argument("--out", help="output folder (default: the sample cache, $LFMRI_CACHE or ~/.cache/lfmri)")
-    p.add_argument("--geometry", default="compact", help="compact (320 x 320, 8 coils) or fastmri-knee (640 x 368, 15 coils)")
-    p.add_argument("--slices", type=int, default=16, help="slices per volume (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="subject seed (default 0)")
+    p.add_argument("--geometry", help="compact (320 x 320, 8 coils; default) or fastmri-knee (640 x 368, 15 coils)")
+    p.add_argument("--slices", type=int, help="slices per volume (default 16)")
+    p.add_argument("--seed", type=int, help="subject seed (default: the sample's, see sample_data/manifest.json)")
     p.add_argument("--force", action="store_true", help="regenerate even if the files exist")
     p.set_defaults(func=_cmd_sample)
 

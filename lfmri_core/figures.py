@@ -45,7 +45,8 @@ def _legend(fig, labels: list[str]) -> None:  # type: ignore[no-untyped-def]
 
     if labels:
         handles = [Line2D([], [], color=_BOX_COLOURS[min(i, len(_BOX_COLOURS) - 1)], lw=2) for i in range(len(labels))]
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, frameon=False)
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, frameon=False,
+                   labelcolor="white")
 
 
 def _figure(rows: int, cols: int, size: tuple[float, float]):  # type: ignore[no-untyped-def]
@@ -87,7 +88,9 @@ def save_panels(
         ax.imshow(to_display(image), cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
         _draw_boxes(ax, boxes, image.shape[0], labels)
         ax.set_title(name, color="white", fontsize=9)
-        if reference is not None:
+        if reference is not None and image is reference:
+            axes[1, col].set_visible(False)  # the reference's own error map is empty
+        elif reference is not None:
             err = np.abs(image - reference)
             emax = error_max if error_max is not None else 0.2 * float(reference.max())
             axes[1, col].imshow(to_display(err), cmap="inferno", vmin=0, vmax=emax, interpolation="nearest")
