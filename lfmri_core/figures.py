@@ -61,7 +61,7 @@ def _figure(rows: int, cols: int, size: tuple[float, float]):  # type: ignore[no
 
 def _save(fig, path: str | os.PathLike[str]) -> Path:  # type: ignore[no-untyped-def]
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, facecolor="black")
+        fig.savefig(tmp, format="png", dpi=90, facecolor="black")
     return Path(path)
 
 

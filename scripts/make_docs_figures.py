@@ -10,10 +10,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lfmri_core.demo import run_demo
 from lfmri_core.figures import save_mask_figure, save_panels
 from lfmri_core.masks import make_mask
+from lfmri_core.physics import center_crop, ifft2c
 from lfmri_core.synthetic import SyntheticConfig, generate_volume
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -40,15 +42,13 @@ def main() -> None:
 
     volume = generate_volume(SyntheticConfig(geometry="fastmri-knee", contrast="PD", num_slices=3, seed=0))
     middle = 1
-    maps = volume.sensitivities[middle]
-    crop = (slice((maps.shape[-2] - 320) // 2, (maps.shape[-2] + 320) // 2),
-            slice((maps.shape[-1] - 320) // 2, (maps.shape[-1] + 320) // 2))
-    coil_images = np.abs(np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(volume.kspace[middle], axes=(-2, -1)),
-                                                      norm="ortho"), axes=(-2, -1)))[(slice(None), *crop)]
+    coil_images = center_crop(ifft2c(torch.from_numpy(volume.kspace[middle])).abs(), volume.recon_shape).numpy()
     panels = {f"coil {c + 1}": coil_images[c] for c in range(0, coil_images.shape[0], 3)}
     panels["RSS (reconstruction_rss)"] = volume.reconstruction_rss[middle]
-    save_panels(images / "coils.png", panels, title="fastmri-knee geometry (640 x 368, 15 coils): coil images and RSS")
-
+    # Coil images and the RSS differ in scale: each panel is shown on its own range.
+    panels = {name: image / np.percentile(image, 99.5) for name, image in panels.items()}
+    save_panels(images / "coils.png", panels,
+                title="fastmri-knee geometry (640 x 368, 15 coils): coil images and RSS, each on its own scale")
 
 if __name__ == "__main__":
     main()
