@@ -1,4 +1,4 @@
-"""Make the figures and the table of docs/sample_data.md from the embedded sample data.
+"""Make the figures and the score table of docs/sample_data.md from the embedded sample data.
 
 Run: .venv/bin/python scripts/make_docs_figures.py  (writes docs/images/)
 """
@@ -19,6 +19,7 @@ from lfmri_core.physics import center_crop, ifft2c
 from lfmri_core.synthetic import SyntheticConfig, generate_volume
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+TABLE_START, TABLE_END = "<!-- demo-table:start -->", "<!-- demo-table:end -->"
 
 
 def main() -> None:
@@ -28,7 +29,13 @@ def main() -> None:
         run_demo(Path(tmp), quiet=True)
         for png in sorted(Path(tmp).glob("*.png")):
             shutil.copy(png, images / png.name)
-        shutil.copy(Path(tmp) / "report.md", images / "demo_report.md")
+        report = (Path(tmp) / "report.md").read_text().splitlines()
+    table = [line for line in report if line.startswith("|")]
+    machine = next(line for line in report if line.startswith("Timings measured on"))
+    page = DOCS / "sample_data.md"
+    text = page.read_text()
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    page.write_text(text[:start] + "\n" + "\n".join([*table, "", machine]) + "\n" + text[end:])
 
     shape = (320, 320)
     masks = {
