@@ -71,9 +71,9 @@ def _load_annotations(volume_path: Path, csv_path: str | None, num_slices: int, 
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from lfmri_core.io.fastmri_h5 import FastMRIVolume
+    from lfmri_core.io.volume import open_volume
 
-    with FastMRIVolume(args.file) as vol:
+    with open_volume(args.file) as vol:
         info = vol.info
         enc = info.encoding
         print(f"file            {info.name}")
@@ -126,14 +126,15 @@ def _cmd_recon(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lfmri_core.evaluation import score_volume
-    from lfmri_core.io.fastmri_h5 import FastMRIVolume, write_reconstruction
+    from lfmri_core.io.fastmri_h5 import write_reconstruction
+    from lfmri_core.io.volume import open_volume
     from lfmri_core.masks import MaskSpec
     from lfmri_core.recon.pipeline import reconstruct_volume
 
     path = Path(args.file)
     if args.out is not None and path.exists() and Path(args.out).resolve() == path.resolve():
         raise InputError(f"--out {args.out} is the input file; input files are never overwritten")
-    with FastMRIVolume(path) as vol:
+    with open_volume(path) as vol:
         info = vol.info
         mask_requested = any(v is not None for v in (args.accel, args.mask, args.center_fraction, args.seed))
         spec = None
@@ -217,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lfmri {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("info", help="show what a fastMRI .h5 file holds (shapes, header, annotations)")
+    p = sub.add_parser("info", help="show what a fastMRI .h5 (or BART .cfl) file holds: shapes, header, annotations")
     p.add_argument("file")
     p.add_argument("--annotations", help="fastMRI+ CSV (default: look beside the file)")
     p.set_defaults(func=_cmd_info)

@@ -81,3 +81,64 @@ def cfl_to_kspace(array: np.ndarray) -> np.ndarray:
     data = np.asarray(array).reshape(dims[:4], order="F")
     # (read, phase1, phase2, coils) -> (phase2, coils, read, phase1)
     return np.ascontiguousarray(np.transpose(data, (2, 3, 0, 1))).astype(np.complex64, copy=False)
+
+
+class BartVolume:
+    """A BART k-space array opened like a :class:`~lfmri_core.io.fastmri_h5.FastMRIVolume`.
+
+    The array (``read, phase1, phase2, coils``) is memory-mapped read-only; each ``phase2``
+    plane is a slice. There is no header or reference image: the recon size is the full
+    k-space grid and :meth:`target` returns None.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        from lfmri_core.io.fastmri_h5 import VolumeInfo
+        from lfmri_core.io.ismrmrd_header import EncodingInfo
+
+        self.path = _base(path)
+        self._array = read_cfl(self.path)
+        dims = list(self._array.shape) + [1] * max(0, 5 - self._array.ndim)
+        if any(d != 1 for d in dims[MAPS_DIM:]):
+            raise InputError(f"{self.path.name}: BART array {tuple(self._array.shape)} has more than k-space and coil dimensions")
+        read, phase1, phase2, coils = dims[:4]
+        self.info = VolumeInfo(
+            name=self.path.name,
+            kspace_shape=(phase2, coils, read, phase1),
+            multicoil=coils > 1,
+            encoding=EncodingInfo(encoded_shape=(read, phase1), recon_shape=(read, phase1)),
+            has_header=False,
+            targets=(),
+            target_shape=None,
+        )
+
+    def __enter__(self) -> BartVolume:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        mm = getattr(self._array, "_mmap", None)
+        if mm is not None:
+            mm.close()
+
+    def __len__(self) -> int:
+        return self.info.num_slices
+
+    def kspace(self, index: int) -> np.ndarray:
+        """k-space of one ``phase2`` plane, ``(coils, read, phase1)`` complex64."""
+        n = self.info.num_slices
+        if not -n <= index < n:
+            raise InputError(f"{self.path.name}: slice {index} does not exist (volume has {n} slices)")
+        dims = list(self._array.shape) + [1] * max(0, 4 - self._array.ndim)
+        plane = np.asarray(self._array.reshape(dims[:4], order="F")[:, :, index % n, :])
+        data = np.ascontiguousarray(np.moveaxis(plane, -1, 0), dtype=np.complex64)
+        if not np.isfinite(data).all():
+            raise InputError(f"{self.path.name}: k-space of slice {index % n} contains NaN or Inf")
+        return data
+
+    def target(self, index: int, name: str | None = None) -> None:
+        return None
+
+    def target_volume(self, name: str | None = None) -> None:
+        return None

@@ -16,7 +16,8 @@ import torch
 
 from lfmri_core.device import resolve_device
 from lfmri_core.errors import InputError
-from lfmri_core.io.fastmri_h5 import FastMRIVolume, VolumeInfo
+from lfmri_core.io.fastmri_h5 import VolumeInfo
+from lfmri_core.io.volume import KSpaceVolume
 from lfmri_core.masks import MaskSpec, SamplingMask, seed_from_filename
 from lfmri_core.physics import center_crop
 from lfmri_core.physics.sense import apply_mask
@@ -82,7 +83,7 @@ def volume_mask(info: VolumeInfo, spec: MaskSpec | None) -> SamplingMask:
 
 
 def reconstruct_volume(
-    volume: FastMRIVolume,
+    volume: KSpaceVolume,
     *,
     method: str = "zero-filled",
     mask_spec: MaskSpec | None = None,
@@ -97,7 +98,7 @@ def reconstruct_volume(
     Parameters
     ----------
     volume
-        An open :class:`FastMRIVolume`.
+        An open volume (:func:`lfmri_core.io.volume.open_volume`).
     method
         Registered method name (see :func:`lfmri_core.recon.available_methods`).
     mask_spec

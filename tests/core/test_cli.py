@@ -166,3 +166,22 @@ def test_cuda_request_without_gpu_falls_back(volume: Path, capsys: pytest.Captur
     code, out, err = run(["recon", str(volume), "--device", "cuda", "--quiet", "--slices", "0"], capsys)
     assert code == 0 and "on cpu" in out
     assert err.strip() == "lfmri: warning: device 'cuda' requested but no CUDA GPU is available; using the CPU"
+
+
+def test_bart_cfl_opens_like_fastmri(tmp_path: Path, rng: np.random.Generator, capsys: pytest.CaptureFixture[str]) -> None:
+    """Public BART example k-space (read, phase1, phase2, coils) goes through info and recon."""
+    from lfmri_core.io.bart_cfl import write_cfl
+    from lfmri_core.io.volume import open_volume
+
+    kspace = random_complex(rng, (24, 20, 2, 4))  # two phase2 planes, 4 coils
+    write_cfl(tmp_path / "phantom", kspace)
+    with open_volume(tmp_path / "phantom.cfl") as vol:
+        assert vol.info.kspace_shape == (2, 4, 24, 20) and vol.target(0) is None
+        np.testing.assert_array_equal(vol.kspace(1), np.moveaxis(kspace[:, :, 1, :], -1, 0))
+    code, out, _ = run(["info", str(tmp_path / "phantom.cfl")], capsys)
+    assert code == 0 and "multicoil 2 slices x 4 coils x 24 x 20" in out and "no ISMRMRD header" in out
+    code, out, _ = run(["recon", str(tmp_path / "phantom.cfl"), "--accel", "2", "--center-fraction", "0.2",
+                        "--quiet", "--out", str(tmp_path / "r.h5")], capsys)
+    assert code == 0 and "no reference image" in out
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        assert f["reconstruction"].shape == (2, 24, 20)
