@@ -3,7 +3,8 @@
 # nothing changed only checks a stamp. Usage: scripts/setup.sh [run|dev]
 #   run  the package and its runtime dependencies (torch pinned by constraints.txt)
 #   dev  also the test tools, the fastmri reference package (installed without its
-#        dependencies) and the Debian packages the GUI tests need (Xvfb, Qt's xcb libraries)
+#        dependencies) and the Debian packages the tests need: BART (the reference for coil
+#        maps and classical reconstructions), Xvfb and Qt's xcb libraries (GUI tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-dev}
@@ -33,7 +34,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
 fi
 
 if [ "$mode" = dev ]; then
-    debs=(xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libdbus-1-3 libfontconfig1
+    debs=(bart xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libdbus-1-3 libfontconfig1
           libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
           libxcb-shape0 libxcb-xinerama0 libxcb-xfixes0 libxcb-cursor0)
     missing=()
