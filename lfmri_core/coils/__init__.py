@@ -1,0 +1,50 @@
+"""Coil sensitivity estimation from the fully sampled k-space centre.
+
+- :func:`estimate_sensitivities`: the entry point, by method name (:data:`SENSITIVITY_METHODS`,
+  :func:`register_sensitivity_method`, :func:`available_sensitivity_methods`).
+- ``"espirit"``: ESPIRiT (:func:`espirit_sensitivities`, :class:`EspiritConfig`), BART ``ecalib``
+  compatible: same calibration region, kernels, threshold, crop and phase convention.
+- ``"lowres"``: a fast low-resolution estimate for interactive use (:func:`lowres_sensitivities`,
+  :class:`LowResConfig`).
+- :func:`find_calibration_region`: BART's automatic calibration region.
+
+k-space is complex ``(slices, coils, H, W)`` (or ``(coils, H, W)``), ``H`` readout, ``W`` phase
+encode, DC at ``(H // 2, W // 2)``; maps come back complex64 on the k-space's device, for
+:class:`~lfmri_core.physics.SenseOperator`.
+
+>>> est = estimate_sensitivities(kspace)            # doctest: +SKIP
+>>> est.maps.shape, est.eigenvalues.shape            # doctest: +SKIP
+((16, 8, 320, 320), (16, 320, 320))
+"""
+
+from lfmri_core.coils.base import (
+    SENSITIVITY_METHODS,
+    SensitivityEstimate,
+    SensitivityMethod,
+    available_sensitivity_methods,
+    estimate_sensitivities,
+    register_sensitivity_method,
+)
+from lfmri_core.coils.calibration import CalibrationRegion, find_calibration_region, sampling_pattern
+
+# imported for their registrations, ESPIRiT first so it leads available_sensitivity_methods()
+from lfmri_core.coils.espirit import EspiritConfig, espirit_kernels, espirit_sensitivities, gram_coefficients  # isort: skip
+from lfmri_core.coils.lowres import LowResConfig, lowres_sensitivities  # isort: skip
+
+__all__ = [
+    "SENSITIVITY_METHODS",
+    "CalibrationRegion",
+    "EspiritConfig",
+    "LowResConfig",
+    "SensitivityEstimate",
+    "SensitivityMethod",
+    "available_sensitivity_methods",
+    "espirit_sensitivities",
+    "espirit_kernels",
+    "estimate_sensitivities",
+    "find_calibration_region",
+    "gram_coefficients",
+    "lowres_sensitivities",
+    "register_sensitivity_method",
+    "sampling_pattern",
+]

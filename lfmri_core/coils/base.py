@@ -1,0 +1,181 @@
+"""Coil-sensitivity estimates, the registry of estimation methods and the entry point
+:func:`estimate_sensitivities`.
+
+A method is registered with its frozen configuration dataclass; every front end lists the
+methods with :func:`available_sensitivity_methods` and builds one by name, so a method
+registered here or by a plugin shows up everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import torch
+
+from lfmri_core.coils.calibration import CalibrationRegion, MaskLike, as_kspace_batch
+from lfmri_core.errors import InputError
+
+__all__ = [
+    "SENSITIVITY_METHODS",
+    "SensitivityEstimate",
+    "SensitivityMethod",
+    "available_sensitivity_methods",
+    "estimate_sensitivities",
+    "register_sensitivity_method",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class SensitivityEstimate:
+    """Coil sensitivity maps and how they were made.
+
+    Attributes
+    ----------
+    maps
+        complex64, on the device of the k-space. Shape ``(slices, coils, H, W)`` for one map
+        per slice, ``(slices, maps, coils, H, W)`` for several; without the ``slices`` axis
+        when the k-space had none. Unit norm over coils where kept, exactly 0 where cropped.
+    eigenvalues
+        float32 ESPIRiT eigenvalue maps, the shape of ``maps`` without the coil axis (not
+        cropped); None for methods without eigenvalues.
+    calibration
+        The k-space block the maps were calibrated from.
+    method
+        Registry name of the method.
+    config
+        The method's configuration (a frozen dataclass).
+    """
+
+    maps: torch.Tensor
+    eigenvalues: torch.Tensor | None
+    calibration: CalibrationRegion
+    method: str
+    config: Any
+
+
+class SensitivityFunction(Protocol):
+    """A method: checked k-space ``(slices, coils, H, W)`` (complex64), its configuration and
+    an optional sampling mask -> maps ``(slices, maps, coils, H, W)``, eigenvalues
+    ``(slices, maps, H, W)`` or None, and the calibration region."""
+
+    def __call__(
+        self, kspace: torch.Tensor, config: Any, mask: MaskLike | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, CalibrationRegion]: ...
+
+
+@dataclass(frozen=True)
+class SensitivityMethod:
+    """A registered method: its name, configuration type and function."""
+
+    name: str
+    config_type: type
+    function: SensitivityFunction
+
+    def estimate(self, kspace: Any, config: Any = None, *, mask: MaskLike | None = None) -> SensitivityEstimate:
+        """Run the method on complex k-space ``(coils, H, W)`` or ``(slices, coils, H, W)``."""
+        if config is None:
+            config = self.config_type()
+        elif not isinstance(config, self.config_type):
+            raise InputError(f"the {self.name} method takes a {self.config_type.__name__}, got {type(config).__name__}")
+        batch, has_slices = as_kspace_batch(kspace)
+        maps, eigenvalues, region = self.function(batch, config, mask)
+        if maps.shape[1] == 1:
+            maps = maps[:, 0]
+            eigenvalues = None if eigenvalues is None else eigenvalues[:, 0]
+        if not has_slices:
+            maps = maps[0]
+            eigenvalues = None if eigenvalues is None else eigenvalues[0]
+        return SensitivityEstimate(maps, eigenvalues, region, self.name, config)
+
+
+SENSITIVITY_METHODS: dict[str, SensitivityMethod] = {}
+"""Method name -> :class:`SensitivityMethod`, in registration order."""
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def register_sensitivity_method(name: str, config_type: type) -> Callable[[_F], _F]:
+    """Decorator registering a method under ``name`` with its configuration dataclass.
+
+    The function takes ``(kspace, config, mask)`` with checked complex64 k-space
+    ``(slices, coils, H, W)`` and returns ``(maps, eigenvalues_or_None, calibration)``, maps
+    ``(slices, maps, coils, H, W)``.
+    """
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise InputError(f"method name must be a non-empty string without surrounding spaces, got {name!r}")
+    if not dataclasses.is_dataclass(config_type):
+        raise InputError(f"the configuration of method {name!r} must be a dataclass, got {config_type!r}")
+
+    def decorate(function: _F) -> _F:
+        if name in SENSITIVITY_METHODS:
+            raise InputError(f"coil sensitivity method {name!r} is already registered")
+        SENSITIVITY_METHODS[name] = SensitivityMethod(name, config_type, function)
+        return function
+
+    return decorate
+
+
+def available_sensitivity_methods() -> tuple[str, ...]:
+    """Names of the registered coil sensitivity methods."""
+    return tuple(SENSITIVITY_METHODS)
+
+
+def estimate_sensitivities(
+    kspace: np.ndarray | torch.Tensor,
+    method: str = "espirit",
+    calib_size: int | tuple[int, int] | None = None,
+    *,
+    mask: MaskLike | None = None,
+    **params: Any,
+) -> SensitivityEstimate:
+    """Coil sensitivity maps from multi-coil k-space with a fully sampled centre.
+
+    Parameters
+    ----------
+    kspace
+        Complex k-space, ``(coils, H, W)`` or ``(slices, coils, H, W)``, numpy or torch
+        (computed on the tensor's device); ``H`` readout, ``W`` phase encode, DC at
+        ``(H // 2, W // 2)``; unsampled locations exactly 0 unless ``mask`` says otherwise.
+    method
+        Registered name: ``"espirit"`` (BART ``ecalib``) or ``"lowres"`` (fast preview).
+    calib_size
+        Largest calibration block ``(rows, columns)`` (or one int for both); the largest fully
+        sampled centred block up to this size is used (BART's ``-r``). None: the method's
+        default (24 x 24).
+    mask
+        Sampling pattern (:class:`~lfmri_core.masks.SamplingMask`, or boolean ``(W,)`` /
+        ``(H, W)``) to find the calibration block from; None reads it from the non-zero data.
+    **params
+        Fields of the method's configuration (e.g. ``kernel_size``, ``threshold``, ``crop``,
+        ``num_maps`` for ESPIRiT; see :class:`~lfmri_core.coils.EspiritConfig`).
+
+    Returns
+    -------
+    SensitivityEstimate
+        ``maps`` ``(slices, coils, H, W)`` (``(slices, maps, coils, H, W)`` for several maps;
+        no ``slices`` axis for 3-D input), eigenvalues and the calibration region.
+
+    Examples
+    --------
+    >>> est = estimate_sensitivities(kspace)                      # doctest: +SKIP
+    >>> est = estimate_sensitivities(kspace, "lowres", calib_size=(24, 24))  # doctest: +SKIP
+    >>> SenseOperator(est.maps, mask)                             # doctest: +SKIP
+    """
+    try:
+        entry = SENSITIVITY_METHODS[method]
+    except (KeyError, TypeError):
+        raise InputError(f"unknown coil sensitivity method {method!r}; known methods: {', '.join(available_sensitivity_methods())}") from None
+    fields = [f.name for f in dataclasses.fields(entry.config_type)]
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise InputError(f"the {method} method has no option {', '.join(unknown)}; its options: {', '.join(fields)}")
+    if calib_size is not None:
+        if "calib_size" not in fields:
+            raise InputError(f"the {method} method takes no calib_size")
+        params["calib_size"] = calib_size
+    config = entry.config_type(**params)
+    return entry.estimate(kspace, config, mask=mask)
