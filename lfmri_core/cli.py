@@ -103,13 +103,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from lfmri_core.coils import available_sensitivity_methods
     from lfmri_core.masks import available_masks
     from lfmri_core.recon import METHOD_REGISTRY
 
-    print("masks:   " + ", ".join(available_masks()))
+    print("masks:     " + ", ".join(available_masks()))
+    print("coil maps: " + ", ".join(available_sensitivity_methods()))
     print("methods:")
     for info in METHOD_REGISTRY.values():
-        print(f"  {info.name:<14} {info.description}")
+        print(f"  {info.name:<18} {info.description}" + ("  [needs coil maps]" if info.needs_sensitivities else ""))
     return 0
 
 
@@ -153,7 +155,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
                   unit="slice", disable=args.quiet, file=sys.stderr) as bar:
             result = reconstruct_volume(
                 vol, method=args.method, mask_spec=spec, slices=slices, device=args.device,
-                progress=lambda done, total: bar.update(done - bar.n),
+                sensitivity_method=args.maps, progress=lambda done, total: bar.update(done - bar.n),
             )
         target = vol.target_volume()
     mask = result.mask
@@ -165,6 +167,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
                  "achieved_acceleration": mask.achieved_acceleration,
                  "num_low_frequencies": mask.num_low_frequencies,
                  "seed": "per-file (fastMRI convention)" if spec is not None and spec.seed is None else (spec.seed if spec else "stored")},
+        "coil_maps": result.sensitivity_method,
         "slices": list(result.slices),
         "seconds_per_slice": float(result.seconds.mean()),
     }
@@ -241,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--center-fraction", type=float, help="fully sampled centre fraction (default 0.08)")
     p.add_argument("--seed", type=int, help="mask seed (default: fastMRI's per-file seed from the file name)")
     p.add_argument("--method", default="zero-filled", help="reconstruction method (see 'lfmri list')")
+    p.add_argument("--maps", default="espirit", help="coil-map estimation for methods that need maps: espirit (default) or lowres")
     p.add_argument("--slices", type=_slice_range, help="slices to reconstruct: N, START:STOP or N,M,... (default all)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--annotations", help="fastMRI+ CSV (default: look beside the file)")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lfmri_core.coils import estimate_sensitivities
 from lfmri_core.device import resolve_device
 from lfmri_core.errors import InputError
 from lfmri_core.io.fastmri_h5 import VolumeInfo
@@ -41,9 +42,13 @@ class VolumeReconstruction:
     method
         Registered method name.
     seconds
-        Wall time per slice, ``(len(slices),)``.
+        Wall time per slice, ``(len(slices),)``, coil-map estimation included.
     device
         Device the method ran on.
+    map_seconds
+        Of ``seconds``, the time spent estimating coil maps (zeros for methods without maps).
+    sensitivity_method
+        How the coil maps were estimated, or None.
     """
 
     images: np.ndarray
@@ -52,6 +57,8 @@ class VolumeReconstruction:
     method: str
     seconds: np.ndarray
     device: str
+    map_seconds: np.ndarray | None = None
+    sensitivity_method: str | None = None
 
 
 def volume_mask(info: VolumeInfo, spec: MaskSpec | None) -> SamplingMask:
@@ -92,6 +99,8 @@ def reconstruct_volume(
     progress: SliceProgress | None = None,
     cancel: CancelCallback | None = None,
     method_params: dict[str, object] | None = None,
+    sensitivity_method: str = "espirit",
+    sensitivity_params: dict[str, object] | None = None,
 ) -> VolumeReconstruction:
     """Undersample and reconstruct the chosen slices of ``volume`` with ``method``.
 
@@ -110,11 +119,16 @@ def reconstruct_volume(
     progress
         Called as ``progress(done_slices, total_slices)``.
     cancel
-        Polled between slices; when it returns True, :class:`Cancelled` is raised.
+        Polled between slices and handed to the method; when it returns True,
+        :class:`Cancelled` is raised.
+    method_params
+        Parameters of the method (see its registry entry).
+    sensitivity_method, sensitivity_params
+        For methods that need coil maps: how to estimate them, per slice, from the
+        undersampled k-space's fully sampled centre (:func:`lfmri_core.coils.estimate_sensitivities`).
     """
     info = volume.info
-    if method_info(method).needs_sensitivities:
-        raise InputError(f"method {method!r} needs coil sensitivities, which this pipeline does not estimate yet")
+    needs_maps = method_info(method).needs_sensitivities
     recon_method = build_method(method, **(method_params or {}))
     mask = volume_mask(info, mask_spec)
     dev = resolve_device(device)
@@ -123,16 +137,22 @@ def reconstruct_volume(
     recon_shape = info.recon_shape
     images = np.empty((len(indices), *recon_shape), dtype=np.float32)
     seconds = np.empty(len(indices))
+    map_seconds = np.zeros(len(indices))
     for n, index in enumerate(indices):
         if cancel is not None and cancel():
             raise Cancelled(f"reconstruction of {info.name} cancelled after {n} slices")
         kspace = torch.from_numpy(volume.kspace(index)).to(dev)
         start = time.perf_counter()
         undersampled = apply_mask(kspace, mask_tensor)[None]
-        image = recon_method(undersampled, mask_tensor, cancel=cancel)[0]
+        maps = None
+        if needs_maps:
+            maps = estimate_sensitivities(undersampled, sensitivity_method, mask=mask, **(sensitivity_params or {})).maps
+            map_seconds[n] = time.perf_counter() - start
+        image = recon_method(undersampled, mask_tensor, sensitivities=maps, cancel=cancel)[0]
         cropped = center_crop(image.abs(), recon_shape)
         images[n] = cropped.cpu().numpy()
         seconds[n] = time.perf_counter() - start
         if progress is not None:
             progress(n + 1, len(indices))
-    return VolumeReconstruction(images, indices, mask, method, seconds, str(dev))
+    return VolumeReconstruction(images, indices, mask, method, seconds, str(dev), map_seconds,
+                                sensitivity_method if needs_maps else None)

@@ -1,0 +1,205 @@
+"""The iterative solvers on toy problems with known answers, and the stepping API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.optimize
+import torch
+
+from lfmri_core.errors import InputError
+from lfmri_core.recon import ADMM, FISTA, Cancelled, ConjugateGradient, SplitTerm, run, steps
+from lfmri_core.recon.proximal import joint_soft_threshold, soft_threshold
+from tests.conftest import devices
+
+
+def _spd(n: int, gen: torch.Generator, dtype: torch.dtype = torch.complex128) -> torch.Tensor:
+    a = torch.randn((n, n), generator=gen, dtype=dtype)
+    return a.conj().T @ a + 0.5 * torch.eye(n, dtype=dtype)
+
+
+@pytest.mark.parametrize("device", devices())
+def test_cg_solves_a_random_spd_system(device: str) -> None:
+    gen = torch.Generator().manual_seed(0)
+    matrix = _spd(40, gen).to(device)
+    b = torch.randn((1, 40), generator=gen, dtype=torch.complex128).to(device)
+    cg = ConjugateGradient(lambda v: v @ matrix.T, b, max_iterations=200, tolerance=1e-12)
+    x = run(cg)
+    expected = torch.linalg.solve(matrix, b[0])
+    assert torch.allclose(x[0], expected, rtol=1e-8, atol=1e-8)
+    assert cg.iteration < 200  # stopped on the tolerance, as BART's conjgrad does
+
+
+def test_cg_with_l2_lambda_and_warm_start() -> None:
+    gen = torch.Generator().manual_seed(1)
+    matrix = _spd(12, gen, torch.float64)
+    b = torch.randn((1, 12), generator=gen, dtype=torch.float64)
+    x0 = torch.randn((1, 12), generator=gen, dtype=torch.float64)
+    x = run(ConjugateGradient(lambda v: v @ matrix.T, b, x0, l2_lambda=2.0, max_iterations=50, tolerance=1e-14))
+    expected = torch.linalg.solve(matrix + 2.0 * torch.eye(12, dtype=torch.float64), b[0])
+    assert torch.allclose(x[0], expected, atol=1e-10)
+
+
+def test_cg_batches_are_independent_problems() -> None:
+    """Problems stop on their own residual; a batch gives what each problem gives alone."""
+    gen = torch.Generator().manual_seed(2)
+    scales = torch.tensor([1.0, 10.0, 0.1], dtype=torch.float64)[:, None]
+    matrix = _spd(10, gen, torch.float64)
+    b = torch.randn((3, 10), generator=gen, dtype=torch.float64) * scales
+
+    def normal(v: torch.Tensor) -> torch.Tensor:
+        return (v @ matrix.T) * scales  # a different operator per problem
+
+    batched = run(ConjugateGradient(normal, b, max_iterations=6, tolerance=1e-3))
+    for i in range(3):
+        alone = run(ConjugateGradient(lambda v, i=i: (v @ matrix.T) * scales[i], b[i : i + 1], max_iterations=6, tolerance=1e-3))
+        assert torch.allclose(batched[i], alone[0], rtol=1e-12, atol=1e-12)
+
+
+def _lasso_reference(a: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """``min 0.5 ||A x - y||^2 + lam ||x||_1`` by L-BFGS-B on ``x = p - q``, ``p, q >= 0``."""
+    n = a.shape[1]
+
+    def objective(pq: np.ndarray) -> tuple[float, np.ndarray]:
+        x = pq[:n] - pq[n:]
+        residual = a @ x - y
+        grad = a.T @ residual
+        return 0.5 * residual @ residual + lam * pq.sum(), np.concatenate([grad + lam, -grad + lam])
+
+    found = scipy.optimize.minimize(
+        objective,
+        np.zeros(2 * n),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * (2 * n),
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000},
+    )
+    return found.x[:n] - found.x[n:]
+
+
+def _lasso_fista(a: np.ndarray, y: np.ndarray, lam: float, iterations: int, momentum: bool = True) -> FISTA:
+    at = torch.from_numpy(a)
+    gram = at.T @ at
+    step = 1.0 / float(torch.linalg.matrix_norm(gram, ord=2))
+    rhs = (at.T @ torch.from_numpy(y))[None]
+    prox = lambda v, alpha: soft_threshold(v, lam * alpha)  # noqa: E731
+    return FISTA(lambda v: v @ gram.T, rhs, prox, step=step, max_iterations=iterations, momentum=momentum)
+
+
+def test_fista_solves_the_lasso_like_scipy() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((30, 20))
+    y = rng.standard_normal(30)
+    expected = _lasso_reference(a, y, 2.0)
+    fista = _lasso_fista(a, y, 2.0, 3000)
+    run(fista)
+    assert np.allclose(fista.estimate[0].numpy(), expected, atol=1e-6)
+    assert np.count_nonzero(fista.estimate[0].numpy()) == np.count_nonzero(np.abs(expected) > 1e-8)
+    ist = _lasso_fista(a, y, 2.0, 20_000, momentum=False)
+    run(ist)
+    assert np.allclose(ist.estimate[0].numpy(), expected, atol=1e-5)
+
+
+def test_fista_with_orthonormal_a_is_one_soft_threshold() -> None:
+    """For orthonormal A the lasso's minimiser is soft(A^T y, lam), reached in one step of 1."""
+    rng = np.random.default_rng(4)
+    q, _ = np.linalg.qr(rng.standard_normal((16, 16)))
+    y = rng.standard_normal(16)
+    fista = FISTA(
+        lambda v: v.clone(),
+        torch.from_numpy(q.T @ y)[None],
+        lambda v, alpha: soft_threshold(v, 0.3 * alpha),
+        step=1.0,
+        max_iterations=5,
+    )
+    run(fista)
+    closed_form = np.sign(q.T @ y) * np.maximum(np.abs(q.T @ y) - 0.3, 0)
+    assert np.allclose(fista.estimate[0].numpy(), closed_form, atol=1e-12)
+
+
+def test_admm_with_an_identity_split_solves_the_lasso() -> None:
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((25, 10))
+    y = rng.standard_normal(25)
+    expected = _lasso_reference(a, y, 1.5)
+    at = torch.from_numpy(a)
+    gram = at.T @ at
+    copy = lambda v: v.clone()  # noqa: E731
+    identity = SplitTerm(copy, copy, copy, lambda v, alpha: soft_threshold(v, 1.5 * alpha))
+    rhs = (at.T @ torch.from_numpy(y))[None]
+    admm = ADMM(lambda v: v @ gram.T, rhs, [identity], rho=2.0, max_iterations=400, cg_iterations=20, cg_tolerance=1e-12)
+    assert np.allclose(run(admm)[0].numpy(), expected, atol=1e-6)
+
+
+def test_admm_stops_on_the_total_cg_budget() -> None:
+    """BART's ``-i`` for ADMM: stop once the inner CG iterations add up to more than it."""
+    gen = torch.Generator().manual_seed(6)
+    matrix = _spd(30, gen, torch.float64)
+    b = torch.randn((1, 30), generator=gen, dtype=torch.float64)
+    copy = lambda v: v.clone()  # noqa: E731
+    term = SplitTerm(copy, copy, copy, lambda v, alpha: soft_threshold(v, 0.1 * alpha))
+    admm = ADMM(lambda v: v @ matrix.T, b, [term], max_iterations=100, cg_iterations=4, cg_tolerance=0.0, max_total_cg_iterations=10)
+    run(admm)
+    assert admm.iteration == 3 and int(admm.cg_iterations_done) == 12  # 4 + 4 + 4 > 10
+
+
+def test_joint_soft_threshold_shrinks_vectors() -> None:
+    v = torch.tensor([[[3.0 + 0j], [4.0 + 0j]], [[0.3 + 0j], [0.4j]]])  # groups along dim 1
+    out = joint_soft_threshold(v, 1.0, dim=1)
+    assert torch.allclose(out[0, :, 0], torch.tensor([2.4 + 0j, 3.2 + 0j]))
+    assert (out[1] == 0).all()
+    assert torch.allclose(soft_threshold(torch.tensor([3j, -0.5]), 1.0), torch.tensor([2j, 0]))
+
+
+def _cg_toy() -> ConjugateGradient:
+    gen = torch.Generator().manual_seed(7)
+    matrix = _spd(20, gen, torch.float64)
+    return ConjugateGradient(lambda v: v @ matrix.T, torch.ones((1, 20), dtype=torch.float64), max_iterations=8)
+
+
+def test_stepping_yields_progress_and_returns_the_result() -> None:
+    solver = _cg_toy()
+    generator = steps(solver)
+    seen = []
+    with pytest.raises(StopIteration) as stop:
+        while True:
+            seen.append(next(generator))
+    assert seen == [(i, 8) for i in range(1, 9)]
+    assert stop.value.value is solver.result
+    # sigpy style: a front end can drive update()/done() itself
+    manual = _cg_toy()
+    while not manual.done():
+        manual.update()
+    assert torch.equal(manual.result, solver.result)
+
+
+def test_run_reports_progress_and_honours_cancel() -> None:
+    reports: list[tuple[int, int]] = []
+    run(_cg_toy(), progress=lambda done, total: reports.append((done, total)))
+    assert reports[-1] == (8, 8) and len(reports) == 8
+    polls = iter([False, False, False, True])
+    solver = _cg_toy()
+    with pytest.raises(Cancelled, match="after 3 of 8"):
+        run(solver, cancel=lambda: next(polls))
+    assert solver.iteration == 3
+
+
+def test_early_stop_still_completes_the_progress_bar() -> None:
+    gen = torch.Generator().manual_seed(8)
+    matrix = _spd(5, gen, torch.float64)
+    reports: list[tuple[int, int]] = []
+    solver = ConjugateGradient(lambda v: v @ matrix.T, torch.ones((1, 5), dtype=torch.float64), max_iterations=50, tolerance=1e-10)
+    run(solver, progress=lambda done, total: reports.append((done, total)))
+    assert solver.iteration <= 6 and reports[-1] == (50, 50)
+
+
+def test_solver_arguments_are_checked() -> None:
+    b = torch.ones((1, 3))
+    with pytest.raises(InputError, match="max_iterations"):
+        ConjugateGradient(lambda v: v, b, max_iterations=0)
+    with pytest.raises(InputError, match="step"):
+        FISTA(lambda v: v, b, lambda v, a: v, step=0.0, max_iterations=3)
+    with pytest.raises(InputError, match="rho"):
+        ADMM(lambda v: v, b, [], rho=0.0)
+    with pytest.raises(InputError, match="over-relaxation"):
+        ADMM(lambda v: v, b, [], relaxation=2.0)
