@@ -2,7 +2,7 @@
 
 Synthesises the sample volumes (cached), undersamples each with fastMRI's knee leaderboard
 settings (random mask; 4x with 8% centre, 8x with 4% centre; per-file seeds), reconstructs
-them with every registered method that needs nothing but k-space, scores PSNR/SSIM/NMSE and
+them with every registered classical method (ESPIRiT coil maps where a method needs them), scores PSNR/SSIM/NMSE and
 LF-PSNR/LF-SSIM against the fully sampled reference and writes ``report.md``,
 ``report.json`` and PNG figures.
 """
@@ -10,6 +10,7 @@ LF-PSNR/LF-SSIM against the fully sampled reference and writes ``report.md``,
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,13 +50,18 @@ def _busiest_slice(boxes: tuple[LesionBox, ...], num_slices: int) -> int:
     return int(np.argmax(area)) if area.any() else num_slices // 2
 
 
-def run_demo(out: Path, *, quiet: bool = False) -> list[DemoRow]:
-    """Run the demo, write its outputs into ``out`` and print the table."""
+def run_demo(out: Path, *, quiet: bool = False, methods: Sequence[str] | None = None) -> list[DemoRow]:
+    """Run the demo, write its outputs into ``out`` and print the table.
+
+    ``methods`` defaults to every registered classical (not learned) method; those that need
+    coil maps get ESPIRiT maps estimated from each slice's fully sampled centre.
+    """
     from lfmri_sample_data import ensure_sample_data
 
     out.mkdir(parents=True, exist_ok=True)
     volumes = [p for p in ensure_sample_data() if p.suffix == ".h5"]
-    methods = [m.name for m in METHOD_REGISTRY.values() if not m.needs_sensitivities and not m.learned]
+    if methods is None:
+        methods = [m.name for m in METHOD_REGISTRY.values() if not m.learned]
     rows: list[DemoRow] = []
     for path in volumes:
         with FastMRIVolume(path) as vol:
@@ -65,21 +71,21 @@ def run_demo(out: Path, *, quiet: bool = False) -> list[DemoRow]:
             annotations = discover_annotations(path, frame_shape=info.recon_shape)
             boxes = annotations.boxes if annotations is not None else ()
             shown = _busiest_slice(boxes, info.num_slices)
+            slice_boxes = tuple(b for b in boxes if b.slice == shown)
             reference = target[shown]
-            panels: dict[str, np.ndarray] = {"fully sampled": reference}
             masks: dict[str, np.ndarray] = {}
             for accel, centre in LEADERBOARD_SETTINGS:
+                panels: dict[str, np.ndarray] = {"fully sampled": reference}
                 for method in methods:
                     result = reconstruct_volume(vol, method=method, mask_spec=MaskSpec("random", accel, centre))
                     scores = score_volume(target, result.images, boxes)
                     rows.append(DemoRow(path.stem, info.acquisition or "", method, accel,
                                         result.mask.achieved_acceleration, scores, 1e3 * float(np.median(result.seconds)),
                                         result.device))
-                    panels[f"{method} {accel:g}x"] = result.images[shown]
+                    panels[method] = result.images[shown]
                     masks[f"random {accel:g}x ({result.mask.achieved_acceleration:.2f}x achieved)"] = result.mask.pattern
-        slice_boxes = tuple(b for b in boxes if b.slice == shown)
-        save_panels(out / f"{path.stem}_slice{shown:02d}.png", panels, boxes=slice_boxes, reference=reference,
-                    title=f"{path.stem} ({info.acquisition}), slice {shown}")
+                save_panels(out / f"{path.stem}_slice{shown:02d}_{accel:g}x.png", panels, boxes=slice_boxes,
+                            reference=reference, title=f"{path.stem} ({info.acquisition}), slice {shown}, {accel:g}x")
         save_mask_figure(out / f"{path.stem}_masks.png", masks, info.image_shape)
     _write_report(out, rows, describe_machine(rows[0].device if rows else None))
     if not quiet:
@@ -91,7 +97,8 @@ def _write_report(out: Path, rows: list[DemoRow], machine: str) -> None:
     lines = [
         "# LF-MRI demo report",
         "",
-        "Synthetic knee sample, random masks with fastMRI's per-file seeds. PSNR/SSIM/NMSE as",
+        "Synthetic knee sample, random masks with fastMRI's per-file seeds; methods that need coil maps",
+        "use ESPIRiT maps from each slice's fully sampled centre. PSNR/SSIM/NMSE as",
         "fastMRI's evaluate.py over each volume; LF-PSNR/LF-SSIM inside the annotated lesion boxes",
         "(data range: the volume maximum of the reference).",
         "",

@@ -59,12 +59,15 @@ def test_sample_is_fastmri_format_with_annotations(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_demo_writes_report_and_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LFMRI_CACHE", str(tmp_path / "cache"))
-    rows = run_demo(tmp_path / "demo", quiet=True)
+    rows = run_demo(tmp_path / "demo", quiet=True, methods=["zero-filled", "cg-sense"])
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
-    assert len(report) == len(rows) == 4  # 2 contrasts x (4x, 8x) x zero-filled
-    by_accel = {(r["volume"], r["acceleration"]): r for r in report}
+    assert len(report) == len(rows) == 8  # 2 contrasts x (4x, 8x) x 2 methods
+    by_key = {(r["volume"], r["method"], r["acceleration"]): r for r in report}
     for volume in ("lfmri_knee_pd", "lfmri_knee_pdfs"):
-        assert by_accel[(volume, 4.0)]["psnr"] > by_accel[(volume, 8.0)]["psnr"]
-        assert np.isfinite(by_accel[(volume, 8.0)]["lf_psnr"])
+        for method in ("zero-filled", "cg-sense"):
+            assert by_key[(volume, method, 4.0)]["psnr"] > by_key[(volume, method, 8.0)]["psnr"]
+            assert np.isfinite(by_key[(volume, method, 8.0)]["lf_psnr"])
+        # parallel imaging beats zero filling at 8x
+        assert by_key[(volume, "cg-sense", 8.0)]["psnr"] > by_key[(volume, "zero-filled", 8.0)]["psnr"]
     pngs = sorted(p.name for p in (tmp_path / "demo").glob("*.png"))
-    assert len(pngs) == 4 and all((tmp_path / "demo" / p).stat().st_size > 2_000 for p in pngs)
+    assert len(pngs) == 6 and all((tmp_path / "demo" / p).stat().st_size > 2_000 for p in pngs)
