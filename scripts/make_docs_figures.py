@@ -25,6 +25,8 @@ TABLE_START, TABLE_END = "<!-- demo-table:start -->", "<!-- demo-table:end -->"
 def main() -> None:
     images = DOCS / "images"
     images.mkdir(parents=True, exist_ok=True)
+    for stale in images.glob("lfmri_knee_*.png"):  # the demo's figures, named by slice and acceleration
+        stale.unlink()
     with tempfile.TemporaryDirectory() as tmp:
         run_demo(Path(tmp), quiet=True)
         for png in sorted(Path(tmp).glob("*.png")):
