@@ -32,8 +32,6 @@ shared: the load average before and after is printed.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -50,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lfmri_core.coils import estimate_sensitivities  # noqa: E402
 from lfmri_core.device import resolve_device  # noqa: E402
 from lfmri_core.io.bart_cfl import read_cfl, write_cfl  # noqa: E402
+from lfmri_core.machine import describe_machine, load_average  # noqa: E402
+from lfmri_core.recon.bart_reference import bart_version  # noqa: E402
 from lfmri_core.synthetic import SyntheticConfig, generate_volume  # noqa: E402
 
 PARAMS = {"calib_size": 24, "kernel_size": 6, "threshold": 0.001, "crop": 0.8, "num_maps": 1}
@@ -69,27 +69,7 @@ def inputs(folder: Path) -> list[tuple[str, np.ndarray]]:
 
 
 def machine(device: torch.device) -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
-    version = subprocess.run(["bart", "version"], capture_output=True, text=True).stdout.strip()
-    return (
-        f"CPU {model}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
-        f"device {device}{gpu}, BART {version}, Python {platform.python_version()}"
-    )
-
-
-def load() -> str:
-    try:
-        return "load average %.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        return "load average n/a"
+    return f"CPU {describe_machine(device, threads=True)}, BART {bart_version()}"
 
 
 def timed(function: Callable[[], object], device: torch.device) -> float:
@@ -165,14 +145,14 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     print(machine(device))
-    print(load())
+    print(load_average())
     shm = Path("/dev/shm")
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
         folder = Path(tmp)
         for name, kspace in inputs(folder):
             for line in bench(name, kspace, device, args.repeats, folder):
                 print(line, flush=True)
-    print(load())
+    print(load_average())
 
 
 if __name__ == "__main__":

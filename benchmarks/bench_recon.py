@@ -32,8 +32,6 @@ The machine may be shared: the load average before and after is printed.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -48,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lfmri_core.device import resolve_device  # noqa: E402
 from lfmri_core.masks import make_mask  # noqa: E402
+from lfmri_core.machine import describe_machine, load_average  # noqa: E402
 from lfmri_core.metrics import psnr  # noqa: E402
 from lfmri_core.physics import ifft2c, sensitivity_combine  # noqa: E402
 from lfmri_core.recon import (  # noqa: E402
@@ -89,26 +88,7 @@ def make_problem(geometry: str) -> Problem:
 
 
 def machine(device: torch.device) -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
-    return (
-        f"CPU {model}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
-        f"device {device}{gpu}, BART {bart_version()}, Python {platform.python_version()}"
-    )
-
-
-def load() -> str:
-    try:
-        return "load average %.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        return "load average n/a"
+    return f"CPU {describe_machine(device, threads=True)}, BART {bart_version()}"
 
 
 def timed(function: Callable[[], torch.Tensor], device: torch.device) -> tuple[float, torch.Tensor]:
@@ -177,11 +157,11 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     print(machine(device))
-    print(load())
+    print(load_average())
     for geometry in args.sizes:
         for line in bench(make_problem(geometry), device, args.repeats):
             print(line, flush=True)
-    print(load())
+    print(load_average())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,3 +27,11 @@ def rng() -> np.random.Generator:
 
 def random_complex(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+
+
+def require_bart() -> str:
+    """Path of the ``bart`` command; fails (never skips) the test without it: CI installs BART."""
+    exe = shutil.which("bart")
+    if exe is None:
+        pytest.fail("the bart command is not installed; the bart-marked tests need it (CI installs BART)")
+    return exe

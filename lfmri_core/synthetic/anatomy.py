@@ -365,7 +365,6 @@ class SliceAnatomy:
 
     def plateau_height(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Signed height above the tibial plateau surface (tibial frame); > 0 above."""
-        s = self.s
         slope = np.float32(np.tan(np.deg2rad(self.subject.tibial_slope_deg)))
         du = u - np.float32(self.ut)
         crown = 0.0

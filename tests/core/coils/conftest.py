@@ -9,7 +9,6 @@ when the ``bart`` command is missing: CI installs it.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +20,7 @@ from scipy.special import expit
 
 from lfmri_core.io.bart_cfl import read_cfl, write_cfl
 from lfmri_core.physics import fft2c
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "bart: conformance with the bart command (BART 0.8.00 or later)")
-
-
-def require_bart() -> str:
-    exe = shutil.which("bart")
-    if exe is None:
-        pytest.fail("the bart command is not installed; the bart-marked tests need it (CI installs BART)")
-    return exe
+from tests.conftest import require_bart
 
 
 @dataclass(frozen=True)

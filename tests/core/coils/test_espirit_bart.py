@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from lfmri_core.coils import EspiritConfig, estimate_sensitivities, find_calibration_region, sampling_pattern
+from lfmri_core.coils import estimate_sensitivities, find_calibration_region, sampling_pattern
 from lfmri_core.masks import make_mask
 from tests.core.coils.conftest import CoilData, bart_ecalib, coil_correlation
 

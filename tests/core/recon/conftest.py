@@ -7,7 +7,6 @@ under ``--strict-markers`` whether or not the project configuration lists it. Te
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +18,7 @@ import torch
 from lfmri_core.io.bart_cfl import read_cfl
 from lfmri_core.masks import make_mask
 from lfmri_core.physics import ifft2c, sensitivity_combine
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "bart: conformance with the bart command (BART 0.8.00 or later)")
-
-
-def require_bart() -> str:
-    exe = shutil.which("bart")
-    if exe is None:
-        pytest.fail("the bart command is not installed; the bart-marked tests need it (CI installs BART)")
-    return exe
+from tests.conftest import require_bart
 
 
 @dataclass(frozen=True)

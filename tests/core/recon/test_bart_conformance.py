@@ -28,7 +28,8 @@ import pytest
 from lfmri_core.metrics import psnr
 from lfmri_core.recon import CgSense, CgSenseParams, CsTv, CsTvParams, CsWavelet, CsWaveletParams, bart_scaling
 from lfmri_core.recon.bart_reference import PicsRunner, pics_arguments
-from tests.core.recon.conftest import Case, make_case, require_bart
+from tests.conftest import require_bart
+from tests.core.recon.conftest import Case, make_case
 
 pytestmark = pytest.mark.bart
 

@@ -14,7 +14,7 @@ from lfmri_core.errors import InputError
 from lfmri_core.io.bart_cfl import write_cfl
 from lfmri_core.masks import make_mask
 from lfmri_core.recon import bart_scaling
-from tests.core.recon.conftest import require_bart
+from tests.conftest import require_bart
 
 
 def test_scaling_is_homogeneous_and_per_slice() -> None:

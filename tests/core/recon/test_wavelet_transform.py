@@ -23,7 +23,7 @@ from lfmri_core.recon.wavelet_transform import (
     waverec2,
 )
 from tests.conftest import devices
-from tests.core.recon.conftest import require_bart
+from tests.conftest import require_bart
 
 
 @pytest.mark.parametrize("device", devices())
