@@ -64,7 +64,6 @@ def score_volume(
     maxval = float(target.max()) if maxval is None else float(maxval)
     glob = volume_metrics(target, reconstruction, maxval=maxval)
     lesion = lf_metrics(target, reconstruction, local, maxval=maxval)
-    lesion_slices = int((~np.isnan(np.asarray(lesion.per_slice_lf_psnr, dtype=float))).sum())
     return Scores(
         psnr=float(glob["psnr"]),
         ssim=float(glob["ssim"]),
@@ -72,5 +71,5 @@ def score_volume(
         lf_psnr=float(lesion.lf_psnr),
         lf_ssim=float(lesion.lf_ssim),
         num_slices=len(slices),
-        num_lesion_slices=lesion_slices,
+        num_lesion_slices=lesion.num_lesion_slices,
     )
