@@ -1,0 +1,429 @@
+"""Net_c: the lesion classifier whose class activation maps steer LF-MRI's lesion-focused module.
+
+Net_c is trained with image-level labels only (class 0 = "any lesion"; further classes, one per
+lesion type, are optional through ``num_classes``). Its head is global average pooling followed
+by a linear layer, so the standard class activation map (Zhou et al., CVPR 2016) is
+
+``CAM_c = ReLU(sum_k w_ck f_k)``
+
+with ``f_k`` the last feature maps and ``w_ck`` the head weights (the bias is left out, as in
+the original CAM). Each map is upsampled bilinearly to the input size and min-max normalised per
+image to ``[0, 1]``. Every step is a torch operation, so gradients flow from the CAM back to the
+input image: LF-MRI places the CAM inside the unrolled reconstruction network.
+
+Backbones are built from a name (:data:`BACKBONE_REGISTRY`), like fastMRI's masks. They use
+GroupNorm rather than BatchNorm so that a batch of one image (the usual case inside a
+reconstruction network) behaves the same in training and in evaluation.
+
+Weights are stored as safetensors with the JSON configuration in the file's header metadata:
+one file, never pickle, nothing executed on load.
+
+>>> config = ClassifierConfig(backbone="resnet-small", width=8)
+>>> model = build_classifier(config).eval()
+>>> out = model(torch.rand(2, 1, 64, 48))
+>>> tuple(out.logits.shape), tuple(out.cam.shape)
+((2, 1), (2, 1, 64, 48))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Literal, NamedTuple, get_args
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lfmri_core.errors import InputError
+
+Normalisation = Literal["p99", "max", "none"]
+"""How an input image is scaled before the backbone (see :class:`ClassifierConfig`)."""
+
+CONFIG_METADATA_KEY = "lfmri_classifier_config"
+"""Key of the JSON configuration in a weights file's safetensors metadata."""
+
+FORMAT_NAME = "lfmri-classifier"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Architecture of a Net_c classifier.
+
+    Attributes
+    ----------
+    backbone
+        Name in :data:`BACKBONE_REGISTRY` (``"resnet-small"`` or ``"vgg-small"``).
+    width
+        Channels of the first stage; later stages use ``2 * width`` and ``4 * width``. The
+        feature maps the CAM is made of have ``4 * width`` channels at 1/8 of the input size.
+    num_classes
+        Number of logits. Class 0 is "any lesion"; classes 1.. are lesion types when used.
+    normalisation
+        Per-image input scaling, so the same weights work on fastMRI's raw magnitude scale
+        (~1e-4) and on the synthetic data's ~1 scale: ``"p99"`` divides each image by its 99th
+        percentile (robust to a few very bright pixels; falls back to the maximum, then to 1,
+        when that is zero), ``"max"`` by its maximum, ``"none"`` leaves it unchanged.
+    cam_epsilon
+        A CAM whose range (max - min) is below this is returned as all zeros rather than
+        amplified noise; otherwise each map is scaled to have minimum 0 and maximum exactly 1.
+    """
+
+    backbone: str = "resnet-small"
+    width: int = 16
+    num_classes: int = 1
+    normalisation: Normalisation = "p99"
+    cam_epsilon: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONE_REGISTRY:
+            raise InputError(
+                f"unknown classifier backbone {self.backbone!r}; available: {', '.join(available_backbones())}"
+            )
+        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+            raise InputError(f"classifier width must be a positive integer, got {self.width!r}")
+        if (
+            isinstance(self.num_classes, bool)
+            or not isinstance(self.num_classes, int)
+            or self.num_classes < 1
+        ):
+            raise InputError(f"classifier num_classes must be a positive integer, got {self.num_classes!r}")
+        if self.normalisation not in get_args(Normalisation):
+            raise InputError(
+                f"classifier normalisation must be one of {', '.join(get_args(Normalisation))}, "
+                f"got {self.normalisation!r}"
+            )
+        if not isinstance(self.cam_epsilon, (int, float)) or not self.cam_epsilon > 0:
+            raise InputError(f"classifier cam_epsilon must be a positive number, got {self.cam_epsilon!r}")
+
+    def to_json(self) -> str:
+        """The configuration as a JSON object (with format name and version)."""
+        return json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION, **asdict(self)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "config") -> ClassifierConfig:
+        """Parse :meth:`to_json` output; anything else raises :class:`InputError` naming ``source``."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{source}: classifier config is not valid JSON ({err.msg})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+            raise InputError(f"{source}: not an LF-MRI classifier config (format {FORMAT_NAME!r} expected)")
+        if data.get("version") != FORMAT_VERSION:
+            raise InputError(f"{source}: unsupported classifier config version {data.get('version')!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - {"format", "version"})
+        if unknown:
+            raise InputError(f"{source}: unknown classifier config fields {', '.join(unknown)}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class ClassifierOutput(NamedTuple):
+    """What :class:`LesionClassifier` returns."""
+
+    logits: torch.Tensor
+    """Class logits, float32 ``(batch, num_classes)``; class 0 = any lesion."""
+    cam: torch.Tensor
+    """Class activation maps in ``[0, 1]``, ``(batch, num_classes, H, W)`` (input size)."""
+
+
+# --- backbones -----------------------------------------------------------------------------
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(num_groups=min(8, channels), num_channels=channels)
+
+
+def _conv_norm_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), _norm(c_out), nn.ReLU(inplace=True)
+    )
+
+
+class _ResidualBlock(nn.Module):
+    """Basic ResNet block (two 3x3 convolutions), strided by its first convolution."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.norm1 = _norm(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.norm2 = _norm(c_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), _norm(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.norm1(self.conv1(x)))
+        out = self.norm2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class Backbone(nn.Module):
+    """Feature extractor ``(batch, 1, H, W) -> (batch, out_channels, ceil(H/8), ceil(W/8))``."""
+
+    out_channels: int
+
+    def __init__(self, layers: nn.Sequential, out_channels: int) -> None:
+        super().__init__()
+        self.layers = layers
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def resnet_small(width: int) -> Backbone:
+    """Strided stem and three residual blocks (stride 1, 2, 2): total stride 8, ``4 * width`` out."""
+    return Backbone(
+        nn.Sequential(
+            _conv_norm_relu(1, width, stride=2),
+            _ResidualBlock(width, width, stride=1),
+            _ResidualBlock(width, 2 * width, stride=2),
+            _ResidualBlock(2 * width, 4 * width, stride=2),
+        ),
+        out_channels=4 * width,
+    )
+
+
+def vgg_small(width: int) -> Backbone:
+    """Plain 3x3 conv stack with three 2x2 max-pools: total stride 8, ``4 * width`` out."""
+    return Backbone(
+        nn.Sequential(
+            _conv_norm_relu(1, width),
+            nn.MaxPool2d(2, ceil_mode=True),
+            _conv_norm_relu(width, 2 * width),
+            _conv_norm_relu(2 * width, 2 * width),
+            nn.MaxPool2d(2, ceil_mode=True),
+            _conv_norm_relu(2 * width, 4 * width),
+            _conv_norm_relu(4 * width, 4 * width),
+            nn.MaxPool2d(2, ceil_mode=True),
+        ),
+        out_channels=4 * width,
+    )
+
+
+BACKBONE_REGISTRY: dict[str, Callable[[int], Backbone]] = {
+    "resnet-small": resnet_small,
+    "vgg-small": vgg_small,
+}
+"""Backbone builders by name: ``builder(width) -> Backbone``."""
+
+
+def available_backbones() -> list[str]:
+    """Names accepted as :attr:`ClassifierConfig.backbone`, sorted."""
+    return sorted(BACKBONE_REGISTRY)
+
+
+# --- the classifier -------------------------------------------------------------------------
+
+
+def _check_image(image: torch.Tensor) -> None:
+    if not isinstance(image, torch.Tensor):
+        raise InputError(f"classifier input must be a torch.Tensor, got {type(image).__name__}")
+    if image.ndim != 4 or image.shape[1] != 1:
+        raise InputError(f"classifier input must have shape (batch, 1, H, W), got {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise InputError(f"classifier input must be a real floating-point magnitude image, got {image.dtype}")
+    if image.numel() == 0:
+        raise InputError(f"classifier input is empty, shape {tuple(image.shape)}")
+    if not bool(torch.isfinite(image).all()):
+        raise InputError("classifier input contains non-finite values (NaN or inf)")
+
+
+def normalise_images(image: torch.Tensor, mode: Normalisation) -> torch.Tensor:
+    """Scale each image by its 99th percentile (``"p99"``), maximum (``"max"``) or not (``"none"``).
+
+    Parameters
+    ----------
+    image
+        Magnitude images ``(batch, 1, H, W)``.
+    mode
+        See :attr:`ClassifierConfig.normalisation`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, 1, H, W)``; differentiable in ``image`` (the scale included).
+    """
+    if mode == "none":
+        return image
+    flat = image.flatten(1)
+    peak = flat.amax(dim=1)
+    if mode == "p99":
+        # kthvalue (unlike torch.quantile) has no input-size limit; lower 99th percentile.
+        k = max(1, int(0.99 * (flat.shape[1] - 1)) + 1)
+        scale = flat.kthvalue(k, dim=1).values
+        scale = torch.where(scale > 0, scale, peak)
+    else:
+        scale = peak
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return image / scale[:, None, None, None]
+
+
+def min_max_normalise(maps: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """Scale each map of ``(batch, classes, H, W)`` to ``[0, 1]``; a map with range < epsilon -> 0."""
+    flat = maps.flatten(2)
+    low = flat.amin(dim=2, keepdim=True)
+    span = flat.amax(dim=2, keepdim=True) - low
+    scaled = (flat - low) / span.clamp(min=epsilon)
+    scaled = torch.where(span >= epsilon, scaled, torch.zeros_like(scaled))
+    return scaled.view_as(maps)
+
+
+class LesionClassifier(nn.Module):
+    """Net_c: backbone, global-average-pooling linear head, and a differentiable CAM.
+
+    Parameters
+    ----------
+    config
+        Architecture; kept as :attr:`config`.
+    """
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = BACKBONE_REGISTRY[config.backbone](config.width)
+        self.head = nn.Linear(self.backbone.out_channels, config.num_classes)
+
+    def forward(self, image: torch.Tensor) -> ClassifierOutput:
+        """Classify images and compute their class activation maps.
+
+        Parameters
+        ----------
+        image
+            Magnitude images, float ``(batch, 1, H, W)``, any H, W, any intensity scale.
+
+        Returns
+        -------
+        ClassifierOutput
+            ``logits`` ``(batch, num_classes)`` and ``cam`` ``(batch, num_classes, H, W)`` in
+            ``[0, 1]``, each map with maximum 1 unless it is all zero.
+        """
+        _check_image(image)
+        features = self.backbone(normalise_images(image, self.config.normalisation))
+        logits = self.head(features.mean(dim=(2, 3)))
+        # CAM_c = sum_k w_ck f_k: the head applied at every position, without the bias.
+        cam = F.relu(torch.einsum("ck,bkhw->bchw", self.head.weight, features))
+        cam = F.interpolate(cam, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        return ClassifierOutput(logits=logits, cam=min_max_normalise(cam, self.config.cam_epsilon))
+
+
+def build_classifier(config: ClassifierConfig) -> LesionClassifier:
+    """A freshly initialised classifier (seed torch beforehand for reproducible weights)."""
+    if not isinstance(config, ClassifierConfig):
+        raise InputError(f"build_classifier needs a ClassifierConfig, got {type(config).__name__}")
+    return LesionClassifier(config)
+
+
+# --- weights files --------------------------------------------------------------------------
+
+
+def save_classifier(
+    path: str | os.PathLike[str], model: LesionClassifier, config: ClassifierConfig | None = None
+) -> Path:
+    """Write the weights as safetensors, with the JSON config in the header metadata.
+
+    Parameters
+    ----------
+    path
+        Destination file (conventionally ``*.safetensors``); overwritten.
+    model
+        The classifier.
+    config
+        Its configuration; defaults to ``model.config`` and must equal it when given.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from safetensors.torch import save_file
+
+    config = model.config if config is None else config
+    if config != model.config:
+        raise InputError(f"save_classifier: config {config} does not match the model's {model.config}")
+    tensors = {
+        name: value.detach().to("cpu", torch.float32).contiguous()
+        for name, value in model.state_dict().items()
+    }
+    path = Path(path)
+    save_file(tensors, str(path), metadata={CONFIG_METADATA_KEY: config.to_json()})
+    return path
+
+
+def load_classifier(
+    path: str | os.PathLike[str],
+    *,
+    config: ClassifierConfig | None = None,
+    device: str | torch.device = "cpu",
+) -> LesionClassifier:
+    """Read a classifier written by :func:`save_classifier`, in eval mode.
+
+    Parameters
+    ----------
+    path
+        A safetensors file with the classifier config in its metadata.
+    config
+        When given, the architecture the caller expects: a file for another one raises.
+    device
+        Where the weights go.
+
+    Returns
+    -------
+    LesionClassifier
+
+    Raises
+    ------
+    InputError
+        The file is missing or not safetensors, lacks or has an invalid config, is for another
+        architecture than ``config``, or its tensors do not match the architecture (missing,
+        unexpected or wrongly shaped tensors). The message is one line naming the problem.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"classifier weights file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            names = handle.keys()
+            tensors = {name: handle.get_tensor(name) for name in names}
+    except (SafetensorError, OSError, ValueError, TypeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"{path}: not a readable safetensors file ({reason})") from None
+    if CONFIG_METADATA_KEY not in metadata:
+        raise InputError(
+            f"{path}: safetensors file has no LF-MRI classifier config ({CONFIG_METADATA_KEY!r})"
+        )
+    stored = ClassifierConfig.from_json(metadata[CONFIG_METADATA_KEY], source=str(path))
+    if config is not None and stored != config:
+        differing = [
+            f.name for f in fields(ClassifierConfig) if getattr(stored, f.name) != getattr(config, f.name)
+        ]
+        detail = ", ".join(f"{n}={getattr(stored, n)!r} (expected {getattr(config, n)!r})" for n in differing)
+        raise InputError(f"{path}: checkpoint is for another classifier: {detail}")
+    model = LesionClassifier(stored)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise InputError(
+            f"{path}: tensors do not match backbone {stored.backbone!r}: "
+            f"missing {missing[:3] or 'none'}, unexpected {unexpected[:3] or 'none'}"
+        )
+    for name, value in tensors.items():
+        if value.shape != expected[name].shape:
+            raise InputError(
+                f"{path}: tensor {name!r} has shape {tuple(value.shape)}, "
+                f"backbone {stored.backbone!r} width {stored.width} expects {tuple(expected[name].shape)}"
+            )
+        if not value.is_floating_point():
+            raise InputError(f"{path}: tensor {name!r} has dtype {value.dtype}, expected floating point")
+    model.load_state_dict({name: value.to(torch.float32) for name, value in tensors.items()})
+    return model.to(device).eval()

@@ -1,0 +1,214 @@
+"""Net_c classifier: shapes, CAM range and gradients, weights files, and a tiny learning check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from lfmri_core.errors import InputError
+from lfmri_core.models import (
+    ClassifierConfig,
+    LesionClassifier,
+    available_backbones,
+    build_classifier,
+    load_classifier,
+    save_classifier,
+)
+
+BACKBONES = available_backbones()
+
+
+def _model(backbone: str, *, width: int = 8, num_classes: int = 2, seed: int = 0) -> LesionClassifier:
+    torch.manual_seed(seed)
+    return build_classifier(ClassifierConfig(backbone=backbone, width=width, num_classes=num_classes)).eval()
+
+
+def _images(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
+    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_registry_lists_both_backbones() -> None:
+    assert {"resnet-small", "vgg-small"} <= set(BACKBONES)
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+@pytest.mark.parametrize("size", [(64, 64), (37, 53), (320, 320), (9, 130)])
+def test_shapes_and_cam_range(backbone: str, size: tuple[int, int]) -> None:
+    model = _model(backbone, num_classes=3)
+    with torch.no_grad():
+        out = model(_images((2, 1, *size)))
+    assert out.logits.shape == (2, 3) and out.logits.dtype == torch.float32
+    assert out.cam.shape == (2, 3, *size)
+    assert torch.isfinite(out.logits).all()
+    cam = out.cam.flatten(2)
+    assert cam.min() >= 0 and cam.max() <= 1
+    peaks = cam.amax(dim=2)
+    assert torch.all((peaks == 1) | (cam.amax(dim=2) == 0) & (cam.amin(dim=2) == 0))
+    assert (peaks == 1).any()
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 300.0])
+def test_p99_normalisation_makes_outputs_scale_free(scale: float) -> None:
+    model = _model("resnet-small")
+    image = _images((1, 1, 48, 48))
+    with torch.no_grad():
+        reference, scaled = model(image), model(image * scale)
+    torch.testing.assert_close(scaled.logits, reference.logits, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(scaled.cam, reference.cam, rtol=1e-4, atol=1e-5)
+
+
+def test_all_zero_image_gives_finite_output() -> None:
+    with torch.no_grad():
+        out = _model("vgg-small")(torch.zeros(1, 1, 32, 32))
+    assert torch.isfinite(out.logits).all() and torch.isfinite(out.cam).all()
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_cam_gradient_reaches_input(backbone: str) -> None:
+    model = _model(backbone)
+    image = _images((2, 1, 40, 56)).requires_grad_()
+    model(image).cam.sum().backward()
+    assert image.grad is not None
+    assert torch.isfinite(image.grad).all()
+    assert image.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_eval_is_deterministic(backbone: str) -> None:
+    model = _model(backbone)
+    image = _images((2, 1, 48, 40))
+    with torch.no_grad():
+        first, second = model(image), model(image)
+    assert torch.equal(first.logits, second.logits) and torch.equal(first.cam, second.cam)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        torch.rand(1, 32, 32),
+        torch.rand(1, 2, 32, 32),
+        torch.ones(1, 1, 8, 8, dtype=torch.int64),
+        torch.full((1, 1, 8, 8), float("nan")),
+        torch.tensor([[[[1.0, float("inf")]]]]),
+    ],
+    ids=["rank3", "two-channels", "integer", "nan", "inf"],
+)
+def test_bad_input_raises_input_error(bad: torch.Tensor) -> None:
+    with pytest.raises(InputError):
+        _model("resnet-small")(bad)
+
+
+def test_bad_config_raises_input_error() -> None:
+    with pytest.raises(InputError, match="unknown classifier backbone 'alexnet'"):
+        ClassifierConfig(backbone="alexnet")
+    with pytest.raises(InputError, match="width"):
+        ClassifierConfig(width=0)
+    with pytest.raises(InputError, match="normalisation"):
+        ClassifierConfig(normalisation="mean")  # type: ignore[arg-type]
+
+
+# --- weights files ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_save_load_round_trip(backbone: str, tmp_path: Path) -> None:
+    model = _model(backbone, seed=3)
+    path = save_classifier(tmp_path / "net_c.safetensors", model, model.config)
+    loaded = load_classifier(path, config=model.config)
+    assert loaded.config == model.config and not loaded.training
+    image = _images((2, 1, 33, 47))
+    with torch.no_grad():
+        before, after = model(image), loaded(image)
+    assert torch.equal(before.logits, after.logits) and torch.equal(before.cam, after.cam)
+
+
+def test_load_rejects_a_non_safetensors_file(tmp_path: Path) -> None:
+    path = tmp_path / "weights.pt"
+    torch.save({"x": torch.zeros(2)}, path)  # a pickle: must be refused, never unpickled
+    with pytest.raises(InputError, match="not a readable safetensors file"):
+        load_classifier(path)
+
+
+def test_load_rejects_missing_file_and_missing_config(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        load_classifier(tmp_path / "absent.safetensors")
+    path = tmp_path / "bare.safetensors"
+    save_file({"x": torch.zeros(2)}, str(path))
+    with pytest.raises(InputError, match="no LF-MRI classifier config"):
+        load_classifier(path)
+
+
+def test_load_rejects_a_wrongly_shaped_tensor(tmp_path: Path) -> None:
+    model = _model("resnet-small")
+    tensors = {name: value.clone() for name, value in model.state_dict().items()}
+    tensors["head.weight"] = torch.zeros(5, tensors["head.weight"].shape[1])
+    path = tmp_path / "bad_shape.safetensors"
+    save_file(tensors, str(path), metadata={"lfmri_classifier_config": model.config.to_json()})
+    with pytest.raises(InputError, match=r"tensor 'head.weight' has shape \(5, 32\)") as info:
+        load_classifier(path)
+    assert "\n" not in str(info.value)
+
+
+def test_load_rejects_a_checkpoint_of_another_backbone(tmp_path: Path) -> None:
+    vgg = _model("vgg-small")
+    path = save_classifier(tmp_path / "vgg.safetensors", vgg)
+    resnet_config = ClassifierConfig(backbone="resnet-small", width=8, num_classes=2)
+    with pytest.raises(InputError, match=r"backbone='vgg-small' \(expected 'resnet-small'\)"):
+        load_classifier(path, config=resnet_config)
+    # The same tensors under a config that claims another backbone: the keys give it away.
+    forged = tmp_path / "forged.safetensors"
+    save_file(
+        dict(vgg.state_dict()), str(forged), metadata={"lfmri_classifier_config": resnet_config.to_json()}
+    )
+    with pytest.raises(InputError, match="tensors do not match backbone 'resnet-small'"):
+        load_classifier(forged)
+
+
+# --- learning ---------------------------------------------------------------------------------
+
+
+def _blob_dataset(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
+    """Noisy images with a bright band; odd indices carry a Gaussian blob. Images, labels, centres.
+
+    The band (brighter than the blob, in every image) sets each image's 99th percentile, so the
+    per-image normalisation does not give the label away through the background level.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    images = 0.3 + 0.05 * rng.standard_normal((n, size, size))
+    images[:, :, 2:5] += 0.9
+    labels = np.zeros(n, dtype=np.float32)
+    centres: list[tuple[int, int]] = []
+    for i in range(1, n, 2):
+        row, col = (int(v) for v in rng.integers(14, size - 10, size=2))
+        images[i] += 0.6 * np.exp(-((yy - row) ** 2 + (xx - col) ** 2) / (2 * 3.0**2))
+        labels[i] = 1
+        centres.append((row, col))
+    images = np.abs(images).astype(np.float32)
+    return torch.from_numpy(images[:, None]), torch.from_numpy(labels), centres
+
+
+def test_small_backbone_learns_blobs_and_its_cam_localises() -> None:
+    images, labels, centres = _blob_dataset(16, 64, seed=7)
+    torch.manual_seed(0)
+    model = build_classifier(ClassifierConfig(backbone="resnet-small", width=8, num_classes=1))
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(40):
+        optimiser.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(images).logits[:, 0], labels)
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    with torch.no_grad():
+        out = model(images)
+    accuracy = ((out.logits[:, 0] > 0).float() == labels).float().mean().item()
+    assert accuracy > 0.9
+    hits = 0
+    for (row, col), cam in zip(centres, out.cam[1::2, 0]):
+        peak_row, peak_col = divmod(int(cam.argmax()), cam.shape[1])
+        hits += abs(peak_row - row) <= 6 and abs(peak_col - col) <= 6  # blob sigma 3: within 2 sigma
+    assert hits >= 0.75 * len(centres)
