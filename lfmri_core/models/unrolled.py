@@ -1,0 +1,525 @@
+"""LF-MRI: the model-unrolled reconstruction network with weakly supervised lesion focus.
+
+Ju et al. (Medical Image Analysis 2026) solve
+
+``X* = argmin_X 1/2 ||A X - Y||^2 + mu1 ||N(X)||^2 + mu2 ||H(X)||^2``
+
+with ``A = M F S`` (:class:`~lfmri_core.physics.SenseOperator`: mask, centered orthonormal 2-D
+FFT, coil sensitivities), unrolled into ``T`` stages. Each stage has a denoising module
+(:class:`DenoiserCNN` ``D_w``), a lesion-focused module (a second CNN ``G_u`` whose correction is
+weighted by the class activation map of the frozen classifier Net_c,
+:mod:`lfmri_core.models.classifier`) and a data-consistency module that solves the stage's
+quadratic with a few differentiable conjugate-gradient steps (:func:`solve_data_consistency`).
+
+Images are complex ``(batch, H, W)``; k-space and coil maps are complex
+``(batch, coils, H, W)``; the FFT is centered and orthonormal (DC at ``(H // 2, W // 2)``).
+
+:class:`UNet` is the image-domain baseline. All models are plain ``nn.Module``s; no training
+code is imported here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lfmri_core.errors import InputError
+from lfmri_core.models.classifier import ClassifierConfig, LesionClassifier, build_classifier
+from lfmri_core.physics.sense import SenseOperator
+
+FORMAT_NAME = "lfmri-unrolled"
+FORMAT_VERSION = 1
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(stage, total)``, called after each finished stage (``stage`` counts from 1)."""
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def robust_scale(magnitude: torch.Tensor) -> torch.Tensor:
+    """Per-image scale of ``(batch, ...)`` non-negative values: the 99th percentile.
+
+    Falls back to the maximum, then to 1, where that is zero. The scale is detached: it is a
+    normalisation constant, not something the loss should push on. Returns shape ``(batch,)``.
+    """
+    flat = magnitude.detach().flatten(1)
+    peak = flat.amax(dim=1)
+    # kthvalue (unlike torch.quantile) has no input-size limit.
+    k = max(1, int(0.99 * (flat.shape[1] - 1)) + 1)
+    scale = flat.kthvalue(k, dim=1).values
+    scale = torch.where(scale > 0, scale, peak)
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def _real_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``Re <a, b>`` per batch item over the image axes, shape ``(batch, 1, 1)``."""
+    return torch.sum((a.conj() * b).real, dim=(-2, -1), keepdim=True)
+
+
+def conjugate_gradient(
+    normal: Callable[[torch.Tensor], torch.Tensor],
+    rhs: torch.Tensor,
+    x0: torch.Tensor,
+    iterations: int,
+) -> torch.Tensor:
+    """A fixed number of CG steps for ``normal(x) = rhs``, differentiable (no in-place updates).
+
+    Parameters
+    ----------
+    normal
+        Hermitian positive definite operator on complex ``(batch, H, W)``, one system per item.
+    rhs, x0
+        Complex ``(batch, H, W)``; ``x0`` is the warm start.
+    iterations
+        Number of CG steps (>= 0). A system whose residual is exactly zero stays put, with no
+        division by zero (so no NaN gradients either).
+    """
+    x = x0
+    r = rhs - normal(x)
+    p = r
+    rs_old = _real_dot(r, r)
+    for _ in range(iterations):
+        ap = normal(p)
+        pap = _real_dot(p, ap)
+        ok = pap > 0
+        alpha = torch.where(ok, rs_old / torch.where(ok, pap, torch.ones_like(pap)), torch.zeros_like(pap))
+        x = x + alpha * p
+        r = r - alpha * ap
+        rs_new = _real_dot(r, r)
+        nonzero = rs_old > 0
+        beta = torch.where(nonzero, rs_new / torch.where(nonzero, rs_old, torch.ones_like(rs_old)), torch.zeros_like(rs_old))
+        p = r + beta * p
+        rs_old = rs_new
+    return x
+
+
+def solve_data_consistency(
+    operator: SenseOperator,
+    adjoint_data: torch.Tensor,
+    x0: torch.Tensor,
+    denoised: torch.Tensor,
+    mu1: torch.Tensor,
+    *,
+    lesion_target: torch.Tensor | None = None,
+    cam: torch.Tensor | None = None,
+    mu2: torch.Tensor | None = None,
+    iterations: int = 5,
+) -> torch.Tensor:
+    """One LF-MRI data-consistency step by CG, warm-started at ``x0``.
+
+    Solves ``(A^H A + 2 mu1 I + 2 mu2 diag(cam^2)) X = A^H Y + 2 mu1 Z + 2 mu2 cam^2 U``, the
+    minimiser of ``1/2 ||A X - Y||^2 + mu1 ||X - Z||^2 + mu2 ||cam * (X - U)||^2``. Without
+    ``lesion_target``/``cam``/``mu2`` the lesion term is left out.
+
+    Parameters
+    ----------
+    operator
+        The SENSE operator ``A``.
+    adjoint_data
+        ``A^H Y``, complex ``(batch, H, W)``.
+    x0
+        Warm start, complex ``(batch, H, W)``.
+    denoised
+        ``Z = D_w(X)``, complex ``(batch, H, W)``.
+    mu1, mu2
+        Positive scalars (0-d tensors).
+    lesion_target
+        ``U = G_u(X)``, complex ``(batch, H, W)``.
+    cam
+        Real ``(batch, H, W)`` lesion map in ``[0, 1]``.
+    iterations
+        CG steps.
+    """
+    lesion = lesion_target is not None
+    if lesion != (cam is not None) or lesion != (mu2 is not None):
+        raise InputError("solve_data_consistency needs lesion_target, cam and mu2 together or none of them")
+    rhs = adjoint_data + 2 * mu1 * denoised
+    if lesion:
+        weight = 2 * mu2 * cam**2  # type: ignore[operator]
+        rhs = rhs + weight * lesion_target
+
+        def normal(v: torch.Tensor) -> torch.Tensor:
+            return operator.gram(v) + 2 * mu1 * v + weight * v
+
+    else:
+
+        def normal(v: torch.Tensor) -> torch.Tensor:
+            return operator.gram(v) + 2 * mu1 * v
+
+    return conjugate_gradient(normal, rhs, x0, iterations)
+
+
+# --- networks --------------------------------------------------------------------------------
+
+
+class DenoiserCNN(nn.Module):
+    """Residual CNN on a complex image seen as 2 real channels (``D_w`` and ``G_u``).
+
+    ``out = x + s * net(x / s)`` with ``s`` each image's 99th-percentile magnitude
+    (:func:`robust_scale`), so the same weights work on fastMRI's ~1e-4 scale and on ~1 data.
+
+    Parameters
+    ----------
+    width
+        Channels of the hidden layers.
+    depth
+        Number of 3x3 convolutions (>= 2); ReLU between them.
+    """
+
+    def __init__(self, width: int = 32, depth: int = 5) -> None:
+        super().__init__()
+        if width < 1 or depth < 2:
+            raise InputError(f"DenoiserCNN needs width >= 1 and depth >= 2, got {width} and {depth}")
+        layers: list[nn.Module] = [nn.Conv2d(2, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True)]
+        layers.append(nn.Conv2d(width, 2, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Complex ``(batch, H, W)`` -> complex ``(batch, H, W)``."""
+        if not image.is_complex() or image.ndim != 3:
+            raise InputError(f"DenoiserCNN input must be complex (batch, H, W), got {image.dtype} {tuple(image.shape)}")
+        scale = robust_scale(image.abs())[:, None, None]
+        channels = torch.view_as_real(image / scale).permute(0, 3, 1, 2)
+        correction = self.net(channels).permute(0, 2, 3, 1).contiguous()
+        return image + torch.view_as_complex(correction) * scale
+
+
+@dataclass(frozen=True)
+class LFMRIConfig:
+    """Architecture of an :class:`LFMRINet`.
+
+    Attributes
+    ----------
+    num_stages
+        Unrolled stages ``T``.
+    width, depth
+        Hidden channels and number of convolutions of each ``D_w`` and ``G_u``.
+    cg_iterations
+        CG steps of each data-consistency solve.
+    lesion_focus
+        False gives the ablation "unrolled without lesion focus" (no ``G_u``, no ``mu2`` term,
+        no Net_c).
+    detach_cam
+        True stops gradients at the CAM; False (default) lets them flow through Net_c into the
+        image (Net_c's weights stay frozen either way).
+    mu1_init, mu2_init
+        Initial positive values of the per-stage weights ``mu1``, ``mu2``.
+    classifier
+        Architecture of Net_c.
+    """
+
+    num_stages: int = 5
+    width: int = 32
+    depth: int = 5
+    cg_iterations: int = 5
+    lesion_focus: bool = True
+    detach_cam: bool = False
+    mu1_init: float = 0.5
+    mu2_init: float = 0.5
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+
+    def __post_init__(self) -> None:
+        for name, low in (("num_stages", 1), ("width", 1), ("depth", 2), ("cg_iterations", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InputError(f"LF-MRI {name} must be an integer >= {low}, got {value!r}")
+        for name in ("lesion_focus", "detach_cam"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"LF-MRI {name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("mu1_init", "mu2_init"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InputError(f"LF-MRI {name} must be a positive number, got {value!r}")
+        if not isinstance(self.classifier, ClassifierConfig):
+            raise InputError(f"LF-MRI classifier must be a ClassifierConfig, got {type(self.classifier).__name__}")
+
+    def to_json(self) -> str:
+        """The configuration as a JSON object (with format name and version)."""
+        return json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION, **asdict(self)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "config") -> LFMRIConfig:
+        """Parse :meth:`to_json` output; anything else raises :class:`InputError` naming ``source``."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{source}: LF-MRI config is not valid JSON ({err.msg})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+            raise InputError(f"{source}: not an LF-MRI network config (format {FORMAT_NAME!r} expected)")
+        if data.get("version") != FORMAT_VERSION:
+            raise InputError(f"{source}: unsupported LF-MRI config version {data.get('version')!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - {"format", "version"})
+        if unknown:
+            raise InputError(f"{source}: unknown LF-MRI config fields {', '.join(unknown)}")
+        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        if "classifier" in values:
+            classifier = values["classifier"]
+            if not isinstance(classifier, dict):
+                raise InputError(f"{source}: LF-MRI classifier config must be an object")
+            classifier_fields = {f.name for f in fields(ClassifierConfig)}
+            extra = sorted(set(classifier) - classifier_fields)
+            if extra:
+                raise InputError(f"{source}: unknown classifier config fields {', '.join(extra)}")
+            values["classifier"] = ClassifierConfig(**classifier)
+        return cls(**values)
+
+
+@dataclass
+class LFMRIOutput:
+    """What :meth:`LFMRINet.forward` returns."""
+
+    image: torch.Tensor
+    """Reconstruction, complex64 ``(batch, H, W)``."""
+    cam: torch.Tensor | None
+    """Net_c's CAM (class 0) used in the last stage, real ``(batch, H, W)`` in ``[0, 1]``; None
+    without lesion focus."""
+    mu1: torch.Tensor
+    """Per-stage ``mu1``, ``(num_stages,)``, positive."""
+    mu2: torch.Tensor | None
+    """Per-stage ``mu2``, ``(num_stages,)``, positive; None without lesion focus."""
+
+
+def _raw_for(value: float, count: int) -> torch.Tensor:
+    """Raw parameters whose softplus is ``value``."""
+    v = torch.full((count,), float(value))
+    return v + torch.log(-torch.expm1(-v))
+
+
+class LFMRINet(nn.Module):
+    """LF-MRI unrolled network: ``T`` stages of denoising, lesion focus and data consistency.
+
+    Starting from ``X_0 = A^H Y`` (sensitivity-weighted zero-filled image), stage ``t`` computes
+
+    - ``Z_t = D_w^t(X_{t-1})``  (denoising module);
+    - ``c_t = Net_c(|X_{t-1}|).cam[:, 0]``  (CAM of the frozen classifier, in ``[0, 1]``);
+    - ``U_t = G_u^t(X_{t-1})``  (lesion-focused module);
+    - ``X_t = argmin_X 1/2 ||A X - Y||^2 + mu1_t ||X - Z_t||^2 + mu2_t ||c_t * (X - U_t)||^2``,
+      i.e. ``(A^H A + 2 mu1_t I + 2 mu2_t diag(c_t^2)) X_t = A^H Y + 2 mu1_t Z_t + 2 mu2_t c_t^2 U_t``,
+      solved by ``cg_iterations`` CG steps warm-started at ``X_{t-1}``;
+
+    with ``mu1_t = softplus(a_t) > 0`` and ``mu2_t = softplus(b_t) > 0`` learnable. Without lesion
+    focus the ``c_t``, ``U_t`` and ``mu2_t`` terms are absent.
+
+    Parameters
+    ----------
+    config
+        Architecture; kept as :attr:`config`.
+    classifier
+        A trained Net_c (phase 1) to use; default a fresh one built from ``config.classifier``.
+        Its weights are frozen (``requires_grad`` False) and it is kept in eval mode.
+    """
+
+    def __init__(self, config: LFMRIConfig | None = None, classifier: LesionClassifier | None = None) -> None:
+        super().__init__()
+        config = LFMRIConfig() if config is None else config
+        if not isinstance(config, LFMRIConfig):
+            raise InputError(f"LFMRINet needs an LFMRIConfig, got {type(config).__name__}")
+        self.config = config
+        t = config.num_stages
+        self.denoisers = nn.ModuleList(DenoiserCNN(config.width, config.depth) for _ in range(t))
+        self.raw_mu1 = nn.Parameter(_raw_for(config.mu1_init, t))
+        self.lesion_nets: nn.ModuleList | None
+        self.classifier: LesionClassifier | None
+        if config.lesion_focus:
+            self.lesion_nets = nn.ModuleList(DenoiserCNN(config.width, config.depth) for _ in range(t))
+            self.raw_mu2 = nn.Parameter(_raw_for(config.mu2_init, t))
+            net_c = build_classifier(config.classifier) if classifier is None else classifier
+            if not isinstance(net_c, LesionClassifier):
+                raise InputError(f"LFMRINet classifier must be a LesionClassifier, got {type(net_c).__name__}")
+            net_c.requires_grad_(False)
+            self.classifier = net_c.eval()
+        else:
+            if classifier is not None:
+                raise InputError("LFMRINet got a classifier but lesion_focus is off")
+            self.lesion_nets = None
+            self.register_parameter("raw_mu2", None)
+            self.classifier = None
+
+    def train(self, mode: bool = True) -> LFMRINet:
+        """As ``nn.Module.train``, but Net_c (trained in phase 1) always stays in eval mode."""
+        super().train(mode)
+        if self.classifier is not None:
+            self.classifier.eval()
+        return self
+
+    @property
+    def mu1(self) -> torch.Tensor:
+        """Per-stage ``mu1``, ``(num_stages,)``."""
+        return F.softplus(self.raw_mu1)
+
+    @property
+    def mu2(self) -> torch.Tensor | None:
+        """Per-stage ``mu2``, ``(num_stages,)``, or None without lesion focus."""
+        return None if self.raw_mu2 is None else F.softplus(self.raw_mu2)
+
+    def lesion_map(self, image: torch.Tensor) -> torch.Tensor:
+        """Class-0 CAM of Net_c on ``|image|``: complex ``(batch, H, W)`` -> real ``(batch, H, W)``."""
+        if self.classifier is None:
+            raise InputError("lesion_map needs lesion_focus on")
+        magnitude = image.abs().unsqueeze(1)
+        if self.config.detach_cam:
+            magnitude = magnitude.detach()
+        return self.classifier(magnitude).cam[:, 0]
+
+    def forward(
+        self,
+        kspace: torch.Tensor,
+        mask: torch.Tensor | None,
+        sensitivities: torch.Tensor,
+        progress: ProgressCallback | None = None,
+    ) -> LFMRIOutput:
+        """Reconstruct from undersampled multi-coil k-space.
+
+        Parameters
+        ----------
+        kspace
+            Masked coil k-space ``Y``, complex ``(batch, coils, H, W)``.
+        mask
+            Boolean sampling mask broadcastable to ``(batch, coils, H, W)`` (e.g. ``(1, W)``), or
+            None for full sampling.
+        sensitivities
+            Coil maps ``S``, complex ``(batch, coils, H, W)``.
+        progress
+            Optional ``progress(stage, total)`` after each stage.
+        """
+        _check_inputs(kspace, mask, sensitivities)
+        operator = SenseOperator(sensitivities, mask)
+        adjoint_data = operator.adjoint(kspace)
+        x = adjoint_data
+        mu1 = self.mu1
+        mu2 = self.mu2
+        cam: torch.Tensor | None = None
+        total = self.config.num_stages
+        for t in range(total):
+            z = self.denoisers[t](x)
+            if self.lesion_nets is not None and mu2 is not None:
+                cam = self.lesion_map(x)
+                u = self.lesion_nets[t](x)
+                x = solve_data_consistency(
+                    operator, adjoint_data, x, z, mu1[t],
+                    lesion_target=u, cam=cam, mu2=mu2[t], iterations=self.config.cg_iterations,
+                )
+            else:
+                x = solve_data_consistency(operator, adjoint_data, x, z, mu1[t], iterations=self.config.cg_iterations)
+            if progress is not None:
+                progress(t + 1, total)
+        return LFMRIOutput(image=x, cam=cam, mu1=mu1, mu2=mu2)
+
+
+def _check_inputs(kspace: torch.Tensor, mask: torch.Tensor | None, sensitivities: torch.Tensor) -> None:
+    for name, value in (("k-space", kspace), ("coil sensitivities", sensitivities)):
+        if not isinstance(value, torch.Tensor):
+            raise InputError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        if not value.is_complex():
+            raise InputError(f"{name} must be complex, got {value.dtype}")
+        if value.ndim != 4:
+            raise InputError(f"{name} must have shape (batch, coils, H, W), got {tuple(value.shape)}")
+    if kspace.shape != sensitivities.shape:
+        raise InputError(
+            f"k-space of shape {tuple(kspace.shape)} does not match coil sensitivities of shape "
+            f"{tuple(sensitivities.shape)}"
+        )
+    if mask is not None:
+        if not isinstance(mask, torch.Tensor):
+            raise InputError(f"mask must be a torch.Tensor or None, got {type(mask).__name__}")
+        if mask.dtype != torch.bool:
+            raise InputError(f"mask must be boolean, got {mask.dtype}")
+        try:
+            torch.broadcast_shapes(mask.shape, kspace.shape)
+        except RuntimeError:
+            raise InputError(f"mask of shape {tuple(mask.shape)} does not fit k-space of shape {tuple(kspace.shape)}") from None
+
+
+# --- image-domain baseline ---------------------------------------------------------------------
+
+
+def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1),
+        nn.InstanceNorm2d(c_out),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.InstanceNorm2d(c_out),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+class UNet(nn.Module):
+    """Small 2-D U-Net, the image-domain baseline (zero-filled image in, reconstruction out).
+
+    Works on real ``(batch, in_channels, H, W)`` tensors of any size (padded internally to a
+    multiple of ``2**(levels - 1)`` and cropped back). Use ``in_channels = out_channels = 1`` on
+    the zero-filled magnitude or 2 on the complex image as real/imaginary channels;
+    :meth:`forward_complex` does the latter for complex ``(batch, H, W)``. Each image is divided
+    by its 99th-percentile magnitude before the network and multiplied back after.
+
+    Parameters
+    ----------
+    in_channels, out_channels
+        Channels of input and output.
+    width
+        Channels of the first level; level ``l`` has ``width * 2**l``.
+    levels
+        Resolution levels (>= 1), including the bottom one.
+    """
+
+    def __init__(self, in_channels: int = 2, out_channels: int = 2, width: int = 16, levels: int = 3) -> None:
+        super().__init__()
+        if min(in_channels, out_channels, width, levels) < 1:
+            raise InputError(
+                f"UNet needs positive channels, width and levels, got {in_channels}, {out_channels}, {width}, {levels}"
+            )
+        self.in_channels = in_channels
+        self.levels = levels
+        chans = [width * 2**level for level in range(levels)]
+        self.down = nn.ModuleList()
+        c_prev = in_channels
+        for c in chans:
+            self.down.append(_double_conv(c_prev, c))
+            c_prev = c
+        self.up_transpose = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for c in reversed(chans[:-1]):
+            self.up_transpose.append(nn.ConvTranspose2d(c_prev, c, 2, stride=2))
+            self.up.append(_double_conv(2 * c, c))
+            c_prev = c
+        self.head = nn.Conv2d(c_prev, out_channels, 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Real ``(batch, in_channels, H, W)`` -> real ``(batch, out_channels, H, W)``."""
+        if image.is_complex() or image.ndim != 4 or image.shape[1] != self.in_channels:
+            raise InputError(
+                f"UNet input must be real (batch, {self.in_channels}, H, W), got {image.dtype} {tuple(image.shape)}"
+            )
+        scale = robust_scale(image.abs())[:, None, None, None]
+        height, width = image.shape[-2:]
+        multiple = 2 ** (self.levels - 1)
+        pad_h, pad_w = -height % multiple, -width % multiple
+        x = F.pad(image / scale, (0, pad_w, 0, pad_h))
+        skips = []
+        for level, block in enumerate(self.down):
+            if level:
+                x = F.avg_pool2d(x, 2)
+            x = block(x)
+            skips.append(x)
+        skips.pop()
+        for transpose, block in zip(self.up_transpose, self.up):
+            x = block(torch.cat([transpose(x), skips.pop()], dim=1))
+        return self.head(x)[..., :height, :width] * scale
+
+    def forward_complex(self, image: torch.Tensor) -> torch.Tensor:
+        """Complex ``(batch, H, W)`` -> complex ``(batch, H, W)`` through 2 real channels."""
+        if not image.is_complex() or image.ndim != 3:
+            raise InputError(f"UNet.forward_complex needs complex (batch, H, W), got {image.dtype} {tuple(image.shape)}")
+        out = self.forward(torch.view_as_real(image).permute(0, 3, 1, 2))
+        return torch.view_as_complex(out.permute(0, 2, 3, 1).contiguous())
