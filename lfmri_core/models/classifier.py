@@ -27,10 +27,9 @@ one file, never pickle, nothing executed on load.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal, NamedTuple, get_args
 
@@ -39,6 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lfmri_core.errors import InputError
+from lfmri_core.models.config_json import dump_config, load_config_fields
+from lfmri_core.models.scaling import robust_scale
 
 Normalisation = Literal["p99", "max", "none"]
 """How an input image is scaled before the backbone (see :class:`ClassifierConfig`)."""
@@ -102,24 +103,13 @@ class ClassifierConfig:
 
     def to_json(self) -> str:
         """The configuration as a JSON object (with format name and version)."""
-        return json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION, **asdict(self)}, sort_keys=True)
+        return dump_config(self, FORMAT_NAME, FORMAT_VERSION)
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "config") -> ClassifierConfig:
         """Parse :meth:`to_json` output; anything else raises :class:`InputError` naming ``source``."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{source}: classifier config is not valid JSON ({err.msg})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-            raise InputError(f"{source}: not an LF-MRI classifier config (format {FORMAT_NAME!r} expected)")
-        if data.get("version") != FORMAT_VERSION:
-            raise InputError(f"{source}: unsupported classifier config version {data.get('version')!r}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"format", "version"})
-        if unknown:
-            raise InputError(f"{source}: unknown classifier config fields {', '.join(unknown)}")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**load_config_fields(cls, text, format_name=FORMAT_NAME, version=FORMAT_VERSION,
+                                        what="classifier", source=source))
 
 
 class ClassifierOutput(NamedTuple):
@@ -252,17 +242,7 @@ def normalise_images(image: torch.Tensor, mode: Normalisation) -> torch.Tensor:
     """
     if mode == "none":
         return image
-    flat = image.flatten(1)
-    peak = flat.amax(dim=1)
-    if mode == "p99":
-        # kthvalue (unlike torch.quantile) has no input-size limit; lower 99th percentile.
-        k = max(1, int(0.99 * (flat.shape[1] - 1)) + 1)
-        scale = flat.kthvalue(k, dim=1).values
-        scale = torch.where(scale > 0, scale, peak)
-    else:
-        scale = peak
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return image / scale[:, None, None, None]
+    return image / robust_scale(image, percentile=mode == "p99")[:, None, None, None]
 
 
 def min_max_normalise(maps: torch.Tensor, epsilon: float) -> torch.Tensor:

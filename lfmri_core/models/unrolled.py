@@ -20,16 +20,16 @@ code is imported here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lfmri_core.errors import InputError
+from lfmri_core.models.config_json import dump_config, load_config_fields
+from lfmri_core.models.scaling import robust_scale
 from lfmri_core.models.classifier import ClassifierConfig, LesionClassifier, build_classifier
 from lfmri_core.physics.sense import SenseOperator
 
@@ -41,21 +41,6 @@ ProgressCallback = Callable[[int, int], None]
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def robust_scale(magnitude: torch.Tensor) -> torch.Tensor:
-    """Per-image scale of ``(batch, ...)`` non-negative values: the 99th percentile.
-
-    Falls back to the maximum, then to 1, where that is zero. The scale is detached: it is a
-    normalisation constant, not something the loss should push on. Returns shape ``(batch,)``.
-    """
-    flat = magnitude.detach().flatten(1)
-    peak = flat.amax(dim=1)
-    # kthvalue (unlike torch.quantile) has no input-size limit.
-    k = max(1, int(0.99 * (flat.shape[1] - 1)) + 1)
-    scale = flat.kthvalue(k, dim=1).values
-    scale = torch.where(scale > 0, scale, peak)
-    return torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
 def _real_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -187,7 +172,7 @@ class DenoiserCNN(nn.Module):
         """Complex ``(batch, H, W)`` -> complex ``(batch, H, W)``."""
         if not image.is_complex() or image.ndim != 3:
             raise InputError(f"DenoiserCNN input must be complex (batch, H, W), got {image.dtype} {tuple(image.shape)}")
-        scale = robust_scale(image.abs())[:, None, None]
+        scale = robust_scale(image.abs().detach())[:, None, None]
         channels = torch.view_as_real(image / scale).permute(0, 3, 1, 2)
         correction = self.net(channels).permute(0, 2, 3, 1).contiguous()
         return image + torch.view_as_complex(correction) * scale
@@ -244,24 +229,13 @@ class LFMRIConfig:
 
     def to_json(self) -> str:
         """The configuration as a JSON object (with format name and version)."""
-        return json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION, **asdict(self)}, sort_keys=True)
+        return dump_config(self, FORMAT_NAME, FORMAT_VERSION)
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "config") -> LFMRIConfig:
         """Parse :meth:`to_json` output; anything else raises :class:`InputError` naming ``source``."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{source}: LF-MRI config is not valid JSON ({err.msg})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-            raise InputError(f"{source}: not an LF-MRI network config (format {FORMAT_NAME!r} expected)")
-        if data.get("version") != FORMAT_VERSION:
-            raise InputError(f"{source}: unsupported LF-MRI config version {data.get('version')!r}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"format", "version"})
-        if unknown:
-            raise InputError(f"{source}: unknown LF-MRI config fields {', '.join(unknown)}")
-        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        values = load_config_fields(cls, text, format_name=FORMAT_NAME, version=FORMAT_VERSION,
+                                    what="LF-MRI", source=source)
         if "classifier" in values:
             classifier = values["classifier"]
             if not isinstance(classifier, dict):
@@ -501,7 +475,7 @@ class UNet(nn.Module):
             raise InputError(
                 f"UNet input must be real (batch, {self.in_channels}, H, W), got {image.dtype} {tuple(image.shape)}"
             )
-        scale = robust_scale(image.abs())[:, None, None, None]
+        scale = robust_scale(image.abs().detach())[:, None, None, None]
         height, width = image.shape[-2:]
         multiple = 2 ** (self.levels - 1)
         pad_h, pad_w = -height % multiple, -width % multiple
