@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from lfmri_core.errors import InputError
-from lfmri_core.physics.fft import fft2c, ifft2c
+from lfmri_core.physics.fft import fft2c, fftc, ifft2c, ifftc
 
 
 def apply_mask(kspace: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -101,5 +101,20 @@ class SenseOperator:
         return self.adjoint(kspace)
 
     def gram(self, image: torch.Tensor) -> torch.Tensor:
-        """Normal operator ``A^H A x`` (one FFT pair per coil)."""
-        return self.adjoint(self.forward(image))
+        """Normal operator ``A^H A x``.
+
+        The readout axis is fully sampled by a line mask, so its FFT cancels in
+        ``F^H M F``: with a mask constant along ``H`` (shape ``(W,)`` or ``(..., 1, W)``) the
+        Gram operator needs only 1-D FFTs along the phase encode, half the work of the 2-D pair.
+        Without a mask it is ``sum_c |S_c|^2 x`` (no FFT at all). Both equal the 2-D form
+        ``A^H(A x)`` to rounding.
+        """
+        self._check_image(image)
+        coil_images = self.sensitivities * image.unsqueeze(-3)
+        if self.mask is None:
+            filtered = coil_images
+        elif self.mask.ndim == 1 or self.mask.shape[-2] == 1:
+            filtered = ifftc(apply_mask(fftc(coil_images, dim=-1), self.mask), dim=-1)
+        else:
+            filtered = ifft2c(apply_mask(fft2c(coil_images), self.mask))
+        return torch.sum(self.sensitivities.conj() * filtered, dim=-3)

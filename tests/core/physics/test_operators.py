@@ -19,7 +19,7 @@ def _randn(shape: tuple[int, ...], gen: torch.Generator, device: str) -> torch.T
 
 def _masks(h: int, w: int, gen: torch.Generator) -> list[torch.Tensor | None]:
     line = torch.rand(w, generator=gen) < 0.4
-    return [None, line[None, :], torch.rand(h, w, generator=gen) < 0.3]
+    return [None, line, line[None, :], torch.rand(h, w, generator=gen) < 0.3]
 
 
 def _inner(a: torch.Tensor, b: torch.Tensor) -> complex:
