@@ -3,7 +3,9 @@
 :mod:`.classifier`: Net_c, the image-level lesion classifier and its differentiable class
 activation maps (CAMs), which steer LF-MRI's lesion-focused module.
 :mod:`.unrolled`: the LF-MRI unrolled network (denoising, lesion focus, CG data consistency)
-and the image-domain U-Net baseline.
+and the U-Net building block; :mod:`.unet_recon`: the image-domain U-Net baseline as a
+reconstruction model; :mod:`.inputs`: the coil maps all learned models use;
+:mod:`.weights`: safetensors weights files for every model kind.
 """
 
 from lfmri_core.models.classifier import (
@@ -19,6 +21,8 @@ from lfmri_core.models.classifier import (
     normalise_images,
     save_classifier,
 )
+from lfmri_core.models.inputs import model_sensitivities
+from lfmri_core.models.unet_recon import UNetConfig, UNetRecon
 from lfmri_core.models.unrolled import (
     DenoiserCNN,
     LFMRIConfig,
@@ -26,8 +30,10 @@ from lfmri_core.models.unrolled import (
     LFMRIOutput,
     UNet,
     conjugate_gradient,
+    check_model_inputs,
     solve_data_consistency,
 )
+from lfmri_core.models.weights import load_weights, model_kinds, read_weights_metadata, save_weights
 
 __all__ = [
     "BACKBONE_REGISTRY",
@@ -46,6 +52,14 @@ __all__ = [
     "LFMRINet",
     "LFMRIOutput",
     "UNet",
+    "UNetConfig",
+    "UNetRecon",
+    "check_model_inputs",
     "conjugate_gradient",
+    "load_weights",
+    "model_kinds",
+    "model_sensitivities",
+    "read_weights_metadata",
+    "save_weights",
     "solve_data_consistency",
 ]

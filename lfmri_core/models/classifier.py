@@ -44,9 +44,6 @@ from lfmri_core.models.scaling import robust_scale
 Normalisation = Literal["p99", "max", "none"]
 """How an input image is scaled before the backbone (see :class:`ClassifierConfig`)."""
 
-CONFIG_METADATA_KEY = "lfmri_classifier_config"
-"""Key of the JSON configuration in a weights file's safetensors metadata."""
-
 FORMAT_NAME = "lfmri-classifier"
 FORMAT_VERSION = 1
 
@@ -308,32 +305,14 @@ def save_classifier(
 ) -> Path:
     """Write the weights as safetensors, with the JSON config in the header metadata.
 
-    Parameters
-    ----------
-    path
-        Destination file (conventionally ``*.safetensors``); overwritten.
-    model
-        The classifier.
-    config
-        Its configuration; defaults to ``model.config`` and must equal it when given.
-
-    Returns
-    -------
-    Path
-        ``path``.
+    See :func:`lfmri_core.models.weights.save_weights`; ``config``, when given, must equal
+    ``model.config``.
     """
-    from safetensors.torch import save_file
+    from lfmri_core.models.weights import save_weights
 
-    config = model.config if config is None else config
-    if config != model.config:
+    if config is not None and config != model.config:
         raise InputError(f"save_classifier: config {config} does not match the model's {model.config}")
-    tensors = {
-        name: value.detach().to("cpu", torch.float32).contiguous()
-        for name, value in model.state_dict().items()
-    }
-    path = Path(path)
-    save_file(tensors, str(path), metadata={CONFIG_METADATA_KEY: config.to_json()})
-    return path
+    return save_weights(path, model)
 
 
 def load_classifier(
@@ -344,66 +323,13 @@ def load_classifier(
 ) -> LesionClassifier:
     """Read a classifier written by :func:`save_classifier`, in eval mode.
 
-    Parameters
-    ----------
-    path
-        A safetensors file with the classifier config in its metadata.
-    config
-        When given, the architecture the caller expects: a file for another one raises.
-    device
-        Where the weights go.
-
-    Returns
-    -------
-    LesionClassifier
-
-    Raises
-    ------
-    InputError
-        The file is missing or not safetensors, lacks or has an invalid config, is for another
-        architecture than ``config``, or its tensors do not match the architecture (missing,
-        unexpected or wrongly shaped tensors). The message is one line naming the problem.
+    See :func:`lfmri_core.models.weights.load_weights` (with ``kind="classifier"``) for what is
+    refused: pickles and other non-safetensors files, files without config, other
+    architectures than ``config``, tensors that do not fit, each with a one-line
+    :class:`InputError`.
     """
-    from safetensors import SafetensorError, safe_open
+    from lfmri_core.models.weights import load_weights
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"classifier weights file not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
-            names = handle.keys()
-            tensors = {name: handle.get_tensor(name) for name in names}
-    except (SafetensorError, OSError, ValueError, TypeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputError(f"{path}: not a readable safetensors file ({reason})") from None
-    if CONFIG_METADATA_KEY not in metadata:
-        raise InputError(
-            f"{path}: safetensors file has no LF-MRI classifier config ({CONFIG_METADATA_KEY!r})"
-        )
-    stored = ClassifierConfig.from_json(metadata[CONFIG_METADATA_KEY], source=str(path))
-    if config is not None and stored != config:
-        differing = [
-            f.name for f in fields(ClassifierConfig) if getattr(stored, f.name) != getattr(config, f.name)
-        ]
-        detail = ", ".join(f"{n}={getattr(stored, n)!r} (expected {getattr(config, n)!r})" for n in differing)
-        raise InputError(f"{path}: checkpoint is for another classifier: {detail}")
-    model = LesionClassifier(stored)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise InputError(
-            f"{path}: tensors do not match backbone {stored.backbone!r}: "
-            f"missing {missing[:3] or 'none'}, unexpected {unexpected[:3] or 'none'}"
-        )
-    for name, value in tensors.items():
-        if value.shape != expected[name].shape:
-            raise InputError(
-                f"{path}: tensor {name!r} has shape {tuple(value.shape)}, "
-                f"backbone {stored.backbone!r} width {stored.width} expects {tuple(expected[name].shape)}"
-            )
-        if not value.is_floating_point():
-            raise InputError(f"{path}: tensor {name!r} has dtype {value.dtype}, expected floating point")
-    model.load_state_dict({name: value.to(torch.float32) for name, value in tensors.items()})
-    return model.to(device).eval()
+    model = load_weights(path, kind="classifier", config=config, device=device)
+    assert isinstance(model, LesionClassifier)
+    return model

@@ -203,9 +203,9 @@ class LFMRIConfig:
     """
 
     num_stages: int = 5
-    width: int = 32
+    width: int = 16
     depth: int = 5
-    cg_iterations: int = 5
+    cg_iterations: int = 4
     lesion_focus: bool = True
     detach_cam: bool = False
     mu1_init: float = 0.5
@@ -366,7 +366,7 @@ class LFMRINet(nn.Module):
         progress
             Optional ``progress(stage, total)`` after each stage.
         """
-        _check_inputs(kspace, mask, sensitivities)
+        check_model_inputs(kspace, mask, sensitivities)
         operator = SenseOperator(sensitivities, mask)
         adjoint_data = operator.adjoint(kspace)
         x = adjoint_data
@@ -390,7 +390,8 @@ class LFMRINet(nn.Module):
         return LFMRIOutput(image=x, cam=cam, mu1=mu1, mu2=mu2)
 
 
-def _check_inputs(kspace: torch.Tensor, mask: torch.Tensor | None, sensitivities: torch.Tensor) -> None:
+def check_model_inputs(kspace: torch.Tensor, mask: torch.Tensor | None, sensitivities: torch.Tensor) -> None:
+    """One-line :class:`InputError` unless k-space, mask and maps fit a learned model's forward."""
     for name, value in (("k-space", kspace), ("coil sensitivities", sensitivities)):
         if not isinstance(value, torch.Tensor):
             raise InputError(f"{name} must be a torch.Tensor, got {type(value).__name__}")

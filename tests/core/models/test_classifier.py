@@ -138,7 +138,7 @@ def test_load_rejects_missing_file_and_missing_config(tmp_path: Path) -> None:
         load_classifier(tmp_path / "absent.safetensors")
     path = tmp_path / "bare.safetensors"
     save_file({"x": torch.zeros(2)}, str(path))
-    with pytest.raises(InputError, match="no LF-MRI classifier config"):
+    with pytest.raises(InputError, match="no LF-MRI model config"):
         load_classifier(path)
 
 
@@ -147,7 +147,7 @@ def test_load_rejects_a_wrongly_shaped_tensor(tmp_path: Path) -> None:
     tensors = {name: value.clone() for name, value in model.state_dict().items()}
     tensors["head.weight"] = torch.zeros(5, tensors["head.weight"].shape[1])
     path = tmp_path / "bad_shape.safetensors"
-    save_file(tensors, str(path), metadata={"lfmri_classifier_config": model.config.to_json()})
+    save_file(tensors, str(path), metadata={"lfmri_model_kind": "classifier", "lfmri_model_config": model.config.to_json()})
     with pytest.raises(InputError, match=r"tensor 'head.weight' has shape \(5, 32\)") as info:
         load_classifier(path)
     assert "\n" not in str(info.value)
@@ -162,9 +162,9 @@ def test_load_rejects_a_checkpoint_of_another_backbone(tmp_path: Path) -> None:
     # The same tensors under a config that claims another backbone: the keys give it away.
     forged = tmp_path / "forged.safetensors"
     save_file(
-        dict(vgg.state_dict()), str(forged), metadata={"lfmri_classifier_config": resnet_config.to_json()}
+        dict(vgg.state_dict()), str(forged), metadata={"lfmri_model_kind": "classifier", "lfmri_model_config": resnet_config.to_json()}
     )
-    with pytest.raises(InputError, match="tensors do not match backbone 'resnet-small'"):
+    with pytest.raises(InputError, match="tensors do not match the classifier backbone 'resnet-small'"):
         load_classifier(forged)
 
 
