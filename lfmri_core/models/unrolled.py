@@ -205,7 +205,7 @@ class LFMRIConfig:
     num_stages: int = 5
     width: int = 16
     depth: int = 5
-    cg_iterations: int = 4
+    cg_iterations: int = 3
     lesion_focus: bool = True
     detach_cam: bool = False
     mu1_init: float = 0.5

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from lfmri_core.errors import InputError
-from lfmri_core.physics.fft import fft2c, fftc, ifft2c, ifftc
+from lfmri_core.physics.fft import fft2c, ifft2c
 
 
 def apply_mask(kspace: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -67,6 +67,8 @@ class SenseOperator:
                 ) from None
         self.sensitivities = sensitivities
         self.mask = mask
+        self._shifted_mask: torch.Tensor | None = None
+        self._conj: torch.Tensor | None = None
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -103,18 +105,32 @@ class SenseOperator:
     def gram(self, image: torch.Tensor) -> torch.Tensor:
         """Normal operator ``A^H A x``.
 
-        The readout axis is fully sampled by a line mask, so its FFT cancels in
-        ``F^H M F``: with a mask constant along ``H`` (shape ``(W,)`` or ``(..., 1, W)``) the
-        Gram operator needs only 1-D FFTs along the phase encode, half the work of the 2-D pair.
-        Without a mask it is ``sum_c |S_c|^2 x`` (no FFT at all). Both equal the 2-D form
-        ``A^H(A x)`` to rounding.
+        ``F_c^H M F_c`` is a (circular) convolution, so it commutes with the shifts inside the
+        centred FFT: ``F_c^H M F_c = F^H M' F`` with ``M' = ifftshift(M)`` and the plain FFT,
+        which saves four shifted copies per call. A line mask (constant along the fully sampled
+        readout ``H``: shape ``(W,)`` or ``(..., 1, W)``) needs only 1-D FFTs along the phase
+        encode, since the readout FFT cancels; without a mask the Gram operator is
+        ``sum_c |S_c|^2 x`` (no FFT at all). All equal ``A^H(A x)`` to rounding.
         """
         self._check_image(image)
         coil_images = self.sensitivities * image.unsqueeze(-3)
         if self.mask is None:
             filtered = coil_images
         elif self.mask.ndim == 1 or self.mask.shape[-2] == 1:
-            filtered = ifftc(apply_mask(fftc(coil_images, dim=-1), self.mask), dim=-1)
+            weights = self._gram_weights(dims=(-1,))
+            filtered = torch.fft.ifft(weights * torch.fft.fft(coil_images, dim=-1), dim=-1)
         else:
-            filtered = ifft2c(apply_mask(fft2c(coil_images), self.mask))
-        return torch.sum(self.sensitivities.conj() * filtered, dim=-3)
+            weights = self._gram_weights(dims=(-2, -1))
+            filtered = torch.fft.ifft2(weights * torch.fft.fft2(coil_images, dim=(-2, -1)), dim=(-2, -1))
+        if self._conj is None:
+            self._conj = self.sensitivities.conj().resolve_conj()
+        return torch.sum(self._conj * filtered, dim=-3)
+
+    def _gram_weights(self, dims: tuple[int, ...]) -> torch.Tensor:
+        """The mask moved to the plain FFT's layout (``ifftshift``), as 0/1 of the maps' dtype
+        (a real factor would be promoted to complex on every call)."""
+        if self._shifted_mask is None:
+            assert self.mask is not None
+            mask = self.mask if self.mask.ndim > 1 else self.mask[None]
+            self._shifted_mask = torch.fft.ifftshift(mask.to(self.sensitivities.dtype), dim=dims)
+        return self._shifted_mask

@@ -1,0 +1,128 @@
+"""Per-slice inference time: LF-MRI against fastMRI's E2E-VarNet on the same input, timed.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/bench_models.py [--repeats 5] [--device cpu] [--sizes compact fastmri-knee]
+
+Needs the ``fastmri`` package (``pip install --no-deps fastmri==0.3.0``; the dev setup
+installs it). VarNet is fastMRI's default architecture (``fastmri.models.VarNet()``: 12
+cascades, U-Nets with 18 channels and 4 pools, a sensitivity U-Net with 8 channels and 4
+pools). Weights do not change the time, so both networks are timed with seeded random
+initial weights; LF-MRI, the no-focus ablation and the U-Net use their default
+architectures (:class:`~lfmri_core.models.LFMRIConfig`, :class:`~lfmri_core.models.UNetConfig`).
+
+Input (deterministic): one slice of the synthetic knee (seed 0) at 320 x 320 with 8 coils
+(``compact``) and at 640 x 368 with 15 coils (``fastmri-knee``), fastMRI's ``random`` line
+mask at 4x with centre fraction 0.08, seed 0. Both networks get the same masked k-space and
+mask. Each timing covers everything from the masked k-space in memory to the image: VarNet
+runs its own sensitivity network; our models estimate their coil maps
+(:func:`~lfmri_core.models.model_sensitivities`, included in the time) and run all stages.
+``torch.inference_mode``; median (and minimum) of ``--repeats`` runs after one warm-up, the
+methods interleaved; on a GPU every run is synchronised. The load average before and after
+is printed because other work on a 2-core machine moves these timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lfmri_core.device import resolve_device  # noqa: E402
+from lfmri_core.machine import describe_machine, load_average  # noqa: E402
+from lfmri_core.masks import make_mask  # noqa: E402
+from lfmri_core.models import LFMRIConfig, LFMRINet, UNetRecon, model_sensitivities  # noqa: E402
+from lfmri_core.physics import apply_mask  # noqa: E402
+from lfmri_core.synthetic import SyntheticConfig, generate_volume, get_geometry  # noqa: E402
+
+
+def make_input(geometry: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Masked k-space ``(1, C, H, W)``, line mask ``(W,)`` and the number of centre lines."""
+    volume = generate_volume(SyntheticConfig(geometry=geometry, num_slices=1, seed=0))
+    full = torch.from_numpy(volume.kspace[0])
+    mask = make_mask("random", tuple(full.shape[-2:]), acceleration=4, center_fraction=0.08, seed=0)
+    left, right = get_geometry(geometry).padding
+    if (left, right) != (0, full.shape[-1]):
+        mask = mask.with_padding(left, right)
+    line = torch.from_numpy(np.asarray(mask.pattern).reshape(-1, full.shape[-1])[0].copy())
+    return apply_mask(full, line)[None], line, int(mask.num_low_frequencies)
+
+
+def timed(function: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    function()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def bench(geometry: str, device: torch.device, repeats: int) -> list[str]:
+    from fastmri.models import VarNet
+
+    kspace, line, low = make_input(geometry)
+    kspace, line = kspace.to(device), line.to(device)
+    coils, height, width = kspace.shape[1:]
+    torch.manual_seed(0)
+    varnet = VarNet().to(device).eval()
+    ours = {
+        "lfmri": LFMRINet(LFMRIConfig()).to(device).eval(),
+        "unrolled-no-focus": LFMRINet(LFMRIConfig(lesion_focus=False)).to(device).eval(),
+        "unet": UNetRecon().to(device).eval(),
+    }
+    varnet_kspace = torch.view_as_real(kspace).contiguous()
+    varnet_mask = line.view(1, 1, 1, width, 1)
+
+    def run_varnet() -> object:
+        return varnet(varnet_kspace, varnet_mask, low)
+
+    def runner(model: torch.nn.Module) -> Callable[[], object]:
+        def run() -> object:
+            maps = model_sensitivities(kspace, line)
+            return model(kspace, line[None], maps)
+
+        return run
+
+    cases: dict[str, Callable[[], object]] = {"varnet": run_varnet, **{n: runner(m) for n, m in ours.items()}}
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    with torch.inference_mode():
+        for run in cases.values():
+            run()  # warm-up: allocations, FFT plans, oneDNN kernels
+        for _ in range(repeats):
+            for name, run in cases.items():
+                times[name].append(timed(run, device))
+    varnet_median = statistics.median(times["varnet"])
+    lines = [f"{height} x {width} x {coils} coils, random mask 4x (centre {low} lines), {repeats} runs each:"]
+    lines.append(f"  {'model':<18} {'median [s]':>10} {'min [s]':>8} {'VarNet / model':>15}")
+    for name, values in times.items():
+        median = statistics.median(values)
+        lines.append(f"  {name:<18} {median:10.3f} {min(values):8.3f} {varnet_median / median:15.1f}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per model (median reported)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--sizes", nargs="+", default=["compact", "fastmri-knee"], help="synthetic geometries")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    print(describe_machine(device, threads=True))
+    print(load_average())
+    for geometry in args.sizes:
+        for line in bench(geometry, device, args.repeats):
+            print(line, flush=True)
+    print(load_average())
+
+
+if __name__ == "__main__":
+    main()
