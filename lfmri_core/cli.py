@@ -2,7 +2,8 @@
 
 Commands: ``info`` (what a file holds), ``sample`` (make the synthetic sample data), ``recon``
 (undersample and reconstruct a volume, scored against its reference), ``list`` (registered
-masks and methods) and ``demo`` (the main job on the sample data).
+masks and methods), ``demo`` (the main job on the sample data) and ``evaluate`` (the paper's
+tables on a held-out test set, :mod:`lfmri_core.study`).
 
 Bad input ends with one line ``lfmri: error: <problem>`` on stderr and exit status 2; no
 traceback. Input files are opened read-only; outputs are written atomically.
@@ -105,13 +106,19 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from lfmri_core.coils import available_sensitivity_methods
     from lfmri_core.masks import available_masks
-    from lfmri_core.recon import METHOD_REGISTRY
+    from lfmri_core.recon import LEARNED_METHODS, METHOD_REGISTRY, weights_installed
 
     print("masks:     " + ", ".join(available_masks()))
     print("coil maps: " + ", ".join(available_sensitivity_methods()))
     print("methods:")
     for info in METHOD_REGISTRY.values():
-        print(f"  {info.name:<18} {info.description}" + ("  [needs coil maps]" if info.needs_sensitivities else ""))
+        note = "  [needs coil maps]" if info.needs_sensitivities else ""
+        if info.name in LEARNED_METHODS:
+            note = ("  [learned; weights installed]" if weights_installed(info.name)
+                    else "  [learned; no weights installed: train them or pass --weights FILE]")
+        elif info.learned:
+            note += "  [learned]"
+        print(f"  {info.name:<18} {info.description}{note}")
     return 0
 
 
@@ -131,11 +138,22 @@ def _cmd_recon(args: argparse.Namespace) -> int:
     from lfmri_core.io.fastmri_h5 import write_reconstruction
     from lfmri_core.io.volume import open_volume
     from lfmri_core.masks import MaskSpec
+    from lfmri_core.recon import LEARNED_METHODS, build_method, method_info
+    from lfmri_core.recon.learned import resolve_weights
     from lfmri_core.recon.pipeline import reconstruct_volume
 
     path = Path(args.file)
     if args.out is not None and path.exists() and Path(args.out).resolve() == path.resolve():
         raise InputError(f"--out {args.out} is the input file; input files are never overwritten")
+    method_params: dict[str, object] = {}
+    weights = None
+    if method_info(args.method).learned and args.method in LEARNED_METHODS:
+        weights = resolve_weights(args.method, args.weights)
+        method_params["weights"] = weights
+    elif args.weights is not None:
+        raise InputError(f"--weights is for the learned methods ({', '.join(LEARNED_METHODS)}), not {args.method!r}")
+    # Built once here so that a bad weights file fails before any progress bar (models are cached).
+    build_method(args.method, **method_params)
     with open_volume(path) as vol:
         info = vol.info
         mask_requested = any(v is not None for v in (args.accel, args.mask, args.center_fraction, args.seed))
@@ -156,6 +174,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
             result = reconstruct_volume(
                 vol, method=args.method, mask_spec=spec, slices=slices, device=args.device,
                 sensitivity_method=args.maps, progress=lambda done, total: bar.update(done - bar.n),
+                method_params=method_params,
             )
         target = vol.target_volume()
     mask = result.mask
@@ -171,6 +190,11 @@ def _cmd_recon(args: argparse.Namespace) -> int:
         "slices": list(result.slices),
         "seconds_per_slice": float(result.seconds.mean()),
     }
+    if weights is not None:
+        from lfmri_core.models.inputs import MODEL_MAPS
+
+        report["coil_maps"] = f"{MODEL_MAPS} (the learned model's own maps)"
+        report["weights"] = str(weights)
     if target is not None:
         boxes = ann.boxes if ann is not None else ()
         scores = score_volume(target[list(result.slices)], result.images, boxes, result.slices, maxval=float(target.max()))
@@ -178,7 +202,8 @@ def _cmd_recon(args: argparse.Namespace) -> int:
     if args.out is not None:
         write_reconstruction(args.out, result.images, mask=mask.pattern, attrs={
             "method": result.method, "source": path.name, "acceleration": mask.achieved_acceleration,
-            "mask": mask.name, "slices": list(result.slices)})
+            "mask": mask.name, "slices": list(result.slices),
+            **({"weights": str(weights)} if weights is not None else {})})
         report["out"] = str(args.out)
     _print_report(report)
     if args.report is not None:
@@ -195,6 +220,8 @@ def _print_report(report: dict[str, object]) -> None:
           f"{report['seconds_per_slice'] * 1e3:.1f} ms/slice")  # type: ignore[operator]
     print(f"mask {mask['name']}: nominal {mask['nominal_acceleration']:g}x, achieved {mask['achieved_acceleration']:.2f}x, "
           f"{mask['num_low_frequencies']} centre lines")
+    if "weights" in report:
+        print(f"weights {report['weights']}")
     scores = report.get("scores")
     if isinstance(scores, dict):
         print(f"PSNR {scores['psnr']:.2f} dB  SSIM {scores['ssim']:.4f}  NMSE {scores['nmse']:.4f}  "
@@ -210,6 +237,202 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from lfmri_core.demo import run_demo
 
     run_demo(Path(args.out), quiet=args.quiet)
+    return 0
+
+
+def _stage_weight(text: str) -> tuple[int, str]:
+    """``"T=PATH"`` of ``--stage-weights``."""
+    count, sep, path = text.partition("=")
+    if not sep or not path or not count.strip().isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not T=PATH with T a number of stages >= 1")
+    return int(count), path
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import shlex
+
+    from tqdm import tqdm
+
+    from lfmri_core.study import (
+        SyntheticRecipe,
+        ensure_synthetic_set,
+        load_fastmri_set,
+        plan_evaluation,
+        run_evaluation,
+        write_results,
+    )
+
+    real = (args.data, args.annotations, args.file_list)
+    if args.data is None and any(v is not None for v in real):
+        raise InputError("--annotations and --file-list go with --data (a folder of fastMRI files)")
+    if args.data is not None and args.annotations is None:
+        raise InputError("--data needs --annotations (the fastMRI+ CSV of its lesion boxes)")
+    if args.pointing_tolerance < 0:
+        raise InputError(f"--pointing-tolerance must be >= 0, got {args.pointing_tolerance:g}")
+    stage_weights: dict[int, str] = {}
+    for count, path in args.stage_weights or ():
+        if count in stage_weights:
+            raise InputError(f"--stage-weights names T={count} twice")
+        stage_weights[count] = path
+    if stage_weights and args.no_stage_ablation:
+        raise InputError("--stage-weights and --no-stage-ablation contradict each other")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder")
+    plan = plan_evaluation(
+        args.methods, accelerations=args.accelerations, weights_dir=args.weights_dir, classifier=args.classifier,
+        stage_weights=stage_weights, stage_ablation=not args.no_stage_ablation)
+    if args.data is not None:
+        evaluation_set = load_fastmri_set(args.data, args.annotations, args.file_list, contrasts=args.contrasts,
+                                          num_volumes=args.num_volumes, num_slices=args.num_slices)
+    else:
+        recipe = SyntheticRecipe(
+            num_volumes=4 if args.num_volumes is None else args.num_volumes,
+            num_slices=16 if args.num_slices is None else args.num_slices,
+            contrasts=tuple(args.contrasts or ("PD", "PDFS")))
+        with tqdm(total=recipe.num_volumes * len(recipe.contrasts), desc="test set", unit="volume",
+                  disable=args.quiet, file=sys.stderr, leave=False) as bar:
+            evaluation_set = ensure_synthetic_set(recipe, args.cache, progress=lambda done, total: bar.update(done - bar.n))
+    command = ["lfmri", "evaluate", "--out", args.out]
+    for flag, value in (("--num-volumes", args.num_volumes), ("--num-slices", args.num_slices),
+                        ("--weights-dir", args.weights_dir), ("--classifier", args.classifier),
+                        ("--data", args.data), ("--annotations", args.annotations), ("--file-list", args.file_list),
+                        ("--cache", args.cache)):
+        if value is not None:
+            command += [flag, str(value)]
+    for flag, values in (("--contrasts", args.contrasts), ("--methods", args.methods)):
+        if values:
+            command += [flag, *values]
+    command += ["--accelerations", *(f"{a:g}" for a in args.accelerations)]
+    if stage_weights:
+        command += ["--stage-weights", *(f"{t}={p}" for t, p in stage_weights.items())]
+    if args.no_stage_ablation:
+        command.append("--no-stage-ablation")
+    command += ["--device", args.device, "--pointing-tolerance", f"{args.pointing_tolerance:g}"]
+    with tqdm(total=None, desc="evaluate", unit="slice", disable=args.quiet, file=sys.stderr) as bar:
+        def progress(done: int, total: int, what: str) -> None:
+            bar.total = total
+            bar.set_description(what, refresh=False)
+            bar.update(done - bar.n)
+
+        results = run_evaluation(evaluation_set, plan, device=args.device,
+                                 pointing_tolerance=args.pointing_tolerance, progress=progress)
+    written = write_results(out, results, evaluation_set, command=shlex.join(command),
+                            tolerance=args.pointing_tolerance)
+    if not args.quiet:
+        print(written[0].read_text())
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+_TRAIN_TASKS = ("classifier", "lfmri", "unrolled-no-focus", "unet")
+# Options of `lfmri train` in the order the stored command line lists them.
+_TRAIN_OPTIONS = (
+    "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "cache", "steps",
+    "batch_size", "crop_rows", "lr", "seed", "device", "classifier", "num_stages", "width", "backbone", "num_classes",
+    "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "validate_every",
+    "checkpoint_every", "val_slices", "workers", "resume", "quiet",
+)
+
+
+def _train_command_line(args: argparse.Namespace) -> str:
+    """The command as given (options at their defaults left out), for the weights' metadata."""
+    import shlex
+
+    parts = ["lfmri", "train", args.task]
+    for dest in _TRAIN_OPTIONS:
+        value = getattr(args, dest)
+        if value is None or value is False or (dest == "data" and value == "synthetic") or (dest == "device" and value == "auto"):
+            continue
+        flag = "--" + dest.replace("_", "-")
+        parts += [flag] if value is True else [flag, str(value)]
+    return shlex.join(parts)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from lfmri_core.models import ClassifierConfig, LFMRIConfig, UNetConfig
+    from lfmri_core.training import FolderSource, LossWeights, SyntheticSource, TrainingConfig, TrainingJob, train
+    from lfmri_core.training.trainer import load_phase1_classifier
+
+    task = args.task
+    architecture = {"classifier": ("width", "backbone", "num_classes"), "lfmri": ("num_stages", "width"),
+                    "unrolled-no-focus": ("num_stages", "width"), "unet": ("width",)}[task]
+    for dest in ("num_stages", "width", "backbone", "num_classes"):
+        if getattr(args, dest) is not None and dest not in architecture:
+            raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
+    reconstruction_only = ("crop_rows", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight")
+    for dest in reconstruction_only if task == "classifier" else ("zero_filled_fraction",):
+        if getattr(args, dest) is not None:
+            raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
+    if task == "lfmri" and args.classifier is None:
+        raise InputError("training lfmri needs --classifier PATH: the phase-1 classifier (train it with 'lfmri train classifier')")
+    classifier_path = Path(args.classifier) if args.classifier is not None else None
+
+    settings: dict[str, object] = {}
+    for dest, key in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "lr"), ("seed", "seed"),
+                      ("validate_every", "validate_every"), ("checkpoint_every", "checkpoint_every"),
+                      ("val_slices", "val_slices"), ("workers", "num_workers"),
+                      ("zero_filled_fraction", "zero_filled_fraction")):
+        if getattr(args, dest) is not None:
+            settings[key] = getattr(args, dest)
+    if args.crop_rows is not None:
+        settings["crop_rows"] = args.crop_rows or None
+    defaults = LossWeights()
+    settings["loss"] = LossWeights(
+        l1=defaults.l1 if args.l1_weight is None else args.l1_weight,
+        ssim=defaults.ssim if args.ssim_weight is None else args.ssim_weight,
+        lesion=args.lesion_weight,
+        perceptual=defaults.perceptual if args.perceptual_weight is None else args.perceptual_weight,
+    )
+    config = TrainingConfig(task=task, **settings)  # type: ignore[arg-type]
+
+    model_config: ClassifierConfig | LFMRIConfig | UNetConfig
+    if task == "classifier":
+        model_config = ClassifierConfig(**{k: getattr(args, k) for k in ("backbone", "width", "num_classes")
+                                           if getattr(args, k) is not None})
+    elif task == "unet":
+        model_config = UNetConfig(**({"width": args.width} if args.width is not None else {}))
+    else:
+        shape = {k: getattr(args, k) for k in ("num_stages", "width") if getattr(args, k) is not None}
+        if task == "lfmri":
+            assert classifier_path is not None
+            net_c = load_phase1_classifier(classifier_path)
+            model_config = LFMRIConfig(lesion_focus=True, classifier=net_c.config, **shape)
+        else:
+            model_config = LFMRIConfig(lesion_focus=False, **shape)
+
+    if args.data == "synthetic":
+        for dest in ("annotations", "file_list", "val_data"):
+            if getattr(args, dest) is not None:
+                raise InputError(f"--{dest.replace('_', '-')} needs --data DIR (synthetic data carry their own annotations)")
+        source: SyntheticSource | FolderSource = SyntheticSource(
+            cache=Path(args.cache) if args.cache is not None else None,
+            **{k: getattr(args, k) for k in ("train_volumes", "val_volumes") if getattr(args, k) is not None},
+        )
+    else:
+        if args.cache is not None:
+            raise InputError("--cache applies to --data synthetic only")
+        folder = Path(args.data)
+        if not folder.is_dir():
+            raise InputError(f"--data {folder} is not a folder" if folder.exists() else f"--data folder {folder} does not exist")
+        file_list = args.file_list
+        if file_list is None and args.annotations is not None:
+            beside = Path(args.annotations).with_name(Path(args.annotations).stem + "_file_list.csv")
+            file_list = beside if beside.is_file() else None
+        source = FolderSource(
+            folder=folder,
+            annotations=Path(args.annotations) if args.annotations is not None else None,
+            file_list=Path(file_list) if file_list is not None else None,
+            train_volumes=args.train_volumes,
+            val_volumes=1 if args.val_volumes is None else args.val_volumes,
+            val_folder=Path(args.val_data) if args.val_data is not None else None,
+        )
+    job = TrainingJob(config=config, out=Path(args.out), model_config=model_config, classifier=classifier_path,
+                      device=args.device, resume=args.resume, quiet=args.quiet, command=_train_command_line(args))
+    result = train(job, source, say=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
+    if result.is_main:
+        print(result.summary())
     return 0
 
 
@@ -244,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--center-fraction", type=float, help="fully sampled centre fraction (default 0.08)")
     p.add_argument("--seed", type=int, help="mask seed (default: fastMRI's per-file seed from the file name)")
     p.add_argument("--method", default="zero-filled", help="reconstruction method (see 'lfmri list')")
+    p.add_argument("--weights", metavar="PATH",
+                   help="safetensors weights for a learned method (default: the installed ones; see 'lfmri list')")
     p.add_argument("--maps", default="espirit", help="coil-map estimation for methods that need maps: espirit (default) or lowres")
     p.add_argument("--slices", type=_slice_range, help="slices to reconstruct: N, START:STOP or N,M,... (default all)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
@@ -257,6 +482,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("evaluate", help="the paper's tables on a held-out synthetic test set (or fastMRI files)")
+    p.add_argument("--out", required=True, help="output folder: results.md, one CSV per table, results.json")
+    p.add_argument("--num-volumes", type=int, help="volumes per contrast (default 4; with --data: all)")
+    p.add_argument("--num-slices", type=int, help="slices per volume (default 16; with --data: all, else the central N)")
+    p.add_argument("--contrasts", nargs="+", help="contrasts (default PD PDFS)")
+    p.add_argument("--accelerations", nargs="+", type=float, default=[4.0, 8.0],
+                   help="random-mask accelerations (default 4 8; centre fraction 0.08 at 4x, 0.04 at 8x)")
+    p.add_argument("--methods", nargs="+",
+                   help="methods (default zero-filled cs-wavelet unet unrolled-no-focus lfmri; see 'lfmri list')")
+    p.add_argument("--weights-dir", help="folder of <method>.safetensors, net_c.safetensors, lfmri-t<T>.safetensors "
+                                         "(default: the shipped weights)")
+    p.add_argument("--classifier", help="Net_c weights for the classifier and CAM tables (default: net_c from "
+                                        "--weights-dir or the shipped one)")
+    p.add_argument("--stage-weights", nargs="+", type=_stage_weight, metavar="T=PATH",
+                   help="LF-MRI weights with T stages for the stage ablation (default: the shipped lfmri-t<T> files)")
+    p.add_argument("--no-stage-ablation", action="store_true", help="leave the stage ablation (Table 3) out")
+    p.add_argument("--pointing-tolerance", type=float, default=0.0,
+                   help="pixels of slack for the CAM pointing game (default 0: the maximum must lie in a box)")
+    p.add_argument("--data", help="folder of fully sampled fastMRI .h5 files to evaluate instead of synthetic data")
+    p.add_argument("--annotations", help="fastMRI+ CSV of the lesion boxes of --data")
+    p.add_argument("--file-list", help="fastMRI+ file list of reviewed files (default: <csv>_file_list.csv beside it)")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--cache", help="folder of the synthetic test set (default $LFMRI_CACHE/evaluate or "
+                                   "~/.cache/lfmri/evaluate)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no printed report")
+    p.set_defaults(func=_cmd_evaluate)
+    p = sub.add_parser("train", help="train Net_c (phase 1) or a learned reconstruction model (phase 2); "
+                                     "multi-GPU/multi-node with torchrun")
+    p.add_argument("task", choices=_TRAIN_TASKS, help="classifier (phase 1), lfmri, unrolled-no-focus or unet (phase 2)")
+    p.add_argument("--out", required=True, help="run folder: train_log.jsonl, checkpoint.safetensors, <task>.safetensors")
+    p.add_argument("--data", default="synthetic", help="'synthetic' (default: generated training subjects) or a folder "
+                                                      "of fully sampled fastMRI .h5 files")
+    p.add_argument("--val-data", help="folder of validation .h5 files (default: the last --val-volumes files of --data)")
+    p.add_argument("--annotations", help="fastMRI+ CSV for --data DIR (image-level labels; validation lesion boxes)")
+    p.add_argument("--file-list", help="fastMRI+ file list of reviewed files (default: <csv>_file_list.csv beside it)")
+    p.add_argument("--train-volumes", type=int, help="synthetic: training subjects, each PD + PDFS (default 8); "
+                                                     "folder: use only the first N files")
+    p.add_argument("--val-volumes", type=int, help="synthetic: validation subjects (default 2); folder: validation files (default 1)")
+    p.add_argument("--cache", help="folder of the generated synthetic data (default $LFMRI_CACHE/training or ~/.cache/lfmri/training)")
+    p.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
+    p.add_argument("--batch-size", type=int, help="slices per step, over all processes (default 2)")
+    p.add_argument("--crop-rows", type=int, help="readout window of reconstruction training, 0 = whole images (default 160)")
+    p.add_argument("--lr", type=float, help="peak learning rate of Adam (default 1e-3; warm-up, then cosine decay)")
+    p.add_argument("--seed", type=int, help="seed of initial weights, data order, masks and crops (default 0)")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--classifier", help="phase-1 classifier weights (needed by lfmri, and by a lesion or perceptual loss)")
+    p.add_argument("--num-stages", type=int, help="unrolled stages (default 5)")
+    p.add_argument("--width", type=int, help="channels of the model (defaults: classifier 16, unrolled 16, unet 32)")
+    p.add_argument("--backbone", help="classifier backbone: resnet-small (default) or vgg-small")
+    p.add_argument("--num-classes", type=int, help="classifier classes: 1 = any lesion (default), more = lesion types too")
+    p.add_argument("--l1-weight", type=float, help="weight of the L1 loss (default 1)")
+    p.add_argument("--ssim-weight", type=float, help="weight of the SSIM loss (default 1)")
+    p.add_argument("--lesion-weight", type=float, help="weight of the CAM-weighted lesion loss (default: lfmri 1, others 0)")
+    p.add_argument("--perceptual-weight", type=float, help="weight of the Net_c feature loss (default 0)")
+    p.add_argument("--zero-filled-fraction", type=float, help="classifier: share of zero-filled 4x/8x training images "
+                                                              "(default 0.5, 0 = off)")
+    p.add_argument("--validate-every", type=int, help="steps between validation rounds (default 200)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 200)")
+    p.add_argument("--val-slices", type=int, help="size of the fixed validation subset (default 32)")
+    p.add_argument("--workers", type=int, help="data-loading worker processes (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)
     return parser
 
 

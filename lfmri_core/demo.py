@@ -2,9 +2,10 @@
 
 Synthesises the sample volumes (cached), undersamples each with fastMRI's knee leaderboard
 settings (random mask; 4x with 8% centre, 8x with 4% centre; per-file seeds), reconstructs
-them with every registered classical method (ESPIRiT coil maps where a method needs them), scores PSNR/SSIM/NMSE and
-LF-PSNR/LF-SSIM against the fully sampled reference and writes ``report.md``,
-``report.json`` and PNG figures.
+them with every registered classical method (ESPIRiT coil maps where a method needs them) and
+every learned method whose trained weights are installed (:func:`default_methods`), scores
+PSNR/SSIM/NMSE and LF-PSNR/LF-SSIM against the fully sampled reference and writes
+``report.md``, ``report.json`` and PNG figures.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.io.fastmri_h5 import FastMRIVolume
 from lfmri_core.machine import describe_machine
 from lfmri_core.masks import MaskSpec
-from lfmri_core.recon import METHOD_REGISTRY
+from lfmri_core.recon import METHOD_REGISTRY, installed_learned_methods
 from lfmri_core.recon.pipeline import reconstruct_volume
 
 #: fastMRI knee leaderboard settings: (acceleration, centre fraction).
@@ -50,18 +51,29 @@ def _busiest_slice(boxes: tuple[LesionBox, ...], num_slices: int) -> int:
     return int(np.argmax(area)) if area.any() else num_slices // 2
 
 
+def default_methods() -> list[str]:
+    """The demo's methods: every registered classical method, then the learned methods whose
+    shipped weights are installed (:mod:`lfmri_core.weights`), in registration order.
+
+    A learned method without installed weights is left out rather than failing the demo.
+    """
+    installed = set(installed_learned_methods())
+    return [m.name for m in METHOD_REGISTRY.values() if not m.learned or m.name in installed]
+
+
 def run_demo(out: Path, *, quiet: bool = False, methods: Sequence[str] | None = None) -> list[DemoRow]:
     """Run the demo, write its outputs into ``out`` and print the table.
 
-    ``methods`` defaults to every registered classical (not learned) method; those that need
-    coil maps get ESPIRiT maps estimated from each slice's fully sampled centre.
+    ``methods`` defaults to :func:`default_methods`. Classical methods that need coil maps get
+    ESPIRiT maps estimated from each slice's fully sampled centre; the learned methods use the
+    low-resolution maps they were trained with.
     """
     from lfmri_sample_data import ensure_sample_data
 
     out.mkdir(parents=True, exist_ok=True)
     volumes = [p for p in ensure_sample_data() if p.suffix == ".h5"]
     if methods is None:
-        methods = [m.name for m in METHOD_REGISTRY.values() if not m.learned]
+        methods = default_methods()
     rows: list[DemoRow] = []
     for path in volumes:
         with FastMRIVolume(path) as vol:
@@ -97,8 +109,9 @@ def _write_report(out: Path, rows: list[DemoRow], machine: str) -> None:
     lines = [
         "# LF-MRI demo report",
         "",
-        "Synthetic knee sample, random masks with fastMRI's per-file seeds; methods that need coil maps",
-        "use ESPIRiT maps from each slice's fully sampled centre. PSNR/SSIM/NMSE as",
+        "Synthetic knee sample, random masks with fastMRI's per-file seeds; classical methods that need",
+        "coil maps use ESPIRiT maps from each slice's fully sampled centre, learned methods (when their",
+        "weights are installed) the low-resolution maps they were trained with. PSNR/SSIM/NMSE as",
         "fastMRI's evaluate.py over each volume; LF-PSNR/LF-SSIM inside the annotated lesion boxes",
         "(data range: the volume maximum of the reference).",
         "",

@@ -51,6 +51,10 @@ class ModelKind:
         ``config -> model``.
     describe
         ``config -> str``: the architecture in a few words, for messages.
+    min_tensors
+        ``config -> int``: a lower bound on the number of tensors of such a model, checked
+        against the file before anything is built, so a configuration that claims a huge
+        model (say a million stages) is refused at once instead of being built.
     """
 
     name: str
@@ -58,6 +62,7 @@ class ModelKind:
     config_type: type
     build: Callable[[Any], nn.Module]
     describe: Callable[[Any], str]
+    min_tensors: Callable[[Any], int] = lambda config: 0
 
 
 def _kinds() -> dict[str, ModelKind]:
@@ -70,14 +75,19 @@ def _kinds() -> dict[str, ModelKind]:
         "classifier": ModelKind(
             "classifier", LesionClassifier, ClassifierConfig, LesionClassifier,
             lambda c: f"classifier backbone {c.backbone!r} width {c.width}",
+            lambda c: 1,
         ),
         "lfmri": ModelKind(
             "lfmri", LFMRINet, LFMRIConfig, LFMRINet,
             lambda c: (f"unrolled network with {c.num_stages} stages, width {c.width}, "
                        f"lesion focus {'on' if c.lesion_focus else 'off'}"),
+            # every stage's D_w (and G_u) has `depth` convolutions, each a weight and a bias
+            lambda c: 2 * c.num_stages * c.depth * (2 if c.lesion_focus else 1),
         ),
         "unet": ModelKind("unet", UNetRecon, UNetConfig, UNetRecon,
-                          lambda c: f"U-Net width {c.width}, {c.levels} levels"),
+                          lambda c: f"U-Net width {c.width}, {c.levels} levels",
+                          # two convolutions (weight and bias) per level
+                          lambda c: 4 * c.levels),
     }
 
 
@@ -131,6 +141,8 @@ def save_weights(
 def _read(path: Path, *, with_tensors: bool) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     from safetensors import SafetensorError, safe_open
 
+    if path.is_dir():
+        raise InputError(f"weights file {path} is a folder")
     if not path.is_file():
         raise InputError(f"weights file not found: {path}")
     try:
@@ -189,9 +201,19 @@ def load_weights(
     if stored_kind not in kinds:
         raise InputError(f"{path}: unknown model kind {stored_kind!r} (known: {', '.join(kinds)})")
     if kind is not None and stored_kind != kind:
-        raise InputError(f"{path}: holds a {stored_kind} model, expected a {kind} model")
+        raise InputError(f"{path}: holds a model of kind {stored_kind!r}, expected kind {kind!r}")
     entry = kinds[stored_kind]
-    stored = entry.config_type.from_json(metadata[CONFIG_KEY], source=str(path))
+    try:
+        stored = entry.config_type.from_json(metadata[CONFIG_KEY], source=str(path))
+    except (InputError, TypeError, ValueError) as err:
+        # Field checks of the config classes do not know the file; a value of the wrong JSON
+        # type (a list for a name, say) can also fail before them with a TypeError.
+        message = str(err)
+        if isinstance(err, TypeError):
+            message = f"{path}: bad {stored_kind} config: a field has the wrong JSON type ({message})"
+        elif not message.startswith(f"{path}:"):
+            message = f"{path}: bad {stored_kind} config: {message}"
+        raise InputError(message) from None
     if config is not None and stored != config:
         if isinstance(config, entry.config_type):
             differing = [f.name for f in fields(stored) if getattr(stored, f.name) != getattr(config, f.name)]
@@ -199,8 +221,15 @@ def load_weights(
         else:
             detail = f"expected a {type(config).__name__}"
         raise InputError(f"{path}: checkpoint is for another {stored_kind} architecture: {detail}")
-    model = entry.build(stored)
-    expected = model.state_dict()
+    if len(tensors) < entry.min_tensors(stored):
+        raise InputError(
+            f"{path}: holds {len(tensors)} tensors, too few for the {entry.describe(stored)} its config describes"
+        )
+    # Built on the meta device first: the shapes cost no memory, so a config that claims an
+    # enormous width fails the checks below instead of allocating it.
+    with torch.device("meta"):
+        skeleton = entry.build(stored)
+    expected = skeleton.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -208,6 +237,7 @@ def load_weights(
             f"{path}: tensors do not match the {entry.describe(stored)}: "
             f"missing {missing[:3] or 'none'}, unexpected {unexpected[:3] or 'none'}"
         )
+    state: dict[str, torch.Tensor] = {}
     for name, value in tensors.items():
         if not value.is_floating_point():
             raise InputError(f"{path}: tensor {name!r} has dtype {value.dtype}, expected floating point")
@@ -216,7 +246,10 @@ def load_weights(
                 f"{path}: tensor {name!r} has shape {tuple(value.shape)}, "
                 f"the {entry.describe(stored)} expects {tuple(expected[name].shape)}"
             )
-        if not torch.isfinite(value).all():
+        # checked after the conversion: a float64 value beyond float32's range becomes inf
+        state[name] = value.to(torch.float32)
+        if not torch.isfinite(state[name]).all():
             raise InputError(f"{path}: tensor {name!r} contains NaN or Inf")
-    model.load_state_dict({name: value.to(torch.float32) for name, value in tensors.items()})
+    model = entry.build(stored)
+    model.load_state_dict(state)
     return model.to(device).eval()

@@ -13,6 +13,12 @@ from lfmri_core.recon.classical import (  # registers zero-filled-sense, cg-sens
     ZeroFilledSense,
 )
 from lfmri_core.recon.conjugate_gradient import ConjugateGradient
+from lfmri_core.recon.learned import (  # registers unet, unrolled-no-focus, lfmri (after the classical ones)
+    LEARNED_METHODS,
+    LearnedReconstruction,
+    installed_learned_methods,
+    weights_installed,
+)
 from lfmri_core.recon.fista import FISTA
 from lfmri_core.recon.iterative import IterativeAlgorithm, run, steps
 from lfmri_core.recon.scaling import bart_scaling
@@ -41,6 +47,8 @@ __all__ = [
     "CsWavelet",
     "CsWaveletParams",
     "IterativeAlgorithm",
+    "LEARNED_METHODS",
+    "LearnedReconstruction",
     "MethodInfo",
     "ReconMethod",
     "SenseReconstruction",
@@ -50,10 +58,12 @@ __all__ = [
     "bart_scaling",
     "available_methods",
     "build_method",
+    "installed_learned_methods",
     "method_info",
     "register_method",
     "run",
     "steps",
     "wavedec2",
     "waverec2",
+    "weights_installed",
 ]

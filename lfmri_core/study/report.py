@@ -1,0 +1,220 @@
+"""Write an evaluation's ``results.md``, one CSV per table and ``results.json`` (atomically).
+
+In ``results.json`` NaN is written as ``null`` and infinities as the strings ``"inf"`` /
+``"-inf"``, so any JSON reader accepts the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from lfmri_core.io.atomic import atomic_write_text
+from lfmri_core.machine import describe_machine
+from lfmri_core.study.plan import center_fraction_for, method_label
+from lfmri_core.study.runner import EvaluationResults
+from lfmri_core.study.tables import (
+    Table,
+    cam_table,
+    classifier_table,
+    quality_table,
+    stage_table,
+    target_checks,
+    targets_table,
+)
+from lfmri_core.study.testset import EvaluationSet
+
+__all__ = ["build_tables", "json_ready", "write_results"]
+
+SHA_PREFIX = 12
+"""Hex digits of a weights file's sha256 shown in the report."""
+
+
+def json_ready(value: object) -> object:
+    """``value`` with NaN -> None and ±inf -> ``"inf"``/``"-inf"``, recursively; Paths as text."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def build_tables(results: EvaluationResults, evaluation_set: EvaluationSet, *, tolerance: float = 0.0) -> list[Table]:
+    """Every table of the report, in order: one image-quality table per contrast, Table 3,
+    Table 7, CAM localisation, targets at 8x (tables that do not apply are left out)."""
+    tables = [quality_table(results, contrast) for contrast in evaluation_set.contrasts]
+    for optional in (stage_table(results), classifier_table(results), cam_table(results, tolerance=tolerance)):
+        if optional is not None:
+            tables.append(optional)
+    tables.append(targets_table(target_checks(results, 8.0), 8.0))
+    return tables
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _test_set_lines(evaluation_set: EvaluationSet) -> list[str]:
+    d = evaluation_set.description
+    if evaluation_set.source == "synthetic":
+        seeds = list(d.get("seeds", []))  # type: ignore[arg-type]
+        consecutive = len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1))
+        seed_text = f"{seeds[0]}-{seeds[-1]}" if consecutive else ", ".join(map(str, seeds))
+        contrasts = d.get("contrasts", {})
+        assert isinstance(contrasts, dict)
+        contrast_text = ", ".join(f"{c} ({v['acquisition']}, SNR {v['snr']:g})" for c, v in contrasts.items())
+        return [
+            (f"- Test set: synthetic, test-split seed{'s' if len(seeds) > 1 else ''} {seed_text} "
+             f"({_count(len(seeds), 'subject')} per contrast), "
+             f"{contrast_text}; {d.get('geometry')} geometry, {d.get('num_slices')} slices per volume; "
+             f"{_count(len(evaluation_set.volumes), 'volume')} in `{d.get('folder')}`"
+             f"{' (reused from the cache)' if d.get('reused_cache') else ''}"),
+        ]
+    counts = d.get("contrasts", {})
+    assert isinstance(counts, dict)
+    return [
+        (f"- Test set: fastMRI files from `{d.get('data')}` ({', '.join(f'{k}: {v}' for k, v in counts.items())}), "
+         f"{d.get('num_slices')} slices; annotations `{d.get('annotations')}`, file list `{d.get('file_list')}`"),
+    ]
+
+
+def _weights_lines(results: EvaluationResults) -> list[str]:
+    files = results.plan.weights_files()
+    if not files:
+        return ["- Weights: none (no learned method or classifier evaluated)"]
+    lines = ["- Weights:", "", "| role | model | file | sha256 | source | training metadata |",
+             "|---|---|---|---|---|---|"]
+    for f in files:
+        meta = "; ".join(f"{k}={v[:160]}" for k, v in sorted(f.metadata.items())) or "none"
+        lines.append(f"| {f.role} | {f.describe()} | `{f.path}` | `{f.sha256[:SHA_PREFIX]}` | {f.source} | "
+                     f"{meta.replace('|', '/')} |")
+    lines.append("")
+    return lines
+
+
+def _notes(results: EvaluationResults) -> list[str]:
+    notes = []
+    for method, reason in results.plan.skipped.items():
+        notes.append(f"- {method_label(method)} (`{method}`) not evaluated: {reason}.")
+    if not results.has_classifier:
+        notes.append("- No Net_c classifier available (give --classifier or --weights-dir): "
+                     "Table 7 and the CAM localisation table are left out.")
+    if not results.stages:
+        notes.append("- No stage ablation (no LF-MRI weights with other numbers of stages, or --no-stage-ablation).")
+    return notes
+
+
+def _run_time_lines(results: EvaluationResults) -> list[str]:
+    lines = ["| method | acceleration | ms per slice (mean over volumes) |", "|---|---|---|"]
+    rows = [*results.volumes, *[r for r in results.stages]]
+    keys = list(dict.fromkeys((r.method if r.stages is None else f"lfmri T={r.stages}", r.acceleration) for r in rows))
+    for name, acceleration in keys:
+        chosen = [r.seconds_per_slice for r in rows
+                  if (r.method if r.stages is None else f"lfmri T={r.stages}") == name and r.acceleration == acceleration]
+        lines.append(f"| {name} | {acceleration:g}x | {1e3 * sum(chosen) / len(chosen):.0f} |")
+    return lines
+
+
+def write_results(
+    out: str | os.PathLike[str],
+    results: EvaluationResults,
+    evaluation_set: EvaluationSet,
+    *,
+    command: Sequence[str] | str,
+    tolerance: float = 0.0,
+    date: _dt.datetime | None = None,
+) -> list[Path]:
+    """Write ``results.md``, ``<table>.csv`` for every table and ``results.json`` into ``out``.
+
+    Parameters
+    ----------
+    out
+        Output folder (created).
+    results, evaluation_set
+        What was run and on what.
+    command
+        The command line, for the header.
+    tolerance
+        Pointing-game tolerance used (for the notes).
+    date
+        Time stamp of the header (default now, UTC).
+
+    Returns
+    -------
+    list of Path
+        The files written, ``results.md`` first.
+    """
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    when = (date or _dt.datetime.now(_dt.timezone.utc)).isoformat(timespec="seconds")
+    command_text = command if isinstance(command, str) else " ".join(command)
+    machine = describe_machine(results.device)
+    tables = build_tables(results, evaluation_set, tolerance=tolerance)
+    plan = results.plan
+    masks = ", ".join(f"{a:g}x (centre fraction {center_fraction_for(a):g})" for a in plan.accelerations)
+    lines = [
+        "# LF-MRI evaluation",
+        "",
+        f"- Date: {when}",
+        f"- Machine: {machine}",
+        f"- Device: {results.device}",
+        *_test_set_lines(evaluation_set),
+        f"- Masks: fastMRI random line masks, {masks}, fastMRI's per-file seeds (the same mask for every method)",
+        (f"- Methods: {', '.join(plan.requested)}; classical methods that need coil maps use ESPIRiT maps, "
+         "learned methods their own"),
+        ("- Metrics: PSNR/SSIM as fastMRI's evaluate.py per volume against reconstruction_rss; LF-PSNR/LF-SSIM "
+         "inside the lesion boxes (docs/metrics.md)"),
+        f"- Command: `{command_text}`",
+        f"- Run time: {results.seconds:.0f} s",
+        *_weights_lines(results),
+    ]
+    notes = _notes(results)
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    lines += ["", "## Tables", ""]
+    for table in tables:
+        lines += [table.markdown()]
+    lines += ["## Run time", "", *_run_time_lines(results), ""]
+    written = [folder / "results.md"]
+    atomic_write_text(written[0], "\n".join(lines))
+    for table in tables:
+        path = folder / f"{table.key}.csv"
+        atomic_write_text(path, table.csv())
+        written.append(path)
+    payload = {
+        "date": when,
+        "machine": machine,
+        "device": results.device,
+        "command": command_text,
+        "seconds": results.seconds,
+        "test_set": evaluation_set.description,
+        "plan": {
+            "requested": list(plan.requested),
+            "methods": list(plan.methods),
+            "skipped": dict(plan.skipped),
+            "accelerations": list(plan.accelerations),
+            "center_fractions": [center_fraction_for(a) for a in plan.accelerations],
+            "pointing_tolerance": tolerance,
+            "weights": [f.as_dict() for f in plan.weights_files()],
+        },
+        "tables": {t.key: t.as_dict() for t in tables},
+        "volumes": [r.as_dict() for r in results.volumes],
+        "stages": [r.as_dict() for r in results.stages],
+        "slices": [s.as_dict() for s in results.slices],
+    }
+    path = folder / "results.json"
+    atomic_write_text(path, json.dumps(json_ready(payload), indent=1, allow_nan=False) + "\n")
+    written.append(path)
+    return written

@@ -1,0 +1,321 @@
+"""Run the evaluation: every volume x acceleration x method, scored, and Net_c on the results.
+
+For each volume of the test set and each acceleration, the volume is undersampled with
+fastMRI's ``random`` line mask (centre fraction 0.08 at 4x, 0.04 at 8x) seeded per file as
+fastMRI does (the seed comes from the file name, so every method sees the same mask), and
+reconstructed with each method through :func:`~lfmri_core.recon.pipeline.reconstruct_volume`
+(classical methods that need coil maps get ESPIRiT maps; learned methods compute their own).
+Each reconstruction is scored per volume with :func:`~lfmri_core.evaluation.score_volume`
+against the file's ``reconstruction_rss`` (PSNR/SSIM as fastMRI, LF-PSNR/LF-SSIM inside the
+boxes) and per slice. When Net_c is available it classifies every reconstructed slice and every
+fully sampled reference slice (lesion probability ``sigmoid(logit_0)``) and its class
+activation map is checked against the boxes (pointing game, energy inside the boxes).
+
+LF-MRI with other numbers of stages (the stage ablation) is run on the same volumes and masks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from lfmri_core.device import resolve_device
+from lfmri_core.errors import InputError
+from lfmri_core.evaluation import Scores, score_volume
+from lfmri_core.io.annotations import ImageLabel, LesionBox
+from lfmri_core.io.volume import KSpaceVolume, open_volume
+from lfmri_core.masks import MaskSpec
+from lfmri_core.metrics import lf_metrics, slice_metrics
+from lfmri_core.models.classifier import LesionClassifier
+from lfmri_core.recon.registry import CancelCallback
+from lfmri_core.study.diagnostics import classify, energy_fraction, pointing_game
+from lfmri_core.study.plan import EvaluationPlan, center_fraction_for
+from lfmri_core.study.testset import EvaluationSet, EvaluationVolume
+
+__all__ = ["REFERENCE", "EvaluationResults", "SliceResult", "VolumeResult", "run_evaluation"]
+
+REFERENCE = "fully sampled"
+"""Source name of the fully sampled reference images in :class:`SliceResult`."""
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, what)``: slices reconstructed so far, of all, and what runs now."""
+
+
+@dataclass(frozen=True)
+class VolumeResult:
+    """Scores of one volume reconstructed by one method at one acceleration.
+
+    Attributes
+    ----------
+    volume, contrast
+        File stem and contrast.
+    method
+        Registered method name.
+    stages
+        ``T`` of an LF-MRI stage-ablation run, else None.
+    acceleration, achieved_acceleration
+        Nominal and achieved acceleration of the mask.
+    scores
+        :func:`~lfmri_core.evaluation.score_volume` of the slices evaluated.
+    seconds_per_slice
+        Mean wall time per slice (coil maps included).
+    """
+
+    volume: str
+    contrast: str
+    method: str
+    stages: int | None
+    acceleration: float
+    achieved_acceleration: float
+    scores: Scores
+    seconds_per_slice: float
+
+    def as_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["scores"] = self.scores.as_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    """One slice, from one source (a method's reconstruction or the fully sampled reference).
+
+    Attributes
+    ----------
+    volume, contrast, slice
+        Where it comes from (volume slice index).
+    source
+        Method name, or :data:`REFERENCE`.
+    acceleration
+        None for the reference.
+    label
+        Image-level label: True if the slice has a lesion box, False if not, None when the
+        file was not reviewed.
+    num_boxes
+        Non-empty boxes on the slice.
+    psnr, ssim, lf_psnr, lf_ssim
+        Slice metrics on the volume's data range (NaN for the reference; LF metrics NaN
+        without boxes).
+    logit, probability
+        Net_c's class-0 logit and ``sigmoid(logit)``; NaN without a classifier.
+    pointing_hit
+        Pointing game of Net_c's CAM (None on slices without boxes or without a classifier).
+    energy_fraction
+        CAM energy inside the boxes (None on slices without boxes or without a classifier).
+    """
+
+    volume: str
+    contrast: str
+    slice: int
+    source: str
+    acceleration: float | None
+    label: bool | None
+    num_boxes: int
+    psnr: float
+    ssim: float
+    lf_psnr: float
+    lf_ssim: float
+    logit: float
+    probability: float
+    pointing_hit: bool | None
+    energy_fraction: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvaluationResults:
+    """Everything :func:`run_evaluation` measured.
+
+    Attributes
+    ----------
+    volumes
+        Main methods, one entry per volume, acceleration and method.
+    slices
+        Per-slice results of the main methods and of the reference.
+    stages
+        Stage ablation: LF-MRI with each ``T``, per volume and acceleration.
+    plan
+        What was run.
+    device
+        Torch device used.
+    seconds
+        Total wall time.
+    has_classifier
+        True when Net_c ran (classifier and CAM columns are filled).
+    """
+
+    volumes: tuple[VolumeResult, ...]
+    slices: tuple[SliceResult, ...]
+    stages: tuple[VolumeResult, ...]
+    plan: EvaluationPlan
+    device: str
+    seconds: float
+    has_classifier: bool
+
+
+def _label(value: ImageLabel) -> bool | None:
+    return None if value is ImageLabel.UNKNOWN else value is ImageLabel.POSITIVE
+
+
+def _slice_boxes(volume: EvaluationVolume, index: int) -> list[LesionBox]:
+    return [b for b in volume.boxes if b.slice == index and not b.is_empty]
+
+
+class _VolumeRun:
+    """One open test volume: its reference, and how its results are made."""
+
+    def __init__(self, volume: EvaluationVolume, vol: KSpaceVolume, classifier: LesionClassifier | None,
+                 device: torch.device, tolerance: float) -> None:
+        self.volume = volume
+        self.vol = vol
+        self.classifier = classifier
+        self.device = device
+        self.tolerance = tolerance
+        self.indices = list(volume.slices)
+        full_target = vol.target_volume("reconstruction_rss")
+        if full_target is None:
+            raise InputError(f"{volume.path.name} has no reconstruction_rss reference to score against")
+        # The data range is the whole volume's maximum, also when only some slices are scored.
+        self.maxval = float(full_target.max())
+        self.target = full_target[self.indices]
+        position = {s: n for n, s in enumerate(self.indices)}
+        self.local_boxes = [LesionBox(position[b.slice], b.label, b.row0, b.row1, b.col0, b.col1)
+                            for b in volume.boxes if b.slice in position]
+
+    def reconstruct(
+        self,
+        method: str,
+        acceleration: float,
+        params: dict[str, object],
+        stage_count: int | None,
+        *,
+        progress: Callable[[int, int], None],
+        cancel: CancelCallback | None,
+    ) -> tuple[VolumeResult, np.ndarray]:
+        """Undersample (random mask, per-file seed), reconstruct and score the volume."""
+        from lfmri_core.recon.pipeline import reconstruct_volume
+
+        spec = MaskSpec("random", acceleration, center_fraction_for(acceleration))
+        result = reconstruct_volume(self.vol, method=method, mask_spec=spec, slices=self.indices, device=self.device,
+                                    progress=progress, cancel=cancel, method_params=params)
+        scores = score_volume(self.target, result.images, self.volume.boxes, self.indices, maxval=self.maxval)
+        row = VolumeResult(self.volume.name, self.volume.contrast, method, stage_count, acceleration,
+                           result.mask.achieved_acceleration, scores, float(np.mean(result.seconds)))
+        return row, result.images
+
+    def slice_results(self, images: np.ndarray | None, source: str, acceleration: float | None) -> list[SliceResult]:
+        """Per-slice metrics and Net_c of ``images`` ``(n, rh, rw)`` (None: the reference itself)."""
+        nan = float("nan")
+        lesion = None if images is None else lf_metrics(self.target, images, self.local_boxes, maxval=self.maxval)
+        shown = self.target if images is None else images
+        scored = classify(self.classifier, shown, device=self.device) if self.classifier is not None else None
+        out = []
+        for n, index in enumerate(self.indices):
+            boxes = _slice_boxes(self.volume, index)
+            glob = {"psnr": nan, "ssim": nan} if images is None else slice_metrics(self.target[n], images[n], self.maxval)
+            hit = energy = None
+            if scored is not None and boxes:
+                hit = pointing_game(scored.cams[n], boxes, self.tolerance)
+                energy = energy_fraction(scored.cams[n], boxes)
+            out.append(SliceResult(
+                volume=self.volume.name, contrast=self.volume.contrast, slice=index, source=source,
+                acceleration=acceleration, label=_label(self.volume.labels[index]), num_boxes=len(boxes),
+                psnr=float(glob["psnr"]), ssim=float(glob["ssim"]),
+                lf_psnr=nan if lesion is None else float(lesion.per_slice_lf_psnr[n]),
+                lf_ssim=nan if lesion is None else float(lesion.per_slice_lf_ssim[n]),
+                logit=nan if scored is None else float(scored.logits[n]),
+                probability=nan if scored is None else float(scored.probabilities[n]),
+                pointing_hit=hit, energy_fraction=energy,
+            ))
+        return out
+
+
+class _Counter:
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.done = 0
+        self.total = total
+        self.progress = progress
+
+    def callback(self, what: str) -> Callable[[int, int], None]:
+        base = self.done
+
+        def update(done: int, _total: int) -> None:
+            self.done = base + done
+            if self.progress is not None:
+                self.progress(self.done, self.total, what)
+
+        return update
+
+
+def run_evaluation(
+    evaluation_set: EvaluationSet,
+    plan: EvaluationPlan,
+    *,
+    device: str | torch.device = "auto",
+    pointing_tolerance: float = 0.0,
+    progress: Progress | None = None,
+    cancel: CancelCallback | None = None,
+) -> EvaluationResults:
+    """Reconstruct, score and classify (see the module docstring).
+
+    Parameters
+    ----------
+    evaluation_set
+        The test volumes (:mod:`lfmri_core.study.testset`).
+    plan
+        Methods, weights and accelerations (:func:`~lfmri_core.study.plan.plan_evaluation`).
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    pointing_tolerance
+        Pixels of slack of the pointing game (0: the CAM maximum must lie in a box).
+    progress
+        Called after every reconstructed slice.
+    cancel
+        Polled by the reconstructions; True stops the run with
+        :class:`~lfmri_core.recon.Cancelled`.
+    """
+    from lfmri_core.models.weights import load_weights
+
+    start = time.perf_counter()
+    dev = resolve_device(device)
+    classifier = None
+    if plan.classifier is not None:
+        classifier = load_weights(plan.classifier.path, kind="classifier", device=dev)
+    main_lfmri = plan.weights.get("lfmri")
+    reused = {t for t, f in plan.stage_weights.items()
+              if main_lfmri is not None and "lfmri" in plan.methods and f.path == main_lfmri.path}
+    stage_runs = [t for t in plan.stage_weights if t not in reused]
+    runs_per_setting = len(plan.methods) + len(stage_runs)
+    counter = _Counter(
+        sum(len(v.slices) for v in evaluation_set.volumes) * len(plan.accelerations) * runs_per_setting, progress)
+
+    volumes: list[VolumeResult] = []
+    slices: list[SliceResult] = []
+    stages: list[VolumeResult] = []
+    for volume in evaluation_set.volumes:
+        with open_volume(volume.path) as vol:
+            run = _VolumeRun(volume, vol, classifier, dev, pointing_tolerance)
+            slices += run.slice_results(None, REFERENCE, None)
+            for acceleration in plan.accelerations:
+                for method in plan.methods:
+                    row, images = run.reconstruct(
+                        method, acceleration, plan.method_params(method), None,
+                        progress=counter.callback(f"{method} {acceleration:g}x {volume.name}"), cancel=cancel)
+                    volumes.append(row)
+                    slices += run.slice_results(images, method, acceleration)
+                    if method == "lfmri":
+                        stages += [replace(row, stages=t) for t in sorted(reused)]
+                for t in stage_runs:
+                    row, _ = run.reconstruct(
+                        "lfmri", acceleration, {"weights": plan.stage_weights[t].path}, t,
+                        progress=counter.callback(f"lfmri T={t} {acceleration:g}x {volume.name}"), cancel=cancel)
+                    stages.append(row)
+    stages.sort(key=lambda r: (r.stages or 0, r.acceleration, r.volume))
+    return EvaluationResults(tuple(volumes), tuple(slices), tuple(stages), plan, str(dev),
+                             time.perf_counter() - start, classifier is not None)

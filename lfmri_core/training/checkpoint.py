@@ -1,0 +1,150 @@
+"""Training checkpoints: one safetensors file, tensors and JSON metadata, never pickle.
+
+``checkpoint.safetensors`` holds everything needed to continue a run exactly:
+
+- ``model.<name>``: the model's state dict;
+- ``optim.<i>.<key>``: the optimizer state of the ``i``-th trained parameter (for Adam:
+  ``exp_avg``, ``exp_avg_sq`` and ``step``, all tensors);
+- ``state.<name>``: further tensors of the run, e.g. the data order's permutation and the
+  states of its :class:`torch.Generator` s (``get_state()`` is a uint8 tensor);
+- header metadata :data:`METADATA_KEY`: JSON with the step, elapsed seconds, the training
+  configuration, and whatever else the trainer keeps (format :data:`FORMAT_NAME`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lfmri_core.errors import InputError
+from lfmri_core.io.atomic import atomic_path
+
+FORMAT_NAME = "lfmri-training-checkpoint"
+FORMAT_VERSION = 1
+METADATA_KEY = "lfmri_checkpoint"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint as read from disk."""
+
+    model: dict[str, torch.Tensor]
+    """The model's state dict."""
+    optimizer: dict[int, dict[str, torch.Tensor]]
+    """Optimizer state per trained-parameter index."""
+    state: dict[str, torch.Tensor]
+    """Other tensors of the run."""
+    metadata: dict[str, Any]
+    """The JSON metadata (``format``, ``version``, ``step``, ...)."""
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    state: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, Any],
+) -> Path:
+    """Write a checkpoint atomically (see the module docstring).
+
+    Parameters
+    ----------
+    model
+        The (unwrapped) model.
+    optimizer
+        Its optimizer, over one parameter group.
+    state
+        Extra tensors (any dtype safetensors stores).
+    metadata
+        JSON-serialisable values.
+    """
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for index, entry in optimizer.state_dict()["state"].items():
+        for key, value in entry.items():
+            tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+            tensors[f"optim.{index}.{key}"] = tensor.detach().cpu().contiguous()
+    for key, value in state.items():
+        tensors[f"state.{key}"] = value.detach().cpu().contiguous()
+    header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **metadata}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(header)})
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`; anything else raises :class:`InputError`."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no checkpoint {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            raw = (handle.metadata() or {}).get(METADATA_KEY)
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError, TypeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"{path}: not a readable checkpoint ({reason})") from None
+    try:
+        metadata = json.loads(raw) if raw is not None else None
+    except ValueError:
+        metadata = None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise InputError(f"{path}: not an LF-MRI training checkpoint")
+    if metadata.get("version") != FORMAT_VERSION:
+        raise InputError(f"{path}: checkpoint version {metadata.get('version')!r} is not supported (expected {FORMAT_VERSION})")
+    model: dict[str, torch.Tensor] = {}
+    optimizer: dict[int, dict[str, torch.Tensor]] = {}
+    state: dict[str, torch.Tensor] = {}
+    for name, value in tensors.items():
+        group, _, rest = name.partition(".")
+        if group == "model":
+            model[rest] = value
+        elif group == "state":
+            state[rest] = value
+        elif group == "optim":
+            index, _, key = rest.partition(".")
+            optimizer.setdefault(int(index), {})[key] = value
+    return Checkpoint(model=model, optimizer=optimizer, state=state, metadata=metadata)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: Mapping[int, Mapping[str, torch.Tensor]], *, source: str) -> None:
+    """Put saved per-parameter state into ``optimizer`` (hyperparameters stay as constructed)."""
+    current = optimizer.state_dict()
+    count = sum(len(group["params"]) for group in current["param_groups"])
+    if saved and (max(saved) >= count or min(saved) < 0):
+        raise InputError(f"{source}: optimizer state for {max(saved) + 1} parameters, the model trains {count}")
+    current["state"] = {index: dict(entry) for index, entry in saved.items()}
+    try:
+        optimizer.load_state_dict(current)
+    except (ValueError, RuntimeError, KeyError) as err:
+        raise InputError(f"{source}: optimizer state does not fit the model ({str(err).splitlines()[0]})") from None
+
+
+def read_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Only the JSON metadata of a checkpoint (no tensors are read)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no checkpoint {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            raw = (handle.metadata() or {}).get(METADATA_KEY)
+        metadata = json.loads(raw) if raw is not None else None
+    except (SafetensorError, OSError, ValueError, TypeError):
+        metadata = None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise InputError(f"{path}: not an LF-MRI training checkpoint")
+    return metadata

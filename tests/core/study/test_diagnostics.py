@@ -1,0 +1,125 @@
+"""ROC AUC, accuracy, pointing game, CAM energy and Net_c on image stacks."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from lfmri_core.errors import InputError
+from lfmri_core.io.annotations import LesionBox
+from lfmri_core.models import ClassifierConfig, build_classifier
+from lfmri_core.study.diagnostics import (
+    accuracy,
+    classify,
+    energy_fraction,
+    pointing_game,
+    roc_auc,
+)
+
+
+def brute_force_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Fraction of (positive, negative) pairs ordered correctly, ties counted one half."""
+    pos = scores[labels]
+    neg = scores[~labels]
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg))
+    return wins / (len(pos) * len(neg))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_auc_equals_the_pair_count(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+    labels = rng.random(n) < 0.4
+    labels[0], labels[1] = True, False
+    # few distinct values: many ties between positives and negatives
+    scores = rng.integers(0, 5, n).astype(float)
+    assert roc_auc(labels, scores) == pytest.approx(brute_force_auc(labels, scores), abs=1e-12)
+
+
+def test_auc_hand_cases() -> None:
+    assert roc_auc([True, True, False, False], [0.9, 0.8, 0.2, 0.1]) == 1.0
+    assert roc_auc([True, True, False, False], [0.1, 0.2, 0.8, 0.9]) == 0.0
+    assert roc_auc([True, False, True, False], [0.5, 0.5, 0.5, 0.5]) == 0.5
+    # pairs (0.8, 0.8) tie = 1/2, (0.8, 0.1) = 1, (0.3, 0.8) = 0, (0.3, 0.1) = 1 -> 2.5 / 4
+    assert roc_auc([True, False, True, False], [0.8, 0.8, 0.3, 0.1]) == 0.625
+    # a monotone transform (probability vs logit) does not change it
+    logits = np.array([2.0, -1.0, 0.5, 0.5, -3.0])
+    labels = np.array([True, False, True, False, False])
+    assert roc_auc(labels, logits) == roc_auc(labels, 1 / (1 + np.exp(-logits)))
+
+
+def test_auc_needs_both_classes() -> None:
+    assert np.isnan(roc_auc([True, True], [0.1, 0.9]))
+    assert np.isnan(roc_auc([], []))
+    with pytest.raises(InputError, match="differ in length"):
+        roc_auc([True, False], [0.1])
+
+
+def test_accuracy_thresholds_at_one_half() -> None:
+    assert accuracy([True, False, True, False], [0.5, 0.49, 0.2, 0.9]) == 0.5
+    assert np.isnan(accuracy([], []))
+
+
+BOX = LesionBox(slice=3, label="Meniscus Tear", row0=10, row1=14, col0=20, col1=25)
+
+
+def peak_at(row: int, col: int, shape: tuple[int, int] = (32, 40)) -> np.ndarray:
+    cam = np.zeros(shape, dtype=np.float32)
+    cam[row, col] = 1.0
+    return cam
+
+
+def test_pointing_game_inside_outside_and_half_open_edges() -> None:
+    assert pointing_game(peak_at(10, 20), [BOX])
+    assert pointing_game(peak_at(13, 24), [BOX])
+    assert not pointing_game(peak_at(14, 24), [BOX])  # row1 is excluded
+    assert not pointing_game(peak_at(13, 25), [BOX])  # col1 is excluded
+    assert not pointing_game(peak_at(0, 0), [BOX])
+    assert not pointing_game(peak_at(12, 22), [])
+    # a second box anywhere counts
+    other = LesionBox(slice=3, label="Bone- Subchondral edema", row0=0, row1=2, col0=0, col1=2)
+    assert pointing_game(peak_at(0, 0), [BOX, other])
+
+
+def test_pointing_game_tolerance_is_euclidean() -> None:
+    cam = peak_at(16, 27)  # 3 rows below row 13 and 3 columns right of column 24: distance 4.24
+    assert not pointing_game(cam, [BOX], tolerance=4.0)
+    assert pointing_game(cam, [BOX], tolerance=4.25)
+    assert pointing_game(peak_at(10, 28), [BOX], tolerance=4.0)
+    with pytest.raises(InputError, match="tolerance"):
+        pointing_game(cam, [BOX], tolerance=-1)
+
+
+def test_pointing_game_constant_cam_and_empty_boxes_miss() -> None:
+    assert not pointing_game(np.zeros((32, 40)), [BOX])
+    empty = LesionBox(slice=3, label="Meniscus Tear", row0=5, row1=5, col0=0, col1=40)
+    assert not pointing_game(peak_at(5, 3), [empty])
+
+
+def test_energy_fraction() -> None:
+    cam = np.ones((10, 10))
+    box = LesionBox(slice=0, label="x", row0=0, row1=2, col0=0, col1=5)
+    assert energy_fraction(cam, [box]) == pytest.approx(0.1)
+    # overlapping boxes count their pixels once
+    assert energy_fraction(cam, [box, box]) == pytest.approx(0.1)
+    cam[0, 0] = 91.0  # total 190, inside 9 + 91 = 100
+    assert energy_fraction(cam, [box]) == pytest.approx(100 / 190)
+    assert np.isnan(energy_fraction(np.zeros((10, 10)), [box]))
+    assert energy_fraction(cam, []) == 0.0
+
+
+def test_classify_matches_the_classifier() -> None:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = build_classifier(ClassifierConfig(width=4)).eval()
+    images = np.random.default_rng(0).random((3, 40, 48)).astype(np.float32)
+    scored = classify(model, images, batch_size=2)
+    with torch.no_grad():
+        out = model(torch.from_numpy(images)[:, None])
+    np.testing.assert_allclose(scored.logits, out.logits[:, 0].numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(scored.probabilities, torch.sigmoid(out.logits[:, 0]).numpy(), rtol=1e-6)
+    assert scored.cams.shape == (3, 40, 48)
+    assert scored.cams.min() >= 0 and scored.cams.max() <= 1

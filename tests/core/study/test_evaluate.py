@@ -1,0 +1,241 @@
+"""``lfmri evaluate`` end to end on a tiny test set with tiny untrained weights, and bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lfmri_core.weights
+from lfmri_core.cli import main
+from lfmri_core.evaluation import score_volume
+from lfmri_core.io.annotations import read_annotations
+from lfmri_core.io.fastmri_h5 import FastMRIVolume
+from lfmri_core.masks import MaskSpec
+from lfmri_core.models import (
+    ClassifierConfig,
+    LFMRIConfig,
+    LFMRINet,
+    build_classifier,
+    save_weights,
+)
+from lfmri_core.recon.pipeline import reconstruct_volume
+from lfmri_core.study import SyntheticRecipe, plan_evaluation
+from lfmri_core.study.testset import ensure_synthetic_set
+
+TINY_CLASSIFIER = ClassifierConfig(width=4)
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread: on a small CPU shared with other jobs, torch's threads wait on each
+    other and these runs take several times longer (the numbers do not depend on it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def tiny_lfmri(stages: int, lesion_focus: bool) -> LFMRINet:
+    config = LFMRIConfig(num_stages=stages, width=4, depth=2, cg_iterations=1, lesion_focus=lesion_focus,
+                         classifier=TINY_CLASSIFIER)
+    with torch.random.fork_rng():
+        torch.manual_seed(stages + 10 * lesion_focus)
+        return LFMRINet(config)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("weights")
+    out = {
+        "lfmri": save_weights(folder / "lfmri.safetensors", tiny_lfmri(1, True), metadata={"steps": "0"}),
+        "unrolled-no-focus": save_weights(folder / "unrolled-no-focus.safetensors", tiny_lfmri(1, False)),
+        "t2": save_weights(folder / "t2.safetensors", tiny_lfmri(2, True)),
+    }
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        out["net_c"] = save_weights(folder / "net_c.safetensors", build_classifier(TINY_CLASSIFIER))
+    return out
+
+
+@pytest.fixture(scope="module")
+def no_shipped_weights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The shipped-weights folder emptied, so only the files the tests give are used."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lfmri_core.weights, "WEIGHTS_DIR", tmp_path_factory.mktemp("shipped"))
+        yield
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory, weights: dict[str, Path],
+              no_shipped_weights: None) -> tuple[Path, Path, int]:
+    root = tmp_path_factory.mktemp("evaluate")
+    out, cache = root / "out", root / "cache"
+    weights_dir = weights["lfmri"].parent
+    with one_torch_thread():
+        code = main(["evaluate", "--out", str(out), "--num-volumes", "1", "--num-slices", "2",
+                     "--accelerations", "4", "8", "--methods", "zero-filled", "lfmri", "unrolled-no-focus",
+                     "--weights-dir", str(weights_dir),
+                     "--device", "cpu", "--cache", str(cache), "--quiet"])
+    return out, cache, code
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_evaluate_writes_every_table(evaluated: tuple[Path, Path, int]) -> None:
+    out, cache, code = evaluated
+    assert code == 0
+    names = {p.name for p in out.iterdir()}
+    assert names == {"results.md", "results.json", "table1_pd.csv", "table2_pdfs.csv", "table3_stages.csv",
+                     "table7_classifier.csv", "cam_localisation.csv", "targets.csv"}
+    assert (cache / "manifest.json").is_file()
+    methods = ["zero-filled", "lfmri", "unrolled-no-focus"]
+    for name in ("table1_pd.csv", "table2_pdfs.csv"):
+        rows = read_csv(out / name)
+        assert [r["method"] for r in rows] == methods
+        for accel in ("4x", "8x"):
+            for metric in ("psnr", "ssim", "lf_psnr", "lf_ssim"):
+                assert all(math.isfinite(float(r[f"{metric}_{accel}_mean"])) for r in rows)
+                assert all(r[f"{metric}_{accel}_n"] == "1" for r in rows)
+    stages = read_csv(out / "table3_stages.csv")
+    # the main LF-MRI weights (one stage) make the ablation's T=1 row, from the same runs
+    assert [r["method"] for r in stages] == ["T=1"]
+    lfmri_pd = read_csv(out / "table1_pd.csv")[1]
+    assert stages[0]["psnr_8x_n"] == "2"
+    assert float(stages[0]["psnr_8x_mean"]) == pytest.approx(
+        np.mean([float(lfmri_pd["psnr_8x_mean"]), float(read_csv(out / "table2_pdfs.csv")[1]["psnr_8x_mean"])]))
+    classifier = read_csv(out / "table7_classifier.csv")
+    assert [r["source"] for r in classifier] == ["fully sampled", *methods]
+    for row in classifier:
+        for accel in ("4x", "8x"):
+            assert 0.0 <= float(row[f"accuracy_{accel}"]) <= 1.0
+            assert 0.0 <= float(row[f"auc_{accel}"]) <= 1.0
+            assert row[f"slices_{accel}"] == "4"
+    cam = read_csv(out / "cam_localisation.csv")
+    assert [r["source"] for r in cam] == ["fully sampled", *methods]
+    assert all(0.0 <= float(r["energy_8x_mean"]) <= 1.0 and int(r["lesion_slices_8x"]) >= 1 for r in cam)
+    targets = read_csv(out / "targets.csv")
+    assert [t["status"] for t in targets][1] == "not evaluated"  # cs-wavelet was not run
+    assert all(t["status"] in ("PASS", "FAIL") for i, t in enumerate(targets) if i != 1)
+    report = (out / "results.md").read_text()
+    for heading in ("Table 1: PD", "Table 2: PDFS", "Table 3", "Table 7", "CAM localisation", "Targets at 8x"):
+        assert heading in report
+    assert "lfmri evaluate --out" in report and "test-split seed 0 (1 subject per contrast)" in report
+    assert f"`{weights_sha(out)}`" in report
+
+
+def weights_sha(out: Path) -> str:
+    payload = json.loads((out / "results.json").read_text())
+    files = {w["role"]: w for w in payload["plan"]["weights"]}
+    assert files["lfmri"]["metadata"] == {"steps": "0"}
+    assert files["lfmri"]["source"] == "--weights-dir" and files["net_c"]["source"] == "--weights-dir"
+    return files["net_c"]["sha256"][:12]
+
+
+def test_numbers_equal_score_volume_recomputed(evaluated: tuple[Path, Path, int]) -> None:
+    out, cache, _ = evaluated
+    path = cache / f"{SyntheticRecipe.stem('PD', 0)}.h5"
+    with FastMRIVolume(path) as vol:
+        target = vol.target_volume()
+        result = reconstruct_volume(vol, method="zero-filled", mask_spec=MaskSpec("random", 8.0, 0.04), device="cpu")
+        boxes = read_annotations(cache / "lfmri_test.csv", cache / "lfmri_test_file_list.csv",
+                                 frame_shape=vol.info.recon_shape).for_file(path).boxes
+    assert target is not None and boxes
+    expected = score_volume(target, result.images, boxes)
+    payload = json.loads((out / "results.json").read_text())
+    stored = [v for v in payload["volumes"]
+              if v["volume"] == path.stem and v["method"] == "zero-filled" and v["acceleration"] == 8.0]
+    assert len(stored) == 1
+    for key in ("psnr", "ssim", "nmse", "lf_psnr", "lf_ssim"):
+        assert stored[0]["scores"][key] == pytest.approx(getattr(expected, key), rel=1e-12)
+    row = read_csv(out / "table1_pd.csv")[0]
+    assert float(row["psnr_8x_mean"]) == pytest.approx(expected.psnr, rel=1e-9)
+    assert float(row["lf_ssim_8x_mean"]) == pytest.approx(expected.lf_ssim, rel=1e-9)
+    # per-slice results: the reference and every method at every acceleration
+    assert len(payload["slices"]) == 2 * 2 * (1 + 3 * 2)
+
+
+def test_cached_test_set_is_reused(evaluated: tuple[Path, Path, int]) -> None:
+    _, cache, _ = evaluated
+    before = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.h5")}
+    again = ensure_synthetic_set(SyntheticRecipe(num_volumes=1, num_slices=2), cache)
+    assert again.description["reused_cache"] is True
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.h5")} == before
+    assert [v.seed for v in again.volumes] == [0, 0] and again.contrasts == ("PD", "PDFS")
+
+
+def test_real_data_mode_and_a_stage_ablation_run(evaluated: tuple[Path, Path, int], weights: dict[str, Path],
+                                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, cache, _ = evaluated
+    with one_torch_thread():
+        code = main(["evaluate", "--out", str(tmp_path / "real"), "--data", str(cache), "--annotations",
+                     str(cache / "lfmri_test.csv"), "--file-list", str(cache / "lfmri_test_file_list.csv"),
+                     "--contrasts", "PDFS", "--methods", "zero-filled", "--accelerations", "4",
+                     "--stage-weights", f"2={weights['t2']}", "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "Table 2: PDFS" in printed and "Table 1: PD " not in printed
+    assert "No Net_c classifier available" in printed
+    payload = json.loads((tmp_path / "real" / "results.json").read_text())
+    assert payload["test_set"]["source"] == "fastmri"
+    assert payload["test_set"]["files"] == [f"{SyntheticRecipe.stem('PDFS', 0)}.h5"]
+    assert [v["method"] for v in payload["volumes"]] == ["zero-filled"]
+    # LF-MRI with two stages ran for the ablation only
+    assert [(s["stages"], s["acceleration"]) for s in payload["stages"]] == [(2, 4.0)]
+    assert math.isfinite(s["scores"]["psnr"]) if (s := payload["stages"][0]) else False
+    assert {w["role"]: w["source"] for w in payload["plan"]["weights"]} == {"lfmri T=2": "--stage-weights"}
+    assert "LF-MRI, T = 2" in printed
+
+
+def test_learned_method_without_weights_is_skipped(no_shipped_weights: None) -> None:
+    with pytest.warns(UserWarning, match="skipping unet: no weights installed"):
+        plan = plan_evaluation(["zero-filled", "unet"], stage_ablation=False)
+    assert plan.methods == ("zero-filled",) and plan.requested == ("zero-filled", "unet")
+    assert plan.classifier is None and not plan.stage_weights
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--methods", "zero-filled", "no-such-method"], "unknown reconstruction method 'no-such-method'"),
+        (["--stage-weights", "three=x.safetensors"], "--stage-weights: 'three=x.safetensors' is not T=PATH"),
+        (["--stage-weights", "3"], "is not T=PATH"),
+        (["--data", "/no/such/folder", "--annotations", "a.csv", "--methods", "zero-filled"], "is not a folder"),
+        (["--annotations", "a.csv"], "go with --data"),
+        (["--accelerations", "1"], "--accelerations must be"),
+    ],
+)
+def test_bad_input_is_one_line(extra: list[str], message: str, tmp_path: Path, no_shipped_weights: None,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["evaluate", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--quiet", *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("lfmri: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "cache").exists()
+
+
+def test_weights_of_the_wrong_kind(weights: dict[str, Path], tmp_path: Path, no_shipped_weights: None,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["evaluate", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--quiet"]
+    assert main([*base, "--methods", "zero-filled", "--classifier", str(weights["lfmri"])]) == 2
+    assert "holds a lfmri model, expected a classifier model" in capsys.readouterr().err
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "lfmri.safetensors").write_bytes(weights["unrolled-no-focus"].read_bytes())
+    assert main([*base, "--methods", "lfmri", "--weights-dir", str(wrong)]) == 2
+    assert "lesion focus off, lfmri needs it on" in capsys.readouterr().err
+    assert main([*base, "--methods", "zero-filled", "--stage-weights", f"3={weights['t2']}"]) == 2
+    assert "has 2 stages, not 3" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()

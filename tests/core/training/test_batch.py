@@ -1,0 +1,63 @@
+"""Batch preparation: the readout crop keeps target and k-space consistent; the target is fastMRI's RSS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lfmri_core.io.volume import open_volume
+from lfmri_core.masks import MaskSpec
+from lfmri_core.physics import ifft2c, rss
+from lfmri_core.training import coil_images, crops_readout, recon_batch, rss_target, zero_filled
+from lfmri_core.training.batch import crop_offsets
+
+
+def _kspace(folder: Path, name: str = "tiny_10000.h5") -> tuple[torch.Tensor, np.ndarray]:
+    with open_volume(folder / name) as vol:
+        return torch.from_numpy(np.stack([vol.kspace(s) for s in range(2)])), vol.target_volume()
+
+
+def test_uncropped_target_is_the_stored_reconstruction_rss(tiny_data: Path) -> None:
+    kspace, stored = _kspace(tiny_data)
+    target = rss_target(coil_images(kspace), (160, 160))
+    np.testing.assert_allclose(target.numpy(), stored, rtol=1e-5, atol=1e-6 * stored.max())
+
+
+def test_readout_crop_equals_cropping_rss_rows(tiny_data: Path) -> None:
+    kspace, _ = _kspace(tiny_data)
+    spec = MaskSpec("random", 4, 0.08, seed=5)
+    fractions = [0.0, 0.73]
+    batch = recon_batch(kspace, (160, 160), spec, crop_rows=32, crop_fractions=fractions)
+    offsets = crop_offsets(fractions, 160, 32)
+    assert offsets[0] == 0 and 0 < offsets[1] <= 128
+    full_rss = rss(ifft2c(kspace))
+    for i, offset in enumerate(offsets):
+        torch.testing.assert_close(batch.target[i], full_rss[i, offset : offset + 32], rtol=1e-4, atol=1e-5 * float(full_rss.max()))
+    assert batch.crop_shape == (32, 160)
+    # the mask is the batch's (same columns as for the uncropped k-space) and zeroes the rest
+    pattern = torch.from_numpy(spec.build((160, 160)).pattern.copy())
+    assert batch.mask.shape == (1, 160) and torch.equal(batch.mask[0], pattern)
+    assert (batch.kspace[..., ~pattern] == 0).all() and (batch.kspace[..., pattern] != 0).all()
+    assert batch.sensitivities.shape == batch.kspace.shape
+    assert zero_filled(batch).shape == (2, 32, 160)
+
+
+def test_crop_only_where_image_equals_recon_size() -> None:
+    assert crops_readout((320, 320), (320, 320), 160)
+    assert not crops_readout((640, 368), (320, 320), 160)
+    assert not crops_readout((320, 320), (320, 320), None)
+    assert not crops_readout((320, 320), (320, 320), 320)
+    kspace = torch.randn(1, 2, 64, 48, dtype=torch.complex64)
+    batch = recon_batch(kspace, (32, 32), MaskSpec("random", 4, 0.08, seed=1), crop_rows=16, crop_fractions=[0.5])
+    assert batch.kspace.shape == (1, 2, 64, 48) and batch.target.shape == (1, 32, 32)
+
+
+def test_columns_outside_the_encoding_limits_stay_unsampled() -> None:
+    kspace = torch.randn(1, 2, 32, 40, dtype=torch.complex64)
+    spec = MaskSpec("random", 2, 0.2, seed=3)
+    batch = recon_batch(kspace, (16, 16), spec, padding=(4, 36))
+    expected = spec.build((32, 40)).with_padding(4, 36).pattern
+    assert (batch.mask[0].numpy() == expected).all() and not batch.mask[0, :4].any() and not batch.mask[0, 36:].any()
+    assert (batch.kspace[..., :4] == 0).all()

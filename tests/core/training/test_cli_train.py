@@ -1,0 +1,90 @@
+"""``lfmri train``: a run end to end, resume, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lfmri_core.cli import main
+from lfmri_core.models import read_weights_metadata
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = ["--crop-rows", "32", "--width", "4", "--num-stages", "1", "--device", "cpu", "--quiet", "--val-slices", "1"]
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    code, out, err = _run(args, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("lfmri: error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def classifier_file(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("classifier_run")
+    code = main(["train", "classifier", "--data", str(tiny_data), "--annotations", str(tiny_data / "lfmri_knee.csv"),
+                 "--steps", "1", "--width", "4", "--device", "cpu", "--quiet", "--out", str(out)])
+    assert code == 0
+    return out / "classifier.safetensors"
+
+
+def test_train_lfmri_and_resume(tiny_data: Path, classifier_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    base = ["train", "lfmri", "--data", str(tiny_data), "--annotations", str(tiny_data / "lfmri_knee.csv"),
+            "--classifier", str(classifier_file), "--out", str(tmp_path), *TINY]
+    code, out, _ = _run([*base, "--steps", "1"], capsys)
+    assert code == 0 and "lfmri: 1 step in" in out and "LF-PSNR" in out
+    meta = read_weights_metadata(tmp_path / "lfmri.safetensors")
+    assert meta["command"].startswith("lfmri train lfmri --out ") and "--classifier" in meta["command"]
+    assert json.loads(meta["training_config"])["loss"]["lesion"] == 1.0  # lfmri's default lesion weight
+    assert meta["steps"] == "1" and meta["machine"] and meta["data"].startswith("fastMRI folder")
+
+    err = _error([*base, "--steps", "2"], capsys)
+    assert "already holds a checkpoint" in err
+    code, out, _ = _run([*base, "--steps", "2", "--resume"], capsys)
+    assert code == 0 and "lfmri: 2 steps" in out
+    err = _error(["train", "unet", "--data", str(tiny_data), "--out", str(tmp_path), "--resume", "--device", "cpu"], capsys)
+    assert "checkpoint of 'lfmri', not of 'unet'" in err
+
+
+def test_bad_input_is_one_line(tiny_data: Path, classifier_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert "does not exist" in _error(["train", "unet", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], capsys)
+    (tmp_path / "empty").mkdir()
+    assert "no .h5 files" in _error(["train", "unet", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")], capsys)
+    assert "--classifier" in _error(["train", "lfmri", "--data", str(tiny_data), "--out", str(tmp_path / "o")], capsys)
+    lfmri_weights = tmp_path / "unet-run"
+    wrong = _error(["train", "lfmri", "--data", str(tiny_data), "--out", str(tmp_path / "o"),
+                    "--classifier", str(tiny_data / "tiny_10000.h5")], capsys)
+    assert "not a readable safetensors file" in wrong
+    assert "steps must be" in _error(["train", "unet", "--steps", "0", "--out", str(tmp_path / "o")], capsys)
+    assert "nothing to resume" in _error(["train", "unet", "--data", str(tiny_data), "--out", str(tmp_path / "o"),
+                                          "--resume"], capsys)
+    assert "does not apply to unet" in _error(["train", "unet", "--num-stages", "2", "--out", str(tmp_path / "o")], capsys)
+    assert "invalid choice" in _error(["train", "resnet", "--out", str(tmp_path / "o")], capsys)
+    assert "needs --data DIR" in _error(["train", "unet", "--annotations", "x.csv", "--out", str(tmp_path / "o")], capsys)
+    # a weights file of another kind where the classifier belongs
+    code, _, _ = _run(["train", "unet", "--data", str(tiny_data), "--steps", "1", "--val-volumes", "0", "--width", "4",
+                       "--crop-rows", "32", "--device", "cpu", "--quiet", "--out", str(lfmri_weights)], capsys)
+    assert code == 0
+    kind = _error(["train", "lfmri", "--data", str(tiny_data), "--out", str(tmp_path / "o"),
+                   "--classifier", str(lfmri_weights / "unet.safetensors")], capsys)
+    assert "unet" in kind and "classifier" in kind
+    assert not (tmp_path / "o").exists()
+
+
+def test_error_exit_status_from_a_real_process(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "lfmri_core.cli", "train", "lfmri", "--out", str(tmp_path / "o")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("lfmri: error: training lfmri needs --classifier") and done.stderr.count("\n") == 1

@@ -1,0 +1,196 @@
+"""The training loop: losses go down, checkpoints resume exactly, outputs and refusals."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lfmri_core.errors import InputError
+from lfmri_core.masks import MaskSpec
+from lfmri_core.models import ClassifierConfig, LFMRIConfig, LFMRINet, build_classifier, load_weights, read_weights_metadata
+from lfmri_core.physics import center_crop
+from lfmri_core.training import (
+    DataOrder,
+    FolderSource,
+    Trainer,
+    TrainingConfig,
+    TrainingData,
+    build_model,
+    coil_images,
+    read_checkpoint,
+    recon_batch,
+    rss_target,
+)
+
+TINY_CLASSIFIER = ClassifierConfig(width=4)
+TINY_UNROLLED = LFMRIConfig(num_stages=1, width=4, depth=2, cg_iterations=2, lesion_focus=False)
+
+
+@pytest.fixture(scope="module")
+def data(tiny_data: Path) -> TrainingData:
+    return FolderSource(tiny_data, tiny_data / "lfmri_knee.csv", tiny_data / "lfmri_knee_file_list.csv", val_volumes=1).load()
+
+
+@pytest.fixture(scope="module")
+def classifier() -> torch.nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        return build_classifier(TINY_CLASSIFIER).eval()
+
+
+def _config(task: str, **changes: object) -> TrainingConfig:
+    values: dict[str, object] = dict(steps=4, batch_size=2, crop_rows=32, validate_every=100, checkpoint_every=100,
+                                     val_slices=2, lr=1e-2, warmup_steps=0)
+    values.update(changes)
+    return TrainingConfig(task=task, **values)  # type: ignore[arg-type]
+
+
+def _train_kspace(trainer: Trainer) -> torch.Tensor:
+    return torch.stack([trainer.train_set[i].kspace for i in range(len(trainer.train_set))])
+
+
+def _fixed_recon_loss(trainer: Trainer) -> float:
+    kspace = _train_kspace(trainer)
+    batch = recon_batch(kspace, (160, 160), MaskSpec("random", 4, 0.08, seed=0), crop_rows=32,
+                        crop_fractions=[0.45] * len(kspace))
+    with torch.no_grad():
+        output = trainer.model(batch.kspace, batch.mask, batch.sensitivities)
+        return float(trainer.loss(center_crop(output.image.abs(), batch.crop_shape), batch.target).total.mean())
+
+
+def test_classifier_training_lowers_its_loss(data: TrainingData, tmp_path: Path) -> None:
+    config = _config("classifier", steps=12, lr=5e-3, warmup_steps=4, min_lr_ratio=1.0, zero_filled_fraction=0.5,
+                     validate_every=6, val_slices=4)
+    trainer = Trainer(config, data, tmp_path, model_config=TINY_CLASSIFIER)
+    assert len(trainer.train_set) == 4  # the two training volumes, every slice labelled
+    images = rss_target(coil_images(_train_kspace(trainer)), (160, 160)).unsqueeze(1)
+    labels = torch.from_numpy(trainer.train_set.targets)
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(F.binary_cross_entropy_with_logits(trainer.model(images).logits, labels))
+
+    before = loss()
+    result = trainer.run()
+    assert loss() < before - 0.01
+    assert result.completed and result.steps == 12
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [6, 12]
+    assert set(log[0]["validation"]) == {"accuracy", "auc", "slices", "positives"}
+    model = load_weights(tmp_path / "classifier.safetensors", kind="classifier")
+    assert model.config == TINY_CLASSIFIER
+    meta = read_weights_metadata(tmp_path / "classifier.safetensors")
+    assert json.loads(meta["class_names"]) == ["any lesion"] and meta["steps"] == "12" and meta["seed"] == "0"
+
+
+def test_reconstruction_training_lowers_its_loss(data: TrainingData, tmp_path: Path) -> None:
+    trainer = Trainer(_config("unrolled-no-focus", steps=6, validate_every=3), data, tmp_path, model_config=TINY_UNROLLED)
+    assert trainer.loss is not None and trainer.loss.weights["lesion"] == 0.0  # the ablation: no lesion loss
+    before = _fixed_recon_loss(trainer)
+    result = trainer.run()
+    assert _fixed_recon_loss(trainer) < 0.95 * before
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [3, 6]
+    validation = log[-1]["validation"]
+    assert set(validation) == {"4x", "8x"}
+    assert validation["4x"]["lesion_slices"] == 2 and validation["4x"]["lf_psnr"] > 0
+    assert result.last_validation == validation
+    meta = read_weights_metadata(result.weights)
+    assert meta["lfmri_model_kind"] == "lfmri" and "synthetic" not in meta["data"] and meta["machine"]
+    assert json.loads(meta["training_config"])["task"] == "unrolled-no-focus"
+
+
+def test_resume_continues_exactly(data: TrainingData, classifier: torch.nn.Module, tmp_path: Path) -> None:
+    """2 steps, stop, resume 2 more == 4 steps at once (LF-MRI, with its frozen Net_c)."""
+    model_config = LFMRIConfig(num_stages=1, width=4, depth=2, cg_iterations=2, classifier=TINY_CLASSIFIER)
+    config = _config("lfmri", checkpoint_every=2, validate_every=2, val_slices=1)
+
+    straight = Trainer(config, data, tmp_path / "straight", model_config=model_config, classifier=classifier)
+    straight.run()
+
+    # a data-loading worker reads ahead of the stop: the checkpoint must hold the order as used
+    first = Trainer(replace(config, num_workers=1), data, tmp_path / "resumed", model_config=model_config, classifier=classifier)
+    stopped = first.run(until=2)
+    assert not stopped.completed and stopped.weights is None and stopped.steps == 2
+    saved = read_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors")
+    assert saved.metadata["step"] == 2 and saved.state["order.generator"].dtype == torch.uint8
+    assert {"exp_avg", "exp_avg_sq", "step"} <= set(saved.optimizer[0])
+    second = Trainer(config, data, tmp_path / "resumed", model_config=model_config, classifier=classifier, resume=True)
+    assert second.step == 2
+    second.run()
+
+    assert isinstance(second.model, LFMRINet) and second.model.classifier is not None
+    assert second.model.classifier is not classifier
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), second.model.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    # Net_c stayed frozen while the rest learned
+    for a, b in zip(classifier.state_dict().values(), second.model.classifier.state_dict().values()):
+        assert torch.equal(a, b)
+    initial = build_model("lfmri", model_config, classifier, config.seed)
+    assert not torch.equal(initial.denoisers[0].net[0].weight, second.model.denoisers[0].net[0].weight)
+    logged = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "train_log.jsonl").read_text().splitlines()]
+    assert logged == [2, 4]
+
+
+def test_refusals(data: TrainingData, classifier: torch.nn.Module, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="nothing to resume"):
+        Trainer(_config("unet"), data, tmp_path, resume=True)
+    with pytest.raises(InputError, match="classifier"):
+        Trainer(_config("lfmri"), data, tmp_path)
+    with pytest.raises(InputError, match="classifier"):
+        Trainer(_config("unrolled-no-focus", loss={"lesion": 1.0}), data, tmp_path, model_config=TINY_UNROLLED)
+    with pytest.raises(InputError, match="batch size 3"):
+        from lfmri_core.training import DistributedContext
+
+        Trainer(_config("unet", batch_size=3), data, tmp_path, context=DistributedContext(0, 2, 0, "gloo"))
+    Trainer(_config("unrolled-no-focus", steps=1), data, tmp_path, model_config=TINY_UNROLLED).run()
+    with pytest.raises(InputError, match="already holds a checkpoint"):
+        Trainer(_config("unrolled-no-focus"), data, tmp_path, model_config=TINY_UNROLLED)
+    with pytest.raises(InputError, match="another unrolled-no-focus architecture"):
+        Trainer(_config("unrolled-no-focus"), data, tmp_path, resume=True,
+                model_config=LFMRIConfig(num_stages=2, width=4, depth=2, cg_iterations=2, lesion_focus=False))
+    with pytest.raises(InputError, match="checkpoint of 'unrolled-no-focus', not of 'unet'"):
+        Trainer(_config("unet"), data, tmp_path, resume=True)
+    with pytest.raises(InputError, match="other settings: lr"):
+        Trainer(_config("unrolled-no-focus", lr=0.5), data, tmp_path, resume=True, model_config=TINY_UNROLLED)
+    with pytest.raises(InputError, match="steps must be"):
+        _config("unet", steps=0)
+
+
+def test_data_order_state_round_trip() -> None:
+    order = DataOrder(5, seed=3)
+    order.take(7)
+    tensors, numbers = order.state()
+    expected = order.take(12)
+    other = DataOrder(5, seed=99)
+    other.load_state(tensors, numbers)
+    assert other.take(12) == expected
+    assert sorted(DataOrder(5, seed=3).take(5)) == list(range(5))
+
+
+def test_volumes_of_different_widths_share_a_batch(tmp_path: Path) -> None:
+    """Real fastMRI widths vary (368, 372, ...): such items go through the model in groups."""
+    from lfmri_core.io.fastmri_h5 import write_volume
+    from lfmri_core.io.ismrmrd_header import EncodingInfo
+    from lfmri_core.models import UNetConfig
+
+    gen = torch.Generator().manual_seed(0)
+    for name, width in (("file_a", 40), ("file_b", 44), ("file_c", 40)):
+        kspace = torch.complex(torch.randn(2, 3, 48, width, generator=gen), torch.randn(2, 3, 48, width, generator=gen))
+        encoding = EncodingInfo((48, width), (32, 32), kspace_center=width // 2 - 1, kspace_maximum=width - 3)
+        left, right = encoding.padding
+        kspace[..., :left] = 0
+        kspace[..., right:] = 0
+        write_volume(tmp_path / f"{name}.h5", kspace.numpy(), encoding=encoding)
+    data = FolderSource(tmp_path, val_volumes=1).load()
+    assert {v.image_shape for v in data.train} == {(48, 40), (48, 44)} and data.train[0].padding == (1, 39)
+    trainer = Trainer(_config("unet", steps=3, batch_size=4), data, tmp_path / "run", model_config=UNetConfig(width=4, levels=2))
+    losses = [trainer.update() for _ in range(3)]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    validation = trainer.validate()
+    assert validation is not None and validation["4x"]["slices"] == 2 and validation["4x"]["lf_psnr"] is None
