@@ -5,6 +5,7 @@ See :mod:`lfmri_core.metrics.image` for the fastMRI conventions and
 lesion-focused metrics.
 """
 
+from lfmri_core.metrics.classification import accuracy, roc_auc
 from lfmri_core.metrics.image import center_crop, mse, nmse, psnr, slice_metrics, ssim, volume_metrics
 from lfmri_core.metrics.lesion import (
     LesionMetrics,
@@ -19,6 +20,7 @@ from lfmri_core.metrics.lesion import (
 __all__ = [
     "LesionMetrics",
     "SSIMMap",
+    "accuracy",
     "center_crop",
     "lesion_mask",
     "lf_metrics",
@@ -28,6 +30,7 @@ __all__ = [
     "mse",
     "nmse",
     "psnr",
+    "roc_auc",
     "slice_metrics",
     "ssim",
     "volume_metrics",

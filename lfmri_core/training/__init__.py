@@ -35,7 +35,6 @@ from lfmri_core.training.trainer import (
     build_model,
     default_model_config,
     load_phase1_classifier,
-    roc_auc,
     train,
 )
 
@@ -76,7 +75,6 @@ __all__ = [
     "positive_weights",
     "read_checkpoint",
     "recon_batch",
-    "roc_auc",
     "rss_target",
     "save_checkpoint",
     "scan_folder",

@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.atomic import atomic_write_text
+from lfmri_core.metrics.classification import roc_auc
 from lfmri_core.models import (
     ClassifierConfig,
     LesionClassifier,
@@ -247,17 +248,6 @@ def format_validation(validation: dict[str, Any]) -> str:
 
 def _finite_or_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
-
-
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (ties count one half); NaN without both classes."""
-    positive = scores[labels == 1]
-    negative = scores[labels == 0]
-    if positive.size == 0 or negative.size == 0:
-        return float("nan")
-    greater = (positive[:, None] > negative[None, :]).sum()
-    ties = (positive[:, None] == negative[None, :]).sum()
-    return float((greater + 0.5 * ties) / (positive.size * negative.size))
 
 
 # --- the trainer -----------------------------------------------------------------------------------
@@ -511,7 +501,7 @@ class Trainer:
                 labels.append(self.val_set.targets[chunk, 0])
         score = np.concatenate(scores)
         label = np.concatenate(labels)
-        return {"accuracy": float(np.mean((score > 0) == (label == 1))), "auc": _finite_or_none(roc_auc(score, label)),
+        return {"accuracy": float(np.mean((score > 0) == (label == 1))), "auc": _finite_or_none(roc_auc(label == 1, score)),
                 "slices": int(label.size), "positives": int(np.sum(label == 1))}
 
     def _validate_recon(self, model: nn.Module) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Train the shipped weights (lfmri_core/weights/) with the repo's own command, then copy them
+# in. Usage: bash scripts/train_weights.sh [RUNS_DIR]   (default runs/weights)
+#
+# Phase 1 trains Net_c on image-level labels; phase 2 trains LF-MRI, its no-lesion-focus
+# ablation and the U-Net with the same data, steps, batch and seed, and LF-MRI with 1 and 3
+# stages for the stage-count ablation. A step whose weights file exists is skipped, so an
+# interrupted run continues where it stopped (each step also resumes from its checkpoint).
+# Synthetic training data: 12 training subjects (PD + PDFS, 16 slices each) and 2 validation
+# subjects, generated into $LFMRI_CACHE/training (about 3 GB).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${1:-runs/weights}"
+CACHE="${LFMRI_CACHE:-$HOME/.cache/lfmri}/training"
+LFMRI=.venv/bin/lfmri
+DATA=(--cache "$CACHE" --train-volumes 12 --val-volumes 2 --seed 0)
+RECON=(--steps 1500 --batch-size 2 --crop-rows 160 --validate-every 250 --checkpoint-every 250)
+
+step() {  # step NAME WEIGHTS_FILE -- lfmri train arguments...
+    local name=$1 file=$2; shift 3
+    if [[ -f "$file" ]]; then echo "== $name: $file exists, skipped"; return; fi
+    local resume=(); [[ -f "$RUNS/$name/checkpoint.safetensors" ]] && resume=(--resume)
+    echo "== $name: lfmri train $*"
+    local start=$SECONDS
+    "$LFMRI" train "$@" --out "$RUNS/$name" "${resume[@]}"
+    echo "== $name: $((SECONDS - start)) s"
+}
+
+step netc "$RUNS/netc/classifier.safetensors" -- classifier "${DATA[@]}" \
+    --steps 600 --batch-size 16 --validate-every 100 --checkpoint-every 100
+NETC="$RUNS/netc/classifier.safetensors"
+step lfmri "$RUNS/lfmri/lfmri.safetensors" -- lfmri "${DATA[@]}" "${RECON[@]}" --classifier "$NETC"
+step unrolled-no-focus "$RUNS/unrolled-no-focus/unrolled-no-focus.safetensors" -- unrolled-no-focus "${DATA[@]}" "${RECON[@]}"
+step unet "$RUNS/unet/unet.safetensors" -- unet "${DATA[@]}" "${RECON[@]}"
+step lfmri-t3 "$RUNS/lfmri-t3/lfmri.safetensors" -- lfmri "${DATA[@]}" "${RECON[@]}" --classifier "$NETC" --num-stages 3
+step lfmri-t1 "$RUNS/lfmri-t1/lfmri.safetensors" -- lfmri "${DATA[@]}" "${RECON[@]}" --classifier "$NETC" --num-stages 1
+
+mkdir -p lfmri_core/weights
+cp "$NETC" lfmri_core/weights/net_c.safetensors
+for name in lfmri unrolled-no-focus unet; do cp "$RUNS/$name/$name.safetensors" "lfmri_core/weights/$name.safetensors"; done
+for t in 3 1; do cp "$RUNS/lfmri-t$t/lfmri.safetensors" "lfmri_core/weights/lfmri-t$t.safetensors"; done
+ls -l lfmri_core/weights/*.safetensors
