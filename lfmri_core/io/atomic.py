@@ -21,8 +21,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
     # Created like any new file (mode 0o666 less the umask), unlike mkstemp's private 0o600.
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    mode = tmp.stat().st_mode & 0o777
     try:
         yield tmp
+        # Some writers (safetensors) replace the file with a private (0o600) one: restore.
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

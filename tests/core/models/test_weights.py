@@ -296,3 +296,11 @@ def test_a_failed_save_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.M
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unet.safetensors"]
     load_weights(path, kind="unet")
+
+
+def test_weights_file_gets_the_usual_permissions(tmp_path: Path) -> None:
+    # safetensors writes a private (0o600) file; ours must be like any new file (0o666 less umask)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = save_weights(tmp_path / "unet.safetensors", UNetRecon(UNetConfig(width=2, levels=1)))
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
