@@ -2,8 +2,9 @@
 
 Commands: ``info`` (what a file holds), ``sample`` (make the synthetic sample data), ``recon``
 (undersample and reconstruct a volume, scored against its reference), ``list`` (registered
-masks and methods), ``demo`` (the main job on the sample data) and ``evaluate`` (the paper's
-tables on a held-out test set, :mod:`lfmri_core.study`).
+masks and methods), ``demo`` (the main job on the sample data), ``train`` (Net_c and the learned
+reconstruction models, :mod:`lfmri_core.training`) and ``evaluate`` (the paper's tables on a
+held-out test set, :mod:`lfmri_core.study`).
 
 Bad input ends with one line ``lfmri: error: <problem>`` on stderr and exit status 2; no
 traceback. Input files are opened read-only; outputs are written atomically.
