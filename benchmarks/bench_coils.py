@@ -44,6 +44,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import timed  # noqa: E402
 
 from lfmri_core.coils import estimate_sensitivities  # noqa: E402
 from lfmri_core.device import resolve_device  # noqa: E402
@@ -70,16 +73,6 @@ def inputs(folder: Path) -> list[tuple[str, np.ndarray]]:
 
 def machine(device: torch.device) -> str:
     return f"CPU {describe_machine(device, threads=True)}, BART {bart_version()}"
-
-
-def timed(function: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    function()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def run_process(args: list[str], folder: Path) -> float:
@@ -120,10 +113,10 @@ def bench(name: str, kspace: np.ndarray, device: torch.device, repeats: int, fol
     run_process(copy, folder)
     ours_times, bart_times, copy_times, lowres_times = [], [], [], []
     for _ in range(repeats):
-        ours_times.append(timed(ours, device))
+        ours_times.append(timed(ours, device)[0])
         bart_times.append(run_process(ecalib, folder))
         copy_times.append(run_process(copy, folder))
-        lowres_times.append(timed(lowres, device))
+        lowres_times.append(timed(lowres, device)[0])
     bart_maps = np.asarray(read_cfl(folder / "maps")).reshape(height, width, coils, order="F").transpose(2, 0, 1)
     bart_values = np.asarray(read_cfl(folder / "values")).reshape(height, width, order="F").real
     ours_median, bart_median = statistics.median(ours_times), statistics.median(bart_times)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +34,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import timed  # noqa: E402
 
 from lfmri_core.device import resolve_device  # noqa: E402
 from lfmri_core.machine import describe_machine, load_average  # noqa: E402
@@ -54,16 +56,6 @@ def make_input(geometry: str) -> tuple[torch.Tensor, torch.Tensor, int]:
         mask = mask.with_padding(left, right)
     line = torch.from_numpy(np.asarray(mask.pattern).reshape(-1, full.shape[-1])[0].copy())
     return apply_mask(full, line)[None], line, int(mask.num_low_frequencies)
-
-
-def timed(function: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    function()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def bench(geometry: str, device: torch.device, repeats: int) -> list[str]:
@@ -99,7 +91,7 @@ def bench(geometry: str, device: torch.device, repeats: int) -> list[str]:
             run()  # warm-up: allocations, FFT plans, oneDNN kernels
         for _ in range(repeats):
             for name, run in cases.items():
-                times[name].append(timed(run, device))
+                times[name].append(timed(run, device)[0])
     varnet_median = statistics.median(times["varnet"])
     lines = [f"{height} x {width} x {coils} coils, random mask 4x (centre {low} lines), {repeats} runs each:"]
     lines.append(f"  {'model':<18} {'median [s]':>10} {'min [s]':>8} {'VarNet / model':>15}")

@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +41,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import timed  # noqa: E402
 
 from lfmri_core.device import resolve_device  # noqa: E402
 from lfmri_core.masks import make_mask  # noqa: E402
@@ -89,16 +90,6 @@ def make_problem(geometry: str) -> Problem:
 
 def machine(device: torch.device) -> str:
     return f"CPU {describe_machine(device, threads=True)}, BART {bart_version()}"
-
-
-def timed(function: Callable[[], torch.Tensor], device: torch.device) -> tuple[float, torch.Tensor]:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    out = function()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start, out
 
 
 def bench(problem: Problem, device: torch.device, repeats: int) -> list[str]:

@@ -82,17 +82,16 @@ def save_checkpoint(
     return path
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`; anything else raises :class:`InputError`."""
+def _read(path: Path, *, with_tensors: bool) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The checked JSON header and (optionally) the tensors of a checkpoint file."""
     from safetensors import SafetensorError, safe_open
 
-    path = Path(path)
     if not path.is_file():
         raise InputError(f"no checkpoint {path}")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             raw = (handle.metadata() or {}).get(METADATA_KEY)
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()} if with_tensors else {}
     except (SafetensorError, OSError, ValueError, TypeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"{path}: not a readable checkpoint ({reason})") from None
@@ -102,6 +101,13 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         metadata = None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
         raise InputError(f"{path}: not an LF-MRI training checkpoint")
+    return metadata, tensors
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`; anything else raises :class:`InputError`."""
+    path = Path(path)
+    metadata, tensors = _read(path, with_tensors=True)
     if metadata.get("version") != FORMAT_VERSION:
         raise InputError(f"{path}: checkpoint version {metadata.get('version')!r} is not supported (expected {FORMAT_VERSION})")
     model: dict[str, torch.Tensor] = {}
@@ -134,17 +140,4 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: Mapping[int, M
 
 def read_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Only the JSON metadata of a checkpoint (no tensors are read)."""
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no checkpoint {path}")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            raw = (handle.metadata() or {}).get(METADATA_KEY)
-        metadata = json.loads(raw) if raw is not None else None
-    except (SafetensorError, OSError, ValueError, TypeError):
-        metadata = None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
-        raise InputError(f"{path}: not an LF-MRI training checkpoint")
-    return metadata
+    return _read(Path(path), with_tensors=False)[0]
