@@ -17,7 +17,7 @@ index the ``(rh, rw)`` image that the CAM is computed on).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
