@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install what the project needs into .venv (created if missing). Idempotent: re-running with
 # nothing changed only checks a stamp. Usage: scripts/setup.sh [run|dev]
-#   run  the package and its runtime dependencies (torch pinned by constraints.txt)
-#   dev  also the test tools, the fastmri reference package (installed without its
-#        dependencies) and the Debian packages the tests need: BART (the reference for coil
-#        maps and classical reconstructions), Xvfb and Qt's xcb libraries (GUI tests)
+#   run  the package with its viewers (napari, Jupyter widgets) and their runtime
+#        dependencies (torch pinned by constraints.txt), plus the Debian packages napari needs:
+#        Xvfb and Qt's xcb/OpenGL libraries (without a display the viewer renders under Xvfb)
+#   dev  also the test tools (pytest-qt, pytest-xvfb, ...), the fastmri reference package
+#        (installed without its dependencies) and BART (the reference for coil maps and
+#        classical reconstructions)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-dev}
@@ -23,31 +25,34 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
     # torch first, pinned: an unpinned resolve would pull a multi-GB CUDA build.
     "${pip[@]}" install -c constraints.txt torch
     if [ "$mode" = dev ]; then
-        "${pip[@]}" install -c constraints.txt -e ".[dev]"
+        "${pip[@]}" install -c constraints.txt -e ".[dev,viewer]"
         # The reference implementation for conformance tests; its own dependency list asks
         # for torchvision and lightning, which the tested modules do not use.
         "${pip[@]}" install --no-deps "fastmri==0.3.0"
     else
-        "${pip[@]}" install -c constraints.txt -e .
+        "${pip[@]}" install -c constraints.txt -e ".[viewer]"
     fi
     echo "$digest" > "$stamp"
 fi
 
+# napari needs an X server with OpenGL (Xvfb when there is no display) and Qt's xcb libraries
+# in both modes; BART only serves the conformance tests.
+debs=(xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libdbus-1-3 libfontconfig1
+      libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
+      libxcb-shape0 libxcb-xinerama0 libxcb-xfixes0 libxcb-cursor0)
 if [ "$mode" = dev ]; then
-    debs=(bart xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libdbus-1-3 libfontconfig1
-          libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
-          libxcb-shape0 libxcb-xinerama0 libxcb-xfixes0 libxcb-cursor0)
-    missing=()
-    for deb in "${debs[@]}"; do
-        dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "ok installed" || missing+=("$deb")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-            echo "setup: installing Debian packages: ${missing[*]}"
-            apt-get update -qq >/dev/null
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-        else
-            echo "setup: warning: missing Debian packages for the GUI tests: ${missing[*]} (need root and apt-get)" >&2
-        fi
+    debs+=(bart)
+fi
+missing=()
+for deb in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "ok installed" || missing+=("$deb")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "setup: installing Debian packages: ${missing[*]}"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "setup: warning: missing Debian packages for the viewer and its tests: ${missing[*]} (need root and apt-get)" >&2
     fi
 fi

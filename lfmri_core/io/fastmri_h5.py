@@ -130,7 +130,11 @@ class FastMRIVolume:
                 raise InputError(f"{self.path} is a folder, not a fastMRI .h5 file")
             if not h5py.is_hdf5(self.path):
                 raise InputError(f"{self.path} is not an HDF5 file")
-            self._file = h5py.File(self.path, "r")
+            try:
+                self._file = h5py.File(self.path, "r")
+            except OSError as exc:  # a truncated or damaged file: h5py's message names no file
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise InputError(f"{self.path} cannot be read as HDF5 ({reason})") from None
         try:
             self.info = self._read_info()
         except BaseException:

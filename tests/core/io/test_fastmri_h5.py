@@ -155,6 +155,16 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, make, message: str) -> N
     assert "\n" not in str(err.value)
 
 
+def test_truncated_file_names_the_file(tmp_path: Path, rng: np.random.Generator) -> None:
+    path = tmp_path / "cut.h5"
+    write_volume(path, random_complex(rng, (2, 2, 32, 32)), encoding=EncodingInfo.for_shape((32, 32)))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cut.h5 cannot be read as HDF5") as err:
+        FastMRIVolume(path)
+    assert "\n" not in str(err.value)
+
+
 def test_nan_slice_and_bad_index(tmp_path: Path, rng: np.random.Generator) -> None:
     path = tmp_path / "nan.h5"
     kspace = random_complex(rng, (3, 2, 8, 8))

@@ -1,0 +1,119 @@
+"""Interactive latency of the napari plugin: a parameter change to updated overlays and readouts.
+
+Run from the repository root (it needs a display; without one, under Xvfb)::
+
+    xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python benchmarks/bench_viewer.py [--repeats 7]
+
+The scene is what a user sees: napari with the "LF-MRI reconstruction" dock widget on the
+embedded sample (320 x 320, 8 coils), the slice with the most lesion boxes, auto-update on.
+Each measurement changes the mask seed in the widget (a new mask, so nothing comes from the
+cache) and stops the clock once the controller has the new result, the reconstruction, error
+and CAM layers and the readout table show it, and Qt has processed the resulting paint
+events. Jobs run on the GUI thread (``LFMRI_VIEWER_SYNC=1``) so the clock covers all of it;
+in normal use the same work runs in a worker thread and the GUI stays responsive meanwhile.
+
+The peer, timed in the same run on the same input: the bare core call
+(:func:`lfmri_core.inference.infer_slices` on the same k-space and a same-sized mask), so the
+ratio says what the viewer adds (metrics, layer updates, drawing) on top of the computation.
+The target is 0.5 s per change on this 2-core CPU for zero-filled and the learned methods;
+medians of ``--repeats`` changes after one warm-up change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ["LFMRI_VIEWER_SYNC"] = "1"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from lfmri_core.machine import describe_machine  # noqa: E402
+from lfmri_core.recon import installed_learned_methods  # noqa: E402
+
+TARGET_SECONDS = 0.5
+
+
+def _process_events() -> None:
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="methods to time one at a time (default zero-filled and the installed learned ones)")
+    args = parser.parse_args()
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print("bench_viewer: needs a display; run under xvfb-run (see the docstring)", file=sys.stderr)
+        return 2
+
+    import napari
+
+    from lfmri_core.inference import infer_slices
+    from lfmri_viewer.napari_plugin._widget import ReconstructionWidget
+    from lfmri_sample_data import ensure_sample_data
+
+    methods = args.methods or ["zero-filled", *installed_learned_methods()]
+    path = next(p for p in ensure_sample_data() if p.suffix == ".h5")
+    load_before = os.getloadavg()
+
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1800, 1100)
+    widget = ReconstructionWidget(viewer)
+    viewer.window.add_dock_widget(widget, area="right")
+    session = widget.controller
+    widget.open_file(path)
+    session.set_slice(max(range(session.num_slices), key=lambda i: len(session.boxes(i))))
+    kspace = session._require().kspace(session.slice_index)
+    print(f"machine: {describe_machine(torch.device('cpu'), threads=True)}")
+    print(f"input: {path.name} slice {session.slice_index}, k-space {kspace.shape} (coils, H, W), "
+          f"{session.settings.mask} mask {session.settings.acceleration:g}x, {len(session.boxes())} lesion boxes")
+    print(f"median of {args.repeats} changes after one warm-up; target {TARGET_SECONDS} s per change\n")
+    print(f"{'method':<20} {'viewer (s)':>11} {'core call (s)':>14} {'viewer / core':>14} {'viewer / target':>16}")
+
+    seed = 1000
+    rows = []
+    for method in methods:
+        session.update(methods=(method,))
+        viewer_times, core_times = [], []
+        for repeat in range(args.repeats + 1):
+            seed += 1
+            start = time.perf_counter()
+            widget.seed.setValue(seed)  # the user's change: everything after it is on the clock
+            _process_events()
+            elapsed = time.perf_counter() - start
+            readout = session.readouts()[method]
+            shown = widget.displayed_readouts()
+            assert any(row["method"] == method for row in shown), "the readout table did not update"
+            assert session.result(method).mask_key[-1] == seed, "the change did not reach the controller"
+            mask = session.mask()
+            tick = time.perf_counter()
+            infer_slices(kspace, mask, method, device="cpu", recon_shape=session.recon_shape)
+            core = time.perf_counter() - tick
+            if repeat:  # the first change warms caches (weights, FFT plans)
+                viewer_times.append(elapsed)
+                core_times.append(core)
+            assert np.isfinite(readout.psnr)
+        v, c = statistics.median(viewer_times), statistics.median(core_times)
+        rows.append((method, v, c))
+        print(f"{method:<20} {v:>11.3f} {c:>14.3f} {v / c:>13.2f}x {v / TARGET_SECONDS:>15.2f}x")
+    viewer.close()
+    load_after = os.getloadavg()
+    print(f"\nload average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    met = all(v <= TARGET_SECONDS for _, v, _ in rows)
+    print(f"target {'met' if met else 'NOT met'}: every method within {TARGET_SECONDS} s" if rows else "nothing timed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""``lfmri-view``: napari with a volume (default the embedded sample), the dock widget and overlays.
+
+With a display it opens the viewer and runs until the window is closed. Without one (a server,
+CI) it re-runs itself under Xvfb and renders the same scene at 4x and 8x: screenshots of the
+whole window, the metrics of the shown slice for every method, and the CAM failure-case table
+of the volume, written to ``--out`` (default ``out/view``). ``--screenshots`` asks for that
+rendering explicitly, display or not.
+
+Bad input ends with one line ``lfmri-view: error: <problem>`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lfmri_core.errors import InputError
+from lfmri_core.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from lfmri_viewer.napari_plugin._widget import ReconstructionWidget
+
+EXIT_BAD_INPUT = 2
+SETTINGS = ((4.0, 0.08), (8.0, 0.04))
+"""(acceleration, centre fraction) rendered headless: fastMRI's knee settings."""
+WINDOW = (1800, 1100)
+XVFB_SCREEN = "-screen 0 1920x1200x24"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{message} (see '{self.prog} --help')")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="lfmri-view", description=__doc__.split("\n\n")[0])
+    p.add_argument("path", nargs="?", help="fastMRI .h5 or BART .cfl file (default: the embedded sample)")
+    p.add_argument("--sample", default="PD", choices=("PD", "PDFS"), help="which sample volume when no path is given")
+    p.add_argument("--annotations", help="fastMRI+ CSV with the volume's boxes (default: CSVs beside the file)")
+    p.add_argument("--slice", type=int, help="slice to show (default: the one with the most lesion boxes)")
+    p.add_argument("--out", default="out/view", help="folder for screenshots and tables (headless)")
+    p.add_argument("--screenshots", action="store_true", help="render screenshots and tables, then exit")
+    return p
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parser().parse_args(argv)
+        if args.path is not None and not Path(args.path).is_file():
+            raise InputError(f"{args.path}: no such file")
+        if not _has_display():
+            if args.screenshots and os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+                raise InputError("napari cannot render with QT_QPA_PLATFORM=offscreen; run under Xvfb")
+            xvfb = shutil.which("xvfb-run")
+            if xvfb is None:
+                raise InputError("no display and no xvfb-run to render without one: install Debian's xvfb "
+                                 "(bash scripts/setup.sh run does, as root) or run with a display")
+            print(f"lfmri-view: no display; rendering under Xvfb into {args.out}", file=sys.stderr)
+            command = [xvfb, "-a", "-s", XVFB_SCREEN, sys.executable, "-m", "lfmri_viewer.cli", *argv]
+            if not args.screenshots:
+                command.append("--screenshots")
+            return subprocess.call(command)
+        if args.screenshots:
+            render(args)
+            return 0
+        return interactive(args)
+    except InputError as exc:
+        print(f"lfmri-view: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+def _volume_path(args: argparse.Namespace) -> Path:
+    if args.path is not None:
+        return Path(args.path)
+    from lfmri_sample_data import ensure_sample_data, manifest
+
+    stem = next(v["stem"] for v in manifest()["volumes"] if v["contrast"] == args.sample)
+    return next(p for p in ensure_sample_data() if p.suffix == ".h5" and p.stem == stem)
+
+
+def _setup(args: argparse.Namespace) -> tuple[Any, ReconstructionWidget]:
+    import napari
+
+    from lfmri_viewer.napari_plugin._widget import ReconstructionWidget
+
+    if args.screenshots:
+        # napari's one-time toast about PyQt5's deprecation would sit over the rendered scene.
+        import napari._qt.qt_main_window as qt_main_window
+
+        qt_main_window.SHOW_QT_WARNING = False
+    viewer = napari.Viewer(title="LF-MRI Viewer", show=True)
+    viewer.window.resize(*WINDOW)
+    widget = ReconstructionWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="LF-MRI reconstruction", area="right")
+    path = _volume_path(args)
+    if not widget.open_file(path):
+        raise InputError(f"{path}: could not be opened")
+    if args.annotations is not None:
+        widget.controller.load_annotations(args.annotations)
+    session = widget.controller
+    if args.slice is not None:
+        session.set_slice(args.slice)
+    else:
+        session.set_slice(max(range(session.num_slices), key=lambda i: (len(session.boxes(i)), -abs(i - session.num_slices // 2))))
+    return viewer, widget
+
+
+def interactive(args: argparse.Namespace) -> int:
+    import napari
+
+    _setup(args)
+    napari.run()
+    return 0
+
+
+def _settle(widget: ReconstructionWidget, timeout: float = 120.0) -> None:
+    """Let the GUI process events until the session's job is done and the layers redrawn."""
+    from qtpy.QtWidgets import QApplication
+
+    start = time.monotonic()
+    while widget.controller.current_job is not None:
+        QApplication.processEvents()
+        if time.monotonic() - start > timeout:
+            raise InputError(f"reconstruction did not finish within {timeout:.0f} s")
+        time.sleep(0.02)
+    for _ in range(5):
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def render(args: argparse.Namespace) -> list[Path]:
+    """Render the scene at 4x and 8x into ``args.out``; returns the files written."""
+    from lfmri_viewer.formatting import FAILURE_COLUMNS, READOUT_COLUMNS, failure_cells, readout_cells
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    viewer, widget = _setup(args)
+    session = widget.controller
+    stem = session.path.stem if session.path is not None else "volume"
+    index = session.slice_index
+    written: list[Path] = []
+    rows: list[dict[str, Any]] = []
+    tables: list[str] = []
+    try:
+        for acceleration, centre in SETTINGS:
+            session.update(acceleration=acceleration, center_fraction=centre)
+            session.reconstruct_slice()
+            _settle(widget)
+            viewer.reset_view()
+            _settle(widget)
+            shot = out / f"{stem}_slice{index:02d}_{acceleration:g}x.png"
+            with atomic_path(shot) as tmp:
+                viewer.screenshot(str(tmp.with_suffix(".png")), canvas_only=False, flash=False)
+                tmp.with_suffix(".png").replace(tmp)
+            written.append(shot)
+            readouts = session.readouts()
+            tables += [f"### {stem}, slice {index}, {acceleration:g}x ({session.mask().achieved_acceleration:.2f}x achieved, "
+                       f"{session.settings.mask} mask, centre {centre:g})", "",
+                       "| " + " | ".join(READOUT_COLUMNS) + " |", "|" + "---|" * len(READOUT_COLUMNS)]
+            for readout in readouts.values():
+                cells = readout_cells(readout)
+                tables.append("| " + " | ".join(cells[c] for c in READOUT_COLUMNS) + " |")
+                rows.append({"file": stem, "acceleration": acceleration, **readout.as_row()})
+            tables.append("")
+        # The failure-case table needs every slice's CAM: reconstruct the volume at the last setting.
+        session.reconstruct_volume()
+        _settle(widget, timeout=1800.0)
+        method = session.settings.methods[-1]
+        cases = session.failure_cases(method)
+        tables += [f"### CAM failure cases ({method}, {SETTINGS[-1][0]:g}x): slices with lesion boxes, worst first", "",
+                   "| " + " | ".join(FAILURE_COLUMNS) + " |", "|" + "---|" * len(FAILURE_COLUMNS)]
+        tables += ["| " + " | ".join(failure_cells(c)[k] for k in FAILURE_COLUMNS) + " |" for c in cases]
+        written.append(session.export_failure_csv(out / f"{stem}_failure_cases.csv", method))
+        metrics_csv = out / f"{stem}_metrics.csv"
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        with atomic_path(metrics_csv) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        written.append(metrics_csv)
+        report = out / f"{stem}_metrics.md"
+        with atomic_path(report) as tmp:
+            tmp.write_text("\n".join([f"# LF-MRI Viewer: {stem}", "", *tables, ""]), encoding="utf-8")
+        written.append(report)
+    finally:
+        viewer.close()
+    print(report.read_text())
+    print("wrote " + ", ".join(str(p) for p in written))
+    return written
+
+
+if __name__ == "__main__":
+    sys.exit(main())

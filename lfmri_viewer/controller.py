@@ -1,0 +1,616 @@
+"""The session controller: one owner of the viewer state, with events and jobs; no GUI.
+
+Both front ends (the napari plugin and the Jupyter widgets) are subscribers of one
+:class:`SessionController` (the mpl-interactions pattern): they set its state
+(:meth:`~SessionController.open`, :meth:`~SessionController.set_slice`,
+:meth:`~SessionController.update`, :meth:`~SessionController.set_boxes`), run its jobs with their
+own runner (napari's ``thread_worker``, a thread in Jupyter, or :func:`~lfmri_viewer.jobs.run_sync`)
+and redraw when its events fire. Same state, same numbers, whichever front end shows them.
+
+>>> session = SessionController()                                  # doctest: +SKIP
+>>> session.open_sample("PD")                                      # doctest: +SKIP
+>>> session.update(acceleration=8, methods=("zero-filled", "lfmri"))  # doctest: +SKIP
+>>> session.reconstruct_slice()                                    # doctest: +SKIP
+>>> session.readouts()["lfmri"].lf_psnr                            # doctest: +SKIP
+31.2
+
+Conventions: images are magnitudes at the recon size ``(rh, rw)`` (fastMRI's centre crop), in
+the stored frame of ``reconstruction_rss``; lesion boxes are in that frame too. Metrics use the
+reference volume's maximum as data range (fastMRI's convention), so slices compare.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from psygnal import Signal, SignalGroup
+
+from lfmri_core.errors import InputError
+from lfmri_core.inference import SHIPPED, ClassifierArg, infer_slices
+from lfmri_core.io.annotations import FileAnnotations, LesionBox, discover_annotations, read_annotations, write_annotations
+from lfmri_core.io.atomic import atomic_path
+from lfmri_core.io.fastmri_h5 import VolumeInfo
+from lfmri_core.io.volume import KSpaceVolume, open_volume
+from lfmri_core.masks import SamplingMask
+from lfmri_core.physics import center_crop, ifft2c, rss
+from lfmri_core.recon.pipeline import volume_mask
+from lfmri_core.recon.registry import Cancelled
+from lfmri_viewer.jobs import Job, Progress, Runner, run_sync
+from lfmri_viewer.results import Readout, SliceResult, readout, whole_slice_metrics
+from lfmri_viewer.review import FailureCase, failure_cases, write_failure_csv
+from lfmri_viewer.settings import ReconSettings, default_methods
+
+ERROR_FRACTION = 0.2
+"""Error maps are shown on ``[0, ERROR_FRACTION * maxval]`` of the reference volume: one fixed
+contrast per volume, so slices and methods compare."""
+
+CACHE_SIZE = 256
+"""Slice results kept (least recently used dropped first); 256 is about 200 MB at 320 x 320."""
+
+
+class SessionEvents(SignalGroup):
+    """What a front end can subscribe to (psygnal signals, emitted on the state-owning thread)."""
+
+    volume_opened = Signal(object)
+    """The :class:`~lfmri_core.io.fastmri_h5.VolumeInfo` of the newly opened volume."""
+    slice_changed = Signal(int)
+    settings_changed = Signal(object)
+    """The new :class:`~lfmri_viewer.settings.ReconSettings`."""
+    auto_update_changed = Signal(bool)
+    result_added = Signal(object)
+    """A new :class:`~lfmri_viewer.results.SliceResult`."""
+    readouts_changed = Signal(int)
+    """The slice whose readouts changed (a result came in, or its boxes changed)."""
+    boxes_changed = Signal(int)
+    """The slice whose boxes changed; -1 for all (annotations loaded)."""
+    job_started = Signal(object)
+    job_progress = Signal(object, object)
+    """``(job, Progress)``."""
+    job_finished = Signal(object)
+    """The job; its ``state`` says done, failed or cancelled, ``error`` why it failed."""
+    notice = Signal(str, str)
+    """``(level, message)`` with level ``"info"``, ``"warning"`` or ``"error"``: one line for the user."""
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a job needs from the state, taken on the state-owning thread when it is made."""
+
+    volume: KSpaceVolume
+    mask: SamplingMask
+    mask_key: tuple[object, ...]
+    device: str
+    recon_shape: tuple[int, int]
+    reference: np.ndarray | None
+    maxval: float | None
+    classifier: ClassifierArg
+
+
+class SessionController:
+    """State, events and jobs of one viewing session.
+
+    Parameters
+    ----------
+    settings
+        Initial reconstruction settings; default zero-filled (and LF-MRI when its weights are
+        installed) at 4x with fastMRI's random mask.
+    runner
+        How jobs run: default :func:`~lfmri_viewer.jobs.run_sync` (on the calling thread). Front
+        ends install their own (:attr:`runner`).
+    auto_update
+        Reconstruct the current slice whenever the slice or a setting changes.
+    classifier
+        Net_c for the CAMs: ``"shipped"``, a weights file, or None for no CAM.
+    cache_size
+        Slice results kept in memory.
+    """
+
+    def __init__(
+        self,
+        settings: ReconSettings | None = None,
+        *,
+        runner: Runner | None = None,
+        auto_update: bool = False,
+        classifier: ClassifierArg = SHIPPED,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
+        self.events = SessionEvents()
+        self.runner: Runner = runner or run_sync
+        self.classifier = classifier
+        self._settings = settings or ReconSettings(methods=default_methods())
+        self._auto_update = bool(auto_update)
+        self._cache_size = int(cache_size)
+        self._volume: KSpaceVolume | None = None
+        self._path: Path | None = None
+        self._slice = 0
+        self._reference: np.ndarray | None = None
+        self._reference_done = False
+        self._boxes: dict[int, tuple[LesionBox, ...]] = {}
+        self._annotations_source: Path | None = None
+        self._study_findings: tuple[str, ...] = ()
+        self._results: OrderedDict[tuple[object, ...], SliceResult] = OrderedDict()
+        self._mask: tuple[tuple[object, ...], SamplingMask] | None = None
+        self._job: Job[Any] | None = None
+        self._warned_device = False
+
+    # ------------------------------------------------------------------------------------------
+    # volume
+    def open(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        annotations: str | os.PathLike[str] | None = None,
+        file_list: str | os.PathLike[str] | None = None,
+    ) -> VolumeInfo:
+        """Open a fastMRI ``.h5`` or BART ``.cfl`` volume (read-only, lazily, slice by slice).
+
+        Annotations come from ``annotations`` (a fastMRI+ CSV, with its file list) when given,
+        else from fastMRI+ CSVs found beside the file. Raises :class:`InputError` (one line) for
+        a file that cannot be read; the previous volume then stays open.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a folder; open a fastMRI .h5 or BART .cfl file")
+        volume = open_volume(path)
+        try:
+            info = volume.info
+            if info.num_slices < 1:
+                raise InputError(f"{path.name}: holds no slices")
+            found = self._read_annotations(path, info, annotations, file_list)
+        except Exception:
+            volume.close()
+            raise
+        self.close()
+        self._volume, self._path = volume, path
+        self._slice = info.num_slices // 2
+        self._set_annotations(found, Path(annotations) if annotations is not None else None)
+        self.events.volume_opened.emit(info)
+        self.events.boxes_changed.emit(-1)
+        self.events.slice_changed.emit(self._slice)
+        self._maybe_auto_update()
+        return info
+
+    def open_sample(self, contrast: str = "PD") -> VolumeInfo:
+        """Open the embedded synthetic knee (``"PD"`` or ``"PDFS"``), generating it on first use."""
+        from lfmri_sample_data import ensure_sample_data, manifest
+
+        by_contrast = {v["contrast"].upper(): v["stem"] for v in manifest()["volumes"]}
+        stem = by_contrast.get(str(contrast).upper())
+        if stem is None:
+            raise InputError(f"unknown sample contrast {contrast!r}; choose one of {', '.join(by_contrast)}")
+        path = next(p for p in ensure_sample_data() if p.suffix == ".h5" and p.stem == stem)
+        return self.open(path)
+
+    def close(self) -> None:
+        """Cancel any job, close the volume and forget its results."""
+        self.cancel()
+        if self._volume is not None:
+            self._volume.close()
+        self._volume = self._path = None
+        self._reference, self._reference_done = None, False
+        self._boxes, self._annotations_source, self._study_findings = {}, None, ()
+        self._results.clear()
+        self._mask = None
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def info(self) -> VolumeInfo:
+        """The open volume's description; :class:`InputError` when none is open."""
+        return self._require().info
+
+    @property
+    def is_open(self) -> bool:
+        return self._volume is not None
+
+    @property
+    def num_slices(self) -> int:
+        return self.info.num_slices
+
+    @property
+    def recon_shape(self) -> tuple[int, int]:
+        return self.info.recon_shape
+
+    @property
+    def is_undersampled_file(self) -> bool:
+        """The file stores undersampled k-space (fastMRI test data): its own mask is used."""
+        return self.info.mask is not None
+
+    def _require(self) -> KSpaceVolume:
+        if self._volume is None:
+            raise InputError("no volume is open; open a fastMRI .h5 or BART .cfl file, or a sample")
+        return self._volume
+
+    # ------------------------------------------------------------------------------------------
+    # reference image
+    def reference_volume(self) -> np.ndarray | None:
+        """The reference ``(slices, rh, rw)``: the stored ``reconstruction_rss`` (or ESC), else
+        the RSS of fully sampled k-space; None for undersampled files without a reference."""
+        volume = self._require()
+        if not self._reference_done:
+            target = volume.target_volume()
+            if target is not None:
+                reference = np.asarray(target, dtype=np.float32)
+            elif not self.is_undersampled_file:
+                reference = np.stack([self._rss(volume, i) for i in range(volume.info.num_slices)])
+            else:
+                reference = None
+            self._reference, self._reference_done = reference, True
+        return self._reference
+
+    def _rss(self, volume: KSpaceVolume, index: int) -> np.ndarray:
+        kspace = torch.from_numpy(np.asarray(volume.kspace(index)))
+        return center_crop(rss(ifft2c(kspace)), volume.info.recon_shape).to(torch.float32).numpy()
+
+    def reference(self, index: int | None = None) -> np.ndarray | None:
+        """The reference slice ``(rh, rw)``, or None."""
+        ref = self.reference_volume()
+        return None if ref is None else ref[self._index(index)]
+
+    @property
+    def maxval(self) -> float | None:
+        """Data range of the metrics: the reference volume's maximum (fastMRI's convention)."""
+        ref = self.reference_volume()
+        return None if ref is None else float(ref.max())
+
+    def error_limits(self) -> tuple[float, float]:
+        """Contrast limits of the error maps, fixed per volume."""
+        maxval = self.maxval
+        return (0.0, ERROR_FRACTION * maxval if maxval else 1.0)
+
+    # ------------------------------------------------------------------------------------------
+    # slice and settings
+    @property
+    def slice_index(self) -> int:
+        return self._slice
+
+    def _index(self, index: int | None) -> int:
+        n = self.num_slices
+        value = self._slice if index is None else index
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < n:
+            raise InputError(f"slice {value!r} does not exist: the volume has {n} slices (0..{n - 1})")
+        return int(value)
+
+    def set_slice(self, index: int) -> None:
+        """Move to slice ``index`` (auto-update reconstructs it)."""
+        index = self._index(index)
+        if index == self._slice:
+            return
+        self._slice = index
+        self.events.slice_changed.emit(index)
+        self._maybe_auto_update()
+
+    @property
+    def settings(self) -> ReconSettings:
+        return self._settings
+
+    def update(self, **changes: Any) -> ReconSettings:
+        """Change settings (checked first: a bad value raises and changes nothing)."""
+        new = self._settings.updated(**changes)
+        if new == self._settings:
+            return new
+        self._settings = new
+        self.events.settings_changed.emit(new)
+        self._maybe_auto_update()
+        return new
+
+    @property
+    def auto_update(self) -> bool:
+        return self._auto_update
+
+    def set_auto_update(self, on: bool) -> None:
+        """Reconstruct the current slice on every slice or setting change (starts one now)."""
+        on = bool(on)
+        if on == self._auto_update:
+            return
+        self._auto_update = on
+        self.events.auto_update_changed.emit(on)
+        self._maybe_auto_update()
+
+    def _maybe_auto_update(self) -> None:
+        if self._auto_update and self._volume is not None:
+            self.reconstruct_slice()
+
+    def _device(self) -> str:
+        device = self._settings.device
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            if not self._warned_device:
+                self._warned_device = True
+                self.events.notice.emit("warning", f"device {device!r} chosen but no CUDA GPU is available; using the CPU")
+            return "cpu"
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return device
+
+    # ------------------------------------------------------------------------------------------
+    # mask and k-space
+    def _mask_key(self) -> tuple[object, ...]:
+        return ("stored",) if self.is_undersampled_file else self._settings.mask_key()
+
+    def mask(self) -> SamplingMask:
+        """The sampling mask of the volume for the current settings (stored mask for test files)."""
+        info = self.info
+        key = self._mask_key()
+        if self._mask is None or self._mask[0] != key:
+            spec = None if self.is_undersampled_file else self._settings.mask_spec()
+            self._mask = (key, volume_mask(info, spec))
+        return self._mask[1]
+
+    def mask_image(self) -> np.ndarray:
+        """The mask as an ``(H, W)`` float32 image (1 sampled, 0 not), line masks broadcast."""
+        pattern = self.mask().pattern
+        height, width = self.info.image_shape
+        image = np.broadcast_to(pattern, (height, width)) if pattern.ndim == 1 else pattern
+        return np.ascontiguousarray(image, dtype=np.float32)
+
+    def kspace_image(self, index: int | None = None) -> np.ndarray:
+        """``log(1 + |k|)`` of the undersampled k-space (RSS over coils), ``(H, W)`` float32."""
+        kspace = np.asarray(self._require().kspace(self._index(index)))
+        magnitude = np.sqrt((np.abs(kspace) ** 2).sum(axis=0)) * self.mask_image()
+        scale = float(np.median(magnitude[magnitude > 0])) if (magnitude > 0).any() else 1.0
+        return np.log1p(magnitude / scale).astype(np.float32)
+
+    # ------------------------------------------------------------------------------------------
+    # results
+    def _key(self, method: str, index: int) -> tuple[object, ...]:
+        return (method, index, self._mask_key(), self._device())
+
+    def result(self, method: str, index: int | None = None) -> SliceResult | None:
+        """The stored result of ``method`` on a slice for the current settings, or None."""
+        key = self._key(method, self._index(index))
+        found = self._results.get(key)
+        if found is not None:
+            self._results.move_to_end(key)
+        return found
+
+    def results(self, index: int | None = None) -> dict[str, SliceResult]:
+        """The current methods' stored results on a slice (methods not yet run are absent)."""
+        index = self._index(index)
+        return {m: r for m in self._settings.methods if (r := self.result(m, index)) is not None}
+
+    def missing(self, index: int | None = None, methods: Sequence[str] | None = None) -> list[str]:
+        """Methods (of ``methods``, default the current ones) without a result on a slice."""
+        index = self._index(index)
+        return [m for m in (methods or self._settings.methods) if self.result(m, index) is None]
+
+    def error_map(self, method: str, index: int | None = None) -> np.ndarray | None:
+        """``|reconstruction - reference|``, float32 ``(rh, rw)``; None without either."""
+        result, ref = self.result(method, index), self.reference(index)
+        if result is None or ref is None:
+            return None
+        return np.abs(result.image - ref).astype(np.float32)
+
+    def readouts(self, index: int | None = None) -> dict[str, Readout]:
+        """PSNR, SSIM, LF-PSNR, LF-SSIM, CAM hit and timings of each computed method on a slice,
+        with the slice's current boxes."""
+        index = self._index(index)
+        ref, maxval, boxes = self.reference(index), self.maxval, self.boxes(index)
+        return {m: readout(r, ref, boxes, maxval) for m, r in self.results(index).items()}
+
+    def _store(self, results: Iterable[SliceResult]) -> None:
+        touched: set[int] = set()
+        for result in results:
+            key = (result.method, result.slice, result.mask_key, result.device)
+            self._results[key] = result
+            self._results.move_to_end(key)
+            touched.add(result.slice)
+            self.events.result_added.emit(result)
+        while len(self._results) > self._cache_size:
+            self._results.popitem(last=False)
+        for index in sorted(touched):
+            self.events.readouts_changed.emit(index)
+
+    # ------------------------------------------------------------------------------------------
+    # jobs
+    @property
+    def current_job(self) -> Job[Any] | None:
+        """The job started last, if it has not finished."""
+        return self._job if self._job is not None and not self._job.finished else None
+
+    def cancel(self) -> None:
+        """Cancel the running job (its partial results already shown stay)."""
+        if self._job is not None and not self._job.finished:
+            self._job.cancel()
+
+    def reconstruct_slice(self, index: int | None = None, methods: Sequence[str] | None = None) -> Job[Any] | None:
+        """Reconstruct one slice (default the current) with the methods lacking a result.
+
+        Replaces (cancels) a running job. Returns the job, or None when every result is there
+        already (then ``readouts_changed`` fires at once).
+        """
+        index = self._index(index)
+        todo = [(index, m) for m in self.missing(index, methods)]
+        if not todo:
+            self.cancel()
+            self.events.readouts_changed.emit(index)
+            return None
+        return self._submit(f"reconstruct slice {index}", todo)
+
+    def reconstruct_volume(self, methods: Sequence[str] | None = None) -> Job[Any] | None:
+        """Reconstruct every slice with the methods lacking a result, current slice first."""
+        n = self.num_slices
+        order = [self._slice] + [i for i in range(n) if i != self._slice]
+        todo = [(i, m) for i in order for m in self.missing(i, methods)]
+        if not todo:
+            self.cancel()
+            return None
+        return self._submit(f"reconstruct {n} slices", todo)
+
+    def _submit(self, name: str, todo: list[tuple[int, str]]) -> Job[Any]:
+        self.cancel()
+        snapshot = _Snapshot(
+            volume=self._require(), mask=self.mask(), mask_key=self._mask_key(), device=self._device(),
+            recon_shape=self.recon_shape, reference=self.reference_volume(), maxval=self.maxval,
+            classifier=self.classifier,
+        )
+        job: Job[list[SliceResult]] = Job(name, lambda j: _reconstruct(j, snapshot, todo),
+                                          on_complete=lambda _: None, on_payload=self._store)
+        job.progress_listeners.append(lambda j, p: self.events.job_progress.emit(j, p))
+        job.finish_listeners.append(self._finished)
+        self._job = job
+        self.events.job_started.emit(job)
+        self.runner(job)
+        return job
+
+    def _finished(self, job: Job[Any]) -> None:
+        if job.error is not None:
+            self.events.notice.emit("error", f"{job.name} failed: {job.error}")
+        self.events.job_finished.emit(job)
+
+    # ------------------------------------------------------------------------------------------
+    # lesion boxes
+    def boxes(self, index: int | None = None) -> tuple[LesionBox, ...]:
+        """The boxes on a slice (annotated, or as edited in this session)."""
+        return self._boxes.get(self._index(index), ())
+
+    def all_boxes(self) -> tuple[LesionBox, ...]:
+        return tuple(b for i in sorted(self._boxes) for b in self._boxes[i])
+
+    @property
+    def annotations_source(self) -> Path | None:
+        """The CSV the boxes came from (None: none found, or found beside the file)."""
+        return self._annotations_source
+
+    def set_boxes(self, index: int, boxes: Iterable[LesionBox]) -> None:
+        """Replace a slice's boxes (a user drew, moved or deleted one); LF readouts update.
+
+        Boxes are moved onto ``index`` and must lie inside the recon-size image. Nothing is
+        written to disk (see :meth:`save_annotations`).
+        """
+        index = self._index(index)
+        rows, cols = self.recon_shape
+        new = []
+        for box in boxes:
+            moved = LesionBox(index, box.label or "lesion", box.row0, box.row1, box.col0, box.col1)
+            if not moved.fits((rows, cols)):
+                raise InputError(f"box {moved.label!r} (rows {moved.row0}:{moved.row1}, cols {moved.col0}:{moved.col1}) "
+                                 f"lies outside the {rows} x {cols} image")
+            new.append(moved)
+        if tuple(new) == self.boxes(index):
+            return
+        if new:
+            self._boxes[index] = tuple(new)
+        else:
+            self._boxes.pop(index, None)
+        self.events.boxes_changed.emit(index)
+        self.events.readouts_changed.emit(index)
+
+    def load_annotations(self, csv_path: str | os.PathLike[str], file_list: str | os.PathLike[str] | None = None) -> int:
+        """Read this volume's boxes from a fastMRI+ CSV the user chose (with ``<name>_file_list.csv``
+        beside it when there is one and no ``file_list`` is given); returns how many."""
+        if file_list is None:
+            beside = Path(csv_path).with_name(f"{Path(csv_path).stem}_file_list.csv")
+            file_list = beside if beside.is_file() else None
+        found = self._read_annotations(self._path or Path(), self.info, csv_path, file_list)
+        self._set_annotations(found, Path(csv_path))
+        self.events.boxes_changed.emit(-1)
+        for index in range(self.num_slices):
+            self.events.readouts_changed.emit(index)
+        return len(self.all_boxes())
+
+    def save_annotations(self, csv_path: str | os.PathLike[str]) -> Path:
+        """Write the current boxes as a fastMRI+ CSV (atomically; never over the volume's input)."""
+        csv_path = Path(csv_path)
+        if self._annotations_source is not None and csv_path.resolve() == self._annotations_source.resolve():
+            raise InputError(f"{csv_path} is the annotations file that was read; input files are never modified, choose another name")
+        assert self._path is not None
+        frame = self.recon_shape
+        record = FileAnnotations(file=self._path.stem, boxes=self.all_boxes(), study_findings=self._study_findings)
+        write_annotations(csv_path, [record], frame_height=frame[0])
+        return csv_path
+
+    def _read_annotations(self, path: Path, info: VolumeInfo, csv_path: str | os.PathLike[str] | None,
+                          file_list: str | os.PathLike[str] | None) -> FileAnnotations | None:
+        if csv_path is None:
+            return discover_annotations(path, frame_shape=info.recon_shape)
+        found = read_annotations(csv_path, file_list, frame_shape=info.recon_shape).for_file(path.name)
+        found.validate(info.num_slices, info.recon_shape)
+        return found
+
+    def _set_annotations(self, found: FileAnnotations | None, source: Path | None) -> None:
+        self._boxes = {}
+        for box in found.boxes if found is not None else ():
+            self._boxes.setdefault(box.slice, ())
+            self._boxes[box.slice] = (*self._boxes[box.slice], box)
+        self._study_findings = found.study_findings if found is not None else ()
+        self._annotations_source = source
+
+    # ------------------------------------------------------------------------------------------
+    # tables
+    def failure_cases(self, method: str | None = None) -> list[FailureCase]:
+        """Slices with boxes ranked by how far the CAM (on ``method``'s reconstructions, default
+        the last chosen method) misses them; only slices already reconstructed count."""
+        method = method or self._settings.methods[-1]
+        cams, probabilities = {}, {}
+        for index in range(self.num_slices):
+            result = self.result(method, index)
+            if result is not None and result.cam is not None:
+                cams[index], probabilities[index] = result.cam, result.lesion_probability
+        boxes = {i: self._boxes[i] for i in self._boxes}
+        return failure_cases(cams, boxes, method=method, probabilities=probabilities)
+
+    def export_failure_csv(self, path: str | os.PathLike[str], method: str | None = None) -> Path:
+        write_failure_csv(path, self.failure_cases(method))
+        return Path(path)
+
+    def readout_rows(self, index: int | None = None) -> list[dict[str, object]]:
+        """The readouts of a slice as flat rows (for a table or CSV)."""
+        return [r.as_row() for r in self.readouts(index).values()]
+
+    def export_readouts_csv(self, path: str | os.PathLike[str], index: int | None = None) -> Path:
+        rows = self.readout_rows(index)
+        columns = list(dict.fromkeys(k for row in rows for k in row)) or ["method"]
+        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        return Path(path)
+
+
+def _reconstruct(job: Job[Any], snap: _Snapshot, todo: list[tuple[int, str]]) -> Generator[Progress, None, list[SliceResult]]:
+    """The work of a reconstruction job (runs on any thread; reads only ``snap``)."""
+    done: list[SliceResult] = []
+    kspace_cache: tuple[int, np.ndarray] | None = None
+    for n, (index, method) in enumerate(todo):
+        if job.is_cancelled():
+            raise Cancelled(f"{job.name} cancelled")
+        yield Progress(n, len(todo), f"{method} on slice {index}")
+        if kspace_cache is None or kspace_cache[0] != index:
+            kspace_cache = (index, np.asarray(snap.volume.kspace(index)))
+        out = infer_slices(kspace_cache[1], snap.mask, method, device=snap.device, recon_shape=snap.recon_shape,
+                           classifier=snap.classifier, cancel=job.is_cancelled)
+        timings = dict(out.timings)
+        image = out.image[0]
+        psnr = ssim = nmse = math.nan
+        ssim_map = None
+        if snap.reference is not None and snap.maxval is not None:
+            tick = time.perf_counter()
+            psnr, ssim, nmse, ssim_map = whole_slice_metrics(snap.reference[index], image, snap.maxval)
+            timings["metrics"] = time.perf_counter() - tick
+        result = SliceResult(
+            method=method, slice=index, mask_key=snap.mask_key, image=image,
+            cam=None if out.cam is None else out.cam[0],
+            lesion_probability=None if out.class_scores is None else float(out.class_scores[0, 0]),
+            timings=timings, device=snap.device, psnr=psnr, ssim=ssim, nmse=nmse, ssim_map=ssim_map,
+        )
+        done.append(result)
+        yield Progress(n + 1, len(todo), f"{method} on slice {index} done", payload=[result])
+    return done
+
+
+__all__ = ["ERROR_FRACTION", "SessionController", "SessionEvents"]
+

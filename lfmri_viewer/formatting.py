@@ -1,0 +1,70 @@
+"""How readouts and failure cases are written for people: one formatting for every front end.
+
+The napari table and the Jupyter table show exactly these strings, so the two front ends
+display the same numbers for the same state (a test compares them).
+"""
+
+from __future__ import annotations
+
+import math
+
+from lfmri_viewer.results import Readout
+from lfmri_viewer.review import FailureCase
+
+READOUT_COLUMNS = ("method", "PSNR (dB)", "SSIM", "LF-PSNR (dB)", "LF-SSIM", "CAM in box", "p(lesion)", "time (ms)")
+"""Columns of the live metrics table."""
+
+FAILURE_COLUMNS = ("slice", "CAM in box", "peak distance (px)", "CAM energy in boxes", "p(lesion)", "boxes", "labels")
+"""Columns of the failure-case table."""
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    """``value`` rounded, ``"–"`` for a missing one (None or NaN), ``"inf"`` for infinity."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.{digits}f}"
+
+
+def hit(value: bool | None) -> str:
+    return "–" if value is None else ("yes" if value else "no")
+
+
+def readout_cells(readout: Readout) -> dict[str, str]:
+    """One row of the metrics table (``READOUT_COLUMNS``); time is the method's total seconds
+    (maps, reconstruction, CAM) plus the metrics, in milliseconds."""
+    seconds = readout.timings.get("total", 0.0) + readout.timings.get("metrics", 0.0)
+    return {
+        "method": readout.method,
+        "PSNR (dB)": number(readout.psnr),
+        "SSIM": number(readout.ssim, 4),
+        "LF-PSNR (dB)": number(readout.lf_psnr),
+        "LF-SSIM": number(readout.lf_ssim, 4),
+        "CAM in box": hit(readout.cam_hit),
+        "p(lesion)": number(readout.lesion_probability),
+        "time (ms)": number(1e3 * seconds, 0),
+    }
+
+
+def failure_cells(case: FailureCase) -> dict[str, str]:
+    """One row of the failure-case table (``FAILURE_COLUMNS``)."""
+    return {
+        "slice": str(case.slice),
+        "CAM in box": hit(case.hit),
+        "peak distance (px)": number(case.peak_distance, 1),
+        "CAM energy in boxes": number(case.energy_inside, 3),
+        "p(lesion)": number(case.lesion_probability),
+        "boxes": str(case.num_boxes),
+        "labels": case.labels,
+    }
+
+
+def timing_line(readout: Readout) -> str:
+    """``"lfmri: maps 6 ms, reconstruction 399 ms, CAM 12 ms, metrics 10 ms (cpu)"``."""
+    names = (("maps", "maps"), ("reconstruction", "reconstruction"), ("classifier", "CAM"), ("metrics", "metrics"))
+    parts = [f"{label} {1e3 * readout.timings[key]:.0f} ms" for key, label in names if key in readout.timings]
+    return f"{readout.method}: {', '.join(parts)} ({readout.device})"
+
+
+__all__ = ["FAILURE_COLUMNS", "READOUT_COLUMNS", "failure_cells", "hit", "number", "readout_cells", "timing_line"]

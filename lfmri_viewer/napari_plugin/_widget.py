@@ -1,0 +1,721 @@
+"""The "LF-MRI reconstruction" dock widget: controls, readouts and tables of one session.
+
+The widget is a thin view of one :class:`~lfmri_viewer.controller.SessionController`: each
+control translates its value into a controller call (a refused value becomes a napari error
+notification and the control shows the controller's value again), and each controller event
+redraws what depends on it. The layers are kept by :class:`~._scene.Scene`.
+
+Jobs run in napari worker threads (:class:`WorkerRunner`, with napari's progress bar) so the
+viewer never waits for a reconstruction; with ``LFMRI_VIEWER_SYNC=1`` they run on the GUI
+thread instead (tests, debugging). Every action that asks for a path takes it as an argument
+too, so it can be driven without a file dialog (``widget.open_file(path)``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QSignalBlocker, Qt, QTimer
+from qtpy.QtGui import QImage, QPixmap
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lfmri_core.errors import InputError
+from lfmri_core.masks import available_masks
+from lfmri_core.recon import available_methods, installed_learned_methods, method_info
+from lfmri_core.recon.registry import Cancelled
+from lfmri_viewer.controller import SessionController
+from lfmri_viewer.formatting import (
+    FAILURE_COLUMNS,
+    READOUT_COLUMNS,
+    failure_cells,
+    readout_cells,
+    timing_line,
+)
+from lfmri_viewer.jobs import Job, JobState, Progress, sync_requested
+from lfmri_viewer.napari_plugin._layers import (
+    BOXES_ROLE,
+    REFERENCE_ROLE,
+    ROLE_KEY,
+    SOURCE_KEY,
+)
+from lfmri_viewer.napari_plugin._scene import Scene, same_volume
+from lfmri_viewer.review import FailureCase
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Layer
+
+T = TypeVar("T")
+
+
+class _Refused:
+    """What :meth:`ReconstructionWidget._try` returns for an action the controller refused."""
+
+
+REFUSED = _Refused()
+
+DEVICE_CHOICES = (("auto", "auto"), ("CPU", "cpu"), ("GPU", "cuda"))
+"""``(shown, setting)`` pairs of the device choice."""
+
+FILE_SEED = -1
+"""Seed box value shown as ``"file"``: fastMRI's per-file seed (``seed=None``)."""
+
+MASK_PREVIEW_SIZE = 160
+"""Longest side of the mask preview, in screen pixels."""
+
+VOLUME_FILTER = "k-space volumes (*.h5 *.cfl *.hdr);;All files (*)"
+CSV_FILTER = "CSV files (*.csv);;All files (*)"
+
+
+def offered_methods() -> list[str]:
+    """Methods the user can choose: every classical one, learned ones only with weights."""
+    installed = set(installed_learned_methods())
+    return [m for m in available_methods() if not method_info(m).learned or m in installed]
+
+
+class _Failed:
+    """A job's exception, carried out of the worker thread as its return value."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _drive(job: Job[Any]) -> Generator[Progress, None, Any]:
+    """``job.work()`` as a generator function (what ``create_worker`` makes a thread of).
+
+    Exceptions come back as a :class:`_Failed` value: superqt takes a ``RuntimeError`` raised
+    by a generator (which :class:`Cancelled` is) for a deleted worker and then never says that
+    the worker finished.
+    """
+    try:
+        return (yield from job.work())
+    except Exception as error:  # noqa: BLE001 - every failure is the job's, reported by job.fail
+        return _Failed(error)
+
+
+def _finish(job: Job[Any], value: Any) -> None:
+    if isinstance(value, _Failed):
+        job.fail(value.error)
+    else:
+        job.complete(value)
+
+
+class WorkerRunner:
+    """Runs controller jobs in napari worker threads, reporting back on the GUI thread.
+
+    Yields go to :meth:`Job.report`, the return value to :meth:`Job.complete` and an exception
+    to :meth:`Job.fail` (a :class:`Cancelled` makes the job cancelled), all delivered by Qt on
+    the GUI thread; each job gets a napari progress bar in the activity dock.
+    """
+
+    def __init__(self) -> None:
+        self.workers: set[GeneratorWorker] = set()
+
+    def __call__(self, job: Job[Any]) -> None:
+        bar = progress(total=0, desc=job.name)
+
+        def on_progress(_: Job[Any], report: Progress) -> None:
+            if bar.total != report.total:
+                bar.total = report.total
+            if report.done > bar.n:
+                bar.update(report.done - bar.n)
+            if report.message:
+                bar.set_description(f"{job.name}: {report.message}")
+
+        def on_aborted() -> None:
+            # napari's activity dock can stop a worker itself; the job must still end.
+            job.cancel()
+            job.fail(Cancelled(f"{job.name} cancelled"))
+
+        job.progress_listeners.append(on_progress)
+        # Handlers given to create_worker: with an "errored" handler superqt does not re-raise.
+        worker: GeneratorWorker = create_worker(_drive, job, _start_thread=False, _connect={
+            "yielded": job.report,
+            "returned": functools.partial(_finish, job),
+            "errored": job.fail,
+            "aborted": on_aborted,
+            "finished": bar.close,
+        })
+        worker.finished.connect(functools.partial(self.workers.discard, worker))
+        self.workers.add(worker)
+        worker.start()
+
+    def wait(self, timeout_ms: int = 10_000) -> None:
+        """Wait for every started worker thread to end (after cancelling their jobs)."""
+        GeneratorWorker.await_workers(timeout_ms)
+
+
+class ReconstructionWidget(QWidget):
+    """The "LF-MRI reconstruction" dock widget of the LF-MRI Viewer.
+
+    Parameters
+    ----------
+    napari_viewer
+        The viewer to dock into; its layers show the session (:class:`~._scene.Scene`).
+
+    Attributes
+    ----------
+    controller
+        The session this widget owns (auto-update on).
+    scene
+        Keeps the layers in step with :attr:`controller`.
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.controller = SessionController(auto_update=True)
+        self.runner: WorkerRunner | None = None
+        if not sync_requested():
+            self.runner = WorkerRunner()
+            self.controller.runner = self.runner
+        self.scene = Scene(napari_viewer, self.controller, on_error=show_error)
+        self._failure_cases: list[FailureCase] = []
+        # A reader adds the boxes layer right after the reference; a volume opened from its
+        # reference gets its missing layers made once the reader is done.
+        self._ensure_inputs = QTimer(self)
+        self._ensure_inputs.setSingleShot(True)
+        self._ensure_inputs.timeout.connect(self.scene.ensure_inputs)
+
+        self._build()
+        self._connect()
+        self._show_settings()
+        self._show_mask()
+        self._show_volume()
+        self._show_job(None)
+        napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self.destroyed.connect(functools.partial(_shut_down, self.controller, self.scene, self.runner,
+                                                 napari_viewer, self._on_layer_inserted))
+        for layer in list(napari_viewer.layers):
+            self._take_layer(layer)
+
+    # ------------------------------------------------------------------------------------------
+    # building
+    def _build(self) -> None:
+        content = QWidget()
+        column = QVBoxLayout(content)
+
+        volume = QGroupBox("Volume")
+        volume_layout = QVBoxLayout(volume)
+        self.volume_label = QLabel()
+        self.volume_label.setWordWrap(True)
+        self.open_button = QPushButton("Open file…")
+        self.annotations_button = QPushButton("Load annotations (CSV)…")
+        volume_layout.addWidget(self.volume_label)
+        volume_layout.addLayout(_row(self.open_button, self.annotations_button))
+        column.addWidget(volume)
+
+        sampling = QGroupBox("Sampling")
+        form = QFormLayout(sampling)
+        self.acceleration = QDoubleSpinBox()
+        self.acceleration.setRange(1.0, 64.0)
+        self.acceleration.setDecimals(1)
+        self.acceleration.setSingleStep(1.0)
+        self.acceleration.setSuffix("x")
+        self.acceleration.setKeyboardTracking(False)
+        self.mask_type = QComboBox()
+        self.mask_type.addItems(available_masks())
+        self.center_fraction = QDoubleSpinBox()
+        self.center_fraction.setRange(0.005, 0.5)
+        self.center_fraction.setDecimals(3)
+        self.center_fraction.setSingleStep(0.01)
+        self.center_fraction.setKeyboardTracking(False)
+        self.seed = QSpinBox()
+        self.seed.setRange(FILE_SEED, 2**31 - 1)
+        self.seed.setSpecialValueText("file")
+        self.seed.setToolTip('"file": fastMRI\'s per-file seed, one mask for the whole volume')
+        self.seed.setKeyboardTracking(False)
+        self.mask_preview = QLabel()
+        self.mask_preview.setAlignment(Qt.AlignCenter)
+        self.mask_label = QLabel()
+        self.mask_label.setWordWrap(True)
+        form.addRow("acceleration", self.acceleration)
+        form.addRow("mask", self.mask_type)
+        form.addRow("centre fraction", self.center_fraction)
+        form.addRow("seed", self.seed)
+        form.addRow(self.mask_preview)
+        form.addRow(self.mask_label)
+        column.addWidget(sampling)
+
+        recon = QGroupBox("Reconstruction")
+        recon_layout = QFormLayout(recon)
+        self.methods = QListWidget()
+        for name in offered_methods():
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Unchecked)
+            self.methods.addItem(item)
+        self.methods.setMaximumHeight(170)
+        self.device = QComboBox()
+        for shown, value in DEVICE_CHOICES:
+            self.device.addItem(shown, value)
+        self.auto_update = QCheckBox("auto-update (slice and settings changes)")
+        self.reconstruct_slice_button = QPushButton("Reconstruct slice")
+        self.reconstruct_volume_button = QPushButton("Reconstruct volume")
+        self.cancel_button = QPushButton("Cancel")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        recon_layout.addRow("methods", self.methods)
+        recon_layout.addRow("device", self.device)
+        recon_layout.addRow(self.auto_update)
+        recon_layout.addRow(_row(self.reconstruct_slice_button, self.reconstruct_volume_button, self.cancel_button))
+        recon_layout.addRow(self.status)
+        column.addWidget(recon)
+
+        display = QGroupBox("CAM overlay")
+        display_layout = QFormLayout(display)
+        self.cam_method = QComboBox()
+        self.cam_opacity = QSlider(Qt.Horizontal)
+        self.cam_opacity.setRange(0, 100)
+        self.cam_opacity.setValue(round(100 * self.scene.cam_opacity))
+        display_layout.addRow("CAM of", self.cam_method)
+        display_layout.addRow("opacity", self.cam_opacity)
+        column.addWidget(display)
+
+        readouts = QGroupBox("Readouts (current slice)")
+        readouts_layout = QVBoxLayout(readouts)
+        self.readout_table = _table(READOUT_COLUMNS)
+        self.timing_label = QLabel()
+        self.timing_label.setWordWrap(True)
+        self.timing_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        readouts_layout.addWidget(self.readout_table)
+        readouts_layout.addWidget(self.timing_label)
+        column.addWidget(readouts)
+
+        failures = QGroupBox("Failure cases (CAM misses first; click to go to the slice)")
+        failures_layout = QVBoxLayout(failures)
+        self.failure_table = _table(FAILURE_COLUMNS)
+        failures_layout.addWidget(self.failure_table)
+        column.addWidget(failures)
+
+        export = QGroupBox("Export")
+        export_layout = QVBoxLayout(export)
+        self.export_png_button = QPushButton("Export view (PNG)…")
+        self.export_csv_button = QPushButton("Export failure table (CSV)…")
+        self.export_readouts_button = QPushButton("Export readouts (CSV)…")
+        export_layout.addWidget(self.export_png_button)
+        export_layout.addLayout(_row(self.export_csv_button, self.export_readouts_button))
+        column.addWidget(export)
+        column.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        # Room for the vertical scroll bar, so that the controls never scroll sideways.
+        scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+    def _connect(self) -> None:
+        self.open_button.clicked.connect(lambda: self.open_file())
+        self.annotations_button.clicked.connect(lambda: self.load_annotations())
+        self.acceleration.valueChanged.connect(lambda v: self._update(acceleration=float(v)))
+        self.mask_type.currentTextChanged.connect(lambda name: self._update(mask=name))
+        self.center_fraction.valueChanged.connect(lambda v: self._update(center_fraction=float(v)))
+        self.seed.valueChanged.connect(lambda v: self._update(seed=None if v == FILE_SEED else int(v)))
+        self.methods.itemChanged.connect(lambda _: self._update(methods=self.checked_methods()))
+        self.device.currentIndexChanged.connect(lambda i: self._update(device=self.device.itemData(i)))
+        self.auto_update.toggled.connect(self.controller.set_auto_update)
+        self.reconstruct_slice_button.clicked.connect(lambda: self.reconstruct_slice())
+        self.reconstruct_volume_button.clicked.connect(lambda: self.reconstruct_volume())
+        self.cancel_button.clicked.connect(lambda: self.cancel())
+        self.cam_method.currentTextChanged.connect(self._on_cam_method)
+        self.cam_opacity.valueChanged.connect(lambda v: self.scene.set_cam_opacity(v / 100))
+        self.failure_table.cellClicked.connect(lambda row, _: self.jump_to_failure(row))
+        self.failure_table.cellActivated.connect(lambda row, _: self.jump_to_failure(row))
+        self.export_png_button.clicked.connect(lambda: self.export_png())
+        self.export_csv_button.clicked.connect(lambda: self.export_failure_csv())
+        self.export_readouts_button.clicked.connect(lambda: self.export_readouts_csv())
+
+        events = self.controller.events
+        events.volume_opened.connect(self._on_volume_opened)
+        events.slice_changed.connect(self._on_slice_changed)
+        events.settings_changed.connect(self._on_settings_changed)
+        events.auto_update_changed.connect(self._show_auto_update)
+        events.readouts_changed.connect(self._on_readouts_changed)
+        events.boxes_changed.connect(lambda _: self._show_failures())
+        events.job_started.connect(self._show_job)
+        events.job_progress.connect(lambda job, _: self._show_job(job))
+        events.job_finished.connect(self._show_job)
+        events.notice.connect(_notify)
+
+    # ------------------------------------------------------------------------------------------
+    # user actions (each callable without the GUI)
+    def _try(self, action: Callable[..., T], *args: Any, about: str | os.PathLike[str] | None = None,
+             **kwargs: Any) -> T | _Refused:
+        """Run a user action; a refused one (bad input, unreadable or unwritable file) becomes
+        an error notification and gives :data:`REFUSED`. ``about``: the file the action is on,
+        named in the message when the error does not name it."""
+        try:
+            return action(*args, **kwargs)
+        except (InputError, OSError) as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            if about is not None and Path(about).name not in message:
+                message = f"{Path(about).name}: {message}"
+            show_error(message)
+            return REFUSED
+
+    def _update(self, **changes: Any) -> None:
+        if self._try(self.controller.update, **changes) is REFUSED:
+            self._show_settings()  # the controls go back to the settings in force
+
+    def checked_methods(self) -> tuple[str, ...]:
+        """The methods ticked in the list, in the list's order."""
+        items = [self.methods.item(i) for i in range(self.methods.count())]
+        return tuple(item.text() for item in items if item.checkState() == Qt.Checked)
+
+    def set_methods(self, methods: Sequence[str]) -> None:
+        """Tick exactly ``methods`` (one controller update)."""
+        wanted = set(methods)
+        unknown = wanted - {self.methods.item(i).text() for i in range(self.methods.count())}
+        if unknown:
+            show_error(f"method {min(unknown)!r} is not offered; choose from {', '.join(offered_methods())}")
+            return
+        with _blocked(self.methods):
+            for i in range(self.methods.count()):
+                item = self.methods.item(i)
+                item.setCheckState(Qt.Checked if item.text() in wanted else Qt.Unchecked)
+        self._update(methods=self.checked_methods())
+
+    def open_file(self, path: str | os.PathLike[str] | None = None) -> bool:
+        """Open a volume (asks for it without ``path``) and make its layers; False if refused."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open a k-space volume", "", VOLUME_FILTER)
+            if not path:
+                return False
+        return self._try(self.controller.open, path, about=path) is not REFUSED
+
+    def load_annotations(self, path: str | os.PathLike[str] | None = None) -> bool:
+        """Read the open volume's boxes from a fastMRI+ CSV (its ``*_file_list.csv`` beside it
+        is used when present); False if refused."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Load fastMRI+ annotations", "", CSV_FILTER)
+            if not path:
+                return False
+        csv_path = Path(path)
+        file_list = csv_path.with_name(f"{csv_path.stem}_file_list.csv")
+        count = self._try(self.controller.load_annotations, csv_path, file_list if file_list.is_file() else None,
+                          about=csv_path)
+        if isinstance(count, _Refused):
+            return False
+        show_info(f"{count} lesion boxes read from {csv_path.name}")
+        return True
+
+    def reconstruct_slice(self) -> Job[Any] | None:
+        """Reconstruct the current slice with the chosen methods (missing results only);
+        None when nothing was started."""
+        job = self._try(self.controller.reconstruct_slice)
+        return None if isinstance(job, _Refused) else job
+
+    def reconstruct_volume(self) -> Job[Any] | None:
+        """Reconstruct every slice, the current one first; None when nothing was started."""
+        job = self._try(self.controller.reconstruct_volume)
+        return None if isinstance(job, _Refused) else job
+
+    def cancel(self) -> None:
+        """Stop the running job (results that came in stay)."""
+        self.controller.cancel()
+
+    def set_cam_opacity(self, opacity: float) -> None:
+        """Opacity of the CAM overlay, ``[0, 1]`` (moves the slider)."""
+        self.cam_opacity.setValue(round(100 * float(opacity)))
+
+    def set_cam_method(self, method: str) -> None:
+        """Show the CAM of ``method`` (one of the chosen methods); the failure table follows."""
+        self.cam_method.setCurrentText(method)
+        if self.cam_method.currentText() != method:
+            show_error(f"no CAM for {method!r}: choose one of {', '.join(self.controller.settings.methods)}")
+
+    def _on_cam_method(self, method: str) -> None:
+        if method and self._try(self.scene.set_cam_method, method) is not REFUSED:
+            self._show_failures()
+
+    def jump_to_failure(self, row: int) -> None:
+        """Go to the slice of the failure table's ``row``."""
+        if 0 <= row < len(self._failure_cases):
+            self._try(self.controller.set_slice, self._failure_cases[row].slice)
+
+    def export_png(self, path: str | os.PathLike[str] | None = None) -> Path | None:
+        """Save the canvas as PNG (asks for the path without one)."""
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export view", "lfmri_view.png", "PNG images (*.png)")
+            if not path:
+                return None
+        path = Path(path)
+        if self._try(self.viewer.screenshot, str(path), canvas_only=True, flash=False, about=path) is REFUSED:
+            return None
+        show_info(f"view saved to {path}")
+        return path
+
+    def export_failure_csv(self, path: str | os.PathLike[str] | None = None) -> Path | None:
+        """Save the failure-case table (for the CAM method shown) as CSV."""
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export failure cases", "lfmri_failure_cases.csv", CSV_FILTER)
+            if not path:
+                return None
+        saved = self._try(self.controller.export_failure_csv, path, self.scene.cam_method, about=path)
+        if isinstance(saved, _Refused):
+            return None
+        show_info(f"failure cases saved to {saved}")
+        return saved
+
+    def export_readouts_csv(self, path: str | os.PathLike[str] | None = None) -> Path | None:
+        """Save the current slice's readouts (every method, timings in ms) as CSV."""
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export readouts", "lfmri_readouts.csv", CSV_FILTER)
+            if not path:
+                return None
+        saved = self._try(self.controller.export_readouts_csv, path, about=path)
+        if isinstance(saved, _Refused):
+            return None
+        show_info(f"readouts saved to {saved}")
+        return saved
+
+    # ------------------------------------------------------------------------------------------
+    # layers added by the reader or the sample contribution
+    def _on_layer_inserted(self, event: Any) -> None:
+        self._take_layer(event.value)
+
+    def _take_layer(self, layer: Layer) -> None:
+        source, role = layer.metadata.get(SOURCE_KEY), layer.metadata.get(ROLE_KEY)
+        if source is None or role not in (REFERENCE_ROLE, BOXES_ROLE) or self.scene.owns(layer):
+            return
+        if not same_volume(source, self.controller.path if self.controller.is_open else None):
+            with self.scene.adopting():
+                if self._try(self.controller.open, source, about=source) is REFUSED:
+                    return
+            self._ensure_inputs.start(0)
+        self.scene.adopt(layer)
+
+    # ------------------------------------------------------------------------------------------
+    # redraws
+    def displayed_readouts(self) -> list[dict[str, str]]:
+        """The readout table's rows as shown: ``{column: text}`` per method."""
+        return _table_rows(self.readout_table)
+
+    def displayed_failures(self) -> list[dict[str, str]]:
+        """The failure table's rows as shown."""
+        return _table_rows(self.failure_table)
+
+    def _on_volume_opened(self, _: Any) -> None:
+        self._show_volume()
+        self._show_mask()
+        self._show_cam_choices()
+        self._show_readouts()
+        self._show_failures()
+
+    def _on_slice_changed(self, _: int) -> None:
+        self._show_volume()
+        self._show_readouts()
+
+    def _on_settings_changed(self, _: Any) -> None:
+        self._show_settings()
+        self._show_mask()
+        self._show_cam_choices()
+        self._show_readouts()
+        self._show_failures()
+
+    def _on_readouts_changed(self, index: int) -> None:
+        if not self.controller.is_open:
+            return
+        if index == self.controller.slice_index:
+            self._show_readouts()
+        # Only slices with boxes are failure cases (a slice losing its boxes sends boxes_changed).
+        if self.controller.boxes(index):
+            self._show_failures()
+
+    def _show_volume(self) -> None:
+        if not self.controller.is_open:
+            self.volume_label.setText("No volume open: open a fastMRI .h5 or BART .cfl file, or a sample "
+                                      "(File > Open Sample > LF-MRI Viewer).")
+            return
+        info, path = self.controller.info, self.controller.path
+        assert path is not None
+        rows, cols = info.recon_shape
+        self.volume_label.setText(
+            f"{path.name}: {info.num_slices} slices, {info.num_coils} coils, k-space {info.image_shape[0]} x "
+            f"{info.image_shape[1]}, image {rows} x {cols}; slice {self.controller.slice_index}, "
+            f"{len(self.controller.all_boxes())} lesion boxes"
+        )
+
+    def _show_settings(self) -> None:
+        settings = self.controller.settings
+        with _blocked(self.acceleration, self.mask_type, self.center_fraction, self.seed, self.methods, self.device):
+            self.acceleration.setValue(settings.acceleration)
+            self.mask_type.setCurrentText(settings.mask)
+            self.center_fraction.setValue(settings.center_fraction)
+            self.seed.setValue(FILE_SEED if settings.seed is None else settings.seed)
+            for i in range(self.methods.count()):
+                item = self.methods.item(i)
+                item.setCheckState(Qt.Checked if item.text() in settings.methods else Qt.Unchecked)
+            device = "cuda" if settings.device.startswith("cuda") else settings.device
+            self.device.setCurrentIndex(max(self.device.findData(device), 0))
+        self._show_auto_update(self.controller.auto_update)
+
+    def _show_auto_update(self, on: bool) -> None:
+        with _blocked(self.auto_update):
+            self.auto_update.setChecked(on)
+
+    def _show_mask(self) -> None:
+        if not self.controller.is_open:
+            self.mask_preview.clear()
+            self.mask_label.setText("mask: open a volume to see it")
+            return
+        mask = self._try(self.controller.mask)
+        if isinstance(mask, _Refused):
+            return
+        self.mask_preview.setPixmap(_mask_pixmap(self.controller.mask_image()))
+        settings = self.controller.settings
+        source = "stored in the file" if self.controller.is_undersampled_file else settings.mask
+        self.mask_label.setText(
+            f"mask ({source}): achieved acceleration {mask.achieved_acceleration:.2f}x"
+            f" (requested {settings.acceleration:g}x)"
+        )
+
+    def _show_cam_choices(self) -> None:
+        with _blocked(self.cam_method):
+            self.cam_method.clear()
+            self.cam_method.addItems(self.controller.settings.methods)
+            if self.scene.cam_method is not None:
+                self.cam_method.setCurrentText(self.scene.cam_method)
+
+    def _show_readouts(self) -> None:
+        readouts = list(self.controller.readouts().values()) if self.controller.is_open else []
+        _fill(self.readout_table, READOUT_COLUMNS, [readout_cells(r) for r in readouts])
+        self.timing_label.setText("\n".join(timing_line(r) for r in readouts))
+
+    def _show_failures(self) -> None:
+        if not self.controller.is_open:
+            self._failure_cases = []
+        else:
+            self._failure_cases = self.controller.failure_cases(self.scene.cam_method)
+        _fill(self.failure_table, FAILURE_COLUMNS, [failure_cells(c) for c in self._failure_cases])
+
+    def _show_job(self, job: Job[Any] | None) -> None:
+        running = job is not None and not job.finished
+        self.cancel_button.setEnabled(running)
+        if job is None:
+            self.status.setText("")
+        elif running:
+            report = job.progress
+            done = f" ({report.done}/{report.total})" if report.total else ""
+            self.status.setText(f"{job.name}: {report.message or 'starting'}{done}")
+        elif job.state is JobState.FAILED:
+            self.status.setText(f"{job.name}: failed ({job.error})")
+        else:
+            self.status.setText(f"{job.name}: {job.state.value}")
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+def _notify(level: str, message: str) -> None:
+    {"error": show_error, "warning": show_warning}.get(level, show_info)(message)
+
+
+def _shut_down(controller: SessionController, scene: Scene, runner: WorkerRunner | None,
+               viewer: napari.viewer.Viewer, on_inserted: Callable[[Any], None], *_: Any) -> None:
+    """When the widget goes: stop its job, let its threads end, unhook from the viewer."""
+    controller.cancel()
+    if runner is not None:
+        runner.wait()
+    try:
+        viewer.layers.events.inserted.disconnect(on_inserted)
+        scene.disconnect()
+    except (RuntimeError, TypeError, ValueError):
+        pass  # the viewer went first
+    controller.close()
+
+
+def _row(*widgets: QWidget) -> QHBoxLayout:
+    layout = QHBoxLayout()
+    for widget in widgets:
+        layout.addWidget(widget)
+    return layout
+
+
+def _table(columns: Sequence[str]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SingleSelection)
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+    return table
+
+
+def _fill(table: QTableWidget, columns: Sequence[str], rows: Sequence[dict[str, str]]) -> None:
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, column in enumerate(columns):
+            table.setItem(r, c, QTableWidgetItem(row[column]))
+
+
+def _table_rows(table: QTableWidget) -> list[dict[str, str]]:
+    columns = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    return [
+        {column: (item.text() if (item := table.item(r, c)) is not None else "") for c, column in enumerate(columns)}
+        for r in range(table.rowCount())
+    ]
+
+
+class _blocked:
+    """Block the signals of several widgets while the view shows the model's values."""
+
+    def __init__(self, *widgets: QWidget) -> None:
+        self._widgets = widgets
+        self._blockers: list[QSignalBlocker] = []
+
+    def __enter__(self) -> None:
+        self._blockers = [QSignalBlocker(w) for w in self._widgets]
+
+    def __exit__(self, *_: object) -> None:
+        for blocker in self._blockers:
+            blocker.unblock()
+        self._blockers = []
+
+
+def _mask_pixmap(image: np.ndarray) -> QPixmap:
+    """A mask ``(H, W)`` in ``[0, 1]`` as a gray pixmap whose longest side is the preview size."""
+    gray = np.ascontiguousarray(np.clip(image, 0.0, 1.0) * 255, dtype=np.uint8)
+    height, width = gray.shape
+    qimage = QImage(gray.data, width, height, width, QImage.Format_Grayscale8).copy()
+    scale = MASK_PREVIEW_SIZE / max(height, width)
+    return QPixmap.fromImage(qimage).scaled(
+        max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)), Qt.KeepAspectRatio, Qt.FastTransformation
+    )
+
+
+__all__ = ["DEVICE_CHOICES", "ReconstructionWidget", "WorkerRunner", "offered_methods"]

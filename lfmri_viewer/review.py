@@ -1,0 +1,110 @@
+"""Failure-case review: slices ranked by how far Net_c's CAM misses the annotated lesions.
+
+For every slice with a box and a CAM: did the CAM's maximum land in a box (pointing game), how
+far from the nearest box pixel it landed, and what fraction of the CAM's energy lies inside
+the boxes. Misses come first, farthest first; hits follow, least energy inside first. This is
+the list a researcher walks through to see where the weak supervision fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from lfmri_core.io.annotations import LesionBox
+from lfmri_core.io.atomic import atomic_path
+from lfmri_core.study.diagnostics import energy_fraction, pointing_game
+
+
+@dataclass(frozen=True)
+class FailureCase:
+    """One slice's CAM against its boxes."""
+
+    slice: int
+    method: str
+    hit: bool
+    """Pointing game: the CAM's maximum lies inside a box."""
+    peak_distance: float
+    """Pixels from the CAM's maximum to the nearest box pixel (0 for a hit; inf for a flat CAM)."""
+    energy_inside: float
+    """Fraction of the CAM's energy inside the boxes (NaN for an all-zero CAM)."""
+    lesion_probability: float | None
+    num_boxes: int
+    labels: str
+    """The slice's box labels, ``"; "``-joined."""
+
+
+def peak_distance(cam: np.ndarray, boxes: Iterable[LesionBox]) -> float:
+    """Euclidean distance in pixels from the CAM's maximum to the nearest pixel of a box."""
+    cam = np.asarray(cam)
+    boxes = [b for b in boxes if not b.is_empty]
+    if not boxes or cam.size == 0 or float(cam.max()) == float(cam.min()):
+        return math.inf
+    row, col = np.unravel_index(int(np.argmax(cam)), cam.shape)
+    return min(
+        math.hypot(max(b.row0 - row, 0, row - (b.row1 - 1)), max(b.col0 - col, 0, col - (b.col1 - 1))) for b in boxes
+    )
+
+
+def failure_cases(
+    cams: Mapping[int, np.ndarray],
+    boxes: Mapping[int, Sequence[LesionBox]],
+    *,
+    method: str,
+    probabilities: Mapping[int, float | None] | None = None,
+) -> list[FailureCase]:
+    """Rank the slices that have both a CAM and at least one non-empty box.
+
+    Parameters
+    ----------
+    cams
+        Slice index -> CAM ``(rh, rw)``.
+    boxes
+        Slice index -> that slice's boxes.
+    method
+        The method whose reconstructions the CAMs were computed on.
+    probabilities
+        Slice index -> Net_c's lesion probability (optional, shown in the table).
+
+    Returns
+    -------
+    list of FailureCase
+        Misses first (largest peak distance first), then hits (lowest energy inside first);
+        ties by slice index.
+    """
+    cases = []
+    for index in sorted(set(cams) & set(boxes)):
+        slice_boxes = [b for b in boxes[index] if not b.is_empty]
+        if not slice_boxes:
+            continue
+        cam = cams[index]
+        cases.append(FailureCase(
+            slice=index, method=method, hit=pointing_game(cam, slice_boxes),
+            peak_distance=peak_distance(cam, slice_boxes), energy_inside=energy_fraction(cam, slice_boxes),
+            lesion_probability=None if probabilities is None else probabilities.get(index),
+            num_boxes=len(slice_boxes), labels="; ".join(sorted({b.label for b in slice_boxes})),
+        ))
+
+    def order(case: FailureCase) -> tuple[int, float, int]:
+        energy = case.energy_inside if math.isfinite(case.energy_inside) else -1.0
+        return (0, -case.peak_distance, case.slice) if not case.hit else (1, energy, case.slice)
+
+    return sorted(cases, key=order)
+
+
+def write_failure_csv(path: str | os.PathLike[str], cases: Sequence[FailureCase]) -> None:
+    """Write the table as CSV (atomically: a reader never sees half a file)."""
+    columns = list(FailureCase.__dataclass_fields__)
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for case in cases:
+            writer.writerow(asdict(case))
+
+
+__all__ = ["FailureCase", "failure_cases", "peak_distance", "write_failure_csv"]

@@ -1,0 +1,91 @@
+"""What the user chooses: acceleration, mask, centre fraction, seed, methods, device."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from lfmri_core.errors import InputError
+from lfmri_core.masks import MaskSpec
+from lfmri_core.recon import available_methods, installed_learned_methods, method_info
+
+DEVICES = ("auto", "cpu", "cuda")
+"""Device choices the front ends offer (``"cuda:N"`` is accepted too)."""
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def default_methods() -> tuple[str, ...]:
+    """Zero-filled, the best classical baseline and LF-MRI when its weights are installed."""
+    chosen = ["zero-filled"]
+    if "lfmri" in installed_learned_methods():
+        chosen.append("lfmri")
+    return tuple(chosen)
+
+
+@dataclass(frozen=True)
+class ReconSettings:
+    """One reconstruction setting; checked on construction (a bad choice fails where made).
+
+    Parameters
+    ----------
+    acceleration
+        Requested acceleration, >= 1 (4 and 8 are fastMRI's).
+    mask
+        Registered mask name (:func:`lfmri_core.masks.available_masks`).
+    center_fraction
+        Fully sampled centre fraction, in ``(0, 1)`` (fastMRI: 0.08 at 4x, 0.04 at 8x).
+    seed
+        Mask seed; None uses fastMRI's per-file seed (the file name), so every slice of a
+        volume shares one mask, as in fastMRI.
+    methods
+        Registered method names to reconstruct with, in display order (at least one).
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
+
+    acceleration: float = 4.0
+    mask: str = "random"
+    center_fraction: float = 0.08
+    seed: int | None = None
+    methods: tuple[str, ...] = ("zero-filled",)
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        spec = MaskSpec(self.mask, self.acceleration, self.center_fraction, seed=self.seed)
+        object.__setattr__(self, "acceleration", spec.acceleration)
+        object.__setattr__(self, "center_fraction", spec.center_fraction)
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
+            raise InputError(f"mask seed must be a non-negative integer or None, got {self.seed!r}")
+        methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
+        if not methods:
+            raise InputError(f"choose at least one method ({', '.join(available_methods())})")
+        if len(set(methods)) != len(methods):
+            raise InputError(f"a method is listed twice: {', '.join(methods)}")
+        for name in methods:
+            method_info(name)  # raises InputError naming the choices
+        object.__setattr__(self, "methods", methods)
+        device = str(self.device).strip().lower()
+        if not _DEVICE.match(device):
+            raise InputError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        object.__setattr__(self, "device", device)
+
+    def mask_spec(self) -> MaskSpec:
+        """The mask choice (seed None: the pipeline uses the file's own seed)."""
+        return MaskSpec(self.mask, self.acceleration, self.center_fraction, seed=self.seed)
+
+    def mask_key(self) -> tuple[Any, ...]:
+        """What identifies the sampled k-space: equal keys give the same mask on a volume."""
+        return (self.mask, self.acceleration, self.center_fraction, self.seed)
+
+    def updated(self, **changes: Any) -> ReconSettings:
+        """A copy with ``changes`` (checked); unknown names are an error."""
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise InputError(f"unknown setting {unknown[0]!r}; settings are {', '.join(sorted(names))}")
+        return replace(self, **changes)
+
+
+__all__ = ["DEVICES", "ReconSettings", "default_methods"]
