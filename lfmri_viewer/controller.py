@@ -278,6 +278,10 @@ class SessionController:
     def slice_index(self) -> int:
         return self._slice
 
+    def check_slice(self, index: int | None = None) -> int:
+        """``index`` (default the current slice) checked against the volume; :class:`InputError` if absent."""
+        return self._index(index)
+
     def _index(self, index: int | None) -> int:
         n = self.num_slices
         value = self._slice if index is None else index
@@ -303,6 +307,8 @@ class SessionController:
         new = self._settings.updated(**changes)
         if new == self._settings:
             return new
+        if self._volume is not None and not self.is_undersampled_file and new.mask_key() != self._settings.mask_key():
+            volume_mask(self.info, new.mask_spec())  # a mask this volume cannot have fails here, not later
         self._settings = new
         self.events.settings_changed.emit(new)
         self._maybe_auto_update()
@@ -377,10 +383,11 @@ class SessionController:
             self._results.move_to_end(key)
         return found
 
-    def results(self, index: int | None = None) -> dict[str, SliceResult]:
-        """The current methods' stored results on a slice (methods not yet run are absent)."""
+    def results(self, index: int | None = None, methods: Sequence[str] | None = None) -> dict[str, SliceResult]:
+        """Stored results on a slice of ``methods`` (default the current ones); methods not yet
+        run are absent."""
         index = self._index(index)
-        return {m: r for m in self._settings.methods if (r := self.result(m, index)) is not None}
+        return {m: r for m in (methods or self._settings.methods) if (r := self.result(m, index)) is not None}
 
     def missing(self, index: int | None = None, methods: Sequence[str] | None = None) -> list[str]:
         """Methods (of ``methods``, default the current ones) without a result on a slice."""
@@ -394,12 +401,12 @@ class SessionController:
             return None
         return np.abs(result.image - ref).astype(np.float32)
 
-    def readouts(self, index: int | None = None) -> dict[str, Readout]:
-        """PSNR, SSIM, LF-PSNR, LF-SSIM, CAM hit and timings of each computed method on a slice,
-        with the slice's current boxes."""
+    def readouts(self, index: int | None = None, methods: Sequence[str] | None = None) -> dict[str, Readout]:
+        """PSNR, SSIM, LF-PSNR, LF-SSIM, CAM hit and timings of each computed method (of
+        ``methods``, default the current ones) on a slice, with the slice's current boxes."""
         index = self._index(index)
         ref, maxval, boxes = self.reference(index), self.maxval, self.boxes(index)
-        return {m: readout(r, ref, boxes, maxval) for m, r in self.results(index).items()}
+        return {m: readout(r, ref, boxes, maxval) for m, r in self.results(index, methods).items()}
 
     def _store(self, results: Iterable[SliceResult]) -> None:
         touched: set[int] = set()
@@ -443,12 +450,20 @@ class SessionController:
     def reconstruct_volume(self, methods: Sequence[str] | None = None) -> Job[Any] | None:
         """Reconstruct every slice with the methods lacking a result, current slice first."""
         n = self.num_slices
-        order = [self._slice] + [i for i in range(n) if i != self._slice]
+        return self.reconstruct_slices([self._slice] + [i for i in range(n) if i != self._slice], methods)
+
+    def reconstruct_slices(self, indices: Iterable[int], methods: Sequence[str] | None = None) -> Job[Any] | None:
+        """Reconstruct the given slices, in that order, with the methods lacking a result.
+
+        Replaces (cancels) a running job; returns None when nothing is missing.
+        """
+        order = list(dict.fromkeys(self._index(i) for i in indices))
         todo = [(i, m) for i in order for m in self.missing(i, methods)]
         if not todo:
             self.cancel()
             return None
-        return self._submit(f"reconstruct {n} slices", todo)
+        name = f"reconstruct slice {order[0]}" if len(order) == 1 else f"reconstruct {len(order)} slices"
+        return self._submit(name, todo)
 
     def _submit(self, name: str, todo: list[tuple[int, str]]) -> Job[Any]:
         self.cancel()
@@ -459,14 +474,20 @@ class SessionController:
         )
         job: Job[list[SliceResult]] = Job(name, lambda j: _reconstruct(j, snapshot, todo),
                                           on_complete=lambda _: None, on_payload=self._store)
-        job.progress_listeners.append(lambda j, p: self.events.job_progress.emit(j, p))
+        job.progress_listeners.append(self._progress)
         job.finish_listeners.append(self._finished)
         self._job = job
         self.events.job_started.emit(job)
         self.runner(job)
         return job
 
+    def _progress(self, job: Job[Any], progress: Progress) -> None:
+        if job is self._job:  # a job replaced by a newer one reports nothing more
+            self.events.job_progress.emit(job, progress)
+
     def _finished(self, job: Job[Any]) -> None:
+        if job is not self._job:
+            return
         if job.error is not None:
             self.events.notice.emit("error", f"{job.name} failed: {job.error}")
         self.events.job_finished.emit(job)

@@ -5,8 +5,8 @@
 #        dependencies (torch pinned by constraints.txt), plus the Debian packages napari needs:
 #        Xvfb and Qt's xcb/OpenGL libraries (without a display the viewer renders under Xvfb)
 #   dev  also the test tools (pytest-qt, pytest-xvfb, ...), the fastmri reference package
-#        (installed without its dependencies) and BART (the reference for coil maps and
-#        classical reconstructions)
+#        (installed without its dependencies), BART (the reference for coil maps and
+#        classical reconstructions) and Chromium (the browser the notebook test drives)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-dev}
@@ -36,12 +36,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
 fi
 
 # napari needs an X server with OpenGL (Xvfb when there is no display) and Qt's xcb libraries
-# in both modes; BART only serves the conformance tests.
+# in both modes; BART and Chromium only serve the tests.
 debs=(xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libdbus-1-3 libfontconfig1
       libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
       libxcb-shape0 libxcb-xinerama0 libxcb-xfixes0 libxcb-cursor0)
 if [ "$mode" = dev ]; then
-    debs+=(bart)
+    debs+=(bart chromium)
 fi
 missing=()
 for deb in "${debs[@]}"; do

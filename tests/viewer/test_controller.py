@@ -391,3 +391,42 @@ def test_shipped_lfmri_gives_cams_and_a_failure_table(knee: Path, tmp_path: Path
     written = session.export_failure_csv(tmp_path / "failures.csv", "lfmri")
     with written.open(newline="") as f:
         assert [int(r["slice"]) for r in csv.DictReader(f)] == [c.slice for c in cases]
+
+
+def test_chosen_slices_and_other_methods_readouts(knee: Path) -> None:
+    session = _session(settings=ReconSettings(methods=("zero-filled",)))
+    session.open(knee)
+    job = session.reconstruct_slices([3, 1, 3], methods=("zero-filled-sense",))
+    assert job is not None and job.name == "reconstruct 2 slices"
+    assert [r.slice for r in job.result] == [3, 1]
+    assert session.readouts(3) == {}  # the current methods have nothing there yet
+    assert list(session.readouts(3, methods=("zero-filled-sense",))) == ["zero-filled-sense"]
+    assert session.check_slice(2) == 2
+    with pytest.raises(InputError, match="slice 4 does not exist"):
+        session.check_slice(4)
+
+
+def test_a_mask_the_volume_cannot_have_is_refused_at_once(knee: Path) -> None:
+    session = _session()
+    session.open(knee)
+    with pytest.raises(InputError):
+        session.update(mask="equispaced", acceleration=2.5)
+    assert session.settings.mask == "random" and session.settings.acceleration == 4.0
+
+
+def test_a_replaced_job_reports_nothing_more(knee: Path) -> None:
+    started: list[Job[Any]] = []
+    session = _session(runner=started.append)
+    session.open(knee)
+    seen = _record(session)
+    progress: list[object] = []
+    session.events.job_progress.connect(lambda job, p: progress.append(job))
+    first = session.reconstruct_slice(0)
+    second = session.reconstruct_slice(1)
+    assert first is not None and first.is_cancelled() and second is session.current_job
+    run_sync(first)
+    assert first.state is JobState.CANCELLED
+    assert progress == [] and not [e for e in seen if e[0] == "job_finished"]
+    run_sync(second)
+    assert second.state is JobState.DONE and set(progress) == {second}
+    assert ("job_finished", second) in seen

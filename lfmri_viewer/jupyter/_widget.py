@@ -1,0 +1,560 @@
+"""The notebook viewer: controls, a figure and the live metrics table on one session controller.
+
+:class:`LFMRIWidget` is a subscriber of :class:`~lfmri_viewer.controller.SessionController`
+(the mpl-interactions pattern): a moved control calls the controller, and the controller's
+events redraw the figure and the table. The napari plugin subscribes to the same controller
+in the same way, and both tables are filled by :mod:`lfmri_viewer.formatting`, so the two
+front ends show the same strings for the same state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from lfmri_core.errors import InputError
+from lfmri_core.inference import SHIPPED, ClassifierArg
+from lfmri_core.io.fastmri_h5 import VolumeInfo
+from lfmri_core.masks import available_masks
+from lfmri_core.recon import available_methods
+from lfmri_viewer.controller import SessionController
+from lfmri_viewer.formatting import READOUT_COLUMNS, hit, number, readout_cells, timing_line
+from lfmri_viewer.jobs import Job, JobState, Progress, run_sync, sync_requested
+from lfmri_viewer.jupyter._figure import FigureHost, cam_overlay, draw_boxes, image_panel, show_image, zoom_to
+from lfmri_viewer.jupyter._runner import ThreadRunner
+from lfmri_viewer.jupyter._tables import html_table
+from lfmri_viewer.results import Readout
+from lfmri_viewer.settings import DEVICES, ReconSettings
+
+Source = str | os.PathLike[str]
+"""A volume file (fastMRI ``.h5``, BART ``.cfl``), or ``"PD"`` / ``"PDFS"`` for the embedded sample."""
+
+SAMPLE_NAMES = ("PD", "PDFS")
+
+PANELS = ("reference", "reconstruction", "error", "cam", "mask", "kspace")
+"""The figure's panels, row by row (2 x 3)."""
+
+_WIDE = {"description_width": "initial"}
+
+
+def session_of(session: SessionController | Any) -> SessionController:
+    """The controller of ``session``: a :class:`SessionController`, or a view holding one."""
+    if isinstance(session, SessionController):
+        return session
+    controller = getattr(session, "controller", None)
+    if not isinstance(controller, SessionController):
+        raise InputError(f"expected a SessionController or a viewer holding one, got {type(session).__name__}")
+    return controller
+
+
+def open_source(controller: SessionController, source: Source) -> VolumeInfo:
+    """Open a file, or the embedded sample for ``"PD"`` / ``"PDFS"`` (unless a file has that name)."""
+    if isinstance(source, str) and source.upper() in SAMPLE_NAMES and not Path(source).exists():
+        return controller.open_sample(source)
+    return controller.open(source)
+
+
+def _close_tree(children: tuple[widgets.Widget, ...]) -> None:
+    """Close widgets and their descendants (a closed box leaves its children open)."""
+    for child in children:
+        _close_tree(getattr(child, "children", ()))
+        child.close()
+
+
+class BatchedRedraw:
+    """Redraw once per user action: events that arrive inside :meth:`_batch` only mark the
+    view dirty. Subclasses set ``_depth = 0`` and ``_dirty = False`` and define ``refresh()``
+    (which clears ``_dirty``)."""
+
+    _depth: int
+    _dirty: bool
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
+        """Collect the redraws that events ask for while a control's action runs into one."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0 and self._dirty:
+                self.refresh()
+
+    def _changed(self) -> None:
+        if self._depth:
+            self._dirty = True
+        else:
+            self.refresh()
+
+
+class LFMRIWidget(widgets.VBox, BatchedRedraw):
+    """The LF-MRI Viewer in a notebook.
+
+    >>> LFMRIWidget("PD")                                 # doctest: +SKIP
+
+    shows the embedded sample's middle slice reconstructed with the default methods, and
+    reconstructs again whenever a control moves.
+
+    Parameters
+    ----------
+    source
+        A volume file, or ``"PD"`` / ``"PDFS"`` for the embedded sample; None keeps what the
+        controller has open. A file that cannot be read raises
+        :class:`~lfmri_core.errors.InputError` (one line).
+    controller
+        Share an existing session (a notebook's other views, a script); default a new one.
+    methods
+        Methods to reconstruct with (default: the controller's).
+    sync
+        Run jobs on the calling thread (True), or in a worker thread with results applied on
+        the kernel's loop (False; see :mod:`lfmri_viewer.jupyter._runner`). Default: True only
+        when ``LFMRI_VIEWER_SYNC=1``. The widget installs this runner on the controller.
+    auto_update
+        Reconstruct the current slice whenever the slice or a setting changes.
+    interactive
+        ipympl canvas (True) or a static PNG re-shown on each update (False); default: follow
+        the matplotlib backend (``%matplotlib widget`` or ``inline``).
+    classifier
+        Net_c for the CAMs when a new controller is made (``"shipped"``, a weights file or None).
+
+    Attributes
+    ----------
+    controller
+        The session this widget shows and drives.
+    figure
+        The matplotlib figure: panels :data:`PANELS` in :attr:`axes`, image artists in
+        :attr:`images` (``"cam_overlay"`` is the CAM drawn over the reconstruction).
+    """
+
+    def __init__(
+        self,
+        source: Source | None = None,
+        *,
+        controller: SessionController | None = None,
+        methods: tuple[str, ...] | list[str] | None = None,
+        sync: bool | None = None,
+        auto_update: bool = True,
+        interactive: bool | None = None,
+        classifier: ClassifierArg = SHIPPED,
+    ) -> None:
+        super().__init__()
+        if controller is None:
+            settings = ReconSettings(methods=tuple(methods)) if methods else None
+            controller = SessionController(settings, classifier=classifier)
+        elif methods:
+            controller.update(methods=tuple(methods))
+        self.controller = controller
+        self.sync = sync_requested() if sync is None else bool(sync)
+        self.runner: ThreadRunner | None = None if self.sync else ThreadRunner()
+        controller.runner = run_sync if self.runner is None else self.runner
+        if source is not None:
+            open_source(controller, source)  # a file that cannot be read raises here, in the cell
+
+        self._syncing = False
+        self._depth = 0
+        self._dirty = False
+        self._rows: list[dict[str, str]] = []
+        self._job: Job[Any] | None = None
+        self._job_started = 0.0
+        self._view_method = controller.settings.methods[-1]
+        self._build_controls(auto_update)
+        self._build_figure(interactive)
+        self.children = [
+            self.title_html,
+            widgets.HBox([self.slice_slider, self.acceleration_slider, self.center_fraction_slider]),
+            widgets.HBox([self.mask_dropdown, self.fixed_seed_checkbox, self.seed_input, self.device_dropdown]),
+            widgets.HBox([self.methods_select,
+                          widgets.VBox([self.view_dropdown, self.boxes_checkbox, self.cam_checkbox, self.opacity_slider])]),
+            widgets.HBox([self.auto_checkbox, self.reconstruct_button, self.volume_button, self.cancel_button]),
+            widgets.HBox([self.progress_bar, self.status_label]),
+            self.notice_html,
+            self._host.widget,
+            self.readout_html,
+            self.timing_html,
+        ]
+        self._connect()
+        with self._batch():
+            if controller.is_open:
+                self._on_volume_opened(controller.info)
+            self._sync_controls()
+            self._guarded(lambda: controller.set_auto_update(auto_update))
+            self._dirty = True
+
+    # ------------------------------------------------------------------------------------------
+    # construction
+    def _build_controls(self, auto_update: bool) -> None:
+        s = self.controller.settings
+        self.title_html = widgets.HTML()
+        self.slice_slider = widgets.IntSlider(value=0, min=0, max=0, description="slice", continuous_update=False)
+        self.acceleration_slider = widgets.FloatSlider(
+            value=s.acceleration, min=1.0, max=max(16.0, s.acceleration), step=1.0, readout_format=".1f",
+            description="acceleration", continuous_update=False, style=_WIDE)
+        self.center_fraction_slider = widgets.FloatSlider(
+            value=s.center_fraction, min=0.01, max=0.5, step=0.01, readout_format=".2f",
+            description="centre fraction", continuous_update=False, style=_WIDE)
+        self.mask_dropdown = widgets.Dropdown(options=available_masks(), value=s.mask, description="mask")
+        self.fixed_seed_checkbox = widgets.Checkbox(value=s.seed is not None, description="fixed mask seed", indent=False,
+                                                    tooltip="off: fastMRI's seed from the file name")
+        self.seed_input = widgets.BoundedIntText(value=s.seed or 0, min=0, max=2**31 - 1, description="seed",
+                                                 disabled=s.seed is None, layout=widgets.Layout(width="160px"))
+        self.device_dropdown = widgets.Dropdown(options=self._device_options(s), value=s.device, description="device")
+        self.methods_select = widgets.SelectMultiple(options=self._method_options(s), value=s.methods,
+                                                     description="methods", rows=min(8, len(available_methods())))
+        self.view_dropdown = widgets.Dropdown(options=s.methods, value=self._view_method, description="show")
+        self.boxes_checkbox = widgets.Checkbox(value=True, description="lesion boxes", indent=False)
+        self.cam_checkbox = widgets.Checkbox(value=True, description="CAM overlay", indent=False)
+        self.opacity_slider = widgets.FloatSlider(value=0.4, min=0.0, max=1.0, step=0.05, description="CAM opacity",
+                                                  continuous_update=False, style=_WIDE)
+        self.auto_checkbox = widgets.Checkbox(value=auto_update, description="reconstruct on change", indent=False)
+        fit = widgets.Layout(width="auto")
+        self.reconstruct_button = widgets.Button(description="Reconstruct slice", icon="play", layout=fit)
+        self.volume_button = widgets.Button(description="Reconstruct volume", icon="forward", layout=fit)
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True, layout=fit)
+        self.progress_bar = widgets.IntProgress(value=0, min=0, max=1)
+        self.status_label = widgets.Label()
+        self.notice_html = widgets.HTML()
+        self.readout_html = widgets.HTML()
+        self.timing_html = widgets.HTML()
+
+        setting_controls: dict[str, widgets.ValueWidget] = {
+            "acceleration": self.acceleration_slider, "center_fraction": self.center_fraction_slider,
+            "mask": self.mask_dropdown, "device": self.device_dropdown,
+        }
+        for name, control in setting_controls.items():
+            control.observe(self._setting_observer(name), names="value")
+        self.slice_slider.observe(self._on_slice_control, names="value")
+        self.methods_select.observe(self._on_methods_control, names="value")
+        self.fixed_seed_checkbox.observe(self._on_seed_control, names="value")
+        self.seed_input.observe(self._on_seed_control, names="value")
+        self.view_dropdown.observe(self._on_view_control, names="value")
+        for control in (self.boxes_checkbox, self.cam_checkbox, self.opacity_slider):
+            control.observe(lambda _: self._changed(), names="value")
+        self.auto_checkbox.observe(self._on_auto_control, names="value")
+        self.reconstruct_button.on_click(lambda _: self._apply(self.controller.reconstruct_slice))
+        self.volume_button.on_click(lambda _: self._apply(self.controller.reconstruct_volume))
+        self.cancel_button.on_click(lambda _: self.controller.cancel())
+
+    def _build_figure(self, interactive: bool | None) -> None:
+        self._host = FigureHost((11.0, 7.4), interactive)
+        self.figure = self._host.figure
+        grid = self.figure.subplots(2, 3)
+        self.axes = dict(zip(PANELS, grid.ravel(), strict=True))
+        self.images = {
+            "reference": image_panel(self.axes["reference"], (1, 1)),
+            "reconstruction": image_panel(self.axes["reconstruction"], (1, 1)),
+            "cam_overlay": image_panel(self.axes["reconstruction"], (1, 1), cmap="jet"),
+            "error": image_panel(self.axes["error"], (1, 1), cmap="magma"),
+            "cam": image_panel(self.axes["cam"], (1, 1), cmap="jet"),
+            "mask": image_panel(self.axes["mask"], (1, 1)),
+            "kspace": image_panel(self.axes["kspace"], (1, 1)),
+        }
+        self._box_patches: list[Any] = []
+
+    def _connect(self) -> None:
+        events = self.controller.events
+        self._connections: list[tuple[Any, Callable[..., None]]] = [
+            (events.volume_opened, self._on_volume_opened),
+            (events.slice_changed, self._on_slice_changed),
+            (events.settings_changed, self._on_settings_changed),
+            (events.auto_update_changed, self._on_auto_update_changed),
+            (events.readouts_changed, self._on_slice_event),
+            (events.boxes_changed, self._on_slice_event),
+            (events.job_started, self._on_job_started),
+            (events.job_progress, self._on_job_progress),
+            (events.job_finished, self._on_job_finished),
+            (events.notice, self._on_notice),
+        ]
+        for signal, slot in self._connections:
+            signal.connect(slot)
+
+    # ------------------------------------------------------------------------------------------
+    # public
+    def load(self, source: Source) -> VolumeInfo:
+        """Open another volume (file or ``"PD"`` / ``"PDFS"``) in this widget's session."""
+        with self._batch():
+            return open_source(self.controller, source)
+
+    async def wait(self, timeout_s: float | None = None) -> None:
+        """Wait until the session has no running job, letting the kernel apply its results.
+
+        In a cell, ``await viewer.wait()``: unlike ``time.sleep``, awaiting keeps the kernel's
+        loop turning, which is where a threaded job's results arrive. Raises ``TimeoutError``
+        after ``timeout_s`` seconds.
+        """
+        start = time.monotonic()
+        while self.controller.current_job is not None:
+            if timeout_s is not None and time.monotonic() - start > timeout_s:
+                raise TimeoutError(f"{self.controller.current_job.name} still running after {timeout_s:g} s")
+            await asyncio.sleep(0.02)
+
+    @property
+    def view_method(self) -> str:
+        """The method whose reconstruction, error and CAM the figure shows."""
+        return self._view_method
+
+    def displayed_readouts(self) -> list[dict[str, str]]:
+        """The metrics table as shown: one ``{column: text}`` per method, columns
+        :data:`~lfmri_viewer.formatting.READOUT_COLUMNS`."""
+        return [dict(row) for row in self._rows]
+
+    def refresh(self) -> None:
+        """Redraw the figure and the table from the controller's state."""
+        self._dirty = False
+        controller = self.controller
+        if not controller.is_open:
+            self.title_html.value = "<b>LF-MRI Viewer</b>: no volume open"
+            self._rows = []
+            self.readout_html.value = html_table(READOUT_COLUMNS, [], css_class="lfmri-readouts", empty="no volume open")
+            return
+        readouts = controller.readouts()
+        self._rows = [readout_cells(r) for r in readouts.values()]
+        self.readout_html.value = html_table(READOUT_COLUMNS, self._rows, css_class="lfmri-readouts",
+                                             empty="not reconstructed yet for these settings")
+        self.timing_html.value = "<br>".join(
+            f"<small>{html.escape(timing_line(r))}</small>" for r in readouts.values())
+        self._draw(readouts.get(self._view_method))
+        self._host.refresh()
+
+    def close(self) -> None:
+        """Disconnect from the controller, stop the worker thread and close the widgets."""
+        for signal, slot in getattr(self, "_connections", []):
+            signal.disconnect(slot, missing_ok=True)
+        self._connections = []
+        if self.runner is not None:
+            self.runner.close()
+            if self.controller.runner is self.runner:
+                self.controller.runner = run_sync
+        self._host.close()
+        _close_tree(self.children)
+        super().close()
+
+    # ------------------------------------------------------------------------------------------
+    # drawing
+    def _draw(self, view: Readout | None) -> None:
+        controller, index = self.controller, self.controller.slice_index
+        shape = controller.recon_shape
+        method = self._view_method
+        result = controller.result(method, index)
+        reference = controller.reference(index)
+        axes, images = self.axes, self.images
+
+        show_image(images["reference"], reference, (0.0, controller.maxval or 1.0) if reference is not None else None)
+        axes["reference"].set_title(f"reference · slice {index}" if reference is not None else "no reference in this file")
+
+        maxval = controller.maxval
+        if result is None:
+            for name in ("reconstruction", "cam_overlay", "error", "cam"):
+                show_image(images[name], None)
+            busy = self._job is not None and not self._job.finished
+            waiting = "reconstructing…" if busy else "not reconstructed yet"
+            axes["reconstruction"].set_title(f"{method}: {waiting}")
+            axes["error"].set_title("|error|")
+            axes["cam"].set_title("CAM")
+        else:
+            show_image(images["reconstruction"], result.image, (0.0, maxval) if maxval else None)
+            title = method
+            if view is not None:
+                title += f" · PSNR {number(view.psnr)} · LF-PSNR {number(view.lf_psnr)} dB"
+            axes["reconstruction"].set_title(title)
+            error = controller.error_map(method, index)
+            show_image(images["error"], error, controller.error_limits())
+            axes["error"].set_title(f"|{method} − reference|" if error is not None else "no reference: no error map")
+            show_image(images["cam"], result.cam, (0.0, 1.0))
+            overlay = cam_overlay(result.cam) if self.cam_checkbox.value and result.cam is not None else None
+            show_image(images["cam_overlay"], overlay, (0.0, 1.0))
+            images["cam_overlay"].set_alpha(float(self.opacity_slider.value))
+            if result.cam is None:
+                axes["cam"].set_title("no CAM (no classifier)")
+            else:
+                cam_hit = view.cam_hit if view is not None else None
+                axes["cam"].set_title(f"CAM · p(lesion) {number(result.lesion_probability)} · peak in box {hit(cam_hit)}")
+        for name in ("reference", "reconstruction", "error", "cam"):
+            zoom_to(axes[name], None, shape)
+
+        for patch in self._box_patches:
+            patch.remove()
+        self._box_patches = []
+        if self.boxes_checkbox.value:
+            boxes = controller.boxes(index)
+            for name in ("reference", "reconstruction", "error", "cam"):
+                self._box_patches += draw_boxes(axes[name], boxes)
+
+        try:
+            mask = controller.mask()
+        except InputError as exc:
+            show_image(images["mask"], None)
+            show_image(images["kspace"], None)
+            axes["mask"].set_title("no mask for these settings")
+            axes["kspace"].set_title("")
+            self._on_notice("error", str(exc))
+            return
+        show_image(images["mask"], controller.mask_image(), (0.0, 1.0))
+        axes["mask"].set_title(f"{mask.name} mask · {mask.achieved_acceleration:.1f}x achieved")
+        kspace = controller.kspace_image(index)
+        show_image(images["kspace"], kspace)
+        axes["kspace"].set_title("sampled k-space, log(1 + |k|)")
+        for name in ("mask", "kspace"):
+            zoom_to(axes[name], None, kspace.shape)
+
+    # ------------------------------------------------------------------------------------------
+    # controls -> controller
+    def _guarded(self, action: Callable[[], Any]) -> None:
+        """Run ``action``; bad input becomes a one-line notice and the controls show the state."""
+        try:
+            action()
+        except InputError as exc:
+            self._on_notice("error", str(exc))
+            self._sync_controls()
+
+    def _apply(self, action: Callable[[], Any]) -> None:
+        self.notice_html.value = ""
+        with self._batch():
+            self._guarded(action)
+
+    def _setting_observer(self, name: str) -> Callable[[dict[str, Any]], None]:
+        def observe(change: dict[str, Any]) -> None:
+            if not self._syncing:
+                self._apply(lambda: self.controller.update(**{name: change["new"]}))
+        return observe
+
+    def _on_slice_control(self, change: dict[str, Any]) -> None:
+        if not self._syncing and self.controller.is_open:
+            self._apply(lambda: self.controller.set_slice(int(change["new"])))
+
+    def _on_methods_control(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._apply(lambda: self.controller.update(methods=tuple(change["new"])))
+
+    def _on_seed_control(self, _: dict[str, Any]) -> None:
+        if self._syncing:
+            return
+        fixed = bool(self.fixed_seed_checkbox.value)
+        self.seed_input.disabled = not fixed
+        self._apply(lambda: self.controller.update(seed=int(self.seed_input.value) if fixed else None))
+
+    def _on_view_control(self, change: dict[str, Any]) -> None:
+        if not self._syncing and change["new"] is not None:
+            self._view_method = str(change["new"])
+            self._changed()
+
+    def _on_auto_control(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._apply(lambda: self.controller.set_auto_update(bool(change["new"])))
+
+    @contextlib.contextmanager
+    def _setting_controls(self) -> Iterator[None]:
+        """Set controls from the state without their observers calling the controller back."""
+        previous, self._syncing = self._syncing, True
+        try:
+            yield
+        finally:
+            self._syncing = previous
+
+    def _sync_controls(self) -> None:
+        controller, s = self.controller, self.controller.settings
+        with self._setting_controls():
+            if controller.is_open:
+                self.slice_slider.max = controller.num_slices - 1
+                self.slice_slider.value = controller.slice_index
+            self.acceleration_slider.max = max(self.acceleration_slider.max, s.acceleration)
+            self.acceleration_slider.value = s.acceleration
+            self.center_fraction_slider.min = min(self.center_fraction_slider.min, s.center_fraction)
+            self.center_fraction_slider.value = s.center_fraction
+            self.mask_dropdown.value = s.mask
+            self.fixed_seed_checkbox.value = s.seed is not None
+            self.seed_input.disabled = s.seed is None
+            if s.seed is not None:
+                self.seed_input.value = s.seed
+            self.device_dropdown.options = self._device_options(s)
+            self.device_dropdown.value = s.device
+            self.methods_select.options = self._method_options(s)
+            self.methods_select.value = s.methods
+            if self._view_method not in s.methods:
+                self._view_method = s.methods[-1]
+            self.view_dropdown.options = s.methods
+            self.view_dropdown.value = self._view_method
+            self.auto_checkbox.value = controller.auto_update
+
+    @staticmethod
+    def _device_options(settings: ReconSettings) -> tuple[str, ...]:
+        return DEVICES if settings.device in DEVICES else (*DEVICES, settings.device)
+
+    @staticmethod
+    def _method_options(settings: ReconSettings) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*available_methods(), *settings.methods)))
+
+    # ------------------------------------------------------------------------------------------
+    # controller events -> view
+    def _on_volume_opened(self, info: VolumeInfo) -> None:
+        ky, kx = info.image_shape
+        self.title_html.value = (
+            f"<b>{html.escape(info.name)}</b> · {html.escape(str(info.acquisition or 'unknown acquisition'))} · "
+            f"{info.num_slices} slices · {info.num_coils} coils · k-space {ky} x {kx}")
+        self._sync_controls()
+        self._changed()
+
+    def _on_slice_changed(self, index: int) -> None:
+        with self._setting_controls():
+            self.slice_slider.value = index
+        self._changed()
+
+    def _on_settings_changed(self, _: ReconSettings) -> None:
+        self._sync_controls()
+        self._changed()
+
+    def _on_auto_update_changed(self, on: bool) -> None:
+        with self._setting_controls():
+            self.auto_checkbox.value = on
+
+    def _on_slice_event(self, index: int) -> None:
+        if self.controller.is_open and index in (-1, self.controller.slice_index):
+            self._changed()
+
+    def _on_job_started(self, job: Job[Any]) -> None:
+        self._job, self._job_started = job, time.perf_counter()
+        self.progress_bar.bar_style = ""
+        self.progress_bar.max, self.progress_bar.value = 1, 0
+        self.status_label.value = f"{job.name}…"
+        self.cancel_button.disabled = False
+
+    def _on_job_progress(self, job: Job[Any], progress: Progress) -> None:
+        if job is not self._job:
+            return
+        self.progress_bar.max = max(progress.total, 1)
+        self.progress_bar.value = min(progress.done, self.progress_bar.max)
+        self.status_label.value = f"{job.name}: {progress.message}"
+
+    def _on_job_finished(self, job: Job[Any]) -> None:
+        if job is not self._job:
+            return  # a job replaced by a newer one: its end says nothing about what is shown
+        self.cancel_button.disabled = True
+        seconds = time.perf_counter() - self._job_started
+        if job.state is JobState.DONE:
+            self.progress_bar.value = self.progress_bar.max
+            self.progress_bar.bar_style = "success"
+            self.status_label.value = f"{job.name}: done in {seconds:.1f} s"
+        elif job.state is JobState.CANCELLED:
+            self.progress_bar.bar_style = "warning"
+            self.status_label.value = f"{job.name}: cancelled"
+        else:
+            self.progress_bar.bar_style = "danger"
+            self.status_label.value = f"{job.name}: failed"
+        self._changed()
+
+    def _on_notice(self, level: str, message: str) -> None:
+        color = {"info": "#333", "warning": "#a60", "error": "#b00"}.get(level, "#333")
+        self.notice_html.value = f'<span style="color:{color}">{html.escape(level)}: {html.escape(message)}</span>'
+
+
+__all__ = ["PANELS", "SAMPLE_NAMES", "LFMRIWidget", "Source", "open_source", "session_of"]

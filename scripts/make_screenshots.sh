@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The viewer screenshots in docs/images (README, docs/viewer.md): the rendered scene of
+# `lfmri-view --screenshots` on the embedded sample at 4x and 8x, renamed. Needs .venv (run
+# scripts/setup.sh run first); renders under Xvfb when there is no display.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+.venv/bin/lfmri-view --screenshots --out "$out"
+mkdir -p docs/images
+for accel in 4 8; do
+    cp "$out"/lfmri_knee_pd_slice*_"${accel}"x.png "docs/images/viewer_${accel}x.png"
+done
+cp "$out"/lfmri_knee_pd_metrics.md docs/images/viewer_metrics.md
+ls -l docs/images/viewer_*
