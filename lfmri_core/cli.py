@@ -409,11 +409,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 raise InputError(f"--{dest.replace('_', '-')} needs --data DIR (synthetic data carry their own annotations)")
         source: SyntheticSource | FolderSource = SyntheticSource(
             cache=Path(args.cache) if args.cache is not None else None,
+            lesion_free_twins=args.lesion_free_twins,
             **{k: getattr(args, k) for k in ("train_volumes", "val_volumes") if getattr(args, k) is not None},
         )
     else:
         if args.cache is not None:
             raise InputError("--cache applies to --data synthetic only")
+        if args.lesion_free_twins:
+            raise InputError("--lesion-free-twins applies to --data synthetic only")
         folder = Path(args.data)
         if not folder.is_dir():
             raise InputError(f"--data {folder} is not a folder" if folder.exists() else f"--data folder {folder} does not exist")
@@ -523,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "folder: use only the first N files")
     p.add_argument("--val-volumes", type=int, help="synthetic: validation subjects (default 2); folder: validation files (default 1)")
     p.add_argument("--cache", help="folder of the generated synthetic data (default $LFMRI_CACHE/training or ~/.cache/lfmri/training)")
+    p.add_argument("--lesion-free-twins", action="store_true",
+                   help="synthetic: add each training volume's lesion-free twin (same knee and noise, no lesion) as "
+                        "negatives, so Net_c must find the lesion itself")
     p.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
     p.add_argument("--batch-size", type=int, help="slices per step, over all processes (default 2)")
     p.add_argument("--crop-rows", type=int, help="readout window of reconstruction training, 0 = whole images (default 160)")

@@ -276,6 +276,11 @@ class SyntheticSource:
         ``"fastmri-knee"``.
     num_coils
         Receive coils; None: the geometry's default.
+    lesion_free_twins
+        Training split only: for every volume with lesions add its lesion-free twin (the same
+        knee, coils and noise rendered without the lesions; every slice negative). A lesion
+        slice and its twin differ only by the lesion, so a classifier cannot score them apart
+        by anatomy that merely correlates with lesions (which slice, which region).
     """
 
     cache: Path | None = None
@@ -284,13 +289,15 @@ class SyntheticSource:
     num_slices: int = 16
     geometry: str = "compact"
     num_coils: int | None = None
+    lesion_free_twins: bool = False
 
     def folder(self, split: str) -> Path:
         """Cache folder of a split (``"train"`` or ``"validation"``)."""
         count = self.train_volumes if split == "train" else self.val_volumes
         coils = "" if self.num_coils is None else f"-{self.num_coils}coils"
+        twins = "-twins" if self.lesion_free_twins and split == "train" else ""
         root = self.cache if self.cache is not None else default_cache() / "training"
-        return Path(root) / f"{split}-{self.geometry}-{self.num_slices}sl{coils}-{count}"
+        return Path(root) / f"{split}-{self.geometry}-{self.num_slices}sl{coils}-{count}{twins}"
 
     def ensure(self, progress: Progress | None = None) -> None:
         """Generate whatever is not cached yet (only one process may call this at a time)."""
@@ -299,7 +306,8 @@ class SyntheticSource:
         for split, count in (("train", self.train_volumes), ("validation", self.val_volumes)):
             if count:
                 ensure_synthetic_split(self.folder(split), split, count, num_slices=self.num_slices,
-                                       geometry=self.geometry, num_coils=self.num_coils, progress=progress)
+                                       geometry=self.geometry, num_coils=self.num_coils, progress=progress,
+                                       lesion_free_twins=self.lesion_free_twins and split == "train")
 
     def load(self, progress: Progress | None = None) -> TrainingData:
         """The cached volumes (call :meth:`ensure` first, on one process)."""
@@ -312,14 +320,17 @@ class SyntheticSource:
                 continue
             folder = self.folder(split)
             manifest = _read_manifest(folder)
-            if manifest is None or manifest.get("recipe") != _recipe(split, count, self.num_slices, self.geometry, self.num_coils):
+            twins = self.lesion_free_twins and split == "train"
+            if manifest is None or manifest.get("recipe") != _recipe(split, count, self.num_slices, self.geometry, self.num_coils,
+                                                                     lesion_free_twins=twins):
                 raise InputError(f"synthetic training data in {folder} is missing or stale; generate it first")
             splits.append(scan_folder(folder, annotations=folder / f"{ANNOTATIONS_NAME}.csv",
                                       file_list=folder / f"{ANNOTATIONS_NAME}_file_list.csv", stems=manifest["files"]))
         train, validation = splits
         description = (
             f"synthetic {self.geometry} knees, {self.num_slices} slices, PD + PDFS: {self.train_volumes} training subjects "
-            f"(seeds from {_first_seed('train')}), {self.val_volumes} validation subjects (seeds from {_first_seed('validation')})"
+            f"(seeds from {_first_seed('train')}){' with lesion-free twins' if self.lesion_free_twins else ''}, "
+            f"{self.val_volumes} validation subjects (seeds from {_first_seed('validation')})"
         )
         return TrainingData(train=tuple(train), validation=tuple(validation), lesion_types=tuple(LESION_LABELS),
                             description=description)
@@ -346,10 +357,12 @@ def _first_seed(split: str) -> int:
     return split_seeds(split, 1)[0]
 
 
-def _recipe(split: str, count: int, num_slices: int, geometry: str, num_coils: int | None) -> dict[str, Any]:
+def _recipe(split: str, count: int, num_slices: int, geometry: str, num_coils: int | None, *,
+            lesion_free_twins: bool = False) -> dict[str, Any]:
     from lfmri_core.synthetic.splits import split_seeds
 
-    return {
+    extra = {"lesion_free_twins": True} if lesion_free_twins else {}  # (caches made before it stay valid)
+    return {**extra,
         "version": _RECIPE_VERSION,
         "split": split,
         "seeds": split_seeds(split, count),
@@ -381,8 +394,12 @@ def ensure_synthetic_split(
     geometry: str = "compact",
     num_coils: int | None = None,
     progress: Progress | None = None,
+    lesion_free_twins: bool = False,
 ) -> list[Path]:
     """Write ``count`` subjects of ``split`` (PD and PDFS each) into ``folder``, unless cached.
+
+    With ``lesion_free_twins`` every volume with lesions is followed by ``<stem>_twin``: the same
+    knee, coils and noise without the lesions, no boxes (see :class:`SyntheticSource`).
 
     The folder's manifest (:data:`MANIFEST_NAME`), written last, records the recipe; when it
     matches, nothing is generated. Volumes are generated and written one at a time (memory
@@ -398,7 +415,7 @@ def ensure_synthetic_split(
     from lfmri_core.synthetic.export import write_synthetic_volume
 
     folder = Path(folder)
-    recipe = _recipe(split, count, num_slices, geometry, num_coils)
+    recipe = _recipe(split, count, num_slices, geometry, num_coils, lesion_free_twins=lesion_free_twins)
     manifest = _read_manifest(folder)
     if manifest is not None and manifest.get("recipe") == recipe:
         paths = [folder / f"{stem}.h5" for stem in manifest["files"]]
@@ -410,18 +427,28 @@ def ensure_synthetic_split(
     stems: list[str] = []
     recon_height = 320
     total = len(recipe["seeds"]) * len(SYNTHETIC_CONTRASTS)
+    done = 0
     for seed in recipe["seeds"]:
         for contrast, snr in SYNTHETIC_CONTRASTS:
             stem = f"{split}_{seed}_{contrast.lower()}"
-            volume = generate_volume(SyntheticConfig(geometry=geometry, contrast=contrast, num_slices=num_slices,
-                                                     num_coils=num_coils, snr=snr, seed=seed))
+            config = SyntheticConfig(geometry=geometry, contrast=contrast, num_slices=num_slices, num_coils=num_coils,
+                                     snr=snr, seed=seed)
+            volume = generate_volume(config)
             write_synthetic_volume(folder / f"{stem}.h5", volume)
             records.append(FileAnnotations(file=stem, boxes=volume.boxes, reviewed=True))
             recon_height = volume.recon_shape[0]
             stems.append(stem)
+            has_lesions = bool(volume.boxes)
             del volume
+            if lesion_free_twins and has_lesions:
+                twin = generate_volume(replace(config, lesions=False))
+                write_synthetic_volume(folder / f"{stem}_twin.h5", twin)
+                records.append(FileAnnotations(file=f"{stem}_twin", boxes=(), reviewed=True))
+                stems.append(f"{stem}_twin")
+                del twin
+            done += 1
             if progress is not None:
-                progress(len(stems), total)
+                progress(done, total)
     write_annotations(folder / f"{ANNOTATIONS_NAME}.csv", records,
                       file_list=folder / f"{ANNOTATIONS_NAME}_file_list.csv", frame_height=recon_height)
     atomic_write_text(folder / MANIFEST_NAME, json.dumps({"recipe": recipe, "files": stems}, indent=2) + "\n")

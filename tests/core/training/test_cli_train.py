@@ -73,6 +73,8 @@ def test_bad_input_is_one_line(tiny_data: Path, classifier_file: Path, tmp_path:
     assert "does not apply to unet" in _error(["train", "unet", "--num-stages", "2", "--out", str(tmp_path / "o")], capsys)
     assert "invalid choice" in _error(["train", "resnet", "--out", str(tmp_path / "o")], capsys)
     assert "needs --data DIR" in _error(["train", "unet", "--annotations", "x.csv", "--out", str(tmp_path / "o")], capsys)
+    assert "--lesion-free-twins applies to --data synthetic only" in _error(
+        ["train", "classifier", "--data", str(tiny_data), "--lesion-free-twins", "--out", str(tmp_path / "o")], capsys)
     # a weights file of another kind where the classifier belongs
     code, _, _ = _run(["train", "unet", "--data", str(tiny_data), "--steps", "1", "--val-volumes", "0", "--width", "4",
                        "--crop-rows", "32", "--device", "cpu", "--quiet", "--out", str(lfmri_weights)], capsys)

@@ -60,3 +60,35 @@ def test_validation_subset_takes_lesion_slices_first() -> None:
     assert validation_positions(targets, 100) == list(range(8))
     assert validation_positions(targets[:3], 2) == [0, 1]
     assert validation_positions(targets, 0) == []
+
+
+def test_lesion_free_twins_differ_only_by_the_lesions(tmp_path: Path) -> None:
+    from lfmri_core.io.annotations import ImageLabel
+    from lfmri_core.io.fastmri_h5 import FastMRIVolume
+
+    source = SyntheticSource(cache=tmp_path, train_volumes=1, val_volumes=1, num_slices=6, num_coils=4,
+                             lesion_free_twins=True)
+    plain = SyntheticSource(cache=tmp_path, train_volumes=1, val_volumes=1, num_slices=6, num_coils=4)
+    assert source.folder("train") != plain.folder("train")
+    assert source.folder("validation") == plain.folder("validation")  # twins only where a model learns
+    source.ensure()
+    data = source.load()
+    names = [v.name for v in data.train]
+    with_lesions = [v for v in data.train if v.annotations is not None and v.annotations.boxes]
+    assert with_lesions, "seed 10000 must have lesions for this test"
+    for volume in with_lesions:
+        stem = volume.name.removesuffix(".h5")
+        assert f"{stem}_twin.h5" in names
+        twin = next(v for v in data.train if v.name == f"{stem}_twin.h5")
+        assert twin.annotations is not None and twin.annotations.reviewed and twin.annotations.boxes == ()
+        assert twin.annotations.slice_labels(6) == [ImageLabel.NEGATIVE] * 6
+        folder = source.folder("train")
+        with FastMRIVolume(folder / volume.name) as a, FastMRIVolume(folder / twin.name) as b:
+            lesion_slice = volume.annotations.boxes[0].slice
+            diff = np.abs(a.target(lesion_slice) - b.target(lesion_slice))
+            box = volume.annotations.boxes[0]
+            inside = np.zeros_like(diff, dtype=bool)
+            inside[box.row0:box.row1, box.col0:box.col1] = True
+            assert diff[inside].max() > 0  # the lesion is there in one and not in the other
+            assert diff[~inside].max() <= 1e-3 * a.target(lesion_slice).max()  # same knee, coils and noise
+    assert "lesion-free twins" in data.description
