@@ -238,7 +238,9 @@ def _number(value: Any, digits: int) -> str:
 def format_validation(validation: dict[str, Any]) -> str:
     """One line of validation metrics."""
     if "accuracy" in validation:
-        return (f"accuracy {_number(validation['accuracy'], 3)}  AUC {_number(validation['auc'], 3)}  "
+        pointing = (f"  pointing game {_number(validation['pointing_game'], 3)} ({validation['boxed_slices']} boxed slices)"
+                    if validation.get("boxed_slices") else "")
+        return (f"accuracy {_number(validation['accuracy'], 3)}  AUC {_number(validation['auc'], 3)}{pointing}  "
                 f"({validation['slices']} slices, {validation['positives']} with lesions)")
     return "  ".join(
         f"{name}: PSNR {_number(m['psnr'], 2)} dB SSIM {_number(m['ssim'], 4)} LF-PSNR {_number(m['lf_psnr'], 2)} dB"
@@ -491,18 +493,30 @@ class Trainer:
         return positions
 
     def _validate_classifier(self, model: nn.Module) -> dict[str, Any]:
-        scores, labels = [], []
+        """Accuracy and AUC of the lesion score, and the pointing game of the CAM on the slices
+        whose boxes are known (a classifier can score well from cues that merely go with
+        lesions; the pointing game says whether it looks at the lesion)."""
+        from lfmri_core.study.diagnostics import pointing_game
+
+        scores, labels, hits = [], [], []
         for v, positions in self._by_volume().items():
             entry = self.val_set.volumes[v]
             for chunk in _chunks(positions, self.config.batch_size):
                 kspace = torch.stack([self.val_set[p].kspace for p in chunk]).to(self.device)
                 images = rss_target(coil_images(kspace), entry.recon_shape).float()
-                scores.append(model(images.unsqueeze(1)).logits[:, 0].cpu().numpy())
+                out = model(images.unsqueeze(1))
+                scores.append(out.logits[:, 0].cpu().numpy())
                 labels.append(self.val_set.targets[chunk, 0])
+                for row, position in enumerate(chunk):
+                    boxes = entry.annotations.boxes_on(self.val_set.items[position][1]) if entry.annotations else ()
+                    boxes = [b for b in boxes if not b.is_empty]
+                    if boxes:
+                        hits.append(pointing_game(out.cam[row, 0].float().cpu().numpy(), boxes))
         score = np.concatenate(scores)
         label = np.concatenate(labels)
         return {"accuracy": float(np.mean((score > 0) == (label == 1))), "auc": _finite_or_none(roc_auc(label == 1, score)),
-                "slices": int(label.size), "positives": int(np.sum(label == 1))}
+                "slices": int(label.size), "positives": int(np.sum(label == 1)),
+                "pointing_game": float(np.mean(hits)) if hits else None, "boxed_slices": len(hits)}
 
     def _validate_recon(self, model: nn.Module) -> dict[str, Any]:
         from lfmri_core.evaluation import score_volume

@@ -81,7 +81,12 @@ def test_classifier_training_lowers_its_loss(data: TrainingData, tmp_path: Path)
     assert result.completed and result.steps == 12
     log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [6, 12]
-    assert set(log[0]["validation"]) == {"accuracy", "auc", "slices", "positives"}
+    assert set(log[0]["validation"]) == {"accuracy", "auc", "slices", "positives", "pointing_game", "boxed_slices"}
+    validation = log[0]["validation"]
+    boxed = sum(1 for v, sl in trainer.val_set.items
+                if any(not b.is_empty for b in trainer.val_set.volumes[v].annotations.boxes_on(sl)))
+    assert validation["boxed_slices"] == boxed >= 1
+    assert validation["pointing_game"] * boxed == pytest.approx(round(validation["pointing_game"] * boxed))
     model = load_weights(tmp_path / "classifier.safetensors", kind="classifier")
     assert model.config == TINY_CLASSIFIER
     meta = read_weights_metadata(tmp_path / "classifier.safetensors")
