@@ -24,7 +24,7 @@ import numpy as np
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QSignalBlocker, Qt, QTimer
+from qtpy.QtCore import QSignalBlocker, Qt, QThread, QThreadPool, QTimer
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -140,6 +140,11 @@ class WorkerRunner:
 
     def __init__(self) -> None:
         self.workers: set[GeneratorWorker] = set()
+        # A pool of our own, not Qt's global one: Qt converts and scales images (napari's
+        # activity spinner, for one) on the global pool while the GUI thread holds the GIL, so
+        # workers waiting for the GIL in the global pool's threads would deadlock the GUI.
+        self.pool = QThreadPool()
+        self.pool.setMaxThreadCount(max(2, QThread.idealThreadCount()))
 
     def __call__(self, job: Job[Any]) -> None:
         bar = progress(total=0, desc=job.name)
@@ -168,11 +173,13 @@ class WorkerRunner:
         })
         worker.finished.connect(functools.partial(self.workers.discard, worker))
         self.workers.add(worker)
-        worker.start()
+        self.pool.start(worker)
 
     def wait(self, timeout_ms: int = 10_000) -> None:
         """Wait for every started worker thread to end (after cancelling their jobs)."""
-        GeneratorWorker.await_workers(timeout_ms)
+        for worker in list(self.workers):
+            worker.quit()
+        self.pool.waitForDone(timeout_ms)
 
 
 class ReconstructionWidget(QWidget):
