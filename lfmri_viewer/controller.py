@@ -42,12 +42,12 @@ from lfmri_core.io.atomic import atomic_path
 from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_core.io.volume import KSpaceVolume, open_volume
 from lfmri_core.masks import SamplingMask
-from lfmri_core.physics import center_crop, ifft2c, rss
 from lfmri_core.recon.pipeline import volume_mask
 from lfmri_core.recon.registry import Cancelled
 from lfmri_viewer.jobs import Job, Progress, Runner, run_sync
 from lfmri_viewer.results import Readout, SliceResult, readout, whole_slice_metrics
 from lfmri_viewer.review import FailureCase, failure_cases, write_failure_csv
+from lfmri_viewer.reference import reference_image
 from lfmri_viewer.settings import ReconSettings, default_methods
 
 ERROR_FRACTION = 0.2
@@ -242,19 +242,10 @@ class SessionController:
         the RSS of fully sampled k-space; None for undersampled files without a reference."""
         volume = self._require()
         if not self._reference_done:
-            target = volume.target_volume()
-            if target is not None:
-                reference = np.asarray(target, dtype=np.float32)
-            elif not self.is_undersampled_file:
-                reference = np.stack([self._rss(volume, i) for i in range(volume.info.num_slices)])
-            else:
-                reference = None
-            self._reference, self._reference_done = reference, True
+            has_target = bool(volume.info.targets)
+            self._reference = None if self.is_undersampled_file and not has_target else reference_image(volume)[0]
+            self._reference_done = True
         return self._reference
-
-    def _rss(self, volume: KSpaceVolume, index: int) -> np.ndarray:
-        kspace = torch.from_numpy(np.asarray(volume.kspace(index)))
-        return center_crop(rss(ifft2c(kspace)), volume.info.recon_shape).to(torch.float32).numpy()
 
     def reference(self, index: int | None = None) -> np.ndarray | None:
         """The reference slice ``(rh, rw)``, or None."""

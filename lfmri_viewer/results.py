@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lfmri_core.io.annotations import LesionBox
-from lfmri_core.metrics import lesion_mask, mean_ssim_map
-from lfmri_core.metrics.image import slice_metrics
+from lfmri_core.metrics import lesion_mask, mean_ssim_map, nmse, psnr
 from lfmri_core.study.diagnostics import energy_fraction, pointing_game
 
 
@@ -78,11 +77,11 @@ class Readout:
 def whole_slice_metrics(reference: np.ndarray, image: np.ndarray, maxval: float) -> tuple[float, float, float, np.ndarray]:
     """``(psnr, ssim, nmse, ssim_map)`` of one slice on the volume's data range ``maxval``.
 
-    The SSIM is fastMRI's (the map's mean without its border); the map is kept for LF-SSIM.
+    The SSIM is fastMRI's (the map's mean without its border), computed once together with the
+    map that is kept for LF-SSIM; PSNR and NMSE are those of the slice as a one-slice volume.
     """
-    whole = slice_metrics(reference, image, maxval)
     ssim = mean_ssim_map(reference, image, maxval)
-    return whole["psnr"], ssim.mean_ssim, whole["nmse"], ssim.ssim_map
+    return psnr(reference[None], image[None], maxval), ssim.mean_ssim, nmse(reference[None], image[None]), ssim.ssim_map
 
 
 def readout(result: SliceResult, reference: np.ndarray | None, boxes: Sequence[LesionBox], maxval: float | None) -> Readout:

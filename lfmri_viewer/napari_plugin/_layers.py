@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox
-from lfmri_core.io.volume import KSpaceVolume, open_volume
-from lfmri_core.physics import as_complex_tensor, center_crop, ifft2c, rss
+from lfmri_core.io.volume import open_volume
+from lfmri_viewer.reference import reference_image
 
 #: ``(data, kwargs, layer_type)`` as napari's ``LayerDataTuple`` (kept napari-free here).
 LayerDataTuple = tuple[Any, dict[str, Any], str]
@@ -53,36 +52,6 @@ def volume_stem(path: str | os.PathLike[str]) -> str:
     return path.stem if path.suffix in _SUFFIXES else path.name
 
 
-def reference_image(volume: KSpaceVolume) -> tuple[np.ndarray, bool]:
-    """The reference image of an open volume.
-
-    Parameters
-    ----------
-    volume
-        An open fastMRI or BART volume.
-
-    Returns
-    -------
-    image
-        float32, shape ``(slices, rh, rw)`` with ``(rh, rw) = info.recon_shape``: the stored
-        target when the file has one, else the root-sum-of-squares of each slice's inverse
-        centred FFT, centre-cropped to the recon size (how fastMRI makes
-        ``reconstruction_rss``).
-    from_target
-        True when the image is the stored target.
-    """
-    target = volume.target_volume()
-    if target is not None:
-        return np.asarray(target, dtype=np.float32), True
-    info = volume.info
-    image = np.empty((info.num_slices, *info.recon_shape), dtype=np.float32)
-    # One slice at a time: a whole multi-coil volume as complex tensors can take gigabytes.
-    for index in range(info.num_slices):
-        coil_images = ifft2c(as_complex_tensor(volume.kspace(index)))
-        image[index] = center_crop(rss(coil_images), info.recon_shape).to(torch.float32).numpy()
-    return image, False
-
-
 def _display_max(image: np.ndarray) -> float:
     top = float(np.nanmax(image)) if image.size else 0.0
     # napari rejects equal contrast limits; an all-zero (or all-NaN) image still gets a range.
@@ -101,7 +70,7 @@ def reference_layer(volume_path: str | os.PathLike[str]) -> LayerDataTuple:
     -------
     LayerDataTuple
         ``(image, kwargs, "image")``: ``image`` float32 ``(slices, rh, rw)`` (see
-        :func:`reference_image`), named ``"<stem> reference"`` (``"<stem> RSS"`` when computed
+        :func:`lfmri_viewer.reference.reference_image`), named ``"<stem> reference"`` (``"<stem> RSS"`` when computed
         from k-space), gray, contrast limits ``[0, max]``.
 
     Raises

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import base64
-import importlib.util
 import math
 import threading
 from collections.abc import Callable, Generator
@@ -470,15 +469,10 @@ def test_the_jupyter_front_end_stands_apart() -> None:
 
 # --- same numbers as the napari plugin -----------------------------------------------------------
 
-NAPARI_WIDGET = "lfmri_viewer.napari_plugin._widget"
-
-
 @pytest.mark.gui
 def test_napari_and_jupyter_show_the_same_readouts(
     make_napari_viewer: Callable[..., Any], sample_paths: list[Path], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if importlib.util.find_spec(NAPARI_WIDGET) is None:
-        pytest.skip(f"{NAPARI_WIDGET} is not part of this tree: no napari widget to compare with")
     from lfmri_viewer.napari_plugin._widget import ReconstructionWidget
 
     monkeypatch.setenv(SYNC_ENV, "1")
