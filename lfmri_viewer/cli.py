@@ -12,7 +12,6 @@ Bad input ends with one line ``lfmri-view: error: <problem>`` and exit status 2.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import subprocess
@@ -145,6 +144,7 @@ def _settle(widget: ReconstructionWidget, timeout: float = 120.0) -> None:
 
 def render(args: argparse.Namespace) -> list[Path]:
     """Render the scene at 4x and 8x into ``args.out``; returns the files written."""
+    from lfmri_viewer.csv_table import write_csv
     from lfmri_viewer.formatting import FAILURE_COLUMNS, READOUT_COLUMNS, failure_cells, readout_cells
 
     out = Path(args.out)
@@ -186,13 +186,7 @@ def render(args: argparse.Namespace) -> list[Path]:
                    "| " + " | ".join(FAILURE_COLUMNS) + " |", "|" + "---|" * len(FAILURE_COLUMNS)]
         tables += ["| " + " | ".join(failure_cells(c)[k] for k in FAILURE_COLUMNS) + " |" for c in cases]
         written.append(session.export_failure_csv(out / f"{stem}_failure_cases.csv", method))
-        metrics_csv = out / f"{stem}_metrics.csv"
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        with atomic_path(metrics_csv) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        written.append(metrics_csv)
+        written.append(write_csv(out / f"{stem}_metrics.csv", rows))
         report = out / f"{stem}_metrics.md"
         with atomic_path(report) as tmp:
             tmp.write_text("\n".join([f"# LF-MRI Viewer: {stem}", "", *tables, ""]), encoding="utf-8")

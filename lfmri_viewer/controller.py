@@ -21,7 +21,6 @@ reference volume's maximum as data range (fastMRI's convention), so slices compa
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import time
@@ -38,12 +37,12 @@ from psygnal import Signal, SignalGroup
 from lfmri_core.errors import InputError
 from lfmri_core.inference import SHIPPED, ClassifierArg, infer_slices
 from lfmri_core.io.annotations import FileAnnotations, LesionBox, discover_annotations, read_annotations, write_annotations
-from lfmri_core.io.atomic import atomic_path
 from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_core.io.volume import KSpaceVolume, open_volume
 from lfmri_core.masks import SamplingMask
 from lfmri_core.recon.pipeline import volume_mask
 from lfmri_core.recon.registry import Cancelled
+from lfmri_viewer.csv_table import write_csv
 from lfmri_viewer.jobs import Job, Progress, Runner, run_sync
 from lfmri_viewer.results import Readout, SliceResult, readout, whole_slice_metrics
 from lfmri_viewer.review import FailureCase, failure_cases, write_failure_csv
@@ -584,13 +583,7 @@ class SessionController:
         return [r.as_row() for r in self.readouts(index).values()]
 
     def export_readouts_csv(self, path: str | os.PathLike[str], index: int | None = None) -> Path:
-        rows = self.readout_rows(index)
-        columns = list(dict.fromkeys(k for row in rows for k in row)) or ["method"]
-        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        return Path(path)
+        return write_csv(path, self.readout_rows(index))
 
 
 def _reconstruct(job: Job[Any], snap: _Snapshot, todo: list[tuple[int, str]]) -> Generator[Progress, None, list[SliceResult]]:

@@ -8,7 +8,6 @@ the list a researcher walks through to see where the weak supervision fails.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,8 +16,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lfmri_core.io.annotations import LesionBox
-from lfmri_core.io.atomic import atomic_path
 from lfmri_core.study.diagnostics import energy_fraction, pointing_game
+from lfmri_viewer.csv_table import write_csv
 
 
 @dataclass(frozen=True)
@@ -99,12 +98,7 @@ def failure_cases(
 
 def write_failure_csv(path: str | os.PathLike[str], cases: Sequence[FailureCase]) -> None:
     """Write the table as CSV (atomically: a reader never sees half a file)."""
-    columns = list(FailureCase.__dataclass_fields__)
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        for case in cases:
-            writer.writerow(asdict(case))
+    write_csv(path, [asdict(case) for case in cases], columns=list(FailureCase.__dataclass_fields__))
 
 
 __all__ = ["FailureCase", "failure_cases", "peak_distance", "write_failure_csv"]

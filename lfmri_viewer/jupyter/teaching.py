@@ -10,14 +10,23 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
+from typing import Any
 
 import numpy as np
 from IPython.display import HTML
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from lfmri_core.io.annotations import LesionBox
 from lfmri_viewer.controller import SessionController
-from lfmri_viewer.formatting import FAILURE_COLUMNS, READOUT_COLUMNS, failure_cells, hit, number, readout_cells
+from lfmri_viewer.formatting import (
+    FAILURE_COLUMNS,
+    READOUT_COLUMNS,
+    failure_cells,
+    hit,
+    number,
+    readout_cells,
+)
 from lfmri_viewer.jobs import run_sync
 from lfmri_viewer.jupyter._figure import cam_overlay, draw_boxes
 from lfmri_viewer.jupyter._tables import html_table
@@ -116,21 +125,27 @@ def aliasing_figure(
             controller.update(mask=mask, acceleration=float(acceleration), methods=(ZERO_FILLED,),
                               center_fraction=fastmri_center_fraction(acceleration))
             controller.reconstruct_slice(index)
-            result = controller.result(ZERO_FILLED, index)
-            assert result is not None, "a synchronous job stores its result"
             achieved = controller.mask().achieved_acceleration
             axes[0, column].imshow(controller.kspace_image(index), cmap="gray")
             axes[0, column].set_title(f"{acceleration:g}x requested, {achieved:.1f}x achieved", fontsize=9)
-            axes[1, column].imshow(result.image, cmap="gray", vmin=0.0, vmax=maxval)
-            axes[1, column].set_title(_recon_title(controller.readouts(index)[ZERO_FILLED]), fontsize=9)
-            draw_boxes(axes[1, column], boxes)
-            error = controller.error_map(ZERO_FILLED, index)
-            if error is not None:
-                axes[2, column].imshow(error, cmap="magma", vmin=0.0, vmax=controller.error_limits()[1])
-            axes[2, column].set_title("|zero-filled − reference|", fontsize=9)
-            draw_boxes(axes[2, column], boxes)
+            _image_and_error(axes, column, controller, ZERO_FILLED, index, boxes, maxval)
     figure.suptitle(f"{mask} mask, slice {index}: sampled k-space, zero-filled image, error", fontsize=11)
     return figure
+
+
+def _image_and_error(axes: Any, column: int, controller: SessionController, method: str, index: int,
+                     boxes: Sequence[LesionBox], maxval: float) -> None:
+    """Rows 1 and 2 of a column: ``method``'s image with its readout and boxes, and its error."""
+    result = controller.result(method, index)
+    assert result is not None, "a synchronous job stores its result"
+    axes[1, column].imshow(result.image, cmap="gray", vmin=0.0, vmax=maxval)
+    axes[1, column].set_title(_recon_title(controller.readouts(index)[method]), fontsize=9)
+    draw_boxes(axes[1, column], boxes)
+    error = controller.error_map(method, index)
+    if error is not None:
+        axes[2, column].imshow(error, cmap="magma", vmin=0.0, vmax=controller.error_limits()[1])
+    axes[2, column].set_title(f"|{method} − reference|", fontsize=9)
+    draw_boxes(axes[2, column], boxes)
 
 
 def mask_comparison_figure(
@@ -156,18 +171,9 @@ def mask_comparison_figure(
         for column, name in enumerate(masks):
             controller.update(mask=name, acceleration=float(acceleration), center_fraction=center_fraction, methods=(method,))
             controller.reconstruct_slice(index)
-            result = controller.result(method, index)
-            assert result is not None, "a synchronous job stores its result"
             axes[0, column].imshow(controller.mask_image(), cmap="gray", vmin=0.0, vmax=1.0)
             axes[0, column].set_title(f"{name}: {controller.mask().achieved_acceleration:.1f}x achieved", fontsize=9)
-            axes[1, column].imshow(result.image, cmap="gray", vmin=0.0, vmax=maxval)
-            axes[1, column].set_title(_recon_title(controller.readouts(index)[method]), fontsize=9)
-            draw_boxes(axes[1, column], boxes)
-            error = controller.error_map(method, index)
-            if error is not None:
-                axes[2, column].imshow(error, cmap="magma", vmin=0.0, vmax=controller.error_limits()[1])
-            axes[2, column].set_title(f"|{method} − reference|", fontsize=9)
-            draw_boxes(axes[2, column], boxes)
+            _image_and_error(axes, column, controller, method, index, boxes, maxval)
     figure.suptitle(f"mask types at {acceleration:g}x, {method}, slice {index}", fontsize=11)
     return figure
 

@@ -474,12 +474,16 @@ class ReconstructionWidget(QWidget):
         if 0 <= row < len(self._failure_cases):
             self._try(self.controller.set_slice, self._failure_cases[row].slice)
 
+    def _ask_save_path(self, title: str, default: str, file_filter: str = CSV_FILTER) -> str | None:
+        """A path from the save dialog, or None when the user cancels it."""
+        path, _ = QFileDialog.getSaveFileName(self, title, default, file_filter)
+        return path or None
+
     def export_png(self, path: str | os.PathLike[str] | None = None) -> Path | None:
         """Save the canvas as PNG (asks for the path without one)."""
+        path = path if path is not None else self._ask_save_path("Export view", "lfmri_view.png", "PNG images (*.png)")
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export view", "lfmri_view.png", "PNG images (*.png)")
-            if not path:
-                return None
+            return None
         path = Path(path)
         if self._try(self.viewer.screenshot, str(path), canvas_only=True, flash=False, about=path) is REFUSED:
             return None
@@ -488,10 +492,9 @@ class ReconstructionWidget(QWidget):
 
     def export_failure_csv(self, path: str | os.PathLike[str] | None = None) -> Path | None:
         """Save the failure-case table (for the CAM method shown) as CSV."""
+        path = path if path is not None else self._ask_save_path("Export failure cases", "lfmri_failure_cases.csv")
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export failure cases", "lfmri_failure_cases.csv", CSV_FILTER)
-            if not path:
-                return None
+            return None
         saved = self._try(self.controller.export_failure_csv, path, self.scene.cam_method, about=path)
         if isinstance(saved, _Refused):
             return None
@@ -500,10 +503,9 @@ class ReconstructionWidget(QWidget):
 
     def export_readouts_csv(self, path: str | os.PathLike[str] | None = None) -> Path | None:
         """Save the current slice's readouts (every method, timings in ms) as CSV."""
+        path = path if path is not None else self._ask_save_path("Export readouts", "lfmri_readouts.csv")
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export readouts", "lfmri_readouts.csv", CSV_FILTER)
-            if not path:
-                return None
+            return None
         saved = self._try(self.controller.export_readouts_csv, path, about=path)
         if isinstance(saved, _Refused):
             return None
