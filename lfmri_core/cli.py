@@ -332,7 +332,8 @@ _TRAIN_TASKS = ("classifier", "lfmri", "unrolled-no-focus", "unet")
 _TRAIN_OPTIONS = (
     "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "cache", "steps",
     "batch_size", "crop_rows", "lr", "seed", "device", "classifier", "num_stages", "width", "backbone", "num_classes",
-    "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "validate_every",
+    "pooling", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
+    "flip_fraction", "validate_every",
     "checkpoint_every", "val_slices", "workers", "resume", "quiet",
 )
 
@@ -357,14 +358,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from lfmri_core.training.trainer import load_phase1_classifier
 
     task = args.task
-    architecture = {"classifier": ("width", "backbone", "num_classes"), "lfmri": ("num_stages", "width"),
+    architecture = {"classifier": ("width", "backbone", "num_classes", "pooling"), "lfmri": ("num_stages", "width"),
                     "unrolled-no-focus": ("num_stages", "width"), "unet": ("width",)}[task]
-    for dest in ("num_stages", "width", "backbone", "num_classes"):
+    for dest in ("num_stages", "width", "backbone", "num_classes", "pooling"):
         if getattr(args, dest) is not None and dest not in architecture:
             raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
     reconstruction_only = ("crop_rows", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight")
-    for dest in reconstruction_only if task == "classifier" else ("zero_filled_fraction",):
-        if getattr(args, dest) is not None:
+    for dest in reconstruction_only if task == "classifier" else ("zero_filled_fraction", "twin_pairs", "flip_fraction"):
+        if getattr(args, dest) not in (None, False):
             raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
     if task == "lfmri" and args.classifier is None:
         raise InputError("training lfmri needs --classifier PATH: the phase-1 classifier (train it with 'lfmri train classifier')")
@@ -374,7 +375,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for dest, key in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "lr"), ("seed", "seed"),
                       ("validate_every", "validate_every"), ("checkpoint_every", "checkpoint_every"),
                       ("val_slices", "val_slices"), ("workers", "num_workers"),
-                      ("zero_filled_fraction", "zero_filled_fraction")):
+                      ("zero_filled_fraction", "zero_filled_fraction"), ("flip_fraction", "flip_fraction")):
         if getattr(args, dest) is not None:
             settings[key] = getattr(args, dest)
     if args.crop_rows is not None:
@@ -386,11 +387,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         lesion=args.lesion_weight,
         perceptual=defaults.perceptual if args.perceptual_weight is None else args.perceptual_weight,
     )
+    if args.twin_pairs:
+        settings["twin_pairs"] = True
     config = TrainingConfig(task=task, **settings)  # type: ignore[arg-type]
 
     model_config: ClassifierConfig | LFMRIConfig | UNetConfig
     if task == "classifier":
-        model_config = ClassifierConfig(**{k: getattr(args, k) for k in ("backbone", "width", "num_classes")
+        model_config = ClassifierConfig(**{k: getattr(args, k) for k in ("backbone", "width", "num_classes", "pooling")
                                            if getattr(args, k) is not None})
     elif task == "unet":
         model_config = UNetConfig(**({"width": args.width} if args.width is not None else {}))
@@ -540,12 +543,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, help="channels of the model (defaults: classifier 16, unrolled 16, unet 32)")
     p.add_argument("--backbone", help="classifier backbone: resnet-small (default) or vgg-small")
     p.add_argument("--num-classes", type=int, help="classifier classes: 1 = any lesion (default), more = lesion types too")
+    p.add_argument("--pooling", choices=("average", "top-k"),
+                   help="classifier: how position scores become the logit, average (default) or top-k (the CAM's peak)")
     p.add_argument("--l1-weight", type=float, help="weight of the L1 loss (default 1)")
     p.add_argument("--ssim-weight", type=float, help="weight of the SSIM loss (default 1)")
     p.add_argument("--lesion-weight", type=float, help="weight of the CAM-weighted lesion loss (default: lfmri 1, others 0)")
     p.add_argument("--perceptual-weight", type=float, help="weight of the Net_c feature loss (default 0)")
     p.add_argument("--zero-filled-fraction", type=float, help="classifier: share of zero-filled 4x/8x training images "
                                                               "(default 0.5, 0 = off)")
+    p.add_argument("--twin-pairs", action="store_true",
+                   help="classifier: train on lesion slices each paired with the same slice of its lesion-free twin "
+                        "(needs --lesion-free-twins)")
+    p.add_argument("--flip-fraction", type=float, help="classifier: share of training images flipped left-right (default 0)")
     p.add_argument("--validate-every", type=int, help="steps between validation rounds (default 200)")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 200)")
     p.add_argument("--val-slices", type=int, help="size of the fixed validation subset (default 32)")

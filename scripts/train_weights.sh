@@ -6,10 +6,11 @@
 # ablation and the U-Net with the same data, steps, batch and seed, and LF-MRI with 1 and 3
 # stages for the stage-count ablation. A step whose weights file exists is skipped, so an
 # interrupted run continues where it stopped (each step also resumes from its checkpoint).
-# Synthetic training data, generated into $LFMRI_CACHE/training: Net_c sees 48 training subjects
-# (PD + PDFS, 16 slices each: about 240 slices with a lesion; 12 subjects gave too few for it to
-# learn where lesions are) and 4 validation subjects (about 11 GB in all); phase 2 uses 12
-# training subjects and 2 validation subjects for every model (about 3 GB).
+# Synthetic training data, generated into $LFMRI_CACHE/training: Net_c trains on the 352 lesion
+# slices of 48 training subjects (PD + PDFS, 16 slices each), each paired with the same slice of
+# its lesion-free twin (--lesion-free-twins --twin-pairs), with top-k pooling, and validates on
+# 4 subjects (about 20 GB in all); phase 2 uses 12 training subjects and 2 validation subjects
+# for every model (about 3 GB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-runs/weights}"
@@ -29,7 +30,8 @@ step() {  # step NAME WEIGHTS_FILE -- lfmri train arguments...
 }
 
 step netc "$RUNS/netc/classifier.safetensors" -- classifier --cache "$CACHE" --train-volumes 48 --val-volumes 4 --seed 0 \
-    --steps 800 --batch-size 16 --validate-every 100 --checkpoint-every 100
+    --lesion-free-twins --twin-pairs --pooling top-k --flip-fraction 0.5 --zero-filled-fraction 0 --lr 5e-4 \
+    --steps 1500 --batch-size 16 --validate-every 250 --checkpoint-every 250
 NETC="$RUNS/netc/classifier.safetensors"
 step lfmri "$RUNS/lfmri/lfmri.safetensors" -- lfmri "${DATA[@]}" "${RECON[@]}" --classifier "$NETC"
 step unrolled-no-focus "$RUNS/unrolled-no-focus/unrolled-no-focus.safetensors" -- unrolled-no-focus "${DATA[@]}" "${RECON[@]}"

@@ -1,13 +1,17 @@
 """Net_c: the lesion classifier whose class activation maps steer LF-MRI's lesion-focused module.
 
 Net_c is trained with image-level labels only (class 0 = "any lesion"; further classes, one per
-lesion type, are optional through ``num_classes``). Its head is global average pooling followed
-by a linear layer, so the standard class activation map (Zhou et al., CVPR 2016) is
+lesion type, are optional through ``num_classes``). Its head is a linear layer applied at every
+position of the last feature maps ``f_k``, ``s_c = sum_k w_ck f_k + b_c``, pooled over positions
+into the logit: the mean (global average pooling, as in the original CAM) or the mean of the
+largest ``top_fraction`` of positions ("top-k"). Either way the class activation map (Zhou et
+al., CVPR 2016) is
 
 ``CAM_c = ReLU(sum_k w_ck f_k)``
 
-with ``f_k`` the last feature maps and ``w_ck`` the head weights (the bias is left out, as in
-the original CAM). Each map is upsampled bilinearly to the input size and min-max normalised per
+(the bias left out, as in the original CAM). With top-k pooling the logit is made of the CAM's
+own peak, so a classifier can only score a lesion by putting the CAM's maximum somewhere; with
+average pooling a diffuse map elsewhere can carry the score. Each map is upsampled bilinearly to the input size and min-max normalised per
 image to ``[0, 1]``. Every step is a torch operation, so gradients flow from the CAM back to the
 input image: LF-MRI places the CAM inside the unrolled reconstruction network.
 
@@ -44,6 +48,9 @@ from lfmri_core.models.scaling import robust_scale
 Normalisation = Literal["p99", "max", "none"]
 """How an input image is scaled before the backbone (see :class:`ClassifierConfig`)."""
 
+Pooling = Literal["average", "top-k"]
+"""How the per-position class scores become the logit (see :class:`ClassifierConfig`)."""
+
 FORMAT_NAME = "lfmri-classifier"
 FORMAT_VERSION = 1
 
@@ -69,6 +76,12 @@ class ClassifierConfig:
     cam_epsilon
         A CAM whose range (max - min) is below this is returned as all zeros rather than
         amplified noise; otherwise each map is scaled to have minimum 0 and maximum exactly 1.
+    pooling
+        ``"average"``: the logit is the mean of the per-position scores (global average
+        pooling); ``"top-k"``: the mean of the largest ``top_fraction`` of them (at least one
+        position), which ties the score to the CAM's peak (see the module docstring).
+    top_fraction
+        Share of feature-map positions pooled by ``"top-k"``, in ``(0, 1]``.
     """
 
     backbone: str = "resnet-small"
@@ -76,6 +89,8 @@ class ClassifierConfig:
     num_classes: int = 1
     normalisation: Normalisation = "p99"
     cam_epsilon: float = 1e-6
+    pooling: Pooling = "average"
+    top_fraction: float = 0.003
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONE_REGISTRY:
@@ -97,6 +112,11 @@ class ClassifierConfig:
             )
         if not isinstance(self.cam_epsilon, (int, float)) or not self.cam_epsilon > 0:
             raise InputError(f"classifier cam_epsilon must be a positive number, got {self.cam_epsilon!r}")
+        if self.pooling not in get_args(Pooling):
+            raise InputError(f"classifier pooling must be one of {', '.join(get_args(Pooling))}, got {self.pooling!r}")
+        if (isinstance(self.top_fraction, bool) or not isinstance(self.top_fraction, (int, float))
+                or not 0 < self.top_fraction <= 1):
+            raise InputError(f"classifier top_fraction must be in (0, 1], got {self.top_fraction!r}")
 
     def to_json(self) -> str:
         """The configuration as a JSON object (with format name and version)."""
@@ -253,7 +273,7 @@ def min_max_normalise(maps: torch.Tensor, epsilon: float) -> torch.Tensor:
 
 
 class LesionClassifier(nn.Module):
-    """Net_c: backbone, global-average-pooling linear head, and a differentiable CAM.
+    """Net_c: backbone, linear head pooled over positions (average or top-k), and a differentiable CAM.
 
     Parameters
     ----------
@@ -283,9 +303,16 @@ class LesionClassifier(nn.Module):
         """
         _check_image(image)
         features = self.backbone(normalise_images(image, self.config.normalisation))
-        logits = self.head(features.mean(dim=(2, 3)))
-        # CAM_c = sum_k w_ck f_k: the head applied at every position, without the bias.
-        cam = F.relu(torch.einsum("ck,bkhw->bchw", self.head.weight, features))
+        # sum_k w_ck f_k: the head applied at every position, without the bias.
+        evidence = torch.einsum("ck,bkhw->bchw", self.head.weight, features)
+        if self.config.pooling == "average":
+            pooled = evidence.mean(dim=(2, 3))
+        else:
+            flat = evidence.flatten(2)
+            k = max(1, int(round(self.config.top_fraction * flat.shape[2])))
+            pooled = flat.topk(k, dim=2).values.mean(dim=2)
+        logits = pooled + self.head.bias
+        cam = F.relu(evidence)
         cam = F.interpolate(cam, size=image.shape[-2:], mode="bilinear", align_corners=False)
         return ClassifierOutput(logits=logits, cam=min_max_normalise(cam, self.config.cam_epsilon))
 

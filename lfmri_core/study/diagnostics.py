@@ -35,7 +35,9 @@ __all__ = [
     "accuracy",
     "classify",
     "energy_fraction",
+    "pointing_distance",
     "pointing_game",
+    "STANDARD_POINTING_TOLERANCE",
     "roc_auc",
 ]
 
@@ -44,8 +46,12 @@ def _nonempty(boxes: Iterable[LesionBox]) -> list[LesionBox]:
     return [b for b in boxes if not b.is_empty]
 
 
-def pointing_game(cam: np.ndarray, boxes: Iterable[LesionBox], tolerance: float = 0.0) -> bool:
-    """Whether the CAM's maximum points at a lesion.
+STANDARD_POINTING_TOLERANCE = 15.0
+"""Pixels of slack of the pointing game as Zhang et al. (ECCV 2016) defined it."""
+
+
+def pointing_distance(cam: np.ndarray, boxes: Iterable[LesionBox]) -> float:
+    """Euclidean distance in pixels from the CAM's maximum to the nearest box pixel.
 
     Parameters
     ----------
@@ -54,30 +60,50 @@ def pointing_game(cam: np.ndarray, boxes: Iterable[LesionBox], tolerance: float 
     boxes
         The slice's lesion boxes (half-open ranges in the same frame; their ``slice`` is not
         looked at). Empty boxes are ignored.
-    tolerance
-        Pixels: a hit when the Euclidean distance from the maximum to the nearest box pixel is
-        at most this (0: the maximum must lie inside a box).
 
     Returns
     -------
-    bool
-        True for a hit. The maximum is the first in row-major order when several pixels tie; a
-        CAM that is constant (all zero, say) points nowhere and is a miss.
+    float
+        0 when the maximum lies inside a box; ``inf`` when there is no (non-empty) box or the
+        CAM points nowhere (constant, e.g. all zero, or not finite). The maximum is the first in
+        row-major order when several pixels tie.
     """
     cam = np.asarray(cam)
     if cam.ndim != 2:
         raise InputError(f"a CAM must have shape (H, W), got {cam.shape}")
-    if tolerance < 0 or not math.isfinite(tolerance):
-        raise InputError(f"pointing-game tolerance must be a finite number >= 0, got {tolerance!r}")
     if cam.size == 0 or not np.isfinite(cam).all() or float(cam.max()) == float(cam.min()):
-        return False
+        return math.inf
     row, col = np.unravel_index(int(np.argmax(cam)), cam.shape)
+    best = math.inf
     for box in _nonempty(boxes):
         d_row = max(box.row0 - row, 0, row - (box.row1 - 1))
         d_col = max(box.col0 - col, 0, col - (box.col1 - 1))
-        if math.hypot(d_row, d_col) <= tolerance:
-            return True
-    return False
+        best = min(best, math.hypot(d_row, d_col))
+    return best
+
+
+def pointing_game(cam: np.ndarray, boxes: Iterable[LesionBox], tolerance: float = 0.0) -> bool:
+    """Whether the CAM's maximum points at a lesion: :func:`pointing_distance` <= ``tolerance``.
+
+    Parameters
+    ----------
+    cam
+        Class activation map of one slice, real ``(rh, rw)``.
+    boxes
+        The slice's lesion boxes. Empty boxes are ignored.
+    tolerance
+        Pixels: a hit when the Euclidean distance from the maximum to the nearest box pixel is
+        at most this (0: the maximum must lie inside a box; Zhang et al. use
+        :data:`STANDARD_POINTING_TOLERANCE`).
+
+    Returns
+    -------
+    bool
+        True for a hit; a CAM that is constant (all zero, say) points nowhere and is a miss.
+    """
+    if tolerance < 0 or not math.isfinite(tolerance):
+        raise InputError(f"pointing-game tolerance must be a finite number >= 0, got {tolerance!r}")
+    return pointing_distance(cam, boxes) <= tolerance
 
 
 def energy_fraction(cam: np.ndarray, boxes: Iterable[LesionBox]) -> float:

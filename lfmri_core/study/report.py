@@ -58,7 +58,7 @@ def build_tables(results: EvaluationResults, evaluation_set: EvaluationSet, *, t
     for optional in (stage_table(results), classifier_table(results), cam_table(results, tolerance=tolerance)):
         if optional is not None:
             tables.append(optional)
-    tables.append(targets_table(target_checks(results, 8.0), 8.0))
+    tables.append(targets_table(target_checks(results, 8.0, tolerance=tolerance), 8.0))
     return tables
 
 

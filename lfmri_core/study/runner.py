@@ -16,6 +16,8 @@ LF-MRI with other numbers of stages (the stage ablation) is run on the same volu
 
 from __future__ import annotations
 
+import math
+
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -32,7 +34,7 @@ from lfmri_core.masks import MaskSpec
 from lfmri_core.metrics import lf_metrics, slice_metrics
 from lfmri_core.models.classifier import LesionClassifier
 from lfmri_core.recon.registry import CancelCallback
-from lfmri_core.study.diagnostics import classify, energy_fraction, pointing_game
+from lfmri_core.study.diagnostics import classify, energy_fraction, pointing_distance
 from lfmri_core.study.plan import EvaluationPlan, center_fraction_for
 from lfmri_core.study.testset import EvaluationSet, EvaluationVolume
 
@@ -106,6 +108,9 @@ class SliceResult:
         Pointing game of Net_c's CAM (None on slices without boxes or without a classifier).
     energy_fraction
         CAM energy inside the boxes (None on slices without boxes or without a classifier).
+    pointing_distance
+        Pixels from the CAM's maximum to the nearest box (0 inside one, inf for a CAM that
+        points nowhere; None where ``pointing_hit`` is None).
     """
 
     volume: str
@@ -123,6 +128,7 @@ class SliceResult:
     probability: float
     pointing_hit: bool | None
     energy_fraction: float | None
+    pointing_distance: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -219,9 +225,10 @@ class _VolumeRun:
         for n, index in enumerate(self.indices):
             boxes = _slice_boxes(self.volume, index)
             glob = {"psnr": nan, "ssim": nan} if images is None else slice_metrics(self.target[n], images[n], self.maxval)
-            hit = energy = None
+            hit = energy = distance = None
             if scored is not None and boxes:
-                hit = pointing_game(scored.cams[n], boxes, self.tolerance)
+                distance = pointing_distance(scored.cams[n], boxes)
+                hit = distance <= self.tolerance
                 energy = energy_fraction(scored.cams[n], boxes)
             out.append(SliceResult(
                 volume=self.volume.name, contrast=self.volume.contrast, slice=index, source=source,
@@ -231,7 +238,7 @@ class _VolumeRun:
                 lf_ssim=nan if lesion is None else float(lesion.per_slice_lf_ssim[n]),
                 logit=nan if scored is None else float(scored.logits[n]),
                 probability=nan if scored is None else float(scored.probabilities[n]),
-                pointing_hit=hit, energy_fraction=energy,
+                pointing_hit=hit, energy_fraction=energy, pointing_distance=distance,
             ))
         return out
 
@@ -282,6 +289,9 @@ def run_evaluation(
     """
     from lfmri_core.models.weights import load_weights
 
+    if isinstance(pointing_tolerance, bool) or not isinstance(pointing_tolerance, (int, float)) \
+            or not 0 <= pointing_tolerance < math.inf:
+        raise InputError(f"pointing-game tolerance must be a finite number >= 0, got {pointing_tolerance!r}")
     start = time.perf_counter()
     dev = resolve_device(device)
     classifier = None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lfmri_core.study.diagnostics import accuracy, roc_auc
+from lfmri_core.study.diagnostics import STANDARD_POINTING_TOLERANCE, accuracy, roc_auc
 from lfmri_core.study.plan import method_label
 from lfmri_core.study.runner import (
     REFERENCE,
@@ -295,10 +295,14 @@ def classifier_table(results: EvaluationResults) -> Table | None:
                  tuple(md_rows), tuple(csv_header), tuple(csv_rows), notes)
 
 
-def _pointing(slices: Sequence[SliceResult]) -> tuple[float, int, int]:
-    """(fraction of hits, hits, lesion slices) over slices with boxes."""
+def _pointing(slices: Sequence[SliceResult], tolerance: float | None = None) -> tuple[float, int, int]:
+    """(fraction of hits, hits, lesion slices) over slices with boxes: hits as evaluated
+    (``tolerance`` None) or within ``tolerance`` pixels."""
     scored = [s for s in slices if s.pointing_hit is not None]
-    hits = sum(bool(s.pointing_hit) for s in scored)
+    if tolerance is None:
+        hits = sum(bool(s.pointing_hit) for s in scored)
+    else:
+        hits = sum(s.pointing_distance is not None and s.pointing_distance <= tolerance for s in scored)
     return (hits / len(scored) if scored else float("nan")), hits, len(scored)
 
 
@@ -309,30 +313,42 @@ def cam_table(results: EvaluationResults, *, tolerance: float = 0.0) -> Table | 
         return None
     plan = results.plan
     header, csv_header = ["Images"], ["source", "label"]
+    standard = STANDARD_POINTING_TOLERANCE
+    extra = tolerance != standard  # also the pointing game as Zhang et al. defined it
     for acceleration in plan.accelerations:
         tag = _accel(acceleration)
-        header += [f"Pointing game {tag}", f"CAM energy in boxes {tag}"]
-        csv_header += [f"pointing_{tag}", f"hits_{tag}", f"lesion_slices_{tag}",
-                       f"energy_{tag}_mean", f"energy_{tag}_std", f"energy_{tag}_n"]
+        header += [f"Pointing game {tag}"] + ([f"Pointing game {tag}, {standard:g} px"] if extra else []) \
+            + [f"CAM energy in boxes {tag}"]
+        csv_header += [f"pointing_{tag}", f"hits_{tag}", f"lesion_slices_{tag}"] \
+            + ([f"pointing_{standard:g}px_{tag}", f"hits_{standard:g}px_{tag}"] if extra else []) \
+            + [f"energy_{tag}_mean", f"energy_{tag}_std", f"energy_{tag}_n"]
     md_rows, csv_rows = [], []
     for source, label, ran in _sources(results):
         cells, raw = [label], [source, label]
         for acceleration in plan.accelerations:
             if not ran:
-                cells += [NOT_EVALUATED, NOT_EVALUATED]
-                raw += [float("nan"), 0, 0, float("nan"), float("nan"), 0]
+                cells += [NOT_EVALUATED] * (3 if extra else 2)
+                raw += [float("nan"), 0, 0] + ([float("nan"), 0] if extra else []) + [float("nan"), float("nan"), 0]
                 continue
             chosen = _pick(results, source, acceleration)
             fraction, hits, count = _pointing(chosen)
             energy = summarise(s.energy_fraction for s in chosen if s.energy_fraction is not None)
-            cells += [f"{_number(fraction, 3)} ({hits}/{count})" if count else "n/a", format_summary(energy, 3)]
-            raw += [fraction, hits, count, energy.mean, energy.std, energy.n]
+            cells.append(f"{_number(fraction, 3)} ({hits}/{count})" if count else "n/a")
+            raw += [fraction, hits, count]
+            if extra:
+                fraction_std, hits_std, _ = _pointing(chosen, standard)
+                cells.append(f"{_number(fraction_std, 3)} ({hits_std}/{count})" if count else "n/a")
+                raw += [fraction_std, hits_std]
+            cells.append(format_summary(energy, 3))
+            raw += [energy.mean, energy.std, energy.n]
         md_rows.append(tuple(cells))
         csv_rows.append(tuple(raw))
     slack = "" if tolerance == 0 else f" or within {tolerance:g} pixels of one"
     note = (
         "Net_c's CAM (class 0) on each image, on the slices with lesion boxes. Pointing game: hit when the "
-        f"CAM maximum lies inside a box{slack}. "
+        f"CAM maximum lies inside a box{slack}"
+        + (f"; the {standard:g} px column allows {standard:g} pixels of slack, as Zhang et al. (ECCV 2016) defined "
+           "the pointing game" if extra else "") + ". "
         "Energy: sum of the CAM inside the union of the boxes over its sum (mean ± std over slices)."
     )
     notes = (note, *_skipped_note(plan.requested, plan.skipped))
@@ -360,8 +376,9 @@ def _mean_score(results: EvaluationResults, method: str, field: str, acceleratio
     return summarise(values).mean
 
 
-def target_checks(results: EvaluationResults, acceleration: float = 8.0) -> list[TargetCheck]:
-    """The targets at ``acceleration`` (means over all test volumes)."""
+def target_checks(results: EvaluationResults, acceleration: float = 8.0, *, tolerance: float = 0.0) -> list[TargetCheck]:
+    """The targets at ``acceleration`` (means over all test volumes); ``tolerance`` is the
+    pointing-game slack the evaluation used (the result is judged on it)."""
     plan = results.plan
     have_accel = acceleration in plan.accelerations
     tag = _accel(acceleration)
@@ -409,7 +426,11 @@ def target_checks(results: EvaluationResults, acceleration: float = 8.0) -> list
         if count == 0:
             checks.append(TargetCheck(name, requirement, "not evaluated (no slice with lesions)", "not evaluated"))
             continue
-        checks.append(TargetCheck(name, requirement, f"{fraction:.3f} ({hits}/{count} slices)",
+        chosen = _pick(results, source, acceleration)
+        standard = STANDARD_POINTING_TOLERANCE
+        fraction_std, hits_std, _ = _pointing(chosen, standard)
+        also = "" if tolerance == standard else f"; within {standard:g} px: {fraction_std:.3f} ({hits_std}/{count})"
+        checks.append(TargetCheck(name, requirement, f"{fraction:.3f} ({hits}/{count} slices){also}",
                                   "PASS" if fraction >= 0.8 else "FAIL"))
     return checks
 

@@ -122,6 +122,14 @@ class TrainingConfig:
     zero_filled_fraction
         Classifier: the fraction of training images replaced by their zero-filled
         ``|A^H y|`` at 4x/8x, since inside LF-MRI Net_c sees intermediate estimates (0: off).
+    twin_pairs
+        Classifier: train on lesion slices paired with the same slice of their lesion-free twin
+        volume (``<stem>_twin``, see ``SyntheticSource.lesion_free_twins``), half a batch each,
+        and on nothing else. The two images of a pair differ only by the lesion, so the only
+        way to score them apart is to find it: cues that merely go with lesions (which slice,
+        which anatomy) carry no signal. Both images of a pair get the same augmentation.
+    flip_fraction
+        Classifier: the fraction of training images flipped left-right (phase-encode axis).
     validate_every, checkpoint_every
         Steps between validation rounds / checkpoints (both also at the end).
     val_slices
@@ -143,6 +151,8 @@ class TrainingConfig:
     accelerations: tuple[AccelerationChoice, ...] = DEFAULT_ACCELERATIONS
     loss: LossWeights = field(default_factory=LossWeights)
     zero_filled_fraction: float = 0.5
+    twin_pairs: bool = False
+    flip_fraction: float = 0.0
     validate_every: int = 200
     checkpoint_every: int = 200
     val_slices: int = 32
@@ -170,6 +180,14 @@ class TrainingConfig:
             raise InputError(f"crop rows must be an integer >= 8 (or None for no crop), got {self.crop_rows!r}")
         if not _is_number(self.zero_filled_fraction) or not 0 <= self.zero_filled_fraction <= 1:
             raise InputError(f"zero-filled fraction must be in [0, 1], got {self.zero_filled_fraction!r}")
+        if not _is_number(self.flip_fraction) or not 0 <= self.flip_fraction <= 1:
+            raise InputError(f"flip fraction must be in [0, 1], got {self.flip_fraction!r}")
+        if not isinstance(self.twin_pairs, bool):
+            raise InputError(f"twin_pairs must be true or false, got {self.twin_pairs!r}")
+        if self.twin_pairs and info.phase != "classifier":
+            raise InputError("twin pairs apply to the classifier only")
+        if self.twin_pairs and self.batch_size % 2:
+            raise InputError(f"twin pairs need an even batch size (a lesion slice and its twin), got {self.batch_size}")
         object.__setattr__(self, "accelerations", check_accelerations(self.accelerations))
         loss = self.loss
         if isinstance(loss, Mapping):

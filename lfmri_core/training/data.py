@@ -541,6 +541,35 @@ class SliceDataset(Dataset[SliceSample]):
         return state
 
 
+TWIN_SUFFIX = "_twin"
+"""Stem suffix of a volume's lesion-free twin (``<stem>_twin.h5``)."""
+
+
+def twin_pairs(dataset: SliceDataset) -> SliceDataset:
+    """The lesion slices of ``dataset`` each followed by the same slice of its lesion-free twin.
+
+    Items come in pairs ``[lesion slice, twin slice, ...]`` (positions ``2i`` and ``2i + 1``),
+    for every slice with a class-0 label of 1 whose volume ``<stem>`` has a twin
+    ``<stem>_twin`` of the same size in the dataset.
+
+    Raises
+    ------
+    InputError
+        No such pair (no twin volumes, or no lesion slice in the volumes that have one).
+    """
+    index = {entry.path.stem: v for v, entry in enumerate(dataset.volumes)}
+    positive = {item for item, target in zip(dataset.items, dataset.targets) if target[0] == 1}
+    items: list[tuple[int, int]] = []
+    for v, s in dataset.items:
+        twin = index.get(dataset.volumes[v].path.stem + TWIN_SUFFIX)
+        if (v, s) in positive and twin is not None and dataset.volumes[twin].num_slices == dataset.volumes[v].num_slices:
+            items += [(v, s), (twin, s)]
+    if not items:
+        raise InputError("twin pairs need lesion slices whose volume has a lesion-free twin <stem>_twin "
+                         "(synthetic data: --lesion-free-twins)")
+    return SliceDataset(dataset.volumes, dataset.class_names, items, dataset.open_files)
+
+
 def spread(count: int, available: int) -> list[int]:
     """``count`` (or all) evenly spaced positions out of ``range(available)``."""
     if count >= available:

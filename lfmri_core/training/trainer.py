@@ -68,6 +68,7 @@ from lfmri_core.training.data import (
     SliceSample,
     TrainingData,
     describe_counts,
+    twin_pairs,
     validation_positions,
 )
 from lfmri_core.training.distributed import DistributedContext, all_ranks_sum, unwrap, wrap_model
@@ -178,14 +179,19 @@ class DataOrder:
 
 
 class _ShardBatches:
-    """Batch sampler: this rank's shard of each global batch, recording the order after each."""
+    """Batch sampler: this rank's shard of each global batch, recording the order after each.
 
-    def __init__(self, order: DataOrder, global_batch: int, shard: slice, states: deque) -> None:
-        self.order, self.global_batch, self.shard, self.states = order, global_batch, shard, states
+    With ``group`` > 1 the order runs over groups of ``group`` consecutive items (a lesion
+    slice and its twin), which stay together and in order within the global batch.
+    """
+
+    def __init__(self, order: DataOrder, global_batch: int, shard: slice, states: deque, group: int = 1) -> None:
+        self.order, self.global_batch, self.shard, self.states, self.group = order, global_batch, shard, states, group
 
     def __iter__(self) -> Iterator[list[int]]:
         while True:
-            indices = self.order.take(self.global_batch)
+            groups = self.order.take(self.global_batch // self.group)
+            indices = [g * self.group + j for g in groups for j in range(self.group)]
             self.states.append(self.order.state())
             yield indices[self.shard]
 
@@ -348,6 +354,8 @@ class Trainer:
             if len(train_set) == 0:
                 raise InputError("no training slice has an image-level label: the classifier needs annotations "
                                  "(--annotations CSV and its --file-list)")
+            if config.twin_pairs:
+                train_set = twin_pairs(train_set)
             self.pos_weight = torch.from_numpy(positive_weights(train_set.targets)).to(self.device)
         self.train_set = train_set
         self.val_set = val_set.subset(validation_positions(val_set.targets, config.val_slices))
@@ -364,7 +372,8 @@ class Trainer:
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.lr)
         order_seed, draw_seed = _seeds(config.seed)
-        self.order = DataOrder(len(train_set), order_seed)
+        self.group = 2 if config.twin_pairs else 1
+        self.order = DataOrder(len(train_set) // self.group, order_seed)
         self.draws = torch.Generator().manual_seed(draw_seed)
         self.step = 0
         self.seconds = 0.0
@@ -395,7 +404,7 @@ class Trainer:
 
     def _loader(self) -> Iterator[list[SliceSample]]:
         if self._batches is None:
-            sampler = _ShardBatches(self.order, self.config.batch_size, self.shard, self._states)
+            sampler = _ShardBatches(self.order, self.config.batch_size, self.shard, self._states, self.group)
             workers = self.config.num_workers
             loader = DataLoader(self.train_set, batch_sampler=sampler, collate_fn=_keep_list, num_workers=workers,
                                 persistent_workers=workers > 0)
@@ -414,7 +423,8 @@ class Trainer:
         self._order_state = self._states.popleft()
         spec = draw_mask_spec(self.draws, self.config.accelerations)
         crop_fractions = torch.rand(self.config.batch_size, generator=self.draws)[self.shard].tolist()
-        augment = (torch.rand(self.config.batch_size, generator=self.draws)[self.shard] < self.config.zero_filled_fraction).tolist()
+        augment = self._item_draws(self.config.zero_filled_fraction)
+        flips = self._item_draws(self.config.flip_fraction) if self.config.flip_fraction else [False] * len(samples)
         lr = self.config.learning_rate(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -438,7 +448,8 @@ class Trainer:
                 kspace = torch.stack([samples[i].kspace for i in members]).to(self.device)
                 if self.info.phase == "classifier":
                     targets = torch.stack([samples[i].targets for i in members]).to(self.device)
-                    per_item = self._classifier_losses(kspace, key[1], key[2], targets, spec, [augment[i] for i in members])
+                    per_item = self._classifier_losses(kspace, key[1], key[2], targets, spec, [augment[i] for i in members],
+                                                       [flips[i] for i in members])
                 else:
                     per_item = self._recon_losses(kspace, key[1], key[2], spec, [crop_fractions[i] for i in members])
                 (per_item.sum() * scale).backward()
@@ -451,6 +462,11 @@ class Trainer:
         self._loss_count += len(samples)
         return total / max(len(samples), 1)
 
+    def _item_draws(self, probability: float) -> list[bool]:
+        """One coin per item of this rank's shard (one per pair, shared by both, with twin pairs)."""
+        coins = torch.rand(self.config.batch_size // self.group, generator=self.draws) < probability
+        return coins.repeat_interleave(self.group)[self.shard].tolist()
+
     def _recon_losses(self, kspace: torch.Tensor, recon_shape: tuple[int, int], padding: tuple[int, int], spec: Any,
                       crop_fractions: Sequence[float]) -> torch.Tensor:
         batch = recon_batch(kspace, recon_shape, spec, padding=padding, crop_rows=self.config.crop_rows,
@@ -460,12 +476,15 @@ class Trainer:
         return self.loss(center_crop(output.image.abs(), batch.crop_shape), batch.target).total
 
     def _classifier_losses(self, kspace: torch.Tensor, recon_shape: tuple[int, int], padding: tuple[int, int],
-                           targets: torch.Tensor, spec: Any, augment: Sequence[bool]) -> torch.Tensor:
+                           targets: torch.Tensor, spec: Any, augment: Sequence[bool], flips: Sequence[bool]) -> torch.Tensor:
         with torch.no_grad():
             images = rss_target(coil_images(kspace), recon_shape).float()
             chosen = [i for i, flag in enumerate(augment) if flag]
             if chosen:
                 images[chosen] = zero_filled(recon_batch(kspace[chosen], recon_shape, spec, padding=padding))
+            flipped = [i for i, flag in enumerate(flips) if flag]
+            if flipped:
+                images[flipped] = images[flipped].flip(-1)
         logits = self.net(images.unsqueeze(1)).logits
         losses = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight, reduction="none")
         return losses.mean(dim=1)

@@ -109,6 +109,73 @@ def test_bad_config_raises_input_error() -> None:
         ClassifierConfig(width=0)
     with pytest.raises(InputError, match="normalisation"):
         ClassifierConfig(normalisation="mean")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="pooling must be one of average, top-k, got 'max'"):
+        ClassifierConfig(pooling="max")  # type: ignore[arg-type]
+    for bad in (0, 1.5, True):
+        with pytest.raises(InputError, match="top_fraction must be in"):
+            ClassifierConfig(pooling="top-k", top_fraction=bad)
+
+
+def _evidence(model: LesionClassifier, images: torch.Tensor) -> torch.Tensor:
+    """Per-position scores ``sum_k w_ck f_k`` (no bias), ``(B, C, h, w)``, computed independently."""
+    from lfmri_core.models.classifier import normalise_images
+
+    features = model.backbone(normalise_images(images, model.config.normalisation))
+    return torch.nn.functional.conv2d(features, model.head.weight[:, :, None, None])
+
+
+def test_average_pooling_is_the_linear_head_on_pooled_features() -> None:
+    model = _model("resnet-small")
+    images = _images((3, 1, 48, 40))
+    from lfmri_core.models.classifier import normalise_images
+
+    with torch.no_grad():
+        features = model.backbone(normalise_images(images, "p99"))
+        expected = model.head(features.mean(dim=(2, 3)))  # global average pooling, then the head
+        torch.testing.assert_close(model(images).logits, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.2, 1.0])
+def test_top_k_pooling_averages_the_largest_position_scores(fraction: float) -> None:
+    torch.manual_seed(0)
+    model = build_classifier(ClassifierConfig(width=8, num_classes=2, pooling="top-k", top_fraction=fraction)).eval()
+    images = _images((2, 1, 64, 64), seed=3)
+    with torch.no_grad():
+        evidence = _evidence(model, images).flatten(2)  # (2, 2, 64) positions at stride 8
+        k = max(1, round(fraction * evidence.shape[2]))
+        ranked = evidence.sort(dim=2, descending=True).values
+        expected = ranked[..., :k].mean(dim=2) + model.head.bias
+        out = model(images)
+    torch.testing.assert_close(out.logits, expected, rtol=1e-5, atol=1e-6)
+    if fraction == 1.0:  # every position: the average
+        torch.testing.assert_close(out.logits, evidence.mean(dim=2) + model.head.bias, rtol=1e-5, atol=1e-6)
+
+
+def test_top_k_cam_peak_is_where_the_pooled_score_comes_from() -> None:
+    """With one pooled position the logit minus the bias is the (pre-normalisation) CAM peak."""
+    torch.manual_seed(1)
+    model = build_classifier(ClassifierConfig(width=8, pooling="top-k", top_fraction=1e-6)).eval()
+    images = _images((2, 1, 64, 64), seed=4)
+    with torch.no_grad():
+        evidence = _evidence(model, images)
+        out = model(images)
+    peak = evidence.flatten(1).amax(dim=1)
+    torch.testing.assert_close(out.logits[:, 0] - model.head.bias[0], peak, rtol=1e-5, atol=1e-6)
+    for b in range(2):  # the CAM's maximum is the upsampled peak cell's centre region
+        row, col = divmod(int(evidence[b, 0].argmax()), evidence.shape[-1])
+        cam_row, cam_col = divmod(int(out.cam[b, 0].argmax()), 64)
+        assert abs(cam_row - (8 * row + 3.5)) <= 8 and abs(cam_col - (8 * col + 3.5)) <= 8
+
+
+def test_configs_written_before_pooling_existed_load_as_average() -> None:
+    import json
+
+    old = json.loads(ClassifierConfig(width=8).to_json())
+    del old["pooling"], old["top_fraction"]
+    config = ClassifierConfig.from_json(json.dumps(old))
+    assert config.pooling == "average" and config == ClassifierConfig(width=8)
+    top = ClassifierConfig(width=8, pooling="top-k", top_fraction=0.01)
+    assert ClassifierConfig.from_json(top.to_json()) == top
 
 
 # --- weights files ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from lfmri_core.study.diagnostics import (
     accuracy,
     classify,
     energy_fraction,
+    pointing_distance,
     pointing_game,
     roc_auc,
 )
@@ -91,6 +92,17 @@ def test_pointing_game_tolerance_is_euclidean() -> None:
     assert pointing_game(peak_at(10, 28), [BOX], tolerance=4.0)
     with pytest.raises(InputError, match="tolerance"):
         pointing_game(cam, [BOX], tolerance=-1)
+
+
+def test_pointing_distance_is_to_the_nearest_box_pixel() -> None:
+    assert pointing_distance(peak_at(12, 22), [BOX]) == 0.0
+    assert pointing_distance(peak_at(16, 27), [BOX]) == pytest.approx(np.hypot(3, 3))
+    other = LesionBox(slice=3, label="Meniscus Tear", row0=16, row1=18, col0=30, col1=31)
+    assert pointing_distance(peak_at(16, 27), [BOX, other]) == pytest.approx(3.0)  # the nearer box
+    assert pointing_distance(np.zeros((32, 40)), [BOX]) == np.inf
+    assert pointing_distance(peak_at(12, 22), []) == np.inf
+    for tolerance in (0.0, 4.0, 4.25, 15.0):  # the pointing game is the distance within the tolerance
+        assert pointing_game(peak_at(16, 27), [BOX], tolerance) == (np.hypot(3, 3) <= tolerance)
 
 
 def test_pointing_game_constant_cam_and_empty_boxes_miss() -> None:

@@ -121,9 +121,12 @@ def reference_and_method_slices() -> tuple[SliceResult, ...]:
                                        ("lfmri", 4.0, (0.9, 0.8, 0.2, 0.1), (True, True))):
         for s in range(4):
             positive = s < 2
+            # a miss lies 10 px from its box (inside the standard 15 px), except on zero-filled 4x (20 px)
+            distance = (0.0 if hits[s] else 20.0 if (source, accel) == ("zero-filled", 4.0) else 10.0) if positive else None
             out.append(SliceResult("v0", "PD", s, source, accel, positive, int(positive), 30.0, 0.9,
                                    float("nan"), float("nan"), 0.0, probs[s],
-                                   hits[s] if positive else None, (0.5 if s == 0 else 0.25) if positive else None))
+                                   hits[s] if positive else None, (0.5 if s == 0 else 0.25) if positive else None,
+                                   distance))
     return tuple(out)
 
 
@@ -144,6 +147,13 @@ def test_classifier_and_cam_tables() -> None:
     cells = {r[0]: dict(zip(cam.header, r)) for r in cam.rows}
     assert cells["Zero-filled"]["Pointing game 8x"] == "0.500 (1/2)"
     assert cells["Zero-filled"]["Pointing game 4x"] == "0.000 (0/2)"
+    # the pointing game as Zhang et al. defined it (15 px of slack), next to the strict one
+    assert cells["Zero-filled"]["Pointing game 8x, 15 px"] == "1.000 (2/2)"
+    assert cells["Zero-filled"]["Pointing game 4x, 15 px"] == "0.000 (0/2)"
+    assert "15 px" in " ".join(cam.notes[0:1])
+    assert cam.csv_header[2:7] == ("pointing_4x", "hits_4x", "lesion_slices_4x", "pointing_15px_4x", "hits_15px_4x")
+    lenient = cam_table(res, tolerance=15.0)
+    assert lenient is not None and "Pointing game 8x, 15 px" not in lenient.header  # no second column then
     assert cells["Fully sampled"]["CAM energy in boxes 8x"] == f"0.375 ± {np.std([0.5, 0.25], ddof=1):.3f}"
     assert classifier_table(results()) is None and cam_table(results()) is None
 
@@ -157,6 +167,8 @@ def test_targets_pass_fail_and_not_evaluated() -> None:
     # PSNR 34.33 vs 30.33: +4 dB over CS
     assert cs.status == "PASS" and "+4.00" in cs.measured
     assert on_lfmri.status == "PASS" and "(2/2 slices)" in on_lfmri.measured
+    assert on_lfmri.measured.endswith("within 15 px: 1.000 (2/2)")
+    assert "within" not in target_checks(res, 8.0, tolerance=15.0)[2].measured
     assert on_reference.status == "PASS"
 
     # LF gain 0.8 dB and PSNR -0.5 dB: FAIL

@@ -72,6 +72,12 @@ def test_bad_input_is_one_line(tiny_data: Path, classifier_file: Path, tmp_path:
                                           "--resume"], capsys)
     assert "does not apply to unet" in _error(["train", "unet", "--num-stages", "2", "--out", str(tmp_path / "o")], capsys)
     assert "invalid choice" in _error(["train", "resnet", "--out", str(tmp_path / "o")], capsys)
+    assert "--twin-pairs does not apply to unet" in _error(["train", "unet", "--twin-pairs", "--out", str(tmp_path / "o")], capsys)
+    assert "--pooling does not apply to lfmri" in _error(["train", "lfmri", "--pooling", "top-k", "--out", str(tmp_path / "o")],
+                                                         capsys)
+    assert "twin pairs need lesion slices" in _error(
+        ["train", "classifier", "--data", str(tiny_data), "--annotations", str(tiny_data / "lfmri_knee.csv"), "--twin-pairs",
+         "--device", "cpu", "--quiet", "--out", str(tmp_path / "o")], capsys)
     assert "needs --data DIR" in _error(["train", "unet", "--annotations", "x.csv", "--out", str(tmp_path / "o")], capsys)
     assert "--lesion-free-twins applies to --data synthetic only" in _error(
         ["train", "classifier", "--data", str(tiny_data), "--lesion-free-twins", "--out", str(tmp_path / "o")], capsys)

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -199,3 +200,73 @@ def test_volumes_of_different_widths_share_a_batch(tmp_path: Path) -> None:
     assert all(torch.isfinite(torch.tensor(losses)))
     validation = trainer.validate()
     assert validation is not None and validation["4x"]["slices"] == 2 and validation["4x"]["lf_psnr"] is None
+
+
+@pytest.fixture(scope="module")
+def twin_data(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two volumes with a bright 'lesion' (one box per slice) and their lesion-free twins (the
+    same k-space without it, no boxes), plus one plain volume."""
+    from lfmri_core.io.annotations import FileAnnotations, LesionBox, write_annotations
+    from lfmri_core.io.fastmri_h5 import FastMRIVolume, write_volume
+    from lfmri_core.io.ismrmrd_header import EncodingInfo
+    from lfmri_core.physics import fft2c, ifft2c, rss
+
+    folder = tmp_path_factory.mktemp("twin_data")
+    sources = sorted(tiny_data.glob("*.h5"))
+    records = []
+    for n, source in enumerate(sources):
+        with FastMRIVolume(source) as volume:
+            kspace = np.stack([volume.kspace(s) for s in range(volume.info.num_slices)])
+        images = ifft2c(torch.from_numpy(kspace))
+        stem = f"case_{n}"
+        if n < 2:
+            boxes = []
+            for s in range(images.shape[0]):
+                row, col = 40 + 30 * s + 10 * n, 60 + 20 * n
+                scale = rss(images[s]).max()
+                images[s, :, row:row + 8, col:col + 12] += 0.8 * scale / images.shape[1] ** 0.5
+                boxes.append(LesionBox(s, "Meniscus Tear", row, row + 8, col, col + 12))
+            write_volume(folder / f"{stem}_twin.h5", kspace, encoding=EncodingInfo((160, 160), (160, 160)))
+            records.append(FileAnnotations(f"{stem}_twin", (), reviewed=True))
+            records.append(FileAnnotations(stem, tuple(boxes), reviewed=True))
+        else:
+            records.append(FileAnnotations(stem, (), reviewed=True))
+        write_volume(folder / f"{stem}.h5", fft2c(images).numpy(), encoding=EncodingInfo((160, 160), (160, 160)))
+    write_annotations(folder / "cases.csv", records, file_list=folder / "cases_file_list.csv", frame_height=160)
+    return folder
+
+
+def test_twin_pairs_train_on_lesion_slices_and_their_twins_only(twin_data: Path, tmp_path: Path) -> None:
+    data = FolderSource(twin_data, twin_data / "cases.csv", twin_data / "cases_file_list.csv", val_volumes=0).load()
+    assert len(data.train) == 5
+    config = _config("classifier", steps=3, batch_size=4, twin_pairs=True, zero_filled_fraction=0.5, flip_fraction=0.5)
+    trainer = Trainer(config, data, tmp_path, model_config=TINY_CLASSIFIER)
+    names = [trainer.train_set.volumes[v].path.stem for v, _ in trainer.train_set.items]
+    assert names == ["case_0", "case_0_twin"] * 2 + ["case_1", "case_1_twin"] * 2  # no plain volume, no lone twin
+    slices = [s for _, s in trainer.train_set.items]
+    assert slices[0::2] == slices[1::2] and trainer.train_set.targets[:, 0].tolist() == [1, 0] * 4
+    assert trainer.order.size == 4  # the order runs over pairs
+    for _ in range(3):  # every batch: whole pairs, lesion slice first
+        samples = next(trainer._loader())
+        trainer._order_state = trainer._states.popleft()
+        assert len(samples) == 4
+        for first, second in zip(samples[0::2], samples[1::2]):
+            assert trainer.train_set.volumes[second.volume].path.stem == trainer.train_set.volumes[first.volume].path.stem + "_twin"
+            assert first.slice == second.slice and first.targets[0] == 1 and second.targets[0] == 0
+    draws = [trainer._item_draws(0.5) for _ in range(20)]
+    assert all(d[0::2] == d[1::2] for d in draws)  # a pair shares its augmentation
+    assert {tuple(d) for d in draws} != {tuple(draws[0])}  # and the coins do vary
+    trainer._close_loader()
+    result = trainer.run()
+    assert result.completed and result.steps == 3
+
+
+def test_twin_pairs_refusals(data: TrainingData, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="twin pairs need lesion slices whose volume has a lesion-free twin"):
+        Trainer(_config("classifier", twin_pairs=True), data, tmp_path, model_config=TINY_CLASSIFIER)
+    with pytest.raises(InputError, match="twin pairs apply to the classifier only"):
+        _config("unet", twin_pairs=True)
+    with pytest.raises(InputError, match="even batch size"):
+        _config("classifier", twin_pairs=True, batch_size=3)
+    with pytest.raises(InputError, match="flip fraction"):
+        _config("classifier", flip_fraction=1.5)
