@@ -287,13 +287,17 @@ class LesionClassifier(nn.Module):
         self.backbone = BACKBONE_REGISTRY[config.backbone](config.width)
         self.head = nn.Linear(self.backbone.out_channels, config.num_classes)
 
-    def forward(self, image: torch.Tensor) -> ClassifierOutput:
+    def forward(self, image: torch.Tensor, scale: torch.Tensor | None = None) -> ClassifierOutput:
         """Classify images and compute their class activation maps.
 
         Parameters
         ----------
         image
             Magnitude images, float ``(batch, 1, H, W)``, any H, W, any intensity scale.
+        scale
+            ``(batch,)`` divisors to use instead of the configured per-image normalisation
+            (training puts a lesion image and its lesion-free twin on one scale this way);
+            None: :attr:`ClassifierConfig.normalisation`.
 
         Returns
         -------
@@ -302,7 +306,13 @@ class LesionClassifier(nn.Module):
             ``[0, 1]``, each map with maximum 1 unless it is all zero.
         """
         _check_image(image)
-        features = self.backbone(normalise_images(image, self.config.normalisation))
+        if scale is None:
+            normalised = normalise_images(image, self.config.normalisation)
+        else:
+            if scale.shape != image.shape[:1] or not bool(torch.all(scale > 0)):
+                raise InputError(f"classifier scale must be {image.shape[0]} positive numbers, got shape {tuple(scale.shape)}")
+            normalised = image / scale[:, None, None, None]
+        features = self.backbone(normalised)
         # sum_k w_ck f_k: the head applied at every position, without the bias.
         evidence = torch.einsum("ck,bkhw->bchw", self.head.weight, features)
         if self.config.pooling == "average":

@@ -545,12 +545,16 @@ TWIN_SUFFIX = "_twin"
 """Stem suffix of a volume's lesion-free twin (``<stem>_twin.h5``)."""
 
 
+def _same_size(a: VolumeEntry, b: VolumeEntry) -> bool:
+    return (a.num_slices, a.num_coils, a.image_shape, a.recon_shape) == (b.num_slices, b.num_coils, b.image_shape, b.recon_shape)
+
+
 def twin_pairs(dataset: SliceDataset) -> SliceDataset:
     """The lesion slices of ``dataset`` each followed by the same slice of its lesion-free twin.
 
     Items come in pairs ``[lesion slice, twin slice, ...]`` (positions ``2i`` and ``2i + 1``),
     for every slice with a class-0 label of 1 whose volume ``<stem>`` has a twin
-    ``<stem>_twin`` of the same size in the dataset.
+    ``<stem>_twin`` of the same size (slices, coils, image and recon shape) in the dataset.
 
     Raises
     ------
@@ -562,7 +566,7 @@ def twin_pairs(dataset: SliceDataset) -> SliceDataset:
     items: list[tuple[int, int]] = []
     for v, s in dataset.items:
         twin = index.get(dataset.volumes[v].path.stem + TWIN_SUFFIX)
-        if (v, s) in positive and twin is not None and dataset.volumes[twin].num_slices == dataset.volumes[v].num_slices:
+        if (v, s) in positive and twin is not None and _same_size(dataset.volumes[twin], dataset.volumes[v]):
             items += [(v, s), (twin, s)]
     if not items:
         raise InputError("twin pairs need lesion slices whose volume has a lesion-free twin <stem>_twin "

@@ -54,6 +54,7 @@ from lfmri_core.models import (
     UNetRecon,
     save_weights,
 )
+from lfmri_core.models.scaling import robust_scale
 from lfmri_core.physics import center_crop
 from lfmri_core.training.batch import coil_images, recon_batch, rss_target, zero_filled
 from lfmri_core.training.checkpoint import (
@@ -71,7 +72,12 @@ from lfmri_core.training.data import (
     twin_pairs,
     validation_positions,
 )
-from lfmri_core.training.distributed import DistributedContext, all_ranks_sum, unwrap, wrap_model
+from lfmri_core.training.distributed import (
+    DistributedContext,
+    all_ranks_sum,
+    unwrap,
+    wrap_model,
+)
 from lfmri_core.training.labels import frequent_labels, positive_weights
 from lfmri_core.training.losses import ReconstructionLoss
 from lfmri_core.training.masks import draw_mask_spec
@@ -198,6 +204,22 @@ class _ShardBatches:
 
 def _keep_list(samples: list[SliceSample]) -> list[SliceSample]:
     return samples
+
+
+def _pair_scales(images: torch.Tensor, normalisation: str) -> torch.Tensor | None:
+    """Net_c's input divisor for twin pairs: each lesion image's own (as in use), and the same
+    for its twin (odd positions), instead of the twin's own.
+
+    Net_c divides every image by its own 99th percentile (or maximum). A large bright lesion
+    (an effusion on PDFS) raises that statistic, by up to 2x, so a lesion image normalised on
+    its own would be darker *everywhere* than its normalised twin: a global cue that says
+    nothing about where the lesion is. On one scale the two inputs are equal outside the lesion.
+    None for ``normalisation == "none"`` (nothing to equalise).
+    """
+    if normalisation == "none":
+        return None
+    scales = robust_scale(images[0::2].unsqueeze(1), percentile=normalisation == "p99")
+    return scales.repeat_interleave(2)
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -373,6 +395,9 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.lr)
         order_seed, draw_seed = _seeds(config.seed)
         self.group = 2 if config.twin_pairs else 1
+        if (self.shard.stop - self.shard.start) % self.group:
+            raise InputError(f"twin pairs need an even batch per process; batch {config.batch_size} over "
+                             f"{self.context.world_size} processes gives {self.shard.stop - self.shard.start}")
         self.order = DataOrder(len(train_set) // self.group, order_seed)
         self.draws = torch.Generator().manual_seed(draw_seed)
         self.step = 0
@@ -485,7 +510,8 @@ class Trainer:
             flipped = [i for i, flag in enumerate(flips) if flag]
             if flipped:
                 images[flipped] = images[flipped].flip(-1)
-        logits = self.net(images.unsqueeze(1)).logits
+            scale = _pair_scales(images, self.model_config.normalisation) if self.config.twin_pairs else None
+        logits = self.net(images.unsqueeze(1), scale).logits
         losses = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight, reduction="none")
         return losses.mean(dim=1)
 

@@ -270,3 +270,36 @@ def test_twin_pairs_refusals(data: TrainingData, tmp_path: Path) -> None:
         _config("classifier", twin_pairs=True, batch_size=3)
     with pytest.raises(InputError, match="flip fraction"):
         _config("classifier", flip_fraction=1.5)
+
+
+@pytest.mark.parametrize("normalisation", ["p99", "max"])
+def test_twin_pairs_share_their_lesion_image_scale(normalisation: str) -> None:
+    """A large bright lesion moves the image's 99th percentile (and maximum); normalised on its
+    own, the twin would differ from the lesion image everywhere, a cue with no location."""
+    from lfmri_core.models.classifier import normalise_images
+    from lfmri_core.models.scaling import robust_scale
+    from lfmri_core.training.trainer import _pair_scales
+
+    base = torch.rand(2, 40, 40, generator=torch.Generator().manual_seed(0))
+    lesion = base.clone()
+    lesion[:, 5:25, 5:25] += 3.0  # a quarter of the pixels
+    images = torch.stack([lesion[0], base[0], lesion[1], base[1]])
+    outside = torch.ones(40, 40, dtype=torch.bool)
+    outside[5:25, 5:25] = False
+    own = normalise_images(images.unsqueeze(1), normalisation)[:, 0]
+    assert (own[0][outside] - own[1][outside]).abs().max() > 0.1  # the global cue
+    scales = _pair_scales(images, normalisation)
+    lesion_scales = robust_scale(images[0::2].unsqueeze(1), percentile=normalisation == "p99")
+    torch.testing.assert_close(scales, lesion_scales.repeat_interleave(2))  # lesion images: as in use
+    seen = images / scales[:, None, None]
+    for a, b in ((0, 1), (2, 3)):
+        torch.testing.assert_close(seen[a][outside], seen[b][outside])
+    assert _pair_scales(images, "none") is None
+    # the classifier takes such a scale in place of its own normalisation
+    model = build_classifier(replace(TINY_CLASSIFIER, normalisation=normalisation)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(images.unsqueeze(1), scales).logits, model(seen.unsqueeze(1), torch.ones(4)).logits)
+        own_scales = robust_scale(images.unsqueeze(1), percentile=normalisation == "p99")
+        torch.testing.assert_close(model(images.unsqueeze(1), own_scales).logits, model(images.unsqueeze(1)).logits)
+    with pytest.raises(InputError, match="classifier scale must be 4 positive numbers"):
+        model(images.unsqueeze(1), torch.zeros(4))
