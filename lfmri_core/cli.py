@@ -331,8 +331,9 @@ _TRAIN_TASKS = ("classifier", "lfmri", "unrolled-no-focus", "unet")
 # Options of `lfmri train` in the order the stored command line lists them.
 _TRAIN_OPTIONS = (
     "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "cache", "steps",
-    "batch_size", "crop_rows", "lr", "seed", "device", "classifier", "num_stages", "width", "backbone", "num_classes",
-    "pooling", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
+    "batch_size", "crop_rows", "lr", "warmup_steps", "min_lr_ratio", "grad_clip", "seed", "device", "classifier",
+    "num_stages", "width", "backbone", "num_classes",
+    "pooling", "norm", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
     "flip_fraction", "validate_every",
     "checkpoint_every", "val_slices", "workers", "resume", "quiet",
 )
@@ -358,9 +359,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from lfmri_core.training.trainer import load_phase1_classifier
 
     task = args.task
-    architecture = {"classifier": ("width", "backbone", "num_classes", "pooling"), "lfmri": ("num_stages", "width"),
-                    "unrolled-no-focus": ("num_stages", "width"), "unet": ("width",)}[task]
-    for dest in ("num_stages", "width", "backbone", "num_classes", "pooling"):
+    architecture = {"classifier": ("width", "backbone", "num_classes", "pooling", "norm"),
+                    "lfmri": ("num_stages", "width"), "unrolled-no-focus": ("num_stages", "width"), "unet": ("width",)}[task]
+    for dest in ("num_stages", "width", "backbone", "num_classes", "pooling", "norm"):
         if getattr(args, dest) is not None and dest not in architecture:
             raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
     reconstruction_only = ("crop_rows", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight")
@@ -373,6 +374,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     settings: dict[str, object] = {}
     for dest, key in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "lr"), ("seed", "seed"),
+                      ("warmup_steps", "warmup_steps"), ("min_lr_ratio", "min_lr_ratio"),
                       ("validate_every", "validate_every"), ("checkpoint_every", "checkpoint_every"),
                       ("val_slices", "val_slices"), ("workers", "num_workers"),
                       ("zero_filled_fraction", "zero_filled_fraction"), ("flip_fraction", "flip_fraction")):
@@ -380,6 +382,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             settings[key] = getattr(args, dest)
     if args.crop_rows is not None:
         settings["crop_rows"] = args.crop_rows or None
+    if args.grad_clip is not None:
+        settings["grad_clip"] = args.grad_clip or None
     defaults = LossWeights()
     settings["loss"] = LossWeights(
         l1=defaults.l1 if args.l1_weight is None else args.l1_weight,
@@ -393,7 +397,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     model_config: ClassifierConfig | LFMRIConfig | UNetConfig
     if task == "classifier":
-        model_config = ClassifierConfig(**{k: getattr(args, k) for k in ("backbone", "width", "num_classes", "pooling")
+        model_config = ClassifierConfig(**{k: getattr(args, k) for k in ("backbone", "width", "num_classes", "pooling", "norm")
                                            if getattr(args, k) is not None})
     elif task == "unet":
         model_config = UNetConfig(**({"width": args.width} if args.width is not None else {}))
@@ -536,6 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="slices per step, over all processes (default 2)")
     p.add_argument("--crop-rows", type=int, help="readout window of reconstruction training, 0 = whole images (default 160)")
     p.add_argument("--lr", type=float, help="peak learning rate of Adam (default 1e-3; warm-up, then cosine decay)")
+    p.add_argument("--warmup-steps", type=int, help="linear learning-rate warm-up steps (default min(100, steps / 10))")
+    p.add_argument("--min-lr-ratio", type=float, help="final over peak learning rate of the cosine decay (default 0.01; "
+                                                      "1 = constant)")
+    p.add_argument("--grad-clip", type=float, help="maximum gradient norm (default 1, 0 = no clipping)")
     p.add_argument("--seed", type=int, help="seed of initial weights, data order, masks and crops (default 0)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--classifier", help="phase-1 classifier weights (needed by lfmri, and by a lesion or perceptual loss)")
@@ -545,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, help="classifier classes: 1 = any lesion (default), more = lesion types too")
     p.add_argument("--pooling", choices=("average", "top-k"),
                    help="classifier: how position scores become the logit, average (default) or top-k (the CAM's peak)")
+    p.add_argument("--norm", choices=("group", "batch"),
+                   help="classifier: normalisation layers, group (default) or batch (keeps the CAM local in use)")
     p.add_argument("--l1-weight", type=float, help="weight of the L1 loss (default 1)")
     p.add_argument("--ssim-weight", type=float, help="weight of the SSIM loss (default 1)")
     p.add_argument("--lesion-weight", type=float, help="weight of the CAM-weighted lesion loss (default: lfmri 1, others 0)")

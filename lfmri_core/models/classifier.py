@@ -15,9 +15,10 @@ average pooling a diffuse map elsewhere can carry the score. Each map is upsampl
 image to ``[0, 1]``. Every step is a torch operation, so gradients flow from the CAM back to the
 input image: LF-MRI places the CAM inside the unrolled reconstruction network.
 
-Backbones are built from a name (:data:`BACKBONE_REGISTRY`), like fastMRI's masks. They use
-GroupNorm rather than BatchNorm so that a batch of one image (the usual case inside a
-reconstruction network) behaves the same in training and in evaluation.
+Backbones are built from a name (:data:`BACKBONE_REGISTRY`), like fastMRI's masks, with
+GroupNorm or BatchNorm layers (:attr:`ClassifierConfig.norm`): GroupNorm behaves the same for a
+batch of one in training and in use but makes every position depend on statistics of the whole
+image; BatchNorm in use (eval mode) keeps each position's features, and so the CAM, local.
 
 Weights are stored as safetensors with the JSON configuration in the file's header metadata:
 one file, never pickle, nothing executed on load.
@@ -49,6 +50,9 @@ Normalisation = Literal["p99", "max", "none"]
 """How an input image is scaled before the backbone (see :class:`ClassifierConfig`)."""
 
 Pooling = Literal["average", "top-k"]
+
+Norm = Literal["group", "batch"]
+"""Normalisation layers of the backbone (see :class:`ClassifierConfig`)."""
 """How the per-position class scores become the logit (see :class:`ClassifierConfig`)."""
 
 FORMAT_NAME = "lfmri-classifier"
@@ -82,6 +86,13 @@ class ClassifierConfig:
         position), which ties the score to the CAM's peak (see the module docstring).
     top_fraction
         Share of feature-map positions pooled by ``"top-k"``, in ``(0, 1]``.
+    norm
+        ``"group"``: GroupNorm, which behaves the same for a batch of one in training and in
+        use, but normalises each feature map by statistics over the *whole image*, so every
+        position's features (and CAM) depend on every pixel: a lesion changes them far from
+        itself. ``"batch"``: BatchNorm, whose statistics in use are the running ones from
+        training, so a position's features depend only on its receptive field (the CAM stays
+        local); Net_c is used in eval mode, frozen, so a batch of one is no problem there.
     """
 
     backbone: str = "resnet-small"
@@ -91,6 +102,7 @@ class ClassifierConfig:
     cam_epsilon: float = 1e-6
     pooling: Pooling = "average"
     top_fraction: float = 0.003
+    norm: Norm = "group"
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONE_REGISTRY:
@@ -114,6 +126,8 @@ class ClassifierConfig:
             raise InputError(f"classifier cam_epsilon must be a positive number, got {self.cam_epsilon!r}")
         if self.pooling not in get_args(Pooling):
             raise InputError(f"classifier pooling must be one of {', '.join(get_args(Pooling))}, got {self.pooling!r}")
+        if self.norm not in get_args(Norm):
+            raise InputError(f"classifier norm must be one of {', '.join(get_args(Norm))}, got {self.norm!r}")
         if (isinstance(self.top_fraction, bool) or not isinstance(self.top_fraction, (int, float))
                 or not 0 < self.top_fraction <= 1):
             raise InputError(f"classifier top_fraction must be in (0, 1], got {self.top_fraction!r}")
@@ -141,28 +155,30 @@ class ClassifierOutput(NamedTuple):
 # --- backbones -----------------------------------------------------------------------------
 
 
-def _norm(channels: int) -> nn.GroupNorm:
+def _norm(channels: int, kind: str = "group") -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
     return nn.GroupNorm(num_groups=min(8, channels), num_channels=channels)
 
 
-def _conv_norm_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+def _conv_norm_relu(c_in: int, c_out: int, stride: int = 1, norm: str = "group") -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), _norm(c_out), nn.ReLU(inplace=True)
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), _norm(c_out, norm), nn.ReLU(inplace=True)
     )
 
 
 class _ResidualBlock(nn.Module):
     """Basic ResNet block (two 3x3 convolutions), strided by its first convolution."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, norm: str = "group") -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.norm1 = _norm(c_out)
+        self.norm1 = _norm(c_out, norm)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.norm2 = _norm(c_out)
+        self.norm2 = _norm(c_out, norm)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), _norm(c_out))
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), _norm(c_out, norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.norm1(self.conv1(x)))
@@ -184,41 +200,41 @@ class Backbone(nn.Module):
         return self.layers(x)
 
 
-def resnet_small(width: int) -> Backbone:
+def resnet_small(width: int, norm: str = "group") -> Backbone:
     """Strided stem and three residual blocks (stride 1, 2, 2): total stride 8, ``4 * width`` out."""
     return Backbone(
         nn.Sequential(
-            _conv_norm_relu(1, width, stride=2),
-            _ResidualBlock(width, width, stride=1),
-            _ResidualBlock(width, 2 * width, stride=2),
-            _ResidualBlock(2 * width, 4 * width, stride=2),
+            _conv_norm_relu(1, width, stride=2, norm=norm),
+            _ResidualBlock(width, width, stride=1, norm=norm),
+            _ResidualBlock(width, 2 * width, stride=2, norm=norm),
+            _ResidualBlock(2 * width, 4 * width, stride=2, norm=norm),
         ),
         out_channels=4 * width,
     )
 
 
-def vgg_small(width: int) -> Backbone:
+def vgg_small(width: int, norm: str = "group") -> Backbone:
     """Plain 3x3 conv stack with three 2x2 max-pools: total stride 8, ``4 * width`` out."""
     return Backbone(
         nn.Sequential(
-            _conv_norm_relu(1, width),
+            _conv_norm_relu(1, width, norm=norm),
             nn.MaxPool2d(2, ceil_mode=True),
-            _conv_norm_relu(width, 2 * width),
-            _conv_norm_relu(2 * width, 2 * width),
+            _conv_norm_relu(width, 2 * width, norm=norm),
+            _conv_norm_relu(2 * width, 2 * width, norm=norm),
             nn.MaxPool2d(2, ceil_mode=True),
-            _conv_norm_relu(2 * width, 4 * width),
-            _conv_norm_relu(4 * width, 4 * width),
+            _conv_norm_relu(2 * width, 4 * width, norm=norm),
+            _conv_norm_relu(4 * width, 4 * width, norm=norm),
             nn.MaxPool2d(2, ceil_mode=True),
         ),
         out_channels=4 * width,
     )
 
 
-BACKBONE_REGISTRY: dict[str, Callable[[int], Backbone]] = {
+BACKBONE_REGISTRY: dict[str, Callable[..., Backbone]] = {
     "resnet-small": resnet_small,
     "vgg-small": vgg_small,
 }
-"""Backbone builders by name: ``builder(width) -> Backbone``."""
+"""Backbone builders by name: ``builder(width, norm) -> Backbone``."""
 
 
 def available_backbones() -> list[str]:
@@ -284,7 +300,7 @@ class LesionClassifier(nn.Module):
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = BACKBONE_REGISTRY[config.backbone](config.width)
+        self.backbone = BACKBONE_REGISTRY[config.backbone](config.width, config.norm)
         self.head = nn.Linear(self.backbone.out_channels, config.num_classes)
 
     def forward(self, image: torch.Tensor, scale: torch.Tensor | None = None) -> ClassifierOutput:

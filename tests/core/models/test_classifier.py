@@ -109,6 +109,8 @@ def test_bad_config_raises_input_error() -> None:
         ClassifierConfig(width=0)
     with pytest.raises(InputError, match="normalisation"):
         ClassifierConfig(normalisation="mean")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="norm must be one of group, batch, got 'layer'"):
+        ClassifierConfig(norm="layer")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="pooling must be one of average, top-k, got 'max'"):
         ClassifierConfig(pooling="max")  # type: ignore[arg-type]
     for bad in (0, 1.5, True):
@@ -167,11 +169,32 @@ def test_top_k_cam_peak_is_where_the_pooled_score_comes_from() -> None:
         assert abs(cam_row - (8 * row + 3.5)) <= 8 and abs(cam_col - (8 * col + 3.5)) <= 8
 
 
+def test_batch_norm_keeps_features_local_in_use_group_norm_does_not() -> None:
+    """A change in one corner must not move the features of the far corner, or the CAM could
+    light up far from a lesion; GroupNorm's whole-image statistics do move them."""
+    image = _images((1, 1, 96, 96), seed=5)
+    changed = image.clone()
+    changed[..., :16, :16] += 2.0
+    for norm, local in (("batch", True), ("group", False)):
+        torch.manual_seed(0)
+        model = build_classifier(ClassifierConfig(width=8, norm=norm))
+        model.train()
+        with torch.no_grad():
+            model(_images((4, 1, 96, 96), seed=6))  # running statistics for BatchNorm
+        model.eval()
+        with torch.no_grad():  # the same divisor for both, so only the network's own behaviour counts
+            scale = torch.ones(1)
+            far = (model.backbone(image / scale)[..., 6:, 6:] - model.backbone(changed / scale)[..., 6:, 6:]).abs().max()
+            logits_differ = not torch.equal(model(image, scale).logits, model(changed, scale).logits)
+        assert (float(far) == 0.0) == local, (norm, float(far))
+        assert logits_differ  # the change itself is seen either way
+
+
 def test_configs_written_before_pooling_existed_load_as_average() -> None:
     import json
 
     old = json.loads(ClassifierConfig(width=8).to_json())
-    del old["pooling"], old["top_fraction"]
+    del old["pooling"], old["top_fraction"], old["norm"]
     config = ClassifierConfig.from_json(json.dumps(old))
     assert config.pooling == "average" and config == ClassifierConfig(width=8)
     top = ClassifierConfig(width=8, pooling="top-k", top_fraction=0.01)
