@@ -30,7 +30,7 @@ step() {  # step NAME WEIGHTS_FILE -- lfmri train arguments...
 }
 
 step netc "$RUNS/netc/classifier.safetensors" -- classifier --cache "$CACHE" --train-volumes 48 --val-volumes 4 --seed 0 \
-    --lesion-free-twins --twin-pairs --pooling top-k --flip-fraction 0.5 --zero-filled-fraction 0 --lr 5e-4 \
+    --lesion-free-twins --twin-pairs --pooling top-k --norm batch --flip-fraction 0.5 --zero-filled-fraction 0 --lr 5e-4 \
     --steps 1500 --batch-size 16 --validate-every 250 --checkpoint-every 250
 NETC="$RUNS/netc/classifier.safetensors"
 step lfmri "$RUNS/lfmri/lfmri.safetensors" -- lfmri "${DATA[@]}" "${RECON[@]}" --classifier "$NETC"

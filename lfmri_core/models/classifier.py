@@ -11,9 +11,11 @@ al., CVPR 2016) is
 
 (the bias left out, as in the original CAM). With top-k pooling the logit is made of the CAM's
 own peak, so a classifier can only score a lesion by putting the CAM's maximum somewhere; with
-average pooling a diffuse map elsewhere can carry the score. Each map is upsampled bilinearly to the input size and min-max normalised per
-image to ``[0, 1]``. Every step is a torch operation, so gradients flow from the CAM back to the
-input image: LF-MRI places the CAM inside the unrolled reconstruction network.
+average pooling a diffuse map elsewhere can carry the score. Each map is upsampled bilinearly
+to the input size (each feature placed on the centre of its receptive field,
+:func:`upsample_to_pixels`) and min-max normalised per image to ``[0, 1]``. Every step is a
+torch operation, so gradients flow from the CAM back to the input image: LF-MRI places the CAM
+inside the unrolled reconstruction network.
 
 Backbones are built from a name (:data:`BACKBONE_REGISTRY`), like fastMRI's masks, with
 GroupNorm or BatchNorm layers (:attr:`ClassifierConfig.norm`): GroupNorm behaves the same for a
@@ -187,21 +189,31 @@ class _ResidualBlock(nn.Module):
 
 
 class Backbone(nn.Module):
-    """Feature extractor ``(batch, 1, H, W) -> (batch, out_channels, ceil(H/8), ceil(W/8))``."""
+    """Feature extractor ``(batch, 1, H, W) -> (batch, out_channels, ceil(H/8), ceil(W/8))``.
+
+    Feature ``(i, j)`` is centred on input pixel ``(offset + stride * i, offset + stride * j)``
+    (the centre of its receptive field), which is where the CAM puts it when upsampling.
+    """
 
     out_channels: int
 
-    def __init__(self, layers: nn.Sequential, out_channels: int) -> None:
+    def __init__(self, layers: nn.Sequential, out_channels: int, *, stride: int = 8, offset: float = 0.0) -> None:
         super().__init__()
         self.layers = layers
         self.out_channels = out_channels
+        self.stride = stride
+        self.offset = offset
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
 
 
 def resnet_small(width: int, norm: str = "group") -> Backbone:
-    """Strided stem and three residual blocks (stride 1, 2, 2): total stride 8, ``4 * width`` out."""
+    """Strided stem and three residual blocks (stride 1, 2, 2): total stride 8, ``4 * width`` out.
+
+    Each stride-2 step is a 3x3 convolution with padding 1 (or a 1x1 shortcut), whose output
+    ``j`` is centred on input ``2 j``: feature ``i`` is centred on pixel ``8 i`` (offset 0).
+    """
     return Backbone(
         nn.Sequential(
             _conv_norm_relu(1, width, stride=2, norm=norm),
@@ -210,11 +222,16 @@ def resnet_small(width: int, norm: str = "group") -> Backbone:
             _ResidualBlock(2 * width, 4 * width, stride=2, norm=norm),
         ),
         out_channels=4 * width,
+        offset=0.0,
     )
 
 
 def vgg_small(width: int, norm: str = "group") -> Backbone:
-    """Plain 3x3 conv stack with three 2x2 max-pools: total stride 8, ``4 * width`` out."""
+    """Plain 3x3 conv stack with three 2x2 max-pools: total stride 8, ``4 * width`` out.
+
+    A 2x2 pool's output ``j`` covers inputs ``2 j, 2 j + 1`` (centre ``2 j + 0.5``): after three,
+    feature ``i`` is centred on pixel ``8 i + 3.5``.
+    """
     return Backbone(
         nn.Sequential(
             _conv_norm_relu(1, width, norm=norm),
@@ -227,6 +244,7 @@ def vgg_small(width: int, norm: str = "group") -> Backbone:
             nn.MaxPool2d(2, ceil_mode=True),
         ),
         out_channels=4 * width,
+        offset=3.5,
     )
 
 
@@ -276,6 +294,27 @@ def normalise_images(image: torch.Tensor, mode: Normalisation) -> torch.Tensor:
     if mode == "none":
         return image
     return image / robust_scale(image, percentile=mode == "p99")[:, None, None, None]
+
+
+def upsample_to_pixels(maps: torch.Tensor, size: tuple[int, int], stride: int, offset: float) -> torch.Tensor:
+    """Bilinear interpolation of feature maps onto the pixel grid, differentiably.
+
+    Feature ``(i, j)`` of ``maps`` ``(batch, channels, h, w)`` lands on pixel
+    ``(offset + stride * i, offset + stride * j)``; pixels between features are interpolated,
+    pixels beyond the outermost features take the edge value. (``F.interpolate`` with
+    ``align_corners=False`` assumes ``offset = (stride - 1) / 2``: right for pooled backbones,
+    3.5 pixels too far down and right for strided 3x3 convolutions.)
+    """
+
+    def axis(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        u = ((torch.arange(n_out, device=maps.device, dtype=maps.dtype) - offset) / stride).clamp(0, n_in - 1)
+        low = u.floor().long().clamp(max=n_in - 1)
+        return low, (low + 1).clamp(max=n_in - 1), u - low
+
+    r0, r1, fr = axis(size[0], maps.shape[-2])
+    c0, c1, fc = axis(size[1], maps.shape[-1])
+    rows = maps[..., r0, :] * (1 - fr)[:, None] + maps[..., r1, :] * fr[:, None]
+    return rows[..., c0] * (1 - fc) + rows[..., c1] * fc
 
 
 def min_max_normalise(maps: torch.Tensor, epsilon: float) -> torch.Tensor:
@@ -338,8 +377,7 @@ class LesionClassifier(nn.Module):
             k = max(1, int(round(self.config.top_fraction * flat.shape[2])))
             pooled = flat.topk(k, dim=2).values.mean(dim=2)
         logits = pooled + self.head.bias
-        cam = F.relu(evidence)
-        cam = F.interpolate(cam, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        cam = upsample_to_pixels(F.relu(evidence), tuple(image.shape[-2:]), self.backbone.stride, self.backbone.offset)
         return ClassifierOutput(logits=logits, cam=min_max_normalise(cam, self.config.cam_epsilon))
 
 
