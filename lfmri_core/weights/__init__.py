@@ -11,8 +11,8 @@ Files in this folder, by name:
 - ``lfmri-t<T>.safetensors``: LF-MRI with ``T`` unrolled stages, for the stage ablation.
 
 They are made with ``lfmri train ...`` (Net_c first, then the reconstruction networks) on the
-synthetic training split; the exact commands, data and seeds will be recorded in the docs, and
-a file's header metadata carries what its training run wrote there
+synthetic training split by ``scripts/train_weights.sh``; the commands, data, seeds and times
+are in ``docs/lfmri.md``, and a file's header metadata carries what its training run wrote there
 (:func:`~lfmri_core.models.read_weights_metadata`).
 A file that is absent is simply not installed: the learned methods then ask for a weights
 file, and the viewers show no CAM.
