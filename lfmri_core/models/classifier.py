@@ -52,10 +52,10 @@ Normalisation = Literal["p99", "max", "none"]
 """How an input image is scaled before the backbone (see :class:`ClassifierConfig`)."""
 
 Pooling = Literal["average", "top-k"]
+"""How the per-position class scores become the logit (see :class:`ClassifierConfig`)."""
 
 Norm = Literal["group", "batch"]
 """Normalisation layers of the backbone (see :class:`ClassifierConfig`)."""
-"""How the per-position class scores become the logit (see :class:`ClassifierConfig`)."""
 
 FORMAT_NAME = "lfmri-classifier"
 FORMAT_VERSION = 1
@@ -291,9 +291,15 @@ def normalise_images(image: torch.Tensor, mode: Normalisation) -> torch.Tensor:
     torch.Tensor
         ``(batch, 1, H, W)``; differentiable in ``image`` (the scale included).
     """
+    scales = input_scales(image, mode)
+    return image if scales is None else image / scales[:, None, None, None]
+
+
+def input_scales(image: torch.Tensor, mode: Normalisation) -> torch.Tensor | None:
+    """The per-image divisors of :func:`normalise_images`, ``(batch,)``; None for ``"none"``."""
     if mode == "none":
-        return image
-    return image / robust_scale(image, percentile=mode == "p99")[:, None, None, None]
+        return None
+    return robust_scale(image, percentile=mode == "p99")
 
 
 def upsample_to_pixels(maps: torch.Tensor, size: tuple[int, int], stride: int, offset: float) -> torch.Tensor:

@@ -33,6 +33,7 @@ from lfmri_core.models.classifier import LesionClassifier
 __all__ = [
     "ClassifierScores",
     "accuracy",
+    "check_pointing_tolerance",
     "classify",
     "energy_fraction",
     "pointing_distance",
@@ -101,9 +102,14 @@ def pointing_game(cam: np.ndarray, boxes: Iterable[LesionBox], tolerance: float 
     bool
         True for a hit; a CAM that is constant (all zero, say) points nowhere and is a miss.
     """
-    if tolerance < 0 or not math.isfinite(tolerance):
-        raise InputError(f"pointing-game tolerance must be a finite number >= 0, got {tolerance!r}")
+    check_pointing_tolerance(tolerance)
     return pointing_distance(cam, boxes) <= tolerance
+
+
+def check_pointing_tolerance(tolerance: object) -> None:
+    """One-line :class:`InputError` unless ``tolerance`` is a finite number >= 0 (pixels)."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < math.inf:
+        raise InputError(f"pointing-game tolerance must be a finite number >= 0, got {tolerance!r}")
 
 
 def energy_fraction(cam: np.ndarray, boxes: Iterable[LesionBox]) -> float:

@@ -16,8 +16,6 @@ LF-MRI with other numbers of stages (the stage ablation) is run on the same volu
 
 from __future__ import annotations
 
-import math
-
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -34,7 +32,12 @@ from lfmri_core.masks import MaskSpec
 from lfmri_core.metrics import lf_metrics, slice_metrics
 from lfmri_core.models.classifier import LesionClassifier
 from lfmri_core.recon.registry import CancelCallback
-from lfmri_core.study.diagnostics import classify, energy_fraction, pointing_distance
+from lfmri_core.study.diagnostics import (
+    check_pointing_tolerance,
+    classify,
+    energy_fraction,
+    pointing_distance,
+)
 from lfmri_core.study.plan import EvaluationPlan, center_fraction_for
 from lfmri_core.study.testset import EvaluationSet, EvaluationVolume
 
@@ -289,9 +292,7 @@ def run_evaluation(
     """
     from lfmri_core.models.weights import load_weights
 
-    if isinstance(pointing_tolerance, bool) or not isinstance(pointing_tolerance, (int, float)) \
-            or not 0 <= pointing_tolerance < math.inf:
-        raise InputError(f"pointing-game tolerance must be a finite number >= 0, got {pointing_tolerance!r}")
+    check_pointing_tolerance(pointing_tolerance)
     start = time.perf_counter()
     dev = resolve_device(device)
     classifier = None

@@ -422,11 +422,11 @@ def target_checks(results: EvaluationResults, acceleration: float = 8.0, *, tole
         if reason:
             checks.append(TargetCheck(name, requirement, reason, "not evaluated"))
             continue
-        fraction, hits, count = _pointing(_pick(results, source, acceleration))
+        chosen = _pick(results, source, acceleration)
+        fraction, hits, count = _pointing(chosen)
         if count == 0:
             checks.append(TargetCheck(name, requirement, "not evaluated (no slice with lesions)", "not evaluated"))
             continue
-        chosen = _pick(results, source, acceleration)
         standard = STANDARD_POINTING_TOLERANCE
         fraction_std, hits_std, _ = _pointing(chosen, standard)
         also = "" if tolerance == standard else f"; within {standard:g} px: {fraction_std:.3f} ({hits_std}/{count})"

@@ -54,7 +54,7 @@ from lfmri_core.models import (
     UNetRecon,
     save_weights,
 )
-from lfmri_core.models.scaling import robust_scale
+from lfmri_core.models.classifier import Normalisation, input_scales
 from lfmri_core.physics import center_crop
 from lfmri_core.training.batch import coil_images, recon_batch, rss_target, zero_filled
 from lfmri_core.training.checkpoint import (
@@ -206,7 +206,7 @@ def _keep_list(samples: list[SliceSample]) -> list[SliceSample]:
     return samples
 
 
-def _pair_scales(images: torch.Tensor, normalisation: str) -> torch.Tensor | None:
+def _pair_scales(images: torch.Tensor, normalisation: Normalisation) -> torch.Tensor | None:
     """Net_c's input divisor for twin pairs: each lesion image's own (as in use), and the same
     for its twin (odd positions), instead of the twin's own.
 
@@ -216,10 +216,8 @@ def _pair_scales(images: torch.Tensor, normalisation: str) -> torch.Tensor | Non
     nothing about where the lesion is. On one scale the two inputs are equal outside the lesion.
     None for ``normalisation == "none"`` (nothing to equalise).
     """
-    if normalisation == "none":
-        return None
-    scales = robust_scale(images[0::2].unsqueeze(1), percentile=normalisation == "p99")
-    return scales.repeat_interleave(2)
+    scales = input_scales(images[0::2].unsqueeze(1), normalisation)
+    return None if scales is None else scales.repeat_interleave(2)
 
 
 # --- results ---------------------------------------------------------------------------------------
