@@ -9,10 +9,13 @@ returned per image (``(B,)``), so a batch split across processes sums to the sam
 - **SSIM**: ``1 - SSIM`` with fastMRI's conventions (``fastmri.losses.SSIMLoss``: 7 x 7
   uniform window, ``k1 = 0.01``, ``k2 = 0.03``, unbiased covariance, no padding, the data range
   the target's maximum);
-- **lesion** (LF-MRI's lesion-focused loss, weakly supervised): ``sum(w |x - y|) / (sum(w) + eps)``
-  with ``w = sigmoid(logit_0) * CAM_0`` of the frozen Net_c on the *target* image. The weight
-  carries no gradient and uses no boxes: where Net_c sees no lesion (``CAM = 0``, or a low
-  lesion probability) errors do not count;
+- **lesion** (LF-MRI's lesion-focused loss, weakly supervised):
+  ``max(w) * sum(w |x - y|) / (sum(w) + eps)`` with ``w = sigmoid(logit_0) * CAM_0`` of the
+  frozen Net_c on the *target* image: the ``w``-weighted mean error, scaled by the map's peak.
+  The CAM peaks at 1, so the term is the lesion probability times the CAM-weighted mean error.
+  The weight carries no gradient and uses no boxes: where Net_c sees no lesion (``CAM = 0``, or
+  a low lesion probability) errors do not count. (A plain weighted mean would cancel the
+  probability, and every lesion-free slice would weigh its CAM's peak as much as a lesion.)
 - **perceptual** (optional): L1 between Net_c backbone features of output and target, both
   scaled by the target's 99th percentile.
 """
@@ -103,8 +106,15 @@ def lesion_weights(classifier: LesionClassifier, target: torch.Tensor) -> torch.
 
 
 def lesion_l1(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """``sum(w |x - y|) / (sum(w) + eps)`` per image: ``(B, h, w)`` each -> ``(B,)``."""
-    return (weights * (x - y).abs()).flatten(1).sum(dim=1) / (weights.flatten(1).sum(dim=1) + eps)
+    """``max(w) * sum(w |x - y|) / (sum(w) + eps)`` per image: ``(B, h, w)`` each -> ``(B,)``.
+
+    The ``w``-weighted mean of ``|x - y|`` times the peak weight: scaling ``w`` by ``p`` scales
+    the term by ``p``, so a slice that Net_c scores lesion-free adds little however its CAM
+    is spread.
+    """
+    flat = weights.flatten(1)
+    peak = flat.amax(dim=1)
+    return peak * (flat * (x - y).abs().flatten(1)).sum(dim=1) / (flat.sum(dim=1) + eps)
 
 
 class LossTerms(NamedTuple):

@@ -86,11 +86,15 @@ def test_lesion_loss_ignores_pixels_where_the_cam_is_zero() -> None:
     assert all(p.grad is None for p in classifier.parameters())
 
 
-def test_lesion_l1_is_a_weighted_mean() -> None:
+def test_lesion_l1_is_a_weighted_mean_scaled_by_the_peak_weight() -> None:
     x = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
     y = torch.zeros_like(x)
-    w = torch.tensor([[[1.0, 0.0], [0.0, 3.0]]])
-    torch.testing.assert_close(lesion_l1(x, y, w, eps=0.0), torch.tensor([(1.0 + 12.0) / 4.0]))
+    w = torch.tensor([[[1.0 / 3.0, 0.0], [0.0, 1.0]]])
+    # peak 1 (a CAM with a lesion probability of 1): the weighted mean
+    torch.testing.assert_close(lesion_l1(x, y, w, eps=0.0), torch.tensor([(1.0 / 3.0 + 4.0) / (4.0 / 3.0)]))
+    # the lesion probability scales the term instead of cancelling out of the mean
+    torch.testing.assert_close(lesion_l1(x, y, 0.1 * w, eps=0.0), 0.1 * lesion_l1(x, y, w, eps=0.0))
+    assert float(lesion_l1(x, y, torch.zeros_like(w))) == 0.0
 
 
 def test_lesion_and_perceptual_losses_need_a_classifier() -> None:
