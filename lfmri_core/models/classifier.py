@@ -157,13 +157,13 @@ class ClassifierOutput(NamedTuple):
 # --- backbones -----------------------------------------------------------------------------
 
 
-def _norm(channels: int, kind: str = "group") -> nn.Module:
+def _norm(channels: int, kind: Norm = "group") -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     return nn.GroupNorm(num_groups=min(8, channels), num_channels=channels)
 
 
-def _conv_norm_relu(c_in: int, c_out: int, stride: int = 1, norm: str = "group") -> nn.Sequential:
+def _conv_norm_relu(c_in: int, c_out: int, stride: int = 1, norm: Norm = "group") -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), _norm(c_out, norm), nn.ReLU(inplace=True)
     )
@@ -172,7 +172,7 @@ def _conv_norm_relu(c_in: int, c_out: int, stride: int = 1, norm: str = "group")
 class _ResidualBlock(nn.Module):
     """Basic ResNet block (two 3x3 convolutions), strided by its first convolution."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, norm: str = "group") -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, norm: Norm = "group") -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
         self.norm1 = _norm(c_out, norm)
@@ -208,7 +208,7 @@ class Backbone(nn.Module):
         return self.layers(x)
 
 
-def resnet_small(width: int, norm: str = "group") -> Backbone:
+def resnet_small(width: int, norm: Norm = "group") -> Backbone:
     """Strided stem and three residual blocks (stride 1, 2, 2): total stride 8, ``4 * width`` out.
 
     Each stride-2 step is a 3x3 convolution with padding 1 (or a 1x1 shortcut), whose output
@@ -226,7 +226,7 @@ def resnet_small(width: int, norm: str = "group") -> Backbone:
     )
 
 
-def vgg_small(width: int, norm: str = "group") -> Backbone:
+def vgg_small(width: int, norm: Norm = "group") -> Backbone:
     """Plain 3x3 conv stack with three 2x2 max-pools: total stride 8, ``4 * width`` out.
 
     A 2x2 pool's output ``j`` covers inputs ``2 j, 2 j + 1`` (centre ``2 j + 0.5``): after three,
@@ -314,7 +314,7 @@ def upsample_to_pixels(maps: torch.Tensor, size: tuple[int, int], stride: int, o
 
     def axis(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         u = ((torch.arange(n_out, device=maps.device, dtype=maps.dtype) - offset) / stride).clamp(0, n_in - 1)
-        low = u.floor().long().clamp(max=n_in - 1)
+        low = u.floor().long()  # u is already clamped to [0, n_in - 1]
         return low, (low + 1).clamp(max=n_in - 1), u - low
 
     r0, r1, fr = axis(size[0], maps.shape[-2])
