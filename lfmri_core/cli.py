@@ -328,11 +328,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 _TRAIN_TASKS = ("classifier", "lfmri", "unrolled-no-focus", "unet")
+# Architecture options of the unrolled networks (LF-MRI and its no-focus ablation).
+_UNROLLED_SHAPE = ("num_stages", "width", "denoiser", "levels")
 # Options of `lfmri train` in the order the stored command line lists them.
 _TRAIN_OPTIONS = (
     "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "cache", "steps",
     "batch_size", "crop_rows", "lr", "warmup_steps", "min_lr_ratio", "grad_clip", "seed", "device", "classifier",
-    "num_stages", "width", "backbone", "num_classes",
+    "num_stages", "width", "denoiser", "levels", "backbone", "num_classes",
     "pooling", "norm", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
     "flip_fraction", "validate_every",
     "checkpoint_every", "val_slices", "workers", "resume", "quiet",
@@ -360,8 +362,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     task = args.task
     architecture = {"classifier": ("width", "backbone", "num_classes", "pooling", "norm"),
-                    "lfmri": ("num_stages", "width"), "unrolled-no-focus": ("num_stages", "width"), "unet": ("width",)}[task]
-    for dest in ("num_stages", "width", "backbone", "num_classes", "pooling", "norm"):
+                    "lfmri": _UNROLLED_SHAPE, "unrolled-no-focus": _UNROLLED_SHAPE, "unet": ("width",)}[task]
+    for dest in ("num_stages", "width", "denoiser", "levels", "backbone", "num_classes", "pooling", "norm"):
         if getattr(args, dest) is not None and dest not in architecture:
             raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
     reconstruction_only = ("crop_rows", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight")
@@ -402,7 +404,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     elif task == "unet":
         model_config = UNetConfig(**({"width": args.width} if args.width is not None else {}))
     else:
-        shape = {k: getattr(args, k) for k in ("num_stages", "width") if getattr(args, k) is not None}
+        shape = {k: getattr(args, k) for k in _UNROLLED_SHAPE if getattr(args, k) is not None}
         if task == "lfmri":
             assert classifier_path is not None
             net_c = load_phase1_classifier(classifier_path)
@@ -549,6 +551,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier", help="phase-1 classifier weights (needed by lfmri, and by a lesion or perceptual loss)")
     p.add_argument("--num-stages", type=int, help="unrolled stages (default 5)")
     p.add_argument("--width", type=int, help="channels of the model (defaults: classifier 16, unrolled 16, unet 32)")
+    p.add_argument("--denoiser", choices=("cnn", "dilated-cnn", "unet"),
+                   help="unrolled: architecture of each stage's D_w and G_u: cnn (default; 5 convolutions that see "
+                        "11 pixels), dilated-cnn (the same, dilated, seeing 33 pixels) or unet (a small U-Net)")
+    p.add_argument("--levels", type=int, help="unrolled with --denoiser unet: resolution levels of each U-Net (default 3)")
     p.add_argument("--backbone", help="classifier backbone: resnet-small (default) or vgg-small")
     p.add_argument("--num-classes", type=int, help="classifier classes: 1 = any lesion (default), more = lesion types too")
     p.add_argument("--pooling", choices=("average", "top-k"),

@@ -25,6 +25,7 @@ from lfmri_core.models.inputs import model_sensitivities
 from lfmri_core.models.unet_recon import UNetConfig, UNetRecon
 from lfmri_core.models.unrolled import (
     DenoiserCNN,
+    DenoiserUNet,
     LFMRIConfig,
     LFMRINet,
     LFMRIOutput,
@@ -48,6 +49,7 @@ __all__ = [
     "normalise_images",
     "save_classifier",
     "DenoiserCNN",
+    "DenoiserUNet",
     "LFMRIConfig",
     "LFMRINet",
     "LFMRIOutput",

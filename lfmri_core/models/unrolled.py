@@ -6,7 +6,8 @@ Ju et al. (Medical Image Analysis 2026) solve
 
 with ``A = M F S`` (:class:`~lfmri_core.physics.SenseOperator`: mask, centered orthonormal 2-D
 FFT, coil sensitivities), unrolled into ``T`` stages. Each stage has a denoising module
-(:class:`DenoiserCNN` ``D_w``), a lesion-focused module (a second CNN ``G_u`` whose correction is
+(:class:`DenoiserCNN` or :class:`DenoiserUNet` ``D_w``), a lesion-focused module (a second network
+``G_u`` of the same architecture whose correction is
 weighted by the class activation map of the frozen classifier Net_c,
 :mod:`lfmri_core.models.classifier`) and a data-consistency module that solves the stage's
 quadratic with a few differentiable conjugate-gradient steps (:func:`solve_data_consistency`).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -156,16 +158,23 @@ class DenoiserCNN(nn.Module):
         Channels of the hidden layers.
     depth
         Number of 3x3 convolutions (>= 2); ReLU between them.
+    dilated
+        False: plain convolutions, a receptive field of ``2 depth + 1`` pixels. True: the
+        convolutions before the last one are dilated 1, 2, 4, ... (the last one is not), which
+        widens the receptive field to ``2**depth + 1`` pixels (33 for depth 5) at the same cost.
     """
 
-    def __init__(self, width: int = 32, depth: int = 5) -> None:
+    def __init__(self, width: int = 32, depth: int = 5, dilated: bool = False) -> None:
         super().__init__()
         if width < 1 or depth < 2:
             raise InputError(f"DenoiserCNN needs width >= 1 and depth >= 2, got {width} and {depth}")
-        layers: list[nn.Module] = [nn.Conv2d(2, width, 3, padding=1), nn.ReLU(inplace=True)]
-        for _ in range(depth - 2):
-            layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True)]
-        layers.append(nn.Conv2d(width, 2, 3, padding=1))
+        dilations = [2**i if dilated else 1 for i in range(depth - 1)] + [1]
+        channels = [2] + [width] * (depth - 1) + [2]
+        layers: list[nn.Module] = []
+        for i, dilation in enumerate(dilations):
+            layers.append(nn.Conv2d(channels[i], channels[i + 1], 3, padding=dilation, dilation=dilation))
+            if i < depth - 1:
+                layers.append(nn.ReLU(inplace=True))
         self.net = nn.Sequential(*layers)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -178,6 +187,34 @@ class DenoiserCNN(nn.Module):
         return image + torch.view_as_complex(correction) * scale
 
 
+class DenoiserUNet(nn.Module):
+    """Residual multi-scale denoiser ``out = x + UNet(x)`` (``D_w`` and ``G_u`` with ``denoiser="unet"``).
+
+    The :class:`UNet` (2 real channels, each image on its own 99th-percentile scale) sees about
+    ``2**levels`` times farther than a :class:`DenoiserCNN` of the same width: undersampling
+    aliasing is spread along the whole phase-encode axis, which a few full-resolution 3x3
+    convolutions cannot see across.
+
+    Parameters
+    ----------
+    width
+        Channels of the first level (level ``l`` has ``width * 2**l``).
+    levels
+        Resolution levels (>= 1), the bottom one included.
+    """
+
+    def __init__(self, width: int = 16, levels: int = 3) -> None:
+        super().__init__()
+        self.unet = UNet(in_channels=2, out_channels=2, width=width, levels=levels)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Complex ``(batch, H, W)`` -> complex ``(batch, H, W)``."""
+        return image + self.unet.forward_complex(image)
+
+
+Denoiser = Literal["cnn", "dilated-cnn", "unet"]
+
+
 @dataclass(frozen=True)
 class LFMRIConfig:
     """Architecture of an :class:`LFMRINet`.
@@ -186,8 +223,17 @@ class LFMRIConfig:
     ----------
     num_stages
         Unrolled stages ``T``.
-    width, depth
-        Hidden channels and number of convolutions of each ``D_w`` and ``G_u``.
+    denoiser
+        Architecture of each ``D_w`` and ``G_u``: ``"cnn"`` (:class:`DenoiserCNN`, ``depth``
+        full-resolution convolutions), ``"dilated-cnn"`` (the same with dilated convolutions,
+        a receptive field of ``2**depth + 1`` instead of ``2 depth + 1`` pixels) or ``"unet"``
+        (:class:`DenoiserUNet`, ``levels`` resolution levels).
+    width
+        Hidden channels (first-level channels of a U-Net) of each ``D_w`` and ``G_u``.
+    depth
+        Convolutions of a ``"cnn"`` or ``"dilated-cnn"`` denoiser.
+    levels
+        Resolution levels of a ``"unet"`` denoiser.
     cg_iterations
         CG steps of each data-consistency solve.
     lesion_focus
@@ -206,6 +252,8 @@ class LFMRIConfig:
     width: int = 16
     depth: int = 5
     cg_iterations: int = 3
+    denoiser: Denoiser = "cnn"
+    levels: int = 3
     lesion_focus: bool = True
     detach_cam: bool = False
     mu1_init: float = 0.5
@@ -213,10 +261,12 @@ class LFMRIConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
     def __post_init__(self) -> None:
-        for name, low in (("num_stages", 1), ("width", 1), ("depth", 2), ("cg_iterations", 0)):
+        for name, low in (("num_stages", 1), ("width", 1), ("depth", 2), ("cg_iterations", 0), ("levels", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InputError(f"LF-MRI {name} must be an integer >= {low}, got {value!r}")
+        if self.denoiser not in ("cnn", "dilated-cnn", "unet"):
+            raise InputError(f"LF-MRI denoiser must be 'cnn', 'dilated-cnn' or 'unet', got {self.denoiser!r}")
         for name in ("lesion_focus", "detach_cam"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"LF-MRI {name} must be true or false, got {getattr(self, name)!r}")
@@ -263,6 +313,13 @@ class LFMRIOutput:
     """Per-stage ``mu2``, ``(num_stages,)``, positive; None without lesion focus."""
 
 
+def build_denoiser(config: LFMRIConfig) -> nn.Module:
+    """One ``D_w`` or ``G_u`` of the architecture ``config`` names."""
+    if config.denoiser == "unet":
+        return DenoiserUNet(config.width, config.levels)
+    return DenoiserCNN(config.width, config.depth, dilated=config.denoiser == "dilated-cnn")
+
+
 def _raw_for(value: float, count: int) -> torch.Tensor:
     """Raw parameters whose softplus is ``value``."""
     v = torch.full((count,), float(value))
@@ -300,12 +357,12 @@ class LFMRINet(nn.Module):
             raise InputError(f"LFMRINet needs an LFMRIConfig, got {type(config).__name__}")
         self.config = config
         t = config.num_stages
-        self.denoisers = nn.ModuleList(DenoiserCNN(config.width, config.depth) for _ in range(t))
+        self.denoisers = nn.ModuleList(build_denoiser(config) for _ in range(t))
         self.raw_mu1 = nn.Parameter(_raw_for(config.mu1_init, t))
         self.lesion_nets: nn.ModuleList | None
         self.classifier: LesionClassifier | None
         if config.lesion_focus:
-            self.lesion_nets = nn.ModuleList(DenoiserCNN(config.width, config.depth) for _ in range(t))
+            self.lesion_nets = nn.ModuleList(build_denoiser(config) for _ in range(t))
             self.raw_mu2 = nn.Parameter(_raw_for(config.mu2_init, t))
             net_c = build_classifier(config.classifier) if classifier is None else classifier
             if not isinstance(net_c, LesionClassifier):

@@ -79,10 +79,12 @@ def _kinds() -> dict[str, ModelKind]:
         ),
         "lfmri": ModelKind(
             "lfmri", LFMRINet, LFMRIConfig, LFMRINet,
-            lambda c: (f"unrolled network with {c.num_stages} stages, width {c.width}, "
+            lambda c: (f"unrolled network with {c.num_stages} stages, {c.denoiser} denoisers of width {c.width}, "
                        f"lesion focus {'on' if c.lesion_focus else 'off'}"),
-            # every stage's D_w (and G_u) has `depth` convolutions, each a weight and a bias
-            lambda c: 2 * c.num_stages * c.depth * (2 if c.lesion_focus else 1),
+            # every stage's D_w (and G_u) has `depth` convolutions (CNN) or two per level (U-Net),
+            # each a weight and a bias
+            lambda c: (2 * (2 * c.levels if c.denoiser == "unet" else c.depth)
+                       * c.num_stages * (2 if c.lesion_focus else 1)),
         ),
         "unet": ModelKind("unet", UNetRecon, UNetConfig, UNetRecon,
                           lambda c: f"U-Net width {c.width}, {c.levels} levels",

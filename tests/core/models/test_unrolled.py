@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from lfmri_core.errors import InputError
-from lfmri_core.models import ClassifierConfig, DenoiserCNN, LFMRIConfig, LFMRINet, UNet, solve_data_consistency
+from lfmri_core.models import (
+    ClassifierConfig,
+    DenoiserCNN,
+    DenoiserUNet,
+    LFMRIConfig,
+    LFMRINet,
+    UNet,
+    build_classifier,
+    solve_data_consistency,
+)
 from lfmri_core.physics import SenseOperator
 
 SMALL_CLASSIFIER = ClassifierConfig(width=4)
@@ -171,6 +180,64 @@ def test_denoiser_is_scale_equivariant() -> None:
     model = DenoiserCNN(width=8, depth=3)
     x = _complex((2, 16, 16), torch.Generator().manual_seed(0))
     torch.testing.assert_close(model(1e-4 * x), 1e-4 * model(x), rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("lesion_focus", [True, False])
+def test_unet_denoisers_reconstruct_odd_sizes_and_train(lesion_focus: bool) -> None:
+    """With ``denoiser="unet"`` every D_w and G_u is a residual U-Net; sizes that are not a
+    multiple of the U-Net's 2**(levels-1) still come back whole, and gradients reach every stage."""
+    torch.manual_seed(0)
+    net_c = build_classifier(SMALL_CLASSIFIER) if lesion_focus else None  # the CNN tests' Net_c, non-zero CAM
+    net = LFMRINet(_config(lesion_focus=lesion_focus, denoiser="unet", width=4, levels=3), classifier=net_c)
+    stages = list(net.denoisers) + (list(net.lesion_nets) if net.lesion_nets is not None else [])
+    assert len(stages) == (4 if lesion_focus else 2) and all(isinstance(d, DenoiserUNet) for d in stages)
+    assert all(d.unet.levels == 3 for d in stages)
+    with torch.no_grad():
+        assert net(*_problem(batch=1, size=30)[:3]).image.shape == (1, 30, 30)
+    kspace, mask, sens, image = _problem()
+    out = net(kspace, mask, sens)
+    assert not lesion_focus or float(out.cam.detach().max()) > 0, "CAM is all zero; gradient test meaningless"
+    (out.image - image).abs().mean().backward()
+    for d in stages:
+        grads = [p.grad for p in d.parameters()]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert any(g.abs().sum() > 0 for g in grads if g is not None)
+
+
+@pytest.mark.parametrize(("dilated", "radius"), [(False, 5), (True, 16)])
+def test_cnn_receptive_field(dilated: bool, radius: int) -> None:
+    """The centre output pixel depends on exactly the pixels within ``radius`` (depth 5): 11 x 11
+    plain, 33 x 33 dilated 1, 2, 4, 8, 1."""
+    torch.manual_seed(0)
+    model = DenoiserCNN(width=4, depth=5, dilated=dilated)
+    x = _complex((1, 48, 48), torch.Generator().manual_seed(2)).requires_grad_()
+    (model(x)[0, 24, 24] - x[0, 24, 24]).abs().backward()
+    rows, cols = torch.nonzero(x.grad[0].abs() > 0, as_tuple=True)
+    assert int((rows - 24).abs().max()) == radius and int((cols - 24).abs().max()) == radius
+
+
+def test_unet_denoiser_is_residual_and_scale_equivariant() -> None:
+    torch.manual_seed(0)
+    model = DenoiserUNet(width=4, levels=2)
+    x = _complex((2, 12, 10), torch.Generator().manual_seed(1))
+    out = model(x)
+    torch.testing.assert_close(out - x, model.unet.forward_complex(x))
+    torch.testing.assert_close(model(1e-4 * x), 1e-4 * out, rtol=1e-4, atol=1e-9)
+
+
+def test_configs_written_before_the_denoiser_choice_load_as_cnn() -> None:
+    import json
+
+    old = json.loads(_config().to_json())
+    del old["denoiser"], old["levels"]
+    config = LFMRIConfig.from_json(json.dumps(old))
+    assert config.denoiser == "cnn" and config == _config()
+    unet = _config(denoiser="unet", levels=2)
+    assert LFMRIConfig.from_json(unet.to_json()) == unet
+    with pytest.raises(InputError, match="denoiser must be 'cnn', 'dilated-cnn' or 'unet'"):
+        LFMRIConfig(denoiser="resnet")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="levels must be an integer >= 1"):
+        LFMRIConfig(levels=0)
 
 
 def test_config_json_round_trip_and_validation() -> None:

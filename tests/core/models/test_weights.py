@@ -273,6 +273,11 @@ def test_config_claiming_a_huge_model_is_refused_before_building(tmp_path: Path)
     path = _forge(tmp_path / "stages.safetensors", _state("lfmri"), "lfmri", json.dumps(config))
     with pytest.raises(InputError, match="too few for the unrolled network with 1000000 stages"):
         load_weights(path)
+    config = json.loads(TINY_LFMRI.to_json())
+    config.update(denoiser="unet", levels=1_000_000)
+    path = _forge(tmp_path / "levels.safetensors", _state("lfmri"), "lfmri", json.dumps(config))
+    with pytest.raises(InputError, match="too few for the unrolled network with .* unet denoisers"):
+        load_weights(path)
     config = json.loads(TINY_UNET.to_json())
     config["width"] = 1 << 20  # a real build would allocate terabytes
     path = _forge(tmp_path / "wide.safetensors", _state("unet"), "unet", json.dumps(config))

@@ -73,6 +73,10 @@ def test_bad_input_is_one_line(tiny_data: Path, classifier_file: Path, tmp_path:
     assert "does not apply to unet" in _error(["train", "unet", "--num-stages", "2", "--out", str(tmp_path / "o")], capsys)
     assert "invalid choice" in _error(["train", "resnet", "--out", str(tmp_path / "o")], capsys)
     assert "--twin-pairs does not apply to unet" in _error(["train", "unet", "--twin-pairs", "--out", str(tmp_path / "o")], capsys)
+    assert "--denoiser does not apply to unet" in _error(["train", "unet", "--denoiser", "unet", "--out", str(tmp_path / "o")],
+                                                         capsys)
+    assert "--levels does not apply to classifier" in _error(["train", "classifier", "--levels", "2", "--out",
+                                                              str(tmp_path / "o")], capsys)
     assert "--pooling does not apply to lfmri" in _error(["train", "lfmri", "--pooling", "top-k", "--out", str(tmp_path / "o")],
                                                          capsys)
     assert "twin pairs need lesion slices" in _error(
