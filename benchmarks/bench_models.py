@@ -2,14 +2,20 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_models.py [--repeats 5] [--device cpu] [--sizes compact fastmri-knee]
+    .venv/bin/python benchmarks/bench_models.py [--repeats 5] [--device cpu] [--sizes compact fastmri-knee] [--virtual-coils 8]
 
 Needs the ``fastmri`` package (``pip install --no-deps fastmri==0.3.0``; the dev setup
 installs it). VarNet is fastMRI's default architecture (``fastmri.models.VarNet()``: 12
 cascades, U-Nets with 18 channels and 4 pools, a sensitivity U-Net with 8 channels and 4
-pools). Weights do not change the time, so both networks are timed with seeded random
-initial weights; LF-MRI, the no-focus ablation and the U-Net use their default
-architectures (:class:`~lfmri_core.models.LFMRIConfig`, :class:`~lfmri_core.models.UNetConfig`).
+pools). Weights do not change the time: VarNet is timed with seeded random initial weights;
+LF-MRI, the no-focus ablation and the U-Net are the shipped weights (``lfmri_core/weights``;
+default architectures with random weights for a file that is not installed).
+
+Coil compression: with more than ``--virtual-coils`` coils (default 8), LF-MRI is also timed on
+that many virtual coils (:func:`~lfmri_core.coils.compress_coils` on the masked k-space, in the
+time), and the cost in image quality is printed: PSNR (fastMRI's, on the magnitude) of LF-MRI
+with and without compression against the fully sampled root-sum-of-squares image, both
+centre-cropped to the recon size.
 
 Input (deterministic): one slice of the synthetic knee (seed 0) at 320 x 320 with 8 coils
 (``compact``) and at 640 x 368 with 15 coils (``fastmri-knee``), fastMRI's ``random`` line
@@ -38,16 +44,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import timed  # noqa: E402
 
+import lfmri_core.weights as shipped  # noqa: E402
+from lfmri_core.coils import compress_coils  # noqa: E402
 from lfmri_core.device import resolve_device  # noqa: E402
 from lfmri_core.machine import describe_machine, load_average  # noqa: E402
 from lfmri_core.masks import make_mask  # noqa: E402
-from lfmri_core.models import LFMRIConfig, LFMRINet, UNetRecon, model_sensitivities  # noqa: E402
-from lfmri_core.physics import apply_mask  # noqa: E402
+from lfmri_core.metrics import psnr  # noqa: E402
+from lfmri_core.models import LFMRIConfig, LFMRINet, UNetRecon, load_weights, model_sensitivities  # noqa: E402
+from lfmri_core.physics import apply_mask, center_crop, ifft2c, rss  # noqa: E402
 from lfmri_core.synthetic import SyntheticConfig, generate_volume, get_geometry  # noqa: E402
 
 
-def make_input(geometry: str) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Masked k-space ``(1, C, H, W)``, line mask ``(W,)`` and the number of centre lines."""
+def make_input(geometry: str) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]:
+    """Masked k-space ``(1, C, H, W)``, line mask ``(W,)``, the number of centre lines and the
+    fully sampled RSS image ``(H, W)``."""
     volume = generate_volume(SyntheticConfig(geometry=geometry, num_slices=1, seed=0))
     full = torch.from_numpy(volume.kspace[0])
     mask = make_mask("random", tuple(full.shape[-2:]), acceleration=4, center_fraction=0.08, seed=0)
@@ -55,36 +65,53 @@ def make_input(geometry: str) -> tuple[torch.Tensor, torch.Tensor, int]:
     if (left, right) != (0, full.shape[-1]):
         mask = mask.with_padding(left, right)
     line = torch.from_numpy(np.asarray(mask.pattern).reshape(-1, full.shape[-1])[0].copy())
-    return apply_mask(full, line)[None], line, int(mask.num_low_frequencies)
+    return apply_mask(full, line)[None], line, int(mask.num_low_frequencies), rss(ifft2c(full), dim=0)
 
 
-def bench(geometry: str, device: torch.device, repeats: int) -> list[str]:
+def model(name: str, default: torch.nn.Module) -> tuple[torch.nn.Module, str]:
+    """The shipped model ``name``, or ``default`` (random weights) when it is not installed."""
+    path = shipped.shipped_weights(name)
+    if path is None:
+        return default, "default architecture, random weights"
+    loaded = load_weights(path)
+    config = loaded.config
+    what = "shipped"
+    if isinstance(config, LFMRIConfig):
+        what += f": {config.num_stages} stages, {config.denoiser} width {config.width}"
+    return loaded, what
+
+
+def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: int) -> list[str]:
     from fastmri.models import VarNet
 
-    kspace, line, low = make_input(geometry)
+    kspace, line, low, reference = make_input(geometry)
     kspace, line = kspace.to(device), line.to(device)
     coils, height, width = kspace.shape[1:]
     torch.manual_seed(0)
     varnet = VarNet().to(device).eval()
-    ours = {
-        "lfmri": LFMRINet(LFMRIConfig()).to(device).eval(),
-        "unrolled-no-focus": LFMRINet(LFMRIConfig(lesion_focus=False)).to(device).eval(),
-        "unet": UNetRecon().to(device).eval(),
-    }
+    ours, described = {}, {}
+    for name, default in (("lfmri", LFMRINet(LFMRIConfig())), ("unrolled-no-focus", LFMRINet(LFMRIConfig(lesion_focus=False))),
+                          ("unet", UNetRecon())):
+        net, described[name] = model(name, default)
+        ours[name] = net.to(device).eval()
     varnet_kspace = torch.view_as_real(kspace).contiguous()
     varnet_mask = line.view(1, 1, 1, width, 1)
 
     def run_varnet() -> object:
         return varnet(varnet_kspace, varnet_mask, low)
 
-    def runner(model: torch.nn.Module) -> Callable[[], object]:
-        def run() -> object:
-            maps = model_sensitivities(kspace, line)
-            return model(kspace, line[None], maps)
+    def runner(net: torch.nn.Module, virtual: int | None = None) -> Callable[[], torch.Tensor]:
+        def run() -> torch.Tensor:
+            data = kspace if virtual is None else compress_coils(kspace, virtual, mask=line).kspace
+            maps = model_sensitivities(data, line)
+            return net(data, line[None], maps).image
 
         return run
 
     cases: dict[str, Callable[[], object]] = {"varnet": run_varnet, **{n: runner(m) for n, m in ours.items()}}
+    compressed = f"lfmri, {virtual_coils} virtual coils"
+    if coils > virtual_coils:
+        cases[compressed] = runner(ours["lfmri"], virtual_coils)
     times: dict[str, list[float]] = {name: [] for name in cases}
     with torch.inference_mode():
         for run in cases.values():
@@ -94,10 +121,19 @@ def bench(geometry: str, device: torch.device, repeats: int) -> list[str]:
                 times[name].append(timed(run, device)[0])
     varnet_median = statistics.median(times["varnet"])
     lines = [f"{height} x {width} x {coils} coils, random mask 4x (centre {low} lines), {repeats} runs each:"]
-    lines.append(f"  {'model':<18} {'median [s]':>10} {'min [s]':>8} {'VarNet / model':>15}")
+    lines.append(f"  {'model':<28} {'median [s]':>10} {'min [s]':>8} {'VarNet / model':>15}")
     for name, values in times.items():
         median = statistics.median(values)
-        lines.append(f"  {name:<18} {median:10.3f} {min(values):8.3f} {varnet_median / median:15.1f}")
+        lines.append(f"  {name:<28} {median:10.3f} {min(values):8.3f} {varnet_median / median:15.1f}")
+    lines.append("  models: " + "; ".join(f"{n} {d}" for n, d in described.items()))
+    if coils > virtual_coils:
+        with torch.inference_mode():
+            crop = get_geometry(geometry).recon_shape
+            target = center_crop(reference, crop)[None].numpy()
+            scores = {name: psnr(target, center_crop(cases[name]().abs().cpu(), crop).numpy())  # type: ignore[attr-defined]
+                      for name in ("lfmri", compressed)}
+        lines.append(f"  quality: LF-MRI PSNR {scores['lfmri']:.2f} dB with all {coils} coils, "
+                     f"{scores[compressed]:.2f} dB with {virtual_coils} virtual coils (against the fully sampled RSS)")
     return lines
 
 
@@ -106,12 +142,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per model (median reported)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--sizes", nargs="+", default=["compact", "fastmri-knee"], help="synthetic geometries")
+    parser.add_argument("--virtual-coils", type=int, default=8, help="coil compression target for the extra LF-MRI row")
     args = parser.parse_args()
     device = resolve_device(args.device)
     print(describe_machine(device, threads=True))
     print(load_average())
     for geometry in args.sizes:
-        for line in bench(geometry, device, args.repeats):
+        for line in bench(geometry, device, args.repeats, args.virtual_coils):
             print(line, flush=True)
     print(load_average())
 

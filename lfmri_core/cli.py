@@ -175,7 +175,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
             result = reconstruct_volume(
                 vol, method=args.method, mask_spec=spec, slices=slices, device=args.device,
                 sensitivity_method=args.maps, progress=lambda done, total: bar.update(done - bar.n),
-                method_params=method_params,
+                method_params=method_params, coil_compression=args.coil_compression,
             )
         target = vol.target_volume()
     mask = result.mask
@@ -188,6 +188,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
                  "num_low_frequencies": mask.num_low_frequencies,
                  "seed": "per-file (fastMRI convention)" if spec is not None and spec.seed is None else (spec.seed if spec else "stored")},
         "coil_maps": result.sensitivity_method,
+        "virtual_coils": args.coil_compression if args.coil_compression is not None and args.coil_compression < info.num_coils else None,
         "slices": list(result.slices),
         "seconds_per_slice": float(result.seconds.mean()),
     }
@@ -483,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="PATH",
                    help="safetensors weights for a learned method (default: the installed ones; see 'lfmri list')")
     p.add_argument("--maps", default="espirit", help="coil-map estimation for methods that need maps: espirit (default) or lowres")
+    p.add_argument("--coil-compression", type=int, metavar="N",
+                   help="compress to N virtual coils first (SVD of the calibration data, as bart cc -S): faster for "
+                        "many-coil data (default: keep all coils)")
     p.add_argument("--slices", type=_slice_range, help="slices to reconstruct: N, START:STOP or N,M,... (default all)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--annotations", help="fastMRI+ CSV (default: look beside the file)")

@@ -7,6 +7,7 @@
 - ``"lowres"``: a fast low-resolution estimate for interactive use (:func:`lowres_sensitivities`,
   :class:`LowResConfig`).
 - :func:`find_calibration_region`: BART's automatic calibration region.
+- :func:`compress_coils`: fewer virtual coils from the principal components (BART ``cc -S``).
 
 k-space is complex ``(slices, coils, H, W)`` (or ``(coils, H, W)``), ``H`` readout, ``W`` phase
 encode, DC at ``(H // 2, W // 2)``; maps come back complex64 on the k-space's device, for
@@ -26,6 +27,7 @@ from lfmri_core.coils.base import (
     register_sensitivity_method,
 )
 from lfmri_core.coils.calibration import CalibrationRegion, find_calibration_region, sampling_pattern
+from lfmri_core.coils.compression import CoilCompression, compress_coils
 
 # imported for their registrations, ESPIRiT first so it leads available_sensitivity_methods()
 from lfmri_core.coils.espirit import EspiritConfig, espirit_kernels, espirit_sensitivities, gram_coefficients  # isort: skip
@@ -34,11 +36,13 @@ from lfmri_core.coils.lowres import LowResConfig, lowres_sensitivities  # isort:
 __all__ = [
     "SENSITIVITY_METHODS",
     "CalibrationRegion",
+    "CoilCompression",
     "EspiritConfig",
     "LowResConfig",
     "SensitivityEstimate",
     "SensitivityMethod",
     "available_sensitivity_methods",
+    "compress_coils",
     "espirit_sensitivities",
     "espirit_kernels",
     "estimate_sensitivities",

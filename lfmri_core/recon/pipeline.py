@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lfmri_core.coils import estimate_sensitivities
+from lfmri_core.coils import compress_coils, estimate_sensitivities
 from lfmri_core.device import resolve_device
 from lfmri_core.errors import InputError
 from lfmri_core.io.fastmri_h5 import VolumeInfo
@@ -101,6 +101,7 @@ def reconstruct_volume(
     method_params: dict[str, object] | None = None,
     sensitivity_method: str = "espirit",
     sensitivity_params: dict[str, object] | None = None,
+    coil_compression: int | None = None,
 ) -> VolumeReconstruction:
     """Undersample and reconstruct the chosen slices of ``volume`` with ``method``.
 
@@ -126,6 +127,9 @@ def reconstruct_volume(
     sensitivity_method, sensitivity_params
         For methods that need coil maps: how to estimate them, per slice, from the
         undersampled k-space's fully sampled centre (:func:`lfmri_core.coils.estimate_sensitivities`).
+    coil_compression
+        Compress each slice's coils to this many virtual coils before anything else
+        (:func:`lfmri_core.coils.compress_coils`); None, or at least the number of coils, keeps them.
     """
     info = volume.info
     needs_maps = method_info(method).needs_sensitivities
@@ -144,6 +148,8 @@ def reconstruct_volume(
         kspace = torch.from_numpy(volume.kspace(index)).to(dev)
         start = time.perf_counter()
         undersampled = apply_mask(kspace, mask_tensor)[None]
+        if coil_compression is not None and coil_compression < undersampled.shape[1]:
+            undersampled = compress_coils(undersampled, coil_compression, mask=mask).kspace
         maps = None
         if needs_maps:
             maps = estimate_sensitivities(undersampled, sensitivity_method, mask=mask, **(sensitivity_params or {})).maps

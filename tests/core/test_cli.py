@@ -91,6 +91,33 @@ def test_recon_subset_of_slices(volume: Path, tmp_path: Path, capsys: pytest.Cap
         assert list(f.attrs["slices"]) == [1, 2]
 
 
+def test_recon_with_coil_compression(volume: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--coil-compression N compresses each masked slice (the library's compress_coils) before
+    the method; N at least the number of coils changes nothing."""
+    import json
+
+    from lfmri_core.coils import compress_coils
+    from lfmri_core.physics import center_crop, ifft2c, rss
+
+    common = ["recon", str(volume), "--accel", "4", "--seed", "5", "--quiet"]
+    code, _, _ = run([*common, "--coil-compression", "2", "--out", str(tmp_path / "c.h5"),
+                      "--report", str(tmp_path / "c.json")], capsys)
+    assert code == 0 and json.loads((tmp_path / "c.json").read_text())["virtual_coils"] == 2
+    assert run([*common, "--out", str(tmp_path / "all.h5")], capsys)[0] == 0
+    assert run([*common, "--coil-compression", "3", "--out", str(tmp_path / "three.h5"),
+                "--report", str(tmp_path / "three.json")], capsys)[0] == 0
+    assert json.loads((tmp_path / "three.json").read_text())["virtual_coils"] is None
+    with h5py.File(volume, "r") as f, h5py.File(tmp_path / "c.h5", "r") as c:
+        kspace = torch.from_numpy(f["kspace"][()])
+        mask = torch.from_numpy(c["mask"][()].astype(bool))
+    compressed = compress_coils(kspace * mask, 2, mask=mask).kspace
+    expected = center_crop(rss(ifft2c(compressed), dim=1), (32, 32)).numpy()
+    with h5py.File(tmp_path / "c.h5", "r") as c, h5py.File(tmp_path / "all.h5", "r") as a, h5py.File(tmp_path / "three.h5", "r") as t:
+        np.testing.assert_allclose(c["reconstruction"][()], expected, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(t["reconstruction"][()], a["reconstruction"][()])
+        assert not np.allclose(c["reconstruction"][()], a["reconstruction"][()])
+
+
 def _nan_file(path: Path) -> None:
     k = np.ones((2, 2, 8, 8), np.complex64)
     k[0, 0, 0, 0] = np.inf

@@ -67,7 +67,7 @@ def no_shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _check(result: InferenceResult, slices: int, classes: int | None) -> None:
     assert result.image.shape == (slices, *RECON_SHAPE) and result.image.dtype == np.float32
     assert np.isfinite(result.image).all() and (result.image >= 0).all() and result.image.max() > 0
-    assert set(result.timings) == {"maps", "reconstruction", "classifier", "total"}
+    assert set(result.timings) == {"compression", "maps", "reconstruction", "classifier", "total"}
     assert all(v >= 0 for v in result.timings.values())
     assert result.timings["total"] >= result.timings["maps"] + result.timings["reconstruction"] + result.timings["classifier"]
     assert result.device == "cpu"
@@ -113,6 +113,27 @@ def test_classical_method_with_maps(knee: tuple[np.ndarray, SamplingMask]) -> No
                           classifier=None, sensitivity_method="lowres")
     _check(result, 1, classes=None)
     assert result.timings["maps"] > 0
+
+
+def test_coil_compression(knee: tuple[np.ndarray, SamplingMask]) -> None:
+    """All coils kept: the same image; one coil fewer (the weakest component dropped): nearly
+    the same image, with the compression timed; too many virtual coils: no compression."""
+    kspace, mask = knee
+
+    def run(virtual: int | None) -> InferenceResult:
+        return infer_slices(kspace[:1], mask, "cg-sense", device="cpu", recon_shape=RECON_SHAPE, classifier=None,
+                            sensitivity_method="lowres", coil_compression=virtual)
+
+    full = run(None)
+    assert full.timings["compression"] == 0 and run(9).timings["compression"] == 0
+    assert np.array_equal(run(4).image, full.image)
+    three = run(3)
+    _check(three, 1, classes=None)
+    assert three.timings["compression"] > 0
+    error = np.linalg.norm(three.image - full.image) / np.linalg.norm(full.image)
+    assert 0 < error < 0.05
+    with pytest.raises(InputError, match="coil compression needs 1 to 4 virtual coils"):
+        run(0)
 
 
 def test_shipped_classifier_when_installed_none_otherwise(knee: tuple[np.ndarray, SamplingMask], weights: dict[str, Path],
