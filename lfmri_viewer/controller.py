@@ -89,6 +89,7 @@ class _Snapshot:
     mask: SamplingMask
     mask_key: tuple[object, ...]
     device: str
+    virtual_coils: int | None
     recon_shape: tuple[int, int]
     reference: np.ndarray | None
     maxval: float | None
@@ -321,6 +322,13 @@ class SessionController:
         if self._auto_update and self._volume is not None:
             self.reconstruct_slice()
 
+    def _virtual_coils(self) -> int | None:
+        """The virtual-coil setting, None when it keeps every coil of the open volume."""
+        virtual = self._settings.virtual_coils
+        if virtual is None or self._volume is None or virtual >= self.info.num_coils:
+            return None
+        return virtual
+
     def _device(self) -> str:
         device = self._settings.device
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -363,7 +371,7 @@ class SessionController:
     # ------------------------------------------------------------------------------------------
     # results
     def _key(self, method: str, index: int) -> tuple[object, ...]:
-        return (method, index, self._mask_key(), self._device())
+        return (method, index, self._mask_key(), self._device(), self._virtual_coils())
 
     def result(self, method: str, index: int | None = None) -> SliceResult | None:
         """The stored result of ``method`` on a slice for the current settings, or None."""
@@ -401,7 +409,7 @@ class SessionController:
     def _store(self, results: Iterable[SliceResult]) -> None:
         touched: set[int] = set()
         for result in results:
-            key = (result.method, result.slice, result.mask_key, result.device)
+            key = (result.method, result.slice, result.mask_key, result.device, result.virtual_coils)
             self._results[key] = result
             self._results.move_to_end(key)
             touched.add(result.slice)
@@ -459,8 +467,8 @@ class SessionController:
         self.cancel()
         snapshot = _Snapshot(
             volume=self._require(), mask=self.mask(), mask_key=self._mask_key(), device=self._device(),
-            recon_shape=self.recon_shape, reference=self.reference_volume(), maxval=self.maxval,
-            classifier=self.classifier,
+            virtual_coils=self._virtual_coils(), recon_shape=self.recon_shape, reference=self.reference_volume(),
+            maxval=self.maxval, classifier=self.classifier,
         )
         job: Job[list[SliceResult]] = Job(name, lambda j: _reconstruct(j, snapshot, todo),
                                           on_complete=lambda _: None, on_payload=self._store)
@@ -597,7 +605,7 @@ def _reconstruct(job: Job[Any], snap: _Snapshot, todo: list[tuple[int, str]]) ->
         if kspace_cache is None or kspace_cache[0] != index:
             kspace_cache = (index, np.asarray(snap.volume.kspace(index)))
         out = infer_slices(kspace_cache[1], snap.mask, method, device=snap.device, recon_shape=snap.recon_shape,
-                           classifier=snap.classifier, cancel=job.is_cancelled)
+                           classifier=snap.classifier, coil_compression=snap.virtual_coils, cancel=job.is_cancelled)
         timings = dict(out.timings)
         image = out.image[0]
         psnr = ssim = nmse = math.nan
@@ -611,6 +619,7 @@ def _reconstruct(job: Job[Any], snap: _Snapshot, todo: list[tuple[int, str]]) ->
             cam=None if out.cam is None else out.cam[0],
             lesion_probability=None if out.class_scores is None else float(out.class_scores[0, 0]),
             timings=timings, device=snap.device, psnr=psnr, ssim=ssim, nmse=nmse, ssim_map=ssim_map,
+            virtual_coils=snap.virtual_coils,
         )
         done.append(result)
         yield Progress(n + 1, len(todo), f"{method} on slice {index} done", payload=[result])

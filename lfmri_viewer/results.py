@@ -33,7 +33,7 @@ class SliceResult:
     lesion_probability: float | None
     """Net_c's "any lesion" probability for ``image``; None without a classifier."""
     timings: dict[str, float]
-    """Seconds: ``maps``, ``reconstruction``, ``classifier``, ``metrics`` and ``total``."""
+    """Seconds: ``compression``, ``maps``, ``reconstruction``, ``classifier``, ``metrics`` and ``total``."""
     device: str
     psnr: float = math.nan
     """Whole-slice PSNR in dB on the volume's data range; NaN without a reference."""
@@ -41,6 +41,8 @@ class SliceResult:
     nmse: float = math.nan
     ssim_map: np.ndarray | None = field(default=None, repr=False)
     """Local SSIM ``(rh, rw)`` behind ``ssim`` (for LF-SSIM); None without a reference."""
+    virtual_coils: int | None = None
+    """The virtual coils the k-space was compressed to; None: all coils."""
 
 
 @dataclass(frozen=True)

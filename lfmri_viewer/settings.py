@@ -1,4 +1,4 @@
-"""What the user chooses: acceleration, mask, centre fraction, seed, methods, device."""
+"""What the user chooses: acceleration, mask, centre fraction, seed, methods, device, virtual coils."""
 
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ class ReconSettings:
         Registered method names to reconstruct with, in display order (at least one).
     device
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    virtual_coils
+        Compress the coils to this many virtual coils before reconstructing
+        (:func:`lfmri_core.coils.compress_coils`): faster on many-coil data. None (or at least
+        the volume's coil count) keeps all coils.
     """
 
     acceleration: float = 4.0
@@ -51,6 +55,7 @@ class ReconSettings:
     seed: int | None = None
     methods: tuple[str, ...] = ("zero-filled",)
     device: str = "auto"
+    virtual_coils: int | None = None
 
     def __post_init__(self) -> None:
         spec = MaskSpec(self.mask, self.acceleration, self.center_fraction, seed=self.seed)
@@ -70,6 +75,9 @@ class ReconSettings:
         if not _DEVICE.match(device):
             raise InputError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         object.__setattr__(self, "device", device)
+        v = self.virtual_coils
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise InputError(f"virtual coils must be a positive integer or None (all coils), got {v!r}")
 
     def mask_spec(self) -> MaskSpec:
         """The mask choice (seed None: the pipeline uses the file's own seed)."""

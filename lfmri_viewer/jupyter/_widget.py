@@ -173,7 +173,8 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.children = [
             self.title_html,
             widgets.HBox([self.slice_slider, self.acceleration_slider, self.center_fraction_slider]),
-            widgets.HBox([self.mask_dropdown, self.fixed_seed_checkbox, self.seed_input, self.device_dropdown]),
+            widgets.HBox([self.mask_dropdown, self.fixed_seed_checkbox, self.seed_input, self.device_dropdown,
+                          self.virtual_coils_input]),
             widgets.HBox([self.methods_select,
                           widgets.VBox([self.view_dropdown, self.boxes_checkbox, self.cam_checkbox, self.opacity_slider])]),
             widgets.HBox([self.auto_checkbox, self.reconstruct_button, self.volume_button, self.cancel_button]),
@@ -209,6 +210,9 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.seed_input = widgets.BoundedIntText(value=s.seed or 0, min=0, max=2**31 - 1, description="seed",
                                                  disabled=s.seed is None, layout=widgets.Layout(width="160px"))
         self.device_dropdown = widgets.Dropdown(options=self._device_options(s), value=s.device, description="device")
+        self.virtual_coils_input = widgets.BoundedIntText(
+            value=s.virtual_coils or 0, min=0, max=64, description="virtual coils", style=_WIDE,
+            tooltip="compress the coils to this many virtual coils first (0: all coils)", layout=widgets.Layout(width="200px"))
         self.methods_select = widgets.SelectMultiple(options=self._method_options(s), value=s.methods,
                                                      description="methods", rows=min(8, len(available_methods())))
         self.view_dropdown = widgets.Dropdown(options=s.methods, value=self._view_method, description="show")
@@ -237,6 +241,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.methods_select.observe(self._on_methods_control, names="value")
         self.fixed_seed_checkbox.observe(self._on_seed_control, names="value")
         self.seed_input.observe(self._on_seed_control, names="value")
+        self.virtual_coils_input.observe(self._on_virtual_coils_control, names="value")
         self.view_dropdown.observe(self._on_view_control, names="value")
         for control in (self.boxes_checkbox, self.cam_checkbox, self.opacity_slider):
             control.observe(lambda _: self._changed(), names="value")
@@ -436,6 +441,10 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         if not self._syncing:
             self._apply(lambda: self.controller.update(methods=tuple(change["new"])))
 
+    def _on_virtual_coils_control(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._apply(lambda: self.controller.update(virtual_coils=int(change["new"]) or None))
+
     def _on_seed_control(self, _: dict[str, Any]) -> None:
         if self._syncing:
             return
@@ -478,6 +487,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
                 self.seed_input.value = s.seed
             self.device_dropdown.options = self._device_options(s)
             self.device_dropdown.value = s.device
+            self.virtual_coils_input.value = s.virtual_coils or 0
             self.methods_select.options = self._method_options(s)
             self.methods_select.value = s.methods
             if self._view_method not in s.methods:

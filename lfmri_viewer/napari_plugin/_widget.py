@@ -90,6 +90,9 @@ DEVICE_CHOICES = (("auto", "auto"), ("CPU", "cpu"), ("GPU", "cuda"))
 FILE_SEED = -1
 """Seed box value shown as ``"file"``: fastMRI's per-file seed (``seed=None``)."""
 
+ALL_COILS = 0
+"""Virtual-coil box value shown as ``"all"``: no coil compression (``virtual_coils=None``)."""
+
 MASK_PREVIEW_SIZE = 160
 """Longest side of the mask preview, in screen pixels."""
 
@@ -286,6 +289,11 @@ class ReconstructionWidget(QWidget):
         self.device = QComboBox()
         for shown, value in DEVICE_CHOICES:
             self.device.addItem(shown, value)
+        self.virtual_coils = QSpinBox()
+        self.virtual_coils.setRange(ALL_COILS, 64)
+        self.virtual_coils.setSpecialValueText("all")
+        self.virtual_coils.setToolTip("compress the coils to this many virtual coils first (faster on many-coil data)")
+        self.virtual_coils.setKeyboardTracking(False)
         self.auto_update = QCheckBox("auto-update (slice and settings changes)")
         self.reconstruct_slice_button = QPushButton("Reconstruct slice")
         self.reconstruct_volume_button = QPushButton("Reconstruct volume")
@@ -294,6 +302,7 @@ class ReconstructionWidget(QWidget):
         self.status.setWordWrap(True)
         recon_layout.addRow("methods", self.methods)
         recon_layout.addRow("device", self.device)
+        recon_layout.addRow("virtual coils", self.virtual_coils)
         recon_layout.addRow(self.auto_update)
         recon_layout.addRow(_row(self.reconstruct_slice_button, self.reconstruct_volume_button, self.cancel_button))
         recon_layout.addRow(self.status)
@@ -354,6 +363,7 @@ class ReconstructionWidget(QWidget):
         self.seed.valueChanged.connect(lambda v: self._update(seed=None if v == FILE_SEED else int(v)))
         self.methods.itemChanged.connect(lambda _: self._update(methods=self.checked_methods()))
         self.device.currentIndexChanged.connect(lambda i: self._update(device=self.device.itemData(i)))
+        self.virtual_coils.valueChanged.connect(lambda v: self._update(virtual_coils=None if v == ALL_COILS else int(v)))
         self.auto_update.toggled.connect(self.controller.set_auto_update)
         self.reconstruct_slice_button.clicked.connect(lambda: self.reconstruct_slice())
         self.reconstruct_volume_button.clicked.connect(lambda: self.reconstruct_volume())
@@ -581,7 +591,8 @@ class ReconstructionWidget(QWidget):
 
     def _show_settings(self) -> None:
         settings = self.controller.settings
-        with _blocked(self.acceleration, self.mask_type, self.center_fraction, self.seed, self.methods, self.device):
+        with _blocked(self.acceleration, self.mask_type, self.center_fraction, self.seed, self.methods, self.device,
+                      self.virtual_coils):
             self.acceleration.setValue(settings.acceleration)
             self.mask_type.setCurrentText(settings.mask)
             self.center_fraction.setValue(settings.center_fraction)
@@ -591,6 +602,7 @@ class ReconstructionWidget(QWidget):
                 item.setCheckState(Qt.Checked if item.text() in settings.methods else Qt.Unchecked)
             device = "cuda" if settings.device.startswith("cuda") else settings.device
             self.device.setCurrentIndex(max(self.device.findData(device), 0))
+            self.virtual_coils.setValue(ALL_COILS if settings.virtual_coils is None else settings.virtual_coils)
         self._show_auto_update(self.controller.auto_update)
 
     def _show_auto_update(self, on: bool) -> None:

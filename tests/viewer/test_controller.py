@@ -65,6 +65,7 @@ def _lesion_slice(session: SessionController) -> int:
     ({"methods": ("nope",)}, "nope"),
     ({"device": "tpu"}, "device"),
     ({"seed": -1}, "seed"),
+    ({"virtual_coils": 0}, "virtual coils must be a positive integer"),
     ({"speed": 3}, "unknown setting"),
 ])
 def test_bad_settings_are_refused_with_one_line(changes: dict[str, Any], message: str) -> None:
@@ -194,6 +195,33 @@ def test_results_are_cached_per_mask_setting(knee: Path) -> None:
     assert session.readouts()["zero-filled"].psnr < four  # 8x loses more than 4x
     session.update(acceleration=4)
     assert session.readouts()["zero-filled"].psnr == four  # back to the cached 4x result
+
+
+def test_virtual_coils_compress_before_reconstructing_and_key_the_results(knee: Path) -> None:
+    """Fewer virtual coils than the volume's 4: the reconstruction of the compressed k-space,
+    cached apart from the all-coil one; 4 or more virtual coils are all coils."""
+    from lfmri_core.coils import compress_coils
+
+    session = _session()
+    session.open(knee)
+    session.reconstruct_slice()
+    every = session.result("zero-filled")
+    assert every is not None and every.virtual_coils is None
+    session.update(virtual_coils=4)
+    assert session.result("zero-filled") is every and session.missing() == []
+    session.update(virtual_coils=2)
+    assert session.result("zero-filled") is None
+    session.reconstruct_slice()
+    two = session.result("zero-filled")
+    assert two is not None and two.virtual_coils == 2 and two.timings["compression"] > 0
+    with FastMRIVolume(knee) as vol:
+        kspace = torch.from_numpy(vol.kspace(session.slice_index))
+    mask = session.mask().to_tensor(tuple(kspace.shape[-2:]))
+    expected = center_crop(rss(ifft2c(compress_coils(kspace * mask, 2, mask=mask).kspace)), session.recon_shape).numpy()
+    np.testing.assert_allclose(two.image, expected, rtol=1e-5, atol=1e-6 * float(expected.max()))
+    assert not np.allclose(two.image, every.image)
+    session.update(virtual_coils=None)
+    assert session.result("zero-filled") is every
 
 
 def test_auto_update_reconstructs_on_slice_and_setting_changes(knee: Path) -> None:

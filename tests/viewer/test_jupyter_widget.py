@@ -155,9 +155,12 @@ def test_every_control_reaches_the_controller_and_back(small_dataset: SmallDatas
     widget.fixed_seed_checkbox.value = True
     widget.seed_input.value = 7
     widget.device_dropdown.value = "cpu"
+    widget.virtual_coils_input.value = 1
     widget.methods_select.value = TWO
     assert c.settings == ReconSettings(acceleration=4.0, mask="equispaced_fraction", center_fraction=0.04, seed=7,
-                                       methods=TWO, device="cpu")
+                                       methods=TWO, device="cpu", virtual_coils=1)
+    widget.virtual_coils_input.value = 0
+    assert c.settings.virtual_coils is None
     assert widget.view_dropdown.options == TWO
     widget.fixed_seed_checkbox.value = False
     assert c.settings.seed is None and widget.seed_input.disabled
@@ -166,8 +169,9 @@ def test_every_control_reaches_the_controller_and_back(small_dataset: SmallDatas
     assert c.auto_update and set(c.results()) == set(TWO)
 
     # and the other way: the controller's changes show in the controls
-    c.update(acceleration=6.0, mask="random", seed=3)
+    c.update(acceleration=6.0, mask="random", seed=3, virtual_coils=2)
     assert (widget.acceleration_slider.value, widget.mask_dropdown.value) == (6.0, "random")
+    assert widget.virtual_coils_input.value == 2
     assert widget.fixed_seed_checkbox.value and widget.seed_input.value == 3
     c.set_slice(c.num_slices - 1)
     assert widget.slice_slider.value == c.num_slices - 1

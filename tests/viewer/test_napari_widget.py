@@ -41,6 +41,7 @@ from lfmri_viewer.napari_plugin._layers import (
     shapes_to_boxes,
 )
 from lfmri_viewer.napari_plugin._widget import (
+    ALL_COILS,
     FILE_SEED,
     ReconstructionWidget,
     WorkerRunner,
@@ -247,6 +248,11 @@ def test_controls_drive_the_controller(make_napari_viewer: MakeViewer, small_dat
     assert c.settings.seed is None and widget.seed.text() == "file"
     widget.device.setCurrentIndex(widget.device.findText("CPU"))
     assert c.settings.device == "cpu"
+    assert widget.virtual_coils.text() == "all" and c.settings.virtual_coils is None
+    widget.virtual_coils.setValue(1)  # the small volume has 2 coils
+    assert c.settings.virtual_coils == 1 and c.result("zero-filled").virtual_coils == 1
+    widget.virtual_coils.setValue(ALL_COILS)
+    assert c.settings.virtual_coils is None and c.result("zero-filled").virtual_coils is None
 
     # Methods: a ticked one gets its layers; unticking all is refused and shown as an error.
     widget.methods.findItems("zero-filled-sense", Qt.MatchExactly)[0].setCheckState(Qt.Checked)
