@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_models.py [--repeats 5] [--device cpu] [--sizes compact fastmri-knee] [--virtual-coils 8]
+    .venv/bin/python benchmarks/bench_models.py [--repeats 5] [--device cpu] [--sizes compact fastmri-knee] [--virtual-coils 8 10]
 
 Needs the ``fastmri`` package (``pip install --no-deps fastmri==0.3.0``; the dev setup
 installs it). VarNet is fastMRI's default architecture (``fastmri.models.VarNet()``: 12
@@ -11,11 +11,11 @@ pools). Weights do not change the time: VarNet is timed with seeded random initi
 LF-MRI, the no-focus ablation and the U-Net are the shipped weights (``lfmri_core/weights``;
 default architectures with random weights for a file that is not installed).
 
-Coil compression: with more than ``--virtual-coils`` coils (default 8), LF-MRI is also timed on
-that many virtual coils (:func:`~lfmri_core.coils.compress_coils` on the masked k-space, in the
-time), and the cost in image quality is printed: PSNR (fastMRI's, on the magnitude) of LF-MRI
-with and without compression against the fully sampled root-sum-of-squares image, both
-centre-cropped to the recon size.
+Coil compression: for each ``--virtual-coils`` count (default 8 and 10) below the input's coil
+count, LF-MRI is also timed on that many virtual coils (:func:`~lfmri_core.coils.compress_coils`
+on the masked k-space, in the time), and the cost in image quality is printed: PSNR (fastMRI's,
+on the magnitude) of LF-MRI with and without compression against the fully sampled
+root-sum-of-squares image, both centre-cropped to the recon size.
 
 Input (deterministic): one slice of the synthetic knee (seed 0) at 320 x 320 with 8 coils
 (``compact``) and at 640 x 368 with 15 coils (``fastmri-knee``), fastMRI's ``random`` line
@@ -81,7 +81,7 @@ def model(name: str, default: torch.nn.Module) -> tuple[torch.nn.Module, str]:
     return loaded, what
 
 
-def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: int) -> list[str]:
+def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: list[int]) -> list[str]:
     from fastmri.models import VarNet
 
     kspace, line, low, reference = make_input(geometry)
@@ -109,9 +109,9 @@ def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: int)
         return run
 
     cases: dict[str, Callable[[], object]] = {"varnet": run_varnet, **{n: runner(m) for n, m in ours.items()}}
-    compressed = f"lfmri, {virtual_coils} virtual coils"
-    if coils > virtual_coils:
-        cases[compressed] = runner(ours["lfmri"], virtual_coils)
+    compressed = {v: f"lfmri, {v} virtual coils" for v in virtual_coils if v < coils}
+    for v, name in compressed.items():
+        cases[name] = runner(ours["lfmri"], v)
     times: dict[str, list[float]] = {name: [] for name in cases}
     with torch.inference_mode():
         for run in cases.values():
@@ -126,14 +126,14 @@ def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: int)
         median = statistics.median(values)
         lines.append(f"  {name:<28} {median:10.3f} {min(values):8.3f} {varnet_median / median:15.1f}")
     lines.append("  models: " + "; ".join(f"{n} {d}" for n, d in described.items()))
-    if coils > virtual_coils:
+    if compressed:
         with torch.inference_mode():
             crop = get_geometry(geometry).recon_shape
             target = center_crop(reference, crop)[None].numpy()
             scores = {name: psnr(target, center_crop(cases[name]().abs().cpu(), crop).numpy())  # type: ignore[attr-defined]
-                      for name in ("lfmri", compressed)}
-        lines.append(f"  quality: LF-MRI PSNR {scores['lfmri']:.2f} dB with all {coils} coils, "
-                     f"{scores[compressed]:.2f} dB with {virtual_coils} virtual coils (against the fully sampled RSS)")
+                      for name in ("lfmri", *compressed.values())}
+        lines.append(f"  quality (LF-MRI PSNR against the fully sampled RSS): all {coils} coils {scores['lfmri']:.2f} dB; "
+                     + "; ".join(f"{v} virtual coils {scores[n]:.2f} dB" for v, n in compressed.items()))
     return lines
 
 
@@ -142,7 +142,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per model (median reported)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--sizes", nargs="+", default=["compact", "fastmri-knee"], help="synthetic geometries")
-    parser.add_argument("--virtual-coils", type=int, default=8, help="coil compression target for the extra LF-MRI row")
+    parser.add_argument("--virtual-coils", type=int, nargs="*", default=[8, 10],
+                        help="coil compression targets for extra LF-MRI rows (none: no such rows)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     print(describe_machine(device, threads=True))

@@ -22,6 +22,7 @@ from lfmri_core.recon.pipeline import volume_mask
 from lfmri_core.synthetic import SyntheticConfig, generate_volume
 from lfmri_core.synthetic.export import write_dataset
 from lfmri_viewer.controller import ERROR_FRACTION, SessionController
+from lfmri_viewer.formatting import timing_line
 from lfmri_viewer.jobs import Job, JobState, Progress, run_sync
 from lfmri_viewer.settings import ReconSettings
 
@@ -220,8 +221,10 @@ def test_virtual_coils_compress_before_reconstructing_and_key_the_results(knee: 
     expected = center_crop(rss(ifft2c(compress_coils(kspace * mask, 2, mask=mask).kspace)), session.recon_shape).numpy()
     np.testing.assert_allclose(two.image, expected, rtol=1e-5, atol=1e-6 * float(expected.max()))
     assert not np.allclose(two.image, every.image)
+    assert timing_line(session.readouts()["zero-filled"]).startswith("zero-filled: coil compression ")
     session.update(virtual_coils=None)
     assert session.result("zero-filled") is every
+    assert "coil compression" not in timing_line(session.readouts()["zero-filled"])
 
 
 def test_auto_update_reconstructs_on_slice_and_setting_changes(knee: Path) -> None:
