@@ -190,10 +190,11 @@ class DenoiserCNN(nn.Module):
 class DenoiserUNet(nn.Module):
     """Residual multi-scale denoiser ``out = x + UNet(x)`` (``D_w`` and ``G_u`` with ``denoiser="unet"``).
 
-    The :class:`UNet` (2 real channels, each image on its own 99th-percentile scale) sees about
-    ``2**levels`` times farther than a :class:`DenoiserCNN` of the same width: undersampling
-    aliasing is spread along the whole phase-encode axis, which a few full-resolution 3x3
-    convolutions cannot see across.
+    The :class:`UNet` (2 real channels, each image on its own 99th-percentile scale) works down
+    to ``1 / 2**(levels - 1)`` of the resolution, where each 3x3 convolution spans
+    ``2**(levels - 1)`` times as many pixels, against 11 pixels for the whole 5-layer
+    :class:`DenoiserCNN` (its instance normalisation also uses whole-image statistics):
+    undersampling aliasing is spread along the whole phase-encode axis.
 
     Parameters
     ----------
