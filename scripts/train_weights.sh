@@ -17,7 +17,7 @@ RUNS="${1:-runs/weights}"
 CACHE="${LFMRI_CACHE:-$HOME/.cache/lfmri}/training"
 LFMRI=.venv/bin/lfmri
 DATA=(--cache "$CACHE" --train-volumes 12 --val-volumes 2 --seed 0)
-RECON=(--steps 1500 --batch-size 2 --crop-rows 160 --validate-every 250 --checkpoint-every 250)
+RECON=(--steps 3000 --batch-size 2 --crop-rows 160 --validate-every 500 --checkpoint-every 500)
 
 step() {  # step NAME WEIGHTS_FILE -- lfmri train arguments...
     local name=$1 file=$2; shift 3
