@@ -31,6 +31,7 @@ __all__ = [
     "CalibrationRegion",
     "as_kspace_batch",
     "check_size_pair",
+    "coil_principal_components",
     "extract_calibration",
     "find_calibration_region",
     "principal_coil_vector",
@@ -268,12 +269,30 @@ def principal_coil_vector(calibration: torch.Tensor, enabled: bool = True) -> to
         ref = torch.zeros(num_slices, num_coils, dtype=torch.complex64, device=calibration.device)
         ref[:, 0] = 1
         return ref
+    _, vectors = coil_principal_components(calibration)
+    return vectors[..., 0].to(torch.complex64)
+
+
+def coil_principal_components(calibration: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Principal components over coils of each slice's calibration data (BART's ``scc``).
+
+    Eigen-decomposition of the coil covariance ``C = sum_k y_k y_k^H``: eigenvalues float64
+    ``(slices, coils)``, largest first, and eigenvectors complex128 ``(slices, coils, coils)``
+    (column ``v`` for eigenvalue ``v``), each scaled so that its last entry is real and >= 0
+    (as LAPACK returns them to BART).
+
+    Parameters
+    ----------
+    calibration
+        Complex ``(slices, coils, rows, columns)``.
+    """
+    num_slices, num_coils = calibration.shape[:2]
     data = calibration.reshape(num_slices, num_coils, -1).to(torch.complex128)
-    _, vectors = torch.linalg.eigh(data @ data.mH)
-    ref = vectors[..., -1]
-    last = ref[:, -1:]
+    values, vectors = torch.linalg.eigh(data @ data.mH)  # ascending
+    values, vectors = values.flip(-1), vectors.flip(-1)
+    last = vectors[..., -1:, :]
     phase = torch.where(last.abs() > 0, last.conj() / last.abs().clamp_min(1e-300), torch.ones_like(last))
-    return (ref * phase).to(torch.complex64)
+    return values, vectors * phase
 
 
 def rotate_phase(vectors: torch.Tensor, reference: torch.Tensor, dim: int) -> torch.Tensor:

@@ -21,7 +21,13 @@ from typing import Any
 
 import torch
 
-from lfmri_core.coils.calibration import MaskLike, as_kspace_batch, extract_calibration, find_calibration_region
+from lfmri_core.coils.calibration import (
+    MaskLike,
+    as_kspace_batch,
+    coil_principal_components,
+    extract_calibration,
+    find_calibration_region,
+)
 from lfmri_core.errors import InputError
 
 DEFAULT_CALIBRATION = 24
@@ -74,15 +80,10 @@ def compress_coils(
     if isinstance(num_virtual, bool) or not isinstance(num_virtual, int) or not 1 <= num_virtual <= num_coils:
         raise InputError(f"coil compression needs 1 to {num_coils} virtual coils (the data have {num_coils}), got {num_virtual!r}")
     region = find_calibration_region(batch, calib_size, mask=mask)
-    calibration = extract_calibration(batch, region).reshape(batch.shape[0], num_coils, -1).to(torch.complex128)
-    values, vectors = torch.linalg.eigh(calibration @ calibration.mH)  # ascending eigenvalues
-    values, vectors = values.flip(-1), vectors.flip(-1)
-    last = vectors[..., -1:, :]
-    phase = torch.where(last.abs() > 0, last.conj() / last.abs().clamp_min(1e-300), torch.ones_like(last))
-    matrix = (vectors * phase)[..., :num_virtual]
+    values, vectors = coil_principal_components(extract_calibration(batch, region))
     total = values.sum(-1)
     energy = torch.where(total > 0, values[..., :num_virtual].sum(-1) / total.clamp_min(1e-300), torch.ones_like(total))
-    matrix = matrix.to(batch.dtype)
+    matrix = vectors[..., :num_virtual].to(batch.dtype)
     compressed = torch.einsum("scv,schw->svhw", matrix.conj(), batch)
     # unsampled samples stay exactly +0.0 (sums of signed zeros could give -0.0)
     sampled = (batch != 0).any(dim=1, keepdim=True)
