@@ -135,6 +135,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_recon(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from lfmri_core.coils import virtual_coil_count
     from lfmri_core.evaluation import score_volume
     from lfmri_core.io.fastmri_h5 import write_reconstruction
     from lfmri_core.io.volume import open_volume
@@ -188,7 +189,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
                  "num_low_frequencies": mask.num_low_frequencies,
                  "seed": "per-file (fastMRI convention)" if spec is not None and spec.seed is None else (spec.seed if spec else "stored")},
         "coil_maps": result.sensitivity_method,
-        "virtual_coils": args.coil_compression if args.coil_compression is not None and args.coil_compression < info.num_coils else None,
+        "virtual_coils": virtual_coil_count(args.coil_compression, info.num_coils),
         "slices": list(result.slices),
         "seconds_per_slice": float(result.seconds.mean()),
     }

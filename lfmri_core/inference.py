@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import lfmri_core.weights as shipped
-from lfmri_core.coils import compress_coils, estimate_sensitivities
+from lfmri_core.coils import compress_coils, estimate_sensitivities, virtual_coil_count
 from lfmri_core.coils.calibration import as_kspace_batch
 from lfmri_core.device import resolve_device
 from lfmri_core.errors import InputError
@@ -230,9 +230,10 @@ def infer_slices(
 
     _poll(cancel, "before the reconstruction")
     undersampled = apply_mask(batch, mask_tensor)
-    if coil_compression is not None and coil_compression < undersampled.shape[1]:
+    virtual = virtual_coil_count(coil_compression, undersampled.shape[1])
+    if virtual is not None:
         tick = time.perf_counter()
-        undersampled = compress_coils(undersampled, coil_compression, mask=sampling_mask).kspace
+        undersampled = compress_coils(undersampled, virtual, mask=sampling_mask).kspace
         _sync(dev)
         timings["compression"] = time.perf_counter() - tick
     maps = None

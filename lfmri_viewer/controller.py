@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from psygnal import Signal, SignalGroup
 
+from lfmri_core.coils import virtual_coil_count
 from lfmri_core.errors import InputError
 from lfmri_core.inference import SHIPPED, ClassifierArg, infer_slices
 from lfmri_core.io.annotations import FileAnnotations, LesionBox, discover_annotations, read_annotations, write_annotations
@@ -324,10 +325,7 @@ class SessionController:
 
     def _virtual_coils(self) -> int | None:
         """The virtual-coil setting, None when it keeps every coil of the open volume."""
-        virtual = self._settings.virtual_coils
-        if virtual is None or self._volume is None or virtual >= self.info.num_coils:
-            return None
-        return virtual
+        return None if self._volume is None else virtual_coil_count(self._settings.virtual_coils, self.info.num_coils)
 
     def _device(self) -> str:
         device = self._settings.device

@@ -27,7 +27,7 @@ from lfmri_core.coils.base import (
     register_sensitivity_method,
 )
 from lfmri_core.coils.calibration import CalibrationRegion, find_calibration_region, sampling_pattern
-from lfmri_core.coils.compression import CoilCompression, compress_coils
+from lfmri_core.coils.compression import CoilCompression, compress_coils, virtual_coil_count
 
 # imported for their registrations, ESPIRiT first so it leads available_sensitivity_methods()
 from lfmri_core.coils.espirit import EspiritConfig, espirit_kernels, espirit_sensitivities, gram_coefficients  # isort: skip
@@ -43,6 +43,7 @@ __all__ = [
     "SensitivityMethod",
     "available_sensitivity_methods",
     "compress_coils",
+    "virtual_coil_count",
     "espirit_sensitivities",
     "espirit_kernels",
     "estimate_sensitivities",

@@ -34,6 +34,13 @@ DEFAULT_CALIBRATION = 24
 """Largest calibration block, ``(rows, columns)`` both (BART's ``-r`` default)."""
 
 
+def virtual_coil_count(requested: int | None, num_coils: int) -> int | None:
+    """The virtual coils a request asks for on ``num_coils``-coil data: None (keep every coil)
+    when ``requested`` is None or at least ``num_coils``, else ``requested`` unchanged (a bad
+    count is left for :func:`compress_coils` to refuse)."""
+    return None if requested is None or requested >= num_coils else requested
+
+
 @dataclass(frozen=True)
 class CoilCompression:
     """What :func:`compress_coils` returns."""

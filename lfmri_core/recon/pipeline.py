@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lfmri_core.coils import compress_coils, estimate_sensitivities
+from lfmri_core.coils import compress_coils, estimate_sensitivities, virtual_coil_count
 from lfmri_core.device import resolve_device
 from lfmri_core.errors import InputError
 from lfmri_core.io.fastmri_h5 import VolumeInfo
@@ -148,8 +148,9 @@ def reconstruct_volume(
         kspace = torch.from_numpy(volume.kspace(index)).to(dev)
         start = time.perf_counter()
         undersampled = apply_mask(kspace, mask_tensor)[None]
-        if coil_compression is not None and coil_compression < undersampled.shape[1]:
-            undersampled = compress_coils(undersampled, coil_compression, mask=mask).kspace
+        virtual = virtual_coil_count(coil_compression, undersampled.shape[1])
+        if virtual is not None:
+            undersampled = compress_coils(undersampled, virtual, mask=mask).kspace
         maps = None
         if needs_maps:
             maps = estimate_sensitivities(undersampled, sensitivity_method, mask=mask, **(sensitivity_params or {})).maps

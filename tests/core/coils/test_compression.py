@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lfmri_core.coils.compression import compress_coils
+from lfmri_core.coils.compression import compress_coils, virtual_coil_count
 from lfmri_core.errors import InputError
 from lfmri_core.io.bart_cfl import read_cfl, write_cfl
 from lfmri_core.physics import ifft2c
@@ -100,6 +100,12 @@ def test_batches_compress_each_slice_on_its_own(coil_data: CoilData) -> None:
 def test_bad_virtual_coil_counts_are_refused(coil_data: CoilData, virtual: object) -> None:
     with pytest.raises(InputError, match="coil compression needs 1 to 6 virtual coils"):
         compress_coils(coil_data.kspace, virtual)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("requested", "expected"), [(None, None), (15, None), (20, None), (8, 8), (0, 0)])
+def test_virtual_coil_count_keeps_every_coil_only_for_none_or_too_many(requested: int | None, expected: int | None) -> None:
+    # 0 passes through, so compress_coils refuses it instead of it silently meaning "all coils"
+    assert virtual_coil_count(requested, 15) == expected
 
 
 def test_no_sampled_centre_is_refused(coil_data: CoilData) -> None:
