@@ -3,6 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python benchmarks/bench_models.py [--repeats 5] [--device cpu] [--sizes compact fastmri-knee] [--virtual-coils 8 10]
+        [--volume-slices 35 --volume-batch 8]
 
 Needs the ``fastmri`` package (``pip install --no-deps fastmri==0.3.0``; the dev setup
 installs it). VarNet is fastMRI's default architecture (``fastmri.models.VarNet()``: 12
@@ -137,6 +138,27 @@ def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: list
     return lines
 
 
+def bench_volume(slices: int, device: torch.device, repeats: int, batch: int) -> list[str]:
+    """A whole fastMRI-sized volume through LF-MRI: ``slices`` copies of the 640 x 368 x 15 slice
+    (the time does not depend on the content), ``batch`` slices per forward pass, maps included."""
+    kspace, line, _, _ = make_input("fastmri-knee")
+    volume = kspace.expand(slices, *kspace.shape[1:]).contiguous().to(device)
+    line = line.to(device)
+    net, described = model("lfmri", LFMRINet(LFMRIConfig()))
+    net = net.to(device).eval()
+
+    def run() -> None:
+        for start in range(0, slices, batch):
+            data = volume[start : start + batch]
+            net(data, line[None], model_sensitivities(data, line))
+
+    with torch.inference_mode():
+        run()
+        times = [timed(run, device)[0] for _ in range(repeats)]
+    return [f"volume: {slices} slices x {tuple(volume.shape[1:])}, LF-MRI ({described}), {batch} slices per pass, "
+            f"{repeats} runs: median {statistics.median(times):.3f} s, min {min(times):.3f} s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per model (median reported)")
@@ -144,12 +166,18 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["compact", "fastmri-knee"], help="synthetic geometries")
     parser.add_argument("--virtual-coils", type=int, nargs="*", default=[8, 10],
                         help="coil compression targets for extra LF-MRI rows (none: no such rows)")
+    parser.add_argument("--volume-slices", type=int, default=0,
+                        help="also time a volume of this many 640 x 368 x 15 slices through LF-MRI (0: no)")
+    parser.add_argument("--volume-batch", type=int, default=8, help="slices per forward pass of the volume")
     args = parser.parse_args()
     device = resolve_device(args.device)
     print(describe_machine(device, threads=True))
     print(load_average())
     for geometry in args.sizes:
         for line in bench(geometry, device, args.repeats, args.virtual_coils):
+            print(line, flush=True)
+    if args.volume_slices:
+        for line in bench_volume(args.volume_slices, device, args.repeats, args.volume_batch):
             print(line, flush=True)
     print(load_average())
 

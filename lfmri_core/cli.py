@@ -16,8 +16,9 @@ import argparse
 import json
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from lfmri_core.errors import InputError
 
@@ -251,7 +252,16 @@ def _stage_weight(text: str) -> tuple[int, str]:
     return int(count), path
 
 
+def _variant(text: str) -> tuple[str, str]:
+    """``NAME=PATH`` of ``--variant``."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import math
     import shlex
 
     from tqdm import tqdm
@@ -264,6 +274,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         run_evaluation,
         write_results,
     )
+    from lfmri_core.study.testset import lesion_slices_only
 
     real = (args.data, args.annotations, args.file_list)
     if args.data is None and any(v is not None for v in real):
@@ -272,6 +283,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise InputError("--data needs --annotations (the fastMRI+ CSV of its lesion boxes)")
     if args.pointing_tolerance < 0:
         raise InputError(f"--pointing-tolerance must be >= 0, got {args.pointing_tolerance:g}")
+    prior_center: tuple[float, float] | None = None
+    if args.prior_center is not None:
+        row, col = args.prior_center
+        if not (0 <= row < math.inf and 0 <= col < math.inf):
+            raise InputError(f"--prior-center must be a row and a column >= 0 in the recon frame, got {row:g} {col:g}")
+        prior_center = (row, col)
     stage_weights: dict[int, str] = {}
     for count, path in args.stage_weights or ():
         if count in stage_weights:
@@ -282,20 +299,40 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file, not a folder")
-    plan = plan_evaluation(
-        args.methods, accelerations=args.accelerations, weights_dir=args.weights_dir, classifier=args.classifier,
-        stage_weights=stage_weights, stage_ablation=not args.no_stage_ablation)
+    variants: dict[str, str] = {}
+    for name, path in args.variant or ():
+        if name in variants:
+            raise InputError(f"--variant names {name} twice")
+        variants[name] = path
+    if args.data_workers is not None and args.data_workers < 1:
+        raise InputError(f"--data-workers must be at least 1, got {args.data_workers}")
+    if args.prepare_data and args.data is not None:
+        raise InputError("--prepare-data makes the synthetic test set; --data names files that exist")
+    plan = None
+    if not args.prepare_data:
+        plan = plan_evaluation(
+            args.methods, accelerations=args.accelerations, weights_dir=args.weights_dir, classifier=args.classifier,
+            stage_weights=stage_weights, stage_ablation=not args.no_stage_ablation, variants=variants)
     if args.data is not None:
         evaluation_set = load_fastmri_set(args.data, args.annotations, args.file_list, contrasts=args.contrasts,
                                           num_volumes=args.num_volumes, num_slices=args.num_slices)
     else:
+        defaults = SyntheticRecipe()
         recipe = SyntheticRecipe(
-            num_volumes=4 if args.num_volumes is None else args.num_volumes,
-            num_slices=16 if args.num_slices is None else args.num_slices,
-            contrasts=tuple(args.contrasts or ("PD", "PDFS")))
+            num_volumes=defaults.num_volumes if args.num_volumes is None else args.num_volumes,
+            num_slices=defaults.num_slices if args.num_slices is None else args.num_slices,
+            contrasts=tuple(args.contrasts or defaults.contrasts))
         with tqdm(total=recipe.num_volumes * len(recipe.contrasts), desc="test set", unit="volume",
                   disable=args.quiet, file=sys.stderr, leave=False) as bar:
-            evaluation_set = ensure_synthetic_set(recipe, args.cache, progress=lambda done, total: bar.update(done - bar.n))
+            evaluation_set = ensure_synthetic_set(recipe, args.cache, progress=lambda done, total: bar.update(done - bar.n),
+                                                  workers=args.data_workers or 1)
+        if args.prepare_data:
+            print(f"test set ready: {evaluation_set.description.get('folder')} "
+                  f"({len(evaluation_set.volumes)} volumes, {evaluation_set.description.get('lesion_slices')} lesion slices)")
+            return 0
+    assert plan is not None
+    if args.lesion_slices_only:
+        evaluation_set = lesion_slices_only(evaluation_set)
     command = ["lfmri", "evaluate", "--out", args.out]
     for flag, value in (("--num-volumes", args.num_volumes), ("--num-slices", args.num_slices),
                         ("--weights-dir", args.weights_dir), ("--classifier", args.classifier),
@@ -309,9 +346,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     command += ["--accelerations", *(f"{a:g}" for a in args.accelerations)]
     if stage_weights:
         command += ["--stage-weights", *(f"{t}={p}" for t, p in stage_weights.items())]
+    if variants:
+        command += ["--variant", *(f"{n}={p}" for n, p in variants.items())]
     if args.no_stage_ablation:
         command.append("--no-stage-ablation")
+    if args.lesion_slices_only:
+        command.append("--lesion-slices-only")
     command += ["--device", args.device, "--pointing-tolerance", f"{args.pointing_tolerance:g}"]
+    if prior_center is not None:
+        command += ["--prior-center", *(f"{v:g}" for v in prior_center)]
     with tqdm(total=None, desc="evaluate", unit="slice", disable=args.quiet, file=sys.stderr) as bar:
         def progress(done: int, total: int, what: str) -> None:
             bar.total = total
@@ -319,9 +362,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         results = run_evaluation(evaluation_set, plan, device=args.device,
-                                 pointing_tolerance=args.pointing_tolerance, progress=progress)
+                                 pointing_tolerance=args.pointing_tolerance, prior_center=prior_center,
+                                 progress=progress)
     written = write_results(out, results, evaluation_set, command=shlex.join(command),
-                            tolerance=args.pointing_tolerance)
+                            tolerance=args.pointing_tolerance, prior_center=prior_center)
     if not args.quiet:
         print(written[0].read_text())
     for path in written:
@@ -332,14 +376,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 _TRAIN_TASKS = ("classifier", "lfmri", "unrolled-no-focus", "unet")
 # Architecture options of the unrolled networks (LF-MRI and its no-focus ablation).
 _UNROLLED_SHAPE = ("num_stages", "width", "denoiser", "levels")
+_FOCUS_SHAPE = ("focus", "relax_denoiser")  # lfmri only
 # Options of `lfmri train` in the order the stored command line lists them.
 _TRAIN_OPTIONS = (
-    "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "cache", "steps",
+    "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "num_slices", "cache", "steps",
     "batch_size", "crop_rows", "lr", "warmup_steps", "min_lr_ratio", "grad_clip", "seed", "device", "classifier",
     "num_stages", "width", "denoiser", "levels", "backbone", "num_classes",
     "pooling", "norm", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
     "flip_fraction", "validate_every",
-    "checkpoint_every", "val_slices", "workers", "resume", "quiet",
+    "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "time_budget", "preload", "resume", "quiet",
 )
 
 
@@ -357,6 +402,22 @@ def _train_command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+def _data_bar(quiet: bool) -> Callable[[int, int], None]:
+    """A progress callback that shows a tqdm bar of generated volumes once something is generated."""
+    from tqdm import tqdm
+
+    bars: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc="synthetic data", unit="volume", file=sys.stderr, disable=quiet))
+        bars[0].update(done - bars[0].n)
+        if done >= total:
+            bars.pop().close()
+
+    return update
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from lfmri_core.models import ClassifierConfig, LFMRIConfig, UNetConfig
     from lfmri_core.training import FolderSource, LossWeights, SyntheticSource, TrainingConfig, TrainingJob, train
@@ -372,8 +433,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for dest in reconstruction_only if task == "classifier" else ("zero_filled_fraction", "twin_pairs", "flip_fraction"):
         if getattr(args, dest) not in (None, False):
             raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
-    if task == "lfmri" and args.classifier is None:
+    for dest in _FOCUS_SHAPE:
+        if task != "lfmri" and getattr(args, dest) not in (None, False):
+            raise InputError(f"--{dest.replace('_', '-')} applies to lfmri only")
+    oracle = task == "lfmri" and args.focus == "oracle"
+    if task == "lfmri" and args.classifier is None and not oracle:
         raise InputError("training lfmri needs --classifier PATH: the phase-1 classifier (train it with 'lfmri train classifier')")
+    if oracle and args.classifier is not None:
+        raise InputError("--focus oracle uses the annotated boxes instead of Net_c: leave --classifier out")
+    if oracle and args.data != "synthetic" and args.annotations is None:
+        raise InputError("--focus oracle needs the lesion boxes: give --annotations CSV with --data DIR")
+    if args.pace_group_size is not None and args.pace_group is None:
+        raise InputError("--pace-group-size needs --pace-group DIR")
+    if args.pace_group is not None and args.time_budget is None:
+        raise InputError("--pace-group needs --time-budget SECONDS")
+    if args.preload and args.workers:
+        raise InputError("--preload reads the data in the training process: leave --workers out")
+    if args.data_workers is not None and args.data != "synthetic":
+        raise InputError("--data-workers applies to --data synthetic (it generates the subjects)")
     classifier_path = Path(args.classifier) if args.classifier is not None else None
 
     settings: dict[str, object] = {}
@@ -407,10 +484,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         model_config = UNetConfig(**({"width": args.width} if args.width is not None else {}))
     else:
         shape = {k: getattr(args, k) for k in _UNROLLED_SHAPE if getattr(args, k) is not None}
-        if task == "lfmri":
+        if oracle:
+            model_config = LFMRIConfig(lesion_focus=True, focus="oracle", relax_denoiser=args.relax_denoiser, **shape)
+        elif task == "lfmri":
             assert classifier_path is not None
             net_c = load_phase1_classifier(classifier_path)
-            model_config = LFMRIConfig(lesion_focus=True, classifier=net_c.config, **shape)
+            model_config = LFMRIConfig(lesion_focus=True, classifier=net_c.config, relax_denoiser=args.relax_denoiser,
+                                       **shape)
         else:
             model_config = LFMRIConfig(lesion_focus=False, **shape)
 
@@ -418,11 +498,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for dest in ("annotations", "file_list", "val_data"):
             if getattr(args, dest) is not None:
                 raise InputError(f"--{dest.replace('_', '-')} needs --data DIR (synthetic data carry their own annotations)")
+        if args.num_slices is not None and args.num_slices < 1:
+            raise InputError(f"--num-slices must be at least 1, got {args.num_slices}")
         source: SyntheticSource | FolderSource = SyntheticSource(
             cache=Path(args.cache) if args.cache is not None else None,
             lesion_free_twins=args.lesion_free_twins,
-            **{k: getattr(args, k) for k in ("train_volumes", "val_volumes") if getattr(args, k) is not None},
+            workers=1 if args.data_workers is None else args.data_workers,
+            **{k: getattr(args, k) for k in ("train_volumes", "val_volumes", "num_slices") if getattr(args, k) is not None},
         )
+        if args.prepare_data:
+            source.ensure(progress=_data_bar(args.quiet))
+            print(f"synthetic training data ready: {source.folder('train')}, {source.folder('validation')}")
+            return 0
     else:
         if args.cache is not None:
             raise InputError("--cache applies to --data synthetic only")
@@ -443,8 +530,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
             val_volumes=1 if args.val_volumes is None else args.val_volumes,
             val_folder=Path(args.val_data) if args.val_data is not None else None,
         )
+    if args.prepare_data:
+        raise InputError("--prepare-data applies to --data synthetic (a folder of files needs no preparing)")
+    pace_group = None
+    if args.pace_group is not None:
+        from lfmri_core.training.budget import PaceGroup
+
+        # members start together and calibrate in seconds; a member that died must not hold the others long
+        pace_group = PaceGroup(Path(args.pace_group), Path(args.out).name,
+                               args.pace_group_size if args.pace_group_size is not None else 1, timeout=90.0)
     job = TrainingJob(config=config, out=Path(args.out), model_config=model_config, classifier=classifier_path,
-                      device=args.device, resume=args.resume, quiet=args.quiet, command=_train_command_line(args))
+                      device=args.device, resume=args.resume, quiet=args.quiet, command=_train_command_line(args),
+                      preload=args.preload, time_budget=args.time_budget, pace_group=pace_group)
     result = train(job, source, say=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
     if result.is_main:
         print(result.summary())
@@ -503,7 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="the paper's tables on a held-out synthetic test set (or fastMRI files)")
     p.add_argument("--out", required=True, help="output folder: results.md, one CSV per table, results.json")
-    p.add_argument("--num-volumes", type=int, help="volumes per contrast (default 4; with --data: all)")
+    p.add_argument("--num-volumes", type=int, help="volumes per contrast (default 8: test seeds 0-7, 60 lesion "
+                                                   "slices; with --data: all)")
     p.add_argument("--num-slices", type=int, help="slices per volume (default 16; with --data: all, else the central N)")
     p.add_argument("--contrasts", nargs="+", help="contrasts (default PD PDFS)")
     p.add_argument("--accelerations", nargs="+", type=float, default=[4.0, 8.0],
@@ -517,8 +615,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage-weights", nargs="+", type=_stage_weight, metavar="T=PATH",
                    help="LF-MRI weights with T stages for the stage ablation (default: the shipped lfmri-t<T> files)")
     p.add_argument("--no-stage-ablation", action="store_true", help="leave the stage ablation (Table 3) out")
+    p.add_argument("--variant", nargs="+", type=_variant, metavar="NAME=PATH",
+                   help="extra rows: a weights file under a name of its own (an LF-MRI variant, say), run by the method "
+                        "its model needs (lfmri, lfmri-oracle, unrolled-no-focus or unet)")
+    p.add_argument("--data-workers", type=int, metavar="N",
+                   help="processes that generate the synthetic test set in parallel (default 1)")
+    p.add_argument("--prepare-data", action="store_true", help="generate the synthetic test set, then stop")
     p.add_argument("--pointing-tolerance", type=float, default=0.0,
                    help="pixels of slack for the CAM pointing game (default 0: the maximum must lie in a box)")
+    p.add_argument("--prior-center", nargs=2, type=float, metavar=("ROW", "COL"),
+                   help="pixel of the centre-prior baseline of the CAM table, in the recon frame (default: the "
+                        "centre (rh // 2, rw // 2) of each volume's frame)")
+    p.add_argument("--lesion-slices-only", action="store_true",
+                   help="evaluate only the slices with lesion boxes (LF metrics and CAM unchanged; PSNR/SSIM over "
+                        "those slices; no AUC)")
     p.add_argument("--data", help="folder of fully sampled fastMRI .h5 files to evaluate instead of synthetic data")
     p.add_argument("--annotations", help="fastMRI+ CSV of the lesion boxes of --data")
     p.add_argument("--file-list", help="fastMRI+ file list of reviewed files (default: <csv>_file_list.csv beside it)")
@@ -539,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-volumes", type=int, help="synthetic: training subjects, each PD + PDFS (default 8); "
                                                      "folder: use only the first N files")
     p.add_argument("--val-volumes", type=int, help="synthetic: validation subjects (default 2); folder: validation files (default 1)")
+    p.add_argument("--num-slices", type=int, help="synthetic: slices per volume (default 16)")
     p.add_argument("--cache", help="folder of the generated synthetic data (default $LFMRI_CACHE/training or ~/.cache/lfmri/training)")
     p.add_argument("--lesion-free-twins", action="store_true",
                    help="synthetic: add each training volume's lesion-free twin (same knee and noise, no lesion) as "
@@ -580,6 +691,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 200)")
     p.add_argument("--val-slices", type=int, help="size of the fixed validation subset (default 32)")
     p.add_argument("--workers", type=int, help="data-loading worker processes (default 0)")
+    p.add_argument("--focus", choices=("cam", "oracle"),
+                   help="lfmri: what weighs the lesion module and loss: cam (default; Net_c's CAM) or oracle (the "
+                        "smoothed annotated boxes, no Net_c: the ceiling of the lesion mechanism, for annotated data only)")
+    p.add_argument("--relax-denoiser", action="store_true",
+                   help="lfmri: weigh each stage's denoiser by 1 - c_t, so inside lesions data consistency and the "
+                        "lesion module decide")
+    p.add_argument("--preload", action="store_true",
+                   help="read the training slices onto the device once (keeps a GPU fed; needs the memory)")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="fit the step count (at most --steps) to this many seconds of training, from the pace of "
+                        "the first steps (needs --warmup-steps >= 25)")
+    p.add_argument("--pace-group", metavar="DIR", help="with --time-budget: runs sharing DIR agree on the smallest "
+                                                      "step count any of them fits (equal steps for compared models)")
+    p.add_argument("--pace-group-size", type=int, metavar="N", help="members of --pace-group (default 1)")
+    p.add_argument("--data-workers", type=int, metavar="N",
+                   help="synthetic: processes that generate missing training subjects in parallel (default 1)")
+    p.add_argument("--prepare-data", action="store_true",
+                   help="synthetic: generate the training and validation subjects, then stop")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)

@@ -69,7 +69,9 @@ class ReconSettings:
         if len(set(methods)) != len(methods):
             raise InputError(f"a method is listed twice: {', '.join(methods)}")
         for name in methods:
-            method_info(name)  # raises InputError naming the choices
+            if method_info(name).needs_boxes:  # method_info raises InputError naming the choices
+                raise InputError(f"{name} takes the annotated boxes as its focus: an evaluation experiment "
+                                 "(lfmri evaluate --methods ...), not a viewer method")
         object.__setattr__(self, "methods", methods)
         device = str(self.device).strip().lower()
         if not _DEVICE.match(device):

@@ -98,12 +98,17 @@ def solve_data_consistency(
     cam: torch.Tensor | None = None,
     mu2: torch.Tensor | None = None,
     iterations: int = 5,
+    relax_denoiser: bool = False,
 ) -> torch.Tensor:
     """One LF-MRI data-consistency step by CG, warm-started at ``x0``.
 
     Solves ``(A^H A + 2 mu1 I + 2 mu2 diag(cam^2)) X = A^H Y + 2 mu1 Z + 2 mu2 cam^2 U``, the
     minimiser of ``1/2 ||A X - Y||^2 + mu1 ||X - Z||^2 + mu2 ||cam * (X - U)||^2``. Without
-    ``lesion_target``/``cam``/``mu2`` the lesion term is left out.
+    ``lesion_target``/``cam``/``mu2`` the lesion term is left out. With ``relax_denoiser`` the
+    denoiser's weight is ``mu1 (1 - cam)`` per pixel instead of ``mu1``: inside a lesion the
+    solution answers to the data and the lesion module, not to a denoiser that smooths small
+    structures away (the system stays positive definite: ``mu1 (1 - c) + mu2 c^2 > 0`` for
+    ``c`` in ``[0, 1]``).
 
     Parameters
     ----------
@@ -123,19 +128,26 @@ def solve_data_consistency(
         Real ``(batch, H, W)`` lesion map in ``[0, 1]``.
     iterations
         CG steps.
+    relax_denoiser
+        Weigh the denoiser term by ``1 - cam`` (needs the lesion term).
     """
     lesion = lesion_target is not None
     if lesion != (cam is not None) or lesion != (mu2 is not None):
         raise InputError("solve_data_consistency needs lesion_target, cam and mu2 together or none of them")
-    rhs = adjoint_data + 2 * mu1 * denoised
+    if relax_denoiser and not lesion:
+        raise InputError("relax_denoiser needs the lesion term (lesion_target, cam and mu2)")
     if lesion:
-        weight = 2 * mu2 * cam**2  # type: ignore[operator]
-        rhs = rhs + weight * lesion_target
+        assert cam is not None and mu2 is not None
+        denoiser_weight = 2 * mu1 * (1 - cam) if relax_denoiser else 2 * mu1
+        weight = 2 * mu2 * cam**2
+        rhs = adjoint_data + denoiser_weight * denoised + weight * lesion_target
+        diagonal = denoiser_weight + weight
 
         def normal(v: torch.Tensor) -> torch.Tensor:
-            return operator.gram(v) + 2 * mu1 * v + weight * v
+            return operator.gram(v) + diagonal * v
 
     else:
+        rhs = adjoint_data + 2 * mu1 * denoised
 
         def normal(v: torch.Tensor) -> torch.Tensor:
             return operator.gram(v) + 2 * mu1 * v
@@ -214,6 +226,7 @@ class DenoiserUNet(nn.Module):
 
 
 Denoiser = Literal["cnn", "dilated-cnn", "unet"]
+Focus = Literal["cam", "oracle"]
 
 
 @dataclass(frozen=True)
@@ -240,6 +253,15 @@ class LFMRIConfig:
     lesion_focus
         False gives the ablation "unrolled without lesion focus" (no ``G_u``, no ``mu2`` term,
         no Net_c).
+    focus
+        What weighs the lesion module: ``"cam"`` (Net_c's class activation map of each stage's
+        input, the method) or ``"oracle"`` (the smoothed annotated boxes,
+        :func:`~lfmri_core.models.focus.box_focus_map`, passed to :meth:`LFMRINet.forward`; no
+        Net_c): an experiment that measures the ceiling of the lesion mechanism, usable only
+        where boxes are known.
+    relax_denoiser
+        Weigh each stage's denoiser term by ``1 - c_t`` (``mu1 (1 - c_t) ||X - Z||^2``), so that
+        inside a lesion data consistency and the lesion module decide, not the denoiser.
     detach_cam
         True stops gradients at the CAM; False (default) lets them flow through Net_c into the
         image (Net_c's weights stay frozen either way).
@@ -256,6 +278,8 @@ class LFMRIConfig:
     denoiser: Denoiser = "cnn"
     levels: int = 3
     lesion_focus: bool = True
+    focus: Focus = "cam"
+    relax_denoiser: bool = False
     detach_cam: bool = False
     mu1_init: float = 0.5
     mu2_init: float = 0.5
@@ -268,7 +292,9 @@ class LFMRIConfig:
                 raise InputError(f"LF-MRI {name} must be an integer >= {low}, got {value!r}")
         if self.denoiser not in ("cnn", "dilated-cnn", "unet"):
             raise InputError(f"LF-MRI denoiser must be 'cnn', 'dilated-cnn' or 'unet', got {self.denoiser!r}")
-        for name in ("lesion_focus", "detach_cam"):
+        if self.focus not in ("cam", "oracle"):
+            raise InputError(f"LF-MRI focus must be 'cam' or 'oracle', got {self.focus!r}")
+        for name in ("lesion_focus", "detach_cam", "relax_denoiser"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"LF-MRI {name} must be true or false, got {getattr(self, name)!r}")
         for name in ("mu1_init", "mu2_init"):
@@ -277,6 +303,13 @@ class LFMRIConfig:
                 raise InputError(f"LF-MRI {name} must be a positive number, got {value!r}")
         if not isinstance(self.classifier, ClassifierConfig):
             raise InputError(f"LF-MRI classifier must be a ClassifierConfig, got {type(self.classifier).__name__}")
+        if not self.lesion_focus and (self.focus != "cam" or self.relax_denoiser):
+            raise InputError("LF-MRI focus 'oracle' and relax_denoiser need lesion_focus on")
+
+    @property
+    def uses_classifier(self) -> bool:
+        """Whether the network runs Net_c (lesion focus steered by the CAM)."""
+        return self.lesion_focus and self.focus == "cam"
 
     def to_json(self) -> str:
         """The configuration as a JSON object (with format name and version)."""
@@ -306,8 +339,8 @@ class LFMRIOutput:
     image: torch.Tensor
     """Reconstruction, complex64 ``(batch, H, W)``."""
     cam: torch.Tensor | None
-    """Net_c's CAM (class 0) used in the last stage, real ``(batch, H, W)`` in ``[0, 1]``; None
-    without lesion focus."""
+    """The focus map of the last stage, real ``(batch, H, W)`` in ``[0, 1]``: Net_c's CAM
+    (class 0), or the oracle map that was passed in; None without lesion focus."""
     mu1: torch.Tensor
     """Per-stage ``mu1``, ``(num_stages,)``, positive."""
     mu2: torch.Tensor | None
@@ -340,7 +373,9 @@ class LFMRINet(nn.Module):
       solved by ``cg_iterations`` CG steps warm-started at ``X_{t-1}``;
 
     with ``mu1_t = softplus(a_t) > 0`` and ``mu2_t = softplus(b_t) > 0`` learnable. Without lesion
-    focus the ``c_t``, ``U_t`` and ``mu2_t`` terms are absent.
+    focus the ``c_t``, ``U_t`` and ``mu2_t`` terms are absent. With ``config.focus == "oracle"``
+    ``c_t`` is the focus map given to :meth:`forward` (every stage) and there is no Net_c; with
+    ``config.relax_denoiser`` the denoiser term is weighted ``mu1_t (1 - c_t)``.
 
     Parameters
     ----------
@@ -348,7 +383,8 @@ class LFMRINet(nn.Module):
         Architecture; kept as :attr:`config`.
     classifier
         A trained Net_c (phase 1) to use; default a fresh one built from ``config.classifier``.
-        Its weights are frozen (``requires_grad`` False) and it is kept in eval mode.
+        Its weights are frozen (``requires_grad`` False) and it is kept in eval mode. Not
+        allowed with the oracle focus.
     """
 
     def __init__(self, config: LFMRIConfig | None = None, classifier: LesionClassifier | None = None) -> None:
@@ -365,6 +401,11 @@ class LFMRINet(nn.Module):
         if config.lesion_focus:
             self.lesion_nets = nn.ModuleList(build_denoiser(config) for _ in range(t))
             self.raw_mu2 = nn.Parameter(_raw_for(config.mu2_init, t))
+        if config.lesion_focus and not config.uses_classifier:
+            if classifier is not None:
+                raise InputError("LFMRINet got a classifier but its focus is the oracle box map")
+            self.classifier = None
+        elif config.lesion_focus:
             net_c = build_classifier(config.classifier) if classifier is None else classifier
             if not isinstance(net_c, LesionClassifier):
                 raise InputError(f"LFMRINet classifier must be a LesionClassifier, got {type(net_c).__name__}")
@@ -397,7 +438,7 @@ class LFMRINet(nn.Module):
     def lesion_map(self, image: torch.Tensor) -> torch.Tensor:
         """Class-0 CAM of Net_c on ``|image|``: complex ``(batch, H, W)`` -> real ``(batch, H, W)``."""
         if self.classifier is None:
-            raise InputError("lesion_map needs lesion_focus on")
+            raise InputError("lesion_map needs a network whose lesion focus is Net_c's CAM (lesion focus on, focus 'cam')")
         magnitude = image.abs().unsqueeze(1)
         if self.config.detach_cam:
             magnitude = magnitude.detach()
@@ -409,6 +450,7 @@ class LFMRINet(nn.Module):
         mask: torch.Tensor | None,
         sensitivities: torch.Tensor,
         progress: ProgressCallback | None = None,
+        focus: torch.Tensor | None = None,
     ) -> LFMRIOutput:
         """Reconstruct from undersampled multi-coil k-space.
 
@@ -423,8 +465,16 @@ class LFMRINet(nn.Module):
             Coil maps ``S``, complex ``(batch, coils, H, W)``.
         progress
             Optional ``progress(stage, total)`` after each stage.
+        focus
+            Oracle focus only (and required there): the lesion map of each item, real
+            ``(batch, H, W)`` in ``[0, 1]`` (:func:`~lfmri_core.models.focus.box_focus_maps`).
         """
         check_model_inputs(kspace, mask, sensitivities)
+        oracle = self.config.lesion_focus and self.config.focus == "oracle"
+        if oracle:
+            check_focus_map(focus, kspace)
+        elif focus is not None:
+            raise InputError("a focus map is only taken by an oracle-focus LF-MRI network (focus 'oracle')")
         operator = SenseOperator(sensitivities, mask)
         adjoint_data = operator.adjoint(kspace)
         x = adjoint_data
@@ -435,17 +485,31 @@ class LFMRINet(nn.Module):
         for t in range(total):
             z = self.denoisers[t](x)
             if self.lesion_nets is not None and mu2 is not None:
-                cam = self.lesion_map(x)
+                cam = focus.to(x.real.dtype) if oracle else self.lesion_map(x)  # type: ignore[union-attr]
                 u = self.lesion_nets[t](x)
                 x = solve_data_consistency(
                     operator, adjoint_data, x, z, mu1[t],
                     lesion_target=u, cam=cam, mu2=mu2[t], iterations=self.config.cg_iterations,
+                    relax_denoiser=self.config.relax_denoiser,
                 )
             else:
                 x = solve_data_consistency(operator, adjoint_data, x, z, mu1[t], iterations=self.config.cg_iterations)
             if progress is not None:
                 progress(t + 1, total)
         return LFMRIOutput(image=x, cam=cam, mu1=mu1, mu2=mu2)
+
+
+def check_focus_map(focus: torch.Tensor | None, kspace: torch.Tensor) -> None:
+    """One-line :class:`InputError` unless ``focus`` is an oracle focus map for ``kspace``."""
+    if focus is None:
+        raise InputError("the oracle-focus LF-MRI network needs the lesion boxes' focus map (focus=...); "
+                         "it can only run on annotated data")
+    if not isinstance(focus, torch.Tensor) or focus.is_complex() or not focus.is_floating_point():
+        raise InputError(f"focus map must be a real floating tensor, got {getattr(focus, 'dtype', type(focus).__name__)}")
+    expected = (kspace.shape[0], *kspace.shape[-2:])
+    if tuple(focus.shape) != expected:
+        raise InputError(f"focus map of shape {tuple(focus.shape)} does not fit k-space {tuple(kspace.shape)} "
+                         f"(expected {expected})")
 
 
 def check_model_inputs(kspace: torch.Tensor, mask: torch.Tensor | None, sensitivities: torch.Tensor) -> None:

@@ -80,7 +80,9 @@ def _kinds() -> dict[str, ModelKind]:
         "lfmri": ModelKind(
             "lfmri", LFMRINet, LFMRIConfig, LFMRINet,
             lambda c: (f"unrolled network with {c.num_stages} stages, {c.denoiser} denoisers of width {c.width}, "
-                       f"lesion focus {'on' if c.lesion_focus else 'off'}"),
+                       + (f"lesion focus on ({'oracle boxes' if c.focus == 'oracle' else 'CAM'}"
+                          f"{', denoiser relaxed in lesions' if c.relax_denoiser else ''})" if c.lesion_focus
+                          else "lesion focus off")),
             # every stage's D_w (and G_u) has `depth` convolutions (CNN) or two per level (U-Net),
             # each a weight and a bias
             lambda c: (2 * (2 * c.levels if c.denoiser == "unet" else c.depth)

@@ -1,4 +1,9 @@
-"""Learned reconstruction methods: ``lfmri``, ``unrolled-no-focus`` and ``unet``.
+"""Learned reconstruction methods: ``lfmri``, ``unrolled-no-focus``, ``unet`` and ``lfmri-oracle``.
+
+``lfmri-oracle`` runs an LF-MRI network trained with the oracle focus (the annotated boxes in
+place of Net_c's CAM, ``lfmri train lfmri --focus oracle``); it needs the boxes as a ``focus``
+map and exists for the evaluation of the lesion mechanism's ceiling. No weights are shipped
+for it.
 
 Each runs a trained model (:mod:`lfmri_core.models`) read from a safetensors weights file
 (:mod:`lfmri_core.models.weights`): the one passed as ``weights=``, or else the file shipped in
@@ -62,16 +67,20 @@ class LearnedMethodSpec:
     lesion_focus
         For kind ``"lfmri"``: whether the network must have the lesion-focused module.
     shipped_name
-        Name of its shipped weights (:func:`lfmri_core.weights.shipped_weights`).
+        Name of its shipped weights (:func:`lfmri_core.weights.shipped_weights`); None when
+        none are shipped.
     needs
         The model it needs, in words, for messages.
+    focus
+        For kind ``"lfmri"`` with lesion focus: ``"cam"`` or ``"oracle"``.
     """
 
     method: str
     kind: str
     lesion_focus: bool | None
-    shipped_name: str
+    shipped_name: str | None
     needs: str
+    focus: str | None = None
 
 
 LEARNED_METHODS: dict[str, LearnedMethodSpec] = {
@@ -81,7 +90,9 @@ LEARNED_METHODS: dict[str, LearnedMethodSpec] = {
         LearnedMethodSpec("unrolled-no-focus", "lfmri", False, "unrolled-no-focus",
                           "an unrolled network without lesion focus (kind 'lfmri', lesion_focus false)"),
         LearnedMethodSpec("lfmri", "lfmri", True, "lfmri",
-                          "an LF-MRI network with lesion focus (kind 'lfmri', lesion_focus true)"),
+                          "an LF-MRI network with lesion focus (kind 'lfmri', lesion_focus true)", focus="cam"),
+        LearnedMethodSpec("lfmri-oracle", "lfmri", True, None,
+                          "an LF-MRI network with the oracle box focus (kind 'lfmri', focus 'oracle')", focus="oracle"),
     )
 }
 """The learned methods of the core, by name."""
@@ -96,7 +107,8 @@ def _spec(method: str) -> LearnedMethodSpec:
 
 def weights_installed(method: str) -> bool:
     """Whether the shipped weights of the learned ``method`` are installed."""
-    return shipped.shipped_weights(_spec(method).shipped_name) is not None
+    name = _spec(method).shipped_name
+    return name is not None and shipped.shipped_weights(name) is not None
 
 
 def installed_learned_methods() -> list[str]:
@@ -121,7 +133,11 @@ def resolve_weights(method: str, weights: WeightsArg = None) -> Path:
         a path.
     """
     spec = _spec(method)
+    if weights is None and spec.shipped_name is None:
+        raise InputError(f"no weights are shipped for {method!r}; train them (`lfmri train lfmri --focus oracle ...`) "
+                         "and pass weights=<file> (--weights on the command line)")
     if weights is None:
+        assert spec.shipped_name is not None
         path = shipped.shipped_weights(spec.shipped_name)
         if path is None:
             raise InputError(
@@ -184,11 +200,13 @@ def _check_model(spec: LearnedMethodSpec, model: nn.Module, path: Path) -> None:
     """One-line :class:`InputError` unless ``model`` is what ``spec.method`` runs."""
     if isinstance(model, LFMRINet):
         focus = model.config.lesion_focus
-        holds = f"an unrolled network {'with' if focus else 'without'} lesion focus"
-        if spec.kind == "lfmri" and focus == spec.lesion_focus:
+        oracle = focus and model.config.focus == "oracle"
+        holds = (f"an unrolled network {'with' if focus else 'without'} lesion focus"
+                 + (" (the oracle box focus)" if oracle else ""))
+        if spec.kind == "lfmri" and focus == spec.lesion_focus and (not focus or model.config.focus == spec.focus):
             return
         if spec.kind == "lfmri":
-            other = "lfmri" if focus else "unrolled-no-focus"
+            other = "lfmri-oracle" if oracle else "lfmri" if focus else "unrolled-no-focus"
             raise InputError(f"{path}: holds {holds}; method {spec.method!r} needs {spec.needs} (use method {other!r} for this file)")
     elif isinstance(model, UNetRecon):
         holds = "a U-Net model"
@@ -254,6 +272,7 @@ class LearnedReconstruction:
         sensitivities: torch.Tensor | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelCallback | None = None,
+        focus: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Reconstruct undersampled slices.
 
@@ -273,6 +292,9 @@ class LearnedReconstruction:
             (``total = batches * stages``; the U-Net counts one stage).
         cancel
             Polled before each batch and between stages; True raises :class:`Cancelled`.
+        focus
+            ``lfmri-oracle`` only (required there): the slices' oracle focus maps, real
+            ``(slices, H, W)`` (:func:`~lfmri_core.models.focus.box_focus_maps`).
 
         Returns
         -------
@@ -296,6 +318,15 @@ class LearnedReconstruction:
                     f"k-space of shape {tuple(kspace.shape)}"
                 )
             sensitivities = sensitivities.to(device=device, dtype=torch.complex64)
+        oracle = self.spec.focus == "oracle"
+        if oracle != (focus is not None):
+            raise InputError(f"{self.method}: " + ("needs the lesion boxes' focus map (annotated data only)" if oracle
+                                                   else "takes no focus map"))
+        if focus is not None:
+            if not isinstance(focus, torch.Tensor) or tuple(focus.shape) != (kspace.shape[0], *kspace.shape[-2:]):
+                raise InputError(f"{self.method}: focus maps of shape {tuple(getattr(focus, 'shape', ()))} do not fit "
+                                 f"k-space of shape {tuple(kspace.shape)}")
+            focus = focus.to(device=device, dtype=torch.float32)
         stages = model.config.num_stages if isinstance(model, LFMRINet) else 1
         starts = range(0, kspace.shape[0], self.batch_size)
         total = len(starts) * stages
@@ -320,7 +351,8 @@ class LearnedReconstruction:
                     if sensitivities is None
                     else sensitivities[start : start + self.batch_size]
                 )
-                images.append(model(batch, mask, maps, progress=stage_done).image)
+                extra = {} if focus is None else {"focus": focus[start : start + self.batch_size]}
+                images.append(model(batch, mask, maps, progress=stage_done, **extra).image)
         return torch.cat(images)
 
     def __repr__(self) -> str:
@@ -365,3 +397,9 @@ def _unrolled_no_focus(**params: Any) -> LearnedReconstruction:
 @register_method("lfmri", "LF-MRI: unrolled network with CAM lesion focus", learned=True)
 def _lfmri(**params: Any) -> LearnedReconstruction:
     return _build("lfmri", params)
+
+
+@register_method("lfmri-oracle", "LF-MRI with the annotated boxes as its focus (an experiment; needs boxes)",
+                 learned=True, needs_boxes=True)
+def _lfmri_oracle(**params: Any) -> LearnedReconstruction:
+    return _build("lfmri-oracle", params)

@@ -17,6 +17,7 @@ import torch
 from lfmri_core.coils import compress_coils, estimate_sensitivities, virtual_coil_count
 from lfmri_core.device import resolve_device
 from lfmri_core.errors import InputError
+from lfmri_core.io.annotations import LesionBox
 from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_core.io.volume import KSpaceVolume
 from lfmri_core.masks import MaskSpec, SamplingMask, seed_from_filename
@@ -25,6 +26,9 @@ from lfmri_core.physics.sense import apply_mask
 from lfmri_core.recon.registry import CancelCallback, Cancelled, build_method, method_info
 
 SliceProgress = Callable[[int, int], None]
+
+LEARNED_SLICES_PER_CALL = 8
+"""Slices per call of a learned method in :func:`reconstruct_volume` (one forward pass)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ def reconstruct_volume(
     sensitivity_method: str = "espirit",
     sensitivity_params: dict[str, object] | None = None,
     coil_compression: int | None = None,
+    lesion_boxes: Sequence[LesionBox] | None = None,
+    slices_per_call: int | None = None,
 ) -> VolumeReconstruction:
     """Undersample and reconstruct the chosen slices of ``volume`` with ``method``.
 
@@ -130,9 +136,20 @@ def reconstruct_volume(
     coil_compression
         Compress each slice's coils to this many virtual coils before anything else
         (:func:`lfmri_core.coils.compress_coils`); None, or at least the number of coils, keeps them.
+    lesion_boxes
+        The volume's annotated boxes (volume slice indices, recon frame), for methods that take
+        them (``lfmri-oracle``: :attr:`~lfmri_core.recon.registry.MethodInfo.needs_boxes`);
+        ignored by the others.
+    slices_per_call
+        Slices given to the method at once: learned methods batch them (None:
+        :data:`LEARNED_SLICES_PER_CALL` for learned methods, 1 for the others, whose coil maps
+        and solvers work per slice). ``seconds`` then spreads each call's time over its slices.
     """
     info = volume.info
     needs_maps = method_info(method).needs_sensitivities
+    needs_boxes = method_info(method).needs_boxes
+    if needs_boxes and lesion_boxes is None:
+        raise InputError(f"{method} needs the lesion boxes of {info.name} (annotated data only)")
     recon_method = build_method(method, **(method_params or {}))
     mask = volume_mask(info, mask_spec)
     dev = resolve_device(device)
@@ -142,24 +159,33 @@ def reconstruct_volume(
     images = np.empty((len(indices), *recon_shape), dtype=np.float32)
     seconds = np.empty(len(indices))
     map_seconds = np.zeros(len(indices))
-    for n, index in enumerate(indices):
+    chunk = (LEARNED_SLICES_PER_CALL if method_info(method).learned else 1) if slices_per_call is None else slices_per_call
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise InputError(f"slices_per_call must be an integer >= 1, got {chunk!r}")
+    for first in range(0, len(indices), chunk):
         if cancel is not None and cancel():
-            raise Cancelled(f"reconstruction of {info.name} cancelled after {n} slices")
-        kspace = torch.from_numpy(volume.kspace(index)).to(dev)
+            raise Cancelled(f"reconstruction of {info.name} cancelled after {first} slices")
+        group = indices[first : first + chunk]
+        kspace = torch.stack([torch.from_numpy(volume.kspace(index)) for index in group]).to(dev)
         start = time.perf_counter()
-        undersampled = apply_mask(kspace, mask_tensor)[None]
+        undersampled = apply_mask(kspace, mask_tensor)
         virtual = virtual_coil_count(coil_compression, undersampled.shape[1])
         if virtual is not None:
             undersampled = compress_coils(undersampled, virtual, mask=mask).kspace
         maps = None
         if needs_maps:
             maps = estimate_sensitivities(undersampled, sensitivity_method, mask=mask, **(sensitivity_params or {})).maps
-            map_seconds[n] = time.perf_counter() - start
-        image = recon_method(undersampled, mask_tensor, sensitivities=maps, cancel=cancel)[0]
-        cropped = center_crop(image.abs(), recon_shape)
-        images[n] = cropped.cpu().numpy()
-        seconds[n] = time.perf_counter() - start
+            map_seconds[first : first + len(group)] = (time.perf_counter() - start) / len(group)
+        extra: dict[str, torch.Tensor] = {}
+        if needs_boxes:
+            from lfmri_core.models.focus import box_focus_maps
+
+            extra["focus"] = box_focus_maps([[b for b in lesion_boxes or () if b.slice == index] for index in group],
+                                            tuple(undersampled.shape[-2:]), recon_shape, device=dev)
+        image = recon_method(undersampled, mask_tensor, sensitivities=maps, cancel=cancel, **extra)
+        images[first : first + len(group)] = center_crop(image.abs(), recon_shape).cpu().numpy()
+        seconds[first : first + len(group)] = (time.perf_counter() - start) / len(group)
         if progress is not None:
-            progress(n + 1, len(indices))
+            progress(first + len(group), len(indices))
     return VolumeReconstruction(images, indices, mask, method, seconds, str(dev), map_seconds,
                                 sensitivity_method if needs_maps else None)

@@ -67,20 +67,23 @@ class MethodInfo:
     factory: Callable[..., ReconMethod]
     needs_sensitivities: bool = False
     learned: bool = False
+    needs_boxes: bool = False
+    """The method takes the annotated lesion boxes as a ``focus`` map (an oracle experiment: it
+    runs only on annotated data, never on a new scan)."""
 
 
 METHOD_REGISTRY: dict[str, MethodInfo] = {}
 
 
 def register_method(
-    name: str, description: str, *, needs_sensitivities: bool = False, learned: bool = False
+    name: str, description: str, *, needs_sensitivities: bool = False, learned: bool = False, needs_boxes: bool = False
 ) -> Callable[[Callable[..., ReconMethod]], Callable[..., ReconMethod]]:
     """Decorator registering a method factory under ``name``."""
 
     def decorate(factory: Callable[..., ReconMethod]) -> Callable[..., ReconMethod]:
         if name in METHOD_REGISTRY:
             raise ValueError(f"reconstruction method {name!r} is registered twice")
-        METHOD_REGISTRY[name] = MethodInfo(name, description, factory, needs_sensitivities, learned)
+        METHOD_REGISTRY[name] = MethodInfo(name, description, factory, needs_sensitivities, learned, needs_boxes)
         return factory
 
     return decorate

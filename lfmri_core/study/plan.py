@@ -53,6 +53,7 @@ LABELS: dict[str, str] = {
     "unet": "U-Net",
     "unrolled-no-focus": "Unrolled, no lesion focus",
     "lfmri": "LF-MRI",
+    "lfmri-oracle": "LF-MRI, oracle focus",
 }
 
 #: learned method -> (model kind in the file, required lesion_focus or None for any)
@@ -60,6 +61,7 @@ EXPECTED_KIND: dict[str, tuple[str, bool | None]] = {
     "lfmri": ("lfmri", True),
     "unrolled-no-focus": ("lfmri", False),
     "unet": ("unet", None),
+    "lfmri-oracle": ("lfmri", True),
 }
 
 #: fastMRI's knee leaderboard centre fractions
@@ -148,6 +150,10 @@ class EvaluationPlan:
         ``T`` -> LF-MRI weights with ``T`` stages (empty: no stage ablation).
     accelerations
         Nominal accelerations of the random masks.
+    variants
+        Extra rows (``--variant NAME=PATH``): row name -> the registered method that runs its
+        weights file (``lfmri``, ``lfmri-oracle``, ``unrolled-no-focus`` or ``unet``, from the
+        file's model). Their names are in ``requested`` and ``methods`` like any method's.
     """
 
     requested: tuple[str, ...]
@@ -157,6 +163,11 @@ class EvaluationPlan:
     classifier: WeightsFile | None
     stage_weights: Mapping[int, WeightsFile]
     accelerations: tuple[float, ...] = DEFAULT_ACCELERATIONS
+    variants: Mapping[str, str] = field(default_factory=dict)
+
+    def registered_method(self, name: str) -> str:
+        """The registered method that runs the row ``name`` (itself, except for variants)."""
+        return self.variants.get(name, name)
 
     def method_params(self, method: str) -> dict[str, object]:
         """``method_params`` of :func:`~lfmri_core.recon.pipeline.reconstruct_volume`."""
@@ -243,6 +254,21 @@ def _check_kind(file: WeightsFile, kind: str, lesion_focus: bool | None, stages:
             )
 
 
+def variant_method(file: WeightsFile) -> str:
+    """The registered method that runs a weights file: ``lfmri`` (CAM focus), ``lfmri-oracle``,
+    ``unrolled-no-focus`` or ``unet``; a one-line :class:`InputError` for any other model."""
+    if file.kind == "unet":
+        return "unet"
+    if file.kind == "lfmri":
+        from lfmri_core.models.unrolled import LFMRIConfig
+
+        config = LFMRIConfig.from_json(file.config, source=str(file.path))
+        if not config.lesion_focus:
+            return "unrolled-no-focus"
+        return "lfmri-oracle" if config.focus == "oracle" else "lfmri"
+    raise InputError(f"variant {file.role}: {file.path} holds a {file.kind} model, not a reconstruction network")
+
+
 def plan_evaluation(
     methods: Sequence[str] | None = None,
     *,
@@ -251,6 +277,7 @@ def plan_evaluation(
     classifier: str | os.PathLike[str] | None = None,
     stage_weights: Mapping[int, str | os.PathLike[str]] | None = None,
     stage_ablation: bool = True,
+    variants: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> EvaluationPlan:
     """Resolve methods and weights files (see the module docstring) and check them.
 
@@ -269,6 +296,9 @@ def plan_evaluation(
         ``{T: path}`` for the stage ablation.
     stage_ablation
         False leaves the stage ablation out.
+    variants
+        Extra rows ``{name: weights file}``, each run by the learned method its model needs
+        (see :func:`variant_method`): LF-MRI variants trained with other options, say.
 
     Raises
     ------
@@ -316,7 +346,21 @@ def plan_evaluation(
         file = describe_weights(path, name, source)
         if name in EXPECTED_KIND:
             _check_kind(file, *EXPECTED_KIND[name])
+            if variant_method(file) != name:
+                raise InputError(f"weights for {name}: {file.path} is run by method {variant_method(file)!r}, not {name!r}")
         weights[name] = file
+    variant_methods: dict[str, str] = {}
+    for name, path in (variants or {}).items():
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise InputError(f"--variant name must be letters, digits, '-', '_' or '.', got {name!r}")
+        if name in available_methods() or name in requested or name == CLASSIFIER_NAME:
+            raise InputError(f"--variant {name}: the name is taken by a method; choose another")
+        if not Path(path).is_file():
+            raise InputError(f"--variant {name}: weights file {path} not found")
+        file = describe_weights(path, name, "--variant")
+        variant_methods[name] = variant_method(file)
+        weights[name] = file
+    requested = requested + tuple(variant_methods)
     run = tuple(m for m in requested if m not in skipped)
 
     net_c: WeightsFile | None = None
@@ -358,4 +402,4 @@ def plan_evaluation(
             stages[t] = WeightsFile(f"lfmri T={t}", main.path, main.source, main.sha256, main.kind, main.config,
                                     main.metadata)
         stages = dict(sorted(stages.items()))
-    return EvaluationPlan(requested, run, skipped, weights, net_c, stages, accels)
+    return EvaluationPlan(requested, run, skipped, weights, net_c, stages, accels, variant_methods)

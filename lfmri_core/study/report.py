@@ -17,10 +17,14 @@ from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.machine import describe_machine
 from lfmri_core.study.plan import center_fraction_for, method_label
 from lfmri_core.study.runner import EvaluationResults
+from lfmri_core.study.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 from lfmri_core.study.tables import (
+    PairedComparison,
     Table,
     cam_table,
     classifier_table,
+    paired_comparisons,
+    paired_table,
     quality_table,
     stage_table,
     target_checks,
@@ -28,7 +32,7 @@ from lfmri_core.study.tables import (
 )
 from lfmri_core.study.testset import EvaluationSet
 
-__all__ = ["build_tables", "json_ready", "write_results"]
+__all__ = ["BOOTSTRAP_SEED", "build_tables", "json_ready", "write_results"]
 
 SHA_PREFIX = 12
 """Hex digits of a weights file's sha256 shown in the report."""
@@ -51,19 +55,57 @@ def json_ready(value: object) -> object:
     return value
 
 
-def build_tables(results: EvaluationResults, evaluation_set: EvaluationSet, *, tolerance: float = 0.0) -> list[Table]:
-    """Every table of the report, in order: one image-quality table per contrast, Table 3,
-    Table 7, CAM localisation, targets at 8x (tables that do not apply are left out)."""
+BOOTSTRAP_SEED = 0
+"""Seed of every paired bootstrap interval in the report."""
+
+
+def build_tables(
+    results: EvaluationResults,
+    evaluation_set: EvaluationSet,
+    *,
+    tolerance: float = 0.0,
+    prior_center: tuple[float, float] | None = None,
+    comparisons: Sequence[PairedComparison] | None = None,
+) -> list[Table]:
+    """Every table of the report, in order: one image-quality table per contrast, Table 3, the
+    paired differences, Table 7, CAM localisation (with the centre prior), targets at 8x (tables
+    that do not apply are left out).
+
+    Parameters
+    ----------
+    results, evaluation_set
+        What was run and on what.
+    tolerance
+        Pointing-game slack the evaluation used.
+    prior_center
+        The evaluation's centre-prior pixel (None: the frame centre), for the CAM table's note.
+    comparisons
+        :func:`~lfmri_core.study.tables.paired_comparisons` of ``results`` if already computed
+        (default: computed here with seed :data:`BOOTSTRAP_SEED`).
+    """
+    if comparisons is None:
+        comparisons = paired_comparisons(results, seed=BOOTSTRAP_SEED)
     tables = [quality_table(results, contrast) for contrast in evaluation_set.contrasts]
-    for optional in (stage_table(results), classifier_table(results), cam_table(results, tolerance=tolerance)):
+    for optional in (stage_table(results), paired_table(comparisons), classifier_table(results),
+                     cam_table(results, tolerance=tolerance, prior_center=prior_center)):
         if optional is not None:
             tables.append(optional)
-    tables.append(targets_table(target_checks(results, 8.0, tolerance=tolerance), 8.0))
+    tables.append(targets_table(target_checks(results, 8.0, tolerance=tolerance, seed=BOOTSTRAP_SEED), 8.0))
     return tables
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _lesion_text(evaluation_set: EvaluationSet) -> str:
+    d = evaluation_set.description
+    count = d.get("lesion_slices")
+    text = f"; {_count(count, 'lesion slice')} (slices with boxes, every contrast)" if isinstance(count, int) else ""
+    if d.get("lesion_slices_only"):
+        text += ("; only the lesion slices evaluated (--lesion-slices-only: PSNR and SSIM over these slices, "
+                 "no negative slice for Net_c's accuracy and AUC)")
+    return text
 
 
 def _test_set_lines(evaluation_set: EvaluationSet) -> list[str]:
@@ -80,13 +122,14 @@ def _test_set_lines(evaluation_set: EvaluationSet) -> list[str]:
              f"({_count(len(seeds), 'subject')} per contrast), "
              f"{contrast_text}; {d.get('geometry')} geometry, {d.get('num_slices')} slices per volume; "
              f"{_count(len(evaluation_set.volumes), 'volume')} in `{d.get('folder')}`"
-             f"{' (reused from the cache)' if d.get('reused_cache') else ''}"),
+             f"{' (reused from the cache)' if d.get('reused_cache') else ''}{_lesion_text(evaluation_set)}"),
         ]
     counts = d.get("contrasts", {})
     assert isinstance(counts, dict)
     return [
         (f"- Test set: fastMRI files from `{d.get('data')}` ({', '.join(f'{k}: {v}' for k, v in counts.items())}), "
-         f"{d.get('num_slices')} slices; annotations `{d.get('annotations')}`, file list `{d.get('file_list')}`"),
+         f"{d.get('num_slices')} slices; annotations `{d.get('annotations')}`, file list `{d.get('file_list')}`"
+         f"{_lesion_text(evaluation_set)}"),
     ]
 
 
@@ -134,6 +177,7 @@ def write_results(
     *,
     command: Sequence[str] | str,
     tolerance: float = 0.0,
+    prior_center: tuple[float, float] | None = None,
     date: _dt.datetime | None = None,
 ) -> list[Path]:
     """Write ``results.md``, ``<table>.csv`` for every table and ``results.json`` into ``out``.
@@ -148,6 +192,8 @@ def write_results(
         The command line, for the header.
     tolerance
         Pointing-game tolerance used (for the notes).
+    prior_center
+        The centre prior's pixel the evaluation used (None: each frame's centre).
     date
         Time stamp of the header (default now, UTC).
 
@@ -161,7 +207,9 @@ def write_results(
     when = (date or _dt.datetime.now(_dt.timezone.utc)).isoformat(timespec="seconds")
     command_text = command if isinstance(command, str) else " ".join(command)
     machine = describe_machine(results.device)
-    tables = build_tables(results, evaluation_set, tolerance=tolerance)
+    comparisons = paired_comparisons(results, seed=BOOTSTRAP_SEED)
+    tables = build_tables(results, evaluation_set, tolerance=tolerance, prior_center=prior_center,
+                          comparisons=comparisons)
     plan = results.plan
     masks = ", ".join(f"{a:g}x (centre fraction {center_fraction_for(a):g})" for a in plan.accelerations)
     lines = [
@@ -207,9 +255,15 @@ def write_results(
             "accelerations": list(plan.accelerations),
             "center_fractions": [center_fraction_for(a) for a in plan.accelerations],
             "pointing_tolerance": tolerance,
+            "prior_center": "frame centre (rh // 2, rw // 2)" if prior_center is None else list(prior_center),
             "weights": [f.as_dict() for f in plan.weights_files()],
         },
         "tables": {t.key: t.as_dict() for t in tables},
+        "paired_differences": {
+            "bootstrap": {"seed": BOOTSTRAP_SEED, "resamples": DEFAULT_RESAMPLES, "confidence": DEFAULT_CONFIDENCE,
+                          "method": "BCa (percentile where BCa is degenerate)", "paired": True},
+            "comparisons": [c.as_dict() for c in comparisons],
+        },
         "volumes": [r.as_dict() for r in results.volumes],
         "stages": [r.as_dict() for r in results.stages],
         "slices": [s.as_dict() for s in results.slices],

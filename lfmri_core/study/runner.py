@@ -16,6 +16,7 @@ LF-MRI with other numbers of stages (the stage ablation) is run on the same volu
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -114,6 +115,10 @@ class SliceResult:
     pointing_distance
         Pixels from the CAM's maximum to the nearest box (0 inside one, inf for a CAM that
         points nowhere; None where ``pointing_hit`` is None).
+    prior_distance
+        The same distance for the centre prior, a map whose only maximum is a fixed pixel
+        (``prior_center`` of :func:`run_evaluation`); it does not depend on the source. None on
+        slices without boxes.
     """
 
     volume: str
@@ -132,6 +137,7 @@ class SliceResult:
     pointing_hit: bool | None
     energy_fraction: float | None
     pointing_distance: float | None = None
+    prior_distance: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -180,7 +186,7 @@ class _VolumeRun:
     """One open test volume: its reference, and how its results are made."""
 
     def __init__(self, volume: EvaluationVolume, vol: KSpaceVolume, classifier: LesionClassifier | None,
-                 device: torch.device, tolerance: float) -> None:
+                 device: torch.device, tolerance: float, prior_center: tuple[float, float] | None) -> None:
         self.volume = volume
         self.vol = vol
         self.classifier = classifier
@@ -196,6 +202,15 @@ class _VolumeRun:
         position = {s: n for n, s in enumerate(self.indices)}
         self.local_boxes = [LesionBox(position[b.slice], b.label, b.row0, b.row1, b.col0, b.col1)
                             for b in volume.boxes if b.slice in position]
+        # The centre prior: a map whose only maximum is the given pixel (default the frame's centre).
+        frame = self.target.shape[1:]
+        row, col = (frame[0] // 2, frame[1] // 2) if prior_center is None else (
+            int(math.floor(prior_center[0] + 0.5)), int(math.floor(prior_center[1] + 0.5)))
+        if not (0 <= row < frame[0] and 0 <= col < frame[1]):
+            raise InputError(f"--prior-center {row} {col} lies outside the {frame[0]} x {frame[1]} frame of "
+                             f"{volume.path.name}")
+        self.prior_map = np.zeros(frame, dtype=np.float32)
+        self.prior_map[row, col] = 1.0
 
     def reconstruct(
         self,
@@ -206,15 +221,18 @@ class _VolumeRun:
         *,
         progress: Callable[[int, int], None],
         cancel: CancelCallback | None,
+        label: str | None = None,
     ) -> tuple[VolumeResult, np.ndarray]:
-        """Undersample (random mask, per-file seed), reconstruct and score the volume."""
+        """Undersample (random mask, per-file seed), reconstruct with the registered ``method`` and
+        score the volume; the result is recorded under ``label`` (default: the method)."""
         from lfmri_core.recon.pipeline import reconstruct_volume
 
         spec = MaskSpec("random", acceleration, center_fraction_for(acceleration))
         result = reconstruct_volume(self.vol, method=method, mask_spec=spec, slices=self.indices, device=self.device,
-                                    progress=progress, cancel=cancel, method_params=params)
+                                    progress=progress, cancel=cancel, method_params=params,
+                                    lesion_boxes=self.volume.boxes)
         scores = score_volume(self.target, result.images, self.volume.boxes, self.indices, maxval=self.maxval)
-        row = VolumeResult(self.volume.name, self.volume.contrast, method, stage_count, acceleration,
+        row = VolumeResult(self.volume.name, self.volume.contrast, label or method, stage_count, acceleration,
                            result.mask.achieved_acceleration, scores, float(np.mean(result.seconds)))
         return row, result.images
 
@@ -233,6 +251,7 @@ class _VolumeRun:
                 distance = pointing_distance(scored.cams[n], boxes)
                 hit = distance <= self.tolerance
                 energy = energy_fraction(scored.cams[n], boxes)
+            prior = pointing_distance(self.prior_map, boxes) if boxes else None
             out.append(SliceResult(
                 volume=self.volume.name, contrast=self.volume.contrast, slice=index, source=source,
                 acceleration=acceleration, label=_label(self.volume.labels[index]), num_boxes=len(boxes),
@@ -241,7 +260,7 @@ class _VolumeRun:
                 lf_ssim=nan if lesion is None else float(lesion.per_slice_lf_ssim[n]),
                 logit=nan if scored is None else float(scored.logits[n]),
                 probability=nan if scored is None else float(scored.probabilities[n]),
-                pointing_hit=hit, energy_fraction=energy, pointing_distance=distance,
+                pointing_hit=hit, energy_fraction=energy, pointing_distance=distance, prior_distance=prior,
             ))
         return out
 
@@ -269,6 +288,7 @@ def run_evaluation(
     *,
     device: str | torch.device = "auto",
     pointing_tolerance: float = 0.0,
+    prior_center: tuple[float, float] | None = None,
     progress: Progress | None = None,
     cancel: CancelCallback | None = None,
 ) -> EvaluationResults:
@@ -284,6 +304,10 @@ def run_evaluation(
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     pointing_tolerance
         Pixels of slack of the pointing game (0: the CAM maximum must lie in a box).
+    prior_center
+        ``(row, col)`` in the recon frame of the centre prior's maximum, rounded to the nearest
+        pixel (for example the mean box centre of the training annotations); default the
+        centre ``(rh // 2, rw // 2)`` of each volume's frame.
     progress
         Called after every reconstructed slice.
     cancel
@@ -293,6 +317,8 @@ def run_evaluation(
     from lfmri_core.models.weights import load_weights
 
     check_pointing_tolerance(pointing_tolerance)
+    if prior_center is not None and (len(prior_center) != 2 or not all(0 <= v < math.inf for v in prior_center)):
+        raise InputError(f"the centre prior must be a (row, col) of finite numbers >= 0, got {prior_center!r}")
     start = time.perf_counter()
     dev = resolve_device(device)
     classifier = None
@@ -311,12 +337,12 @@ def run_evaluation(
     stages: list[VolumeResult] = []
     for volume in evaluation_set.volumes:
         with open_volume(volume.path) as vol:
-            run = _VolumeRun(volume, vol, classifier, dev, pointing_tolerance)
+            run = _VolumeRun(volume, vol, classifier, dev, pointing_tolerance, prior_center)
             slices += run.slice_results(None, REFERENCE, None)
             for acceleration in plan.accelerations:
                 for method in plan.methods:
                     row, images = run.reconstruct(
-                        method, acceleration, plan.method_params(method), None,
+                        plan.registered_method(method), acceleration, plan.method_params(method), None, label=method,
                         progress=counter.callback(f"{method} {acceleration:g}x {volume.name}"), cancel=cancel)
                     volumes.append(row)
                     slices += run.slice_results(images, method, acceleration)

@@ -41,6 +41,8 @@ class ReconBatch(NamedTuple):
     """Reference magnitude, float32 ``(B, *crop_shape)``."""
     crop_shape: tuple[int, int]
     """Size of the region the loss and metrics compare: the recon size within ``(h, W)``."""
+    focus: torch.Tensor | None = None
+    """Oracle focus maps cut like the k-space, float32 ``(B, h, W)``, or None."""
 
 
 def crops_readout(image_shape: tuple[int, int], recon_shape: tuple[int, int], crop_rows: int | None) -> bool:
@@ -83,6 +85,7 @@ def recon_batch(
     padding: tuple[int, int] | None = None,
     crop_rows: int | None = None,
     crop_fractions: Sequence[float] | None = None,
+    focus: torch.Tensor | None = None,
 ) -> ReconBatch:
     """Build a model's inputs and target from fully sampled k-space.
 
@@ -102,14 +105,22 @@ def recon_batch(
         Readout window; ignored unless :func:`crops_readout` holds.
     crop_fractions
         One number in ``[0, 1)`` per item placing its window (from the seeded generator).
+    focus
+        Oracle focus maps of the items on the full image, real ``(B, H, W)``
+        (:func:`~lfmri_core.models.focus.box_focus_map`); cut to the same window.
     """
     height, width = kspace.shape[-2:]
+    if focus is not None and tuple(focus.shape) != (kspace.shape[0], height, width):
+        raise InputError(f"focus maps of shape {tuple(focus.shape)} do not fit k-space {tuple(kspace.shape)}")
     if crops_readout((height, width), recon_shape, crop_rows):
         assert crop_rows is not None
         if crop_fractions is None:
             raise InputError("a readout crop needs one crop fraction per item")
-        images = coil_images(kspace, crop_offsets(crop_fractions, height, crop_rows), crop_rows)
+        offsets = crop_offsets(crop_fractions, height, crop_rows)
+        images = coil_images(kspace, offsets, crop_rows)
         kspace = fft2c(images)
+        if focus is not None:
+            focus = torch.stack([focus[i, o : o + crop_rows] for i, o in enumerate(offsets)])
     else:
         images = coil_images(kspace)
     target = rss_target(images, recon_shape)
@@ -119,7 +130,8 @@ def recon_batch(
     mask = pattern.to_tensor(tuple(kspace.shape), device=kspace.device)
     undersampled = apply_mask(kspace, mask)
     maps = model_sensitivities(undersampled, mask)
-    return ReconBatch(undersampled, mask, maps, target.float(), tuple(target.shape[-2:]))
+    return ReconBatch(undersampled, mask, maps, target.float(), tuple(target.shape[-2:]),
+                      None if focus is None else focus.float())
 
 
 def zero_filled(batch: ReconBatch) -> torch.Tensor:

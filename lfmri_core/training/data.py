@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lfmri_core.errors import InputError
-from lfmri_core.io.annotations import AnnotationSet, FileAnnotations, file_stem, read_annotations
+from lfmri_core.io.annotations import AnnotationSet, FileAnnotations, LesionBox, file_stem, read_annotations
 from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.io.volume import open_volume
 from lfmri_core.training.labels import slice_targets
@@ -281,6 +281,8 @@ class SyntheticSource:
         knee, coils and noise rendered without the lesions; every slice negative). A lesion
         slice and its twin differ only by the lesion, so a classifier cannot score them apart
         by anatomy that merely correlates with lesions (which slice, which region).
+    workers
+        Processes that generate missing subjects in parallel (the files do not depend on it).
     """
 
     cache: Path | None = None
@@ -290,6 +292,7 @@ class SyntheticSource:
     geometry: str = "compact"
     num_coils: int | None = None
     lesion_free_twins: bool = False
+    workers: int = 1
 
     def folder(self, split: str) -> Path:
         """Cache folder of a split (``"train"`` or ``"validation"``)."""
@@ -307,7 +310,8 @@ class SyntheticSource:
             if count:
                 ensure_synthetic_split(self.folder(split), split, count, num_slices=self.num_slices,
                                        geometry=self.geometry, num_coils=self.num_coils, progress=progress,
-                                       lesion_free_twins=self.lesion_free_twins and split == "train")
+                                       lesion_free_twins=self.lesion_free_twins and split == "train",
+                                       workers=self.workers)
 
     def load(self, progress: Progress | None = None) -> TrainingData:
         """The cached volumes (call :meth:`ensure` first, on one process)."""
@@ -385,6 +389,98 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
+def _cached_copies(folder: Path, recipe: dict[str, Any]) -> dict[str, Path]:
+    """Files of the same subjects already made for another recipe in a sibling folder.
+
+    A volume depends only on its seed, contrast, geometry, slice count and coil count, so a file
+    made for another subject count (or with twins) is the file this recipe would make.
+    Returns ``{stem: path}`` over the complete sibling folders whose recipe agrees on those.
+    """
+    same = ("version", "split", "contrasts", "geometry", "num_slices", "num_coils", "lesions")
+    found: dict[str, Path] = {}
+    if not folder.parent.is_dir():
+        return found
+    for sibling in sorted(folder.parent.iterdir()):
+        if sibling == folder or not sibling.is_dir():
+            continue
+        manifest = _read_manifest(sibling)
+        other = manifest.get("recipe") if manifest is not None else None
+        if not isinstance(other, dict) or any(other.get(k) != recipe.get(k) for k in same):
+            continue
+        for stem in manifest.get("files", []):  # type: ignore[union-attr]
+            path = sibling / f"{stem}.h5"
+            if isinstance(stem, str) and path.is_file():
+                found.setdefault(stem, path)
+    return found
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    import shutil
+
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _reuse_subject(folder: Path, split: str, seed: int, lesion_free_twins: bool, cached: dict[str, Path]
+                   ) -> list[tuple[str, tuple[LesionBox, ...], int]] | None:
+    """One subject's volumes linked from ``cached`` (see :func:`_cached_copies`), or None when
+    one of them is missing there."""
+    out: list[tuple[str, tuple[LesionBox, ...], int]] = []
+    for contrast, _ in SYNTHETIC_CONTRASTS:
+        stem = f"{split}_{seed}_{contrast.lower()}"
+        if stem not in cached:
+            return None
+        boxes, height = _boxes_of(cached[stem])
+        stems = [stem] + ([f"{stem}_twin"] if lesion_free_twins and boxes else [])
+        if any(s not in cached for s in stems):
+            return None
+        out += [(s, boxes if s == stem else (), height) for s in stems]
+    for s, _, _ in out:
+        _link_or_copy(cached[s], folder / f"{s}.h5")
+    return out
+
+
+def _boxes_of(path: Path) -> tuple[tuple[LesionBox, ...], int]:
+    """The boxes of a cached synthetic volume (from its folder's fastMRI+ CSV) and its recon height."""
+    with open_volume(path) as vol:
+        info = vol.info
+    records = read_annotations(path.parent / f"{ANNOTATIONS_NAME}.csv",
+                               file_list=path.parent / f"{ANNOTATIONS_NAME}_file_list.csv",
+                               frame_shape=info.recon_shape)
+    return tuple(records.for_file(path.stem).boxes), info.recon_shape[0]
+
+
+def _generate_subject(folder: str, split: str, seed: int, num_slices: int, geometry: str, num_coils: int | None,
+                      lesion_free_twins: bool) -> list[tuple[str, tuple[LesionBox, ...], int]]:
+    """Write one subject's volumes (PD, PDFS, and their twins); ``[(stem, boxes, recon height)]``.
+
+    Module-level so that a process pool can run it; everything it makes depends only on the
+    arguments (the subject is its seed), so the files are the same however the work is spread.
+    """
+    from lfmri_core.synthetic import SyntheticConfig, generate_volume
+    from lfmri_core.synthetic.export import write_synthetic_volume
+
+    out: list[tuple[str, tuple[LesionBox, ...], int]] = []
+    for contrast, snr in SYNTHETIC_CONTRASTS:
+        stem = f"{split}_{seed}_{contrast.lower()}"
+        config = SyntheticConfig(geometry=geometry, contrast=contrast, num_slices=num_slices, num_coils=num_coils,
+                                 snr=snr, seed=seed)
+        volume = generate_volume(config)
+        write_synthetic_volume(Path(folder) / f"{stem}.h5", volume)
+        out.append((stem, tuple(volume.boxes), volume.recon_shape[0]))
+        has_lesions = bool(volume.boxes)
+        del volume
+        if lesion_free_twins and has_lesions:
+            twin = generate_volume(replace(config, lesions=False))
+            write_synthetic_volume(Path(folder) / f"{stem}_twin.h5", twin)
+            out.append((f"{stem}_twin", (), twin.recon_shape[0]))
+            del twin
+    return out
+
+
 def ensure_synthetic_split(
     folder: str | os.PathLike[str],
     split: str,
@@ -395,6 +491,7 @@ def ensure_synthetic_split(
     num_coils: int | None = None,
     progress: Progress | None = None,
     lesion_free_twins: bool = False,
+    workers: int = 1,
 ) -> list[Path]:
     """Write ``count`` subjects of ``split`` (PD and PDFS each) into ``folder``, unless cached.
 
@@ -402,8 +499,11 @@ def ensure_synthetic_split(
     knee, coils and noise without the lesions, no boxes (see :class:`SyntheticSource`).
 
     The folder's manifest (:data:`MANIFEST_NAME`), written last, records the recipe; when it
-    matches, nothing is generated. Volumes are generated and written one at a time (memory
-    holds one volume), with a fastMRI+ CSV and file list for all of them.
+    matches, nothing is generated. Volumes that a sibling folder already holds for another
+    recipe (another subject count, with or without twins) are hard-linked (or copied) from
+    there. With one worker the others are generated and written one at a time (memory holds one
+    volume); with ``workers`` > 1 a process pool makes one subject per process at a time (the
+    files are identical either way). A fastMRI+ CSV and file list cover all of them.
 
     Returns
     -------
@@ -411,9 +511,8 @@ def ensure_synthetic_split(
         The ``.h5`` files, in manifest order.
     """
     from lfmri_core.io.annotations import write_annotations
-    from lfmri_core.synthetic import SyntheticConfig, generate_volume
-    from lfmri_core.synthetic.export import write_synthetic_volume
 
+    _check_count("workers", workers, low=1)
     folder = Path(folder)
     recipe = _recipe(split, count, num_slices, geometry, num_coils, lesion_free_twins=lesion_free_twins)
     manifest = _read_manifest(folder)
@@ -423,32 +522,40 @@ def ensure_synthetic_split(
             return paths
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MANIFEST_NAME).unlink(missing_ok=True)
-    records: list[FileAnnotations] = []
-    stems: list[str] = []
-    recon_height = 320
-    total = len(recipe["seeds"]) * len(SYNTHETIC_CONTRASTS)
-    done = 0
-    for seed in recipe["seeds"]:
-        for contrast, snr in SYNTHETIC_CONTRASTS:
-            stem = f"{split}_{seed}_{contrast.lower()}"
-            config = SyntheticConfig(geometry=geometry, contrast=contrast, num_slices=num_slices, num_coils=num_coils,
-                                     snr=snr, seed=seed)
-            volume = generate_volume(config)
-            write_synthetic_volume(folder / f"{stem}.h5", volume)
-            records.append(FileAnnotations(file=stem, boxes=volume.boxes, reviewed=True))
-            recon_height = volume.recon_shape[0]
-            stems.append(stem)
-            has_lesions = bool(volume.boxes)
-            del volume
-            if lesion_free_twins and has_lesions:
-                twin = generate_volume(replace(config, lesions=False))
-                write_synthetic_volume(folder / f"{stem}_twin.h5", twin)
-                records.append(FileAnnotations(file=f"{stem}_twin", boxes=(), reviewed=True))
-                stems.append(f"{stem}_twin")
-                del twin
-            done += 1
+    seeds = list(recipe["seeds"])
+    per_subject = len(SYNTHETIC_CONTRASTS)
+    total = len(seeds) * per_subject
+    cached = _cached_copies(folder, recipe)
+    made: dict[int, list[tuple[str, tuple[LesionBox, ...], int]]] = {}
+    for seed in seeds:
+        reused = _reuse_subject(folder, split, seed, lesion_free_twins, cached) if cached else None
+        if reused is not None:
+            made[seed] = reused
+    if progress is not None and made:
+        progress(len(made) * per_subject, total)
+    args = [(str(folder), split, seed, num_slices, geometry, num_coils, lesion_free_twins) for seed in seeds
+            if seed not in made]
+    if workers == 1 or len(args) <= 1:
+        for item in args:
+            made[item[2]] = _generate_subject(*item)
             if progress is not None:
-                progress(done, total)
+                progress(len(made) * per_subject, total)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from lfmri_core.synthetic.parallel import one_thread
+
+        # spawn: a forked child would inherit the parent's torch thread pools and locks
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(args)), mp_context=context, initializer=one_thread) as pool:
+            for item, result in zip(args, pool.map(_generate_subject, *zip(*args))):
+                made[item[2]] = result
+                if progress is not None:
+                    progress(len(made) * per_subject, total)
+    records = [FileAnnotations(file=stem, boxes=boxes, reviewed=True) for seed in seeds for stem, boxes, _ in made[seed]]
+    stems = [stem for seed in seeds for stem, _, _ in made[seed]]
+    recon_height = made[seeds[-1]][-1][2] if seeds else 320
     write_annotations(folder / f"{ANNOTATIONS_NAME}.csv", records,
                       file_list=folder / f"{ANNOTATIONS_NAME}_file_list.csv", frame_height=recon_height)
     atomic_write_text(folder / MANIFEST_NAME, json.dumps({"recipe": recipe, "files": stems}, indent=2) + "\n")
@@ -501,6 +608,27 @@ class SliceDataset(Dataset[SliceSample]):
         self.targets = np.stack([per_volume[v][s] for v, s in self.items]) if self.items else \
             np.zeros((0, 1 + len(self.class_names)), np.float32)
         self._handles: OrderedDict[int, Any] = OrderedDict()
+        self._preloaded: dict[tuple[int, int], torch.Tensor] | None = None
+
+    def preload(self, device: torch.device | str = "cpu", progress: Progress | None = None) -> SliceDataset:
+        """Read every item's k-space once and keep it on ``device`` (returns ``self``).
+
+        Afterwards items come from memory: no file is read per step, which keeps a GPU fed
+        (a slice of the compact geometry is 6.5 MB; 20 subjects with two contrasts of 16 slices
+        hold 4.2 GB). Items then carry their k-space on ``device``.
+        """
+        wanted: dict[int, list[int]] = {}
+        for v, s in self.items:
+            wanted.setdefault(v, []).append(s)
+        loaded: dict[tuple[int, int], torch.Tensor] = {}
+        for n, (v, slices) in enumerate(wanted.items()):
+            with open_volume(self.volumes[v].path) as vol:
+                for s in sorted(set(slices)):
+                    loaded[(v, s)] = torch.from_numpy(vol.kspace(s)).to(device)
+            if progress is not None:
+                progress(n + 1, len(wanted))
+        self._preloaded = loaded
+        return self
 
     def labelled(self) -> SliceDataset:
         """The same dataset without slices whose class-0 label is unknown."""
@@ -526,18 +654,24 @@ class SliceDataset(Dataset[SliceSample]):
 
     def __getitem__(self, position: int) -> SliceSample:
         v, s = self.items[position]
-        kspace = self._volume(v).kspace(s)
-        return SliceSample(torch.from_numpy(kspace), torch.from_numpy(self.targets[position].copy()), v, s)
+        if self._preloaded is not None:
+            kspace = self._preloaded[(v, s)]
+        else:
+            kspace = torch.from_numpy(self._volume(v).kspace(s))
+        return SliceSample(kspace, torch.from_numpy(self.targets[position].copy()), v, s)
 
     def close(self) -> None:
-        """Close the open files."""
+        """Close the open files and drop preloaded items."""
         while self._handles:
             self._handles.popitem()[1].close()
+        self._preloaded = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Worker processes open their own files (an h5py handle does not cross processes).
         state = self.__dict__.copy()
         state["_handles"] = OrderedDict()
+        if state.get("_preloaded") is not None:
+            raise InputError("a preloaded dataset is read in the training process: use no data-loading workers with preload")
         return state
 
 

@@ -135,22 +135,29 @@ class ReconstructionLoss(nn.Module):
     l1, ssim, lesion, perceptual
         Non-negative weights.
     classifier
-        The frozen Net_c; needed when ``lesion`` or ``perceptual`` is > 0. It is not trained
-        (its parameters get ``requires_grad`` False) and stays in eval mode.
+        The frozen Net_c; needed when ``perceptual`` is > 0, and when ``lesion`` is > 0 unless
+        ``oracle_focus``. It is not trained (its parameters get ``requires_grad`` False) and
+        stays in eval mode.
+    oracle_focus
+        The lesion term is weighted by the maps passed to :meth:`forward` (the smoothed
+        annotated boxes) instead of Net_c's: an experiment, for data with boxes only.
     eps
         Of the lesion term's denominator.
     """
 
     def __init__(self, l1: float = 1.0, ssim: float = 1.0, lesion: float = 0.0, perceptual: float = 0.0, *,
-                 classifier: LesionClassifier | None = None, eps: float = 1e-8) -> None:
+                 classifier: LesionClassifier | None = None, oracle_focus: bool = False, eps: float = 1e-8) -> None:
         super().__init__()
         for name, value in (("l1", l1), ("ssim", ssim), ("lesion", lesion), ("perceptual", perceptual)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise InputError(f"loss weight {name} must be a number >= 0, got {value!r}")
-        if (lesion > 0 or perceptual > 0) and classifier is None:
-            raise InputError("the lesion-focused and perceptual losses need a trained classifier (Net_c)")
+        if perceptual > 0 and classifier is None:
+            raise InputError("the perceptual loss needs a trained classifier (Net_c)")
+        if lesion > 0 and classifier is None and not oracle_focus:
+            raise InputError("the lesion-focused loss needs a trained classifier (Net_c), or oracle_focus with the box maps")
         self.weights = {"l1": float(l1), "ssim": float(ssim), "lesion": float(lesion), "perceptual": float(perceptual)}
         self.eps = eps
+        self.oracle_focus = bool(oracle_focus)
         self.classifier = classifier
         if classifier is not None:
             classifier.requires_grad_(False)
@@ -162,8 +169,12 @@ class ReconstructionLoss(nn.Module):
             self.classifier.eval()
         return self
 
-    def forward(self, output: torch.Tensor, target: torch.Tensor) -> LossTerms:
-        """Loss terms of magnitudes ``output`` and ``target`` ``(B, h, w)``."""
+    def forward(self, output: torch.Tensor, target: torch.Tensor, focus_weights: torch.Tensor | None = None) -> LossTerms:
+        """Loss terms of magnitudes ``output`` and ``target`` ``(B, h, w)``.
+
+        ``focus_weights`` ``(B, h, w)`` in ``[0, 1]`` replace Net_c's weights in the lesion term
+        (the oracle focus: the smoothed annotated boxes, 0 on lesion-free slices).
+        """
         if output.shape != target.shape or output.ndim != 3:
             raise InputError(f"loss needs output and target of one (B, h, w) shape, got {tuple(output.shape)} and {tuple(target.shape)}")
         target = target.detach()
@@ -176,8 +187,17 @@ class ReconstructionLoss(nn.Module):
         lesion = zero
         perceptual = zero
         if w["lesion"]:
-            assert self.classifier is not None
-            lesion = lesion_l1(x, y, lesion_weights(self.classifier, target), self.eps)
+            if self.oracle_focus != (focus_weights is not None):
+                raise InputError("the oracle-focus lesion loss needs focus_weights, and only it takes them")
+            if focus_weights is None:
+                assert self.classifier is not None
+                weights = lesion_weights(self.classifier, target)
+            elif focus_weights.shape != target.shape:
+                raise InputError(f"focus weights of shape {tuple(focus_weights.shape)} do not fit the target "
+                                 f"{tuple(target.shape)}")
+            else:
+                weights = focus_weights.detach()
+            lesion = lesion_l1(x, y, weights, self.eps)
         if w["perceptual"]:
             assert self.classifier is not None
             scale = robust_scale(target)[:, None, None, None]

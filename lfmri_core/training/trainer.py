@@ -32,7 +32,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ from lfmri_core.models import (
 from lfmri_core.models.classifier import Normalisation, input_scales
 from lfmri_core.physics import center_crop
 from lfmri_core.training.batch import coil_images, recon_batch, rss_target, zero_filled
+from lfmri_core.training.budget import CALIBRATION_STEPS, BudgetClock, PaceGroup, check_budget
 from lfmri_core.training.checkpoint import (
     load_optimizer_state,
     read_checkpoint,
@@ -115,7 +116,7 @@ def _check_model_config(task: str, config: ModelConfig, classifier: LesionClassi
     if isinstance(config, LFMRIConfig):
         if config.lesion_focus != (task == "lfmri"):
             raise InputError(f"the {task} task needs lesion_focus={task == 'lfmri'} in its LFMRIConfig")
-        if task == "lfmri":
+        if task == "lfmri" and config.uses_classifier:
             if classifier is None:
                 raise InputError("training lfmri needs the phase-1 classifier (--classifier PATH)")
             if config.classifier != classifier.config:
@@ -134,7 +135,20 @@ def build_model(task: str, config: ModelConfig, classifier: LesionClassifier | N
         if isinstance(config, UNetConfig):
             return UNetRecon(config)
         # A copy: the trained model owns its frozen Net_c, the caller's stays untouched.
-        return LFMRINet(config, classifier=copy.deepcopy(classifier) if task == "lfmri" else None)
+        return LFMRINet(config, classifier=copy.deepcopy(classifier) if config.uses_classifier else None)
+
+
+def uses_oracle_focus(model_config: ModelConfig | None) -> bool:
+    """Whether a model is the oracle-focus LF-MRI variant (boxes instead of Net_c's CAM)."""
+    return isinstance(model_config, LFMRIConfig) and model_config.lesion_focus and model_config.focus == "oracle"
+
+
+def needs_classifier(config: TrainingConfig, model_config: ModelConfig | None) -> bool:
+    """Whether a run needs the phase-1 Net_c: for the model (CAM focus) or for its loss (the
+    lesion loss unless the focus is the oracle's boxes; the perceptual loss)."""
+    if uses_oracle_focus(model_config):
+        return bool(config.loss.perceptual)
+    return config.needs_classifier
 
 
 # --- data order ------------------------------------------------------------------------------------
@@ -314,6 +328,9 @@ class Trainer:
         No progress bar.
     command
         The command line, for the weights' metadata.
+    preload
+        Read the training slices into memory on ``device`` once (:meth:`SliceDataset.preload`),
+        instead of from the files at every step; needs ``num_workers == 0``.
     """
 
     def __init__(
@@ -329,6 +346,7 @@ class Trainer:
         resume: bool = False,
         quiet: bool = True,
         command: str = "",
+        preload: bool = False,
     ) -> None:
         self.config = config
         self.data = data
@@ -347,15 +365,18 @@ class Trainer:
             raise InputError(f"nothing to resume: no checkpoint {self.checkpoint_path}")
         if not resume and self.checkpoint_path.is_file():
             raise InputError(f"{self.out} already holds a checkpoint; pass --resume to continue it, or choose another --out")
-        if config.needs_classifier and classifier is None:
+        model_config = model_config or default_model_config(config.task, classifier)
+        self.oracle = uses_oracle_focus(model_config)
+        if needs_classifier(config, model_config) and classifier is None:
             raise InputError(
                 f"training {config.task} with lesion or perceptual loss needs the phase-1 classifier (--classifier PATH)"
             )
+        if self.oracle and classifier is not None and not config.loss.perceptual:
+            classifier = None  # the oracle focus and its loss use the boxes, not Net_c
         classifier = classifier.to(self.device).eval() if classifier is not None else None
 
         # data
         self.class_names: tuple[str, ...] = ()
-        model_config = model_config or default_model_config(config.task, classifier)
         if self.info.phase == "classifier":
             assert isinstance(model_config, ClassifierConfig)
             extra = model_config.num_classes - 1
@@ -377,8 +398,18 @@ class Trainer:
             if config.twin_pairs:
                 train_set = twin_pairs(train_set)
             self.pos_weight = torch.from_numpy(positive_weights(train_set.targets)).to(self.device)
+        if self.oracle:
+            unboxed = [entry.name for entry in (*train_set.volumes, *val_set.volumes) if entry.annotations is None]
+            if unboxed:
+                raise InputError(f"the oracle focus needs lesion boxes for every volume; no annotations for "
+                                 f"{', '.join(unboxed[:3])}{' ...' if len(unboxed) > 3 else ''}")
+        if preload:
+            if config.num_workers:
+                raise InputError("preloaded training data are read in the training process: use --workers 0 with --preload")
+            train_set = train_set.preload(self.device)
         self.train_set = train_set
         self.val_set = val_set.subset(validation_positions(val_set.targets, config.val_slices))
+        self._focus_cache: dict[tuple[int, int, int], torch.Tensor] = {}
 
         # model and optimizer
         self.model_config = model_config
@@ -388,7 +419,8 @@ class Trainer:
             net_c = self.model.classifier if isinstance(self.model, LFMRINet) and self.model.classifier is not None else classifier
             w = config.loss
             self.loss = ReconstructionLoss(w.l1, w.ssim, w.lesion or 0.0, w.perceptual,
-                                           classifier=net_c if (w.lesion or w.perceptual) else None)
+                                           classifier=net_c if ((w.lesion and not self.oracle) or w.perceptual) else None,
+                                           oracle_focus=self.oracle)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.lr)
         order_seed, draw_seed = _seeds(config.seed)
@@ -409,6 +441,8 @@ class Trainer:
         self.net = wrap_model(self.model, self.context, self.device)
         self._states: deque = deque()
         self._batches: Iterator[list[SliceSample]] | None = None
+        self.time_budget: tuple[float, float | None] | None = None
+        """``(budget seconds, measured seconds per step)`` of a run fitted to a time budget."""
 
     # -- describing -----------------------------------------------------------------------------
 
@@ -474,7 +508,8 @@ class Trainer:
                     per_item = self._classifier_losses(kspace, key[1], key[2], targets, spec, [augment[i] for i in members],
                                                        [flips[i] for i in members])
                 else:
-                    per_item = self._recon_losses(kspace, key[1], key[2], spec, [crop_fractions[i] for i in members])
+                    focus = self._focus_maps(self.train_set, [(samples[i].volume, samples[i].slice) for i in members])
+                    per_item = self._recon_losses(kspace, key[1], key[2], spec, [crop_fractions[i] for i in members], focus)
                 (per_item.sum() * scale).backward()
             total += float(per_item.detach().sum())
         if self.config.grad_clip is not None:
@@ -490,13 +525,34 @@ class Trainer:
         coins = torch.rand(self.config.batch_size // self.group, generator=self.draws) < probability
         return coins.repeat_interleave(self.group)[self.shard].tolist()
 
+    def _focus_maps(self, dataset: SliceDataset, items: Sequence[tuple[int, int]]) -> torch.Tensor | None:
+        """Oracle focus maps ``(n, H, W)`` of ``(volume, slice)`` items on the device (None unless
+        the model's focus is the oracle); made once per slice."""
+        if not self.oracle:
+            return None
+        from lfmri_core.models.focus import box_focus_map
+
+        maps = []
+        for v, s in items:
+            key = (id(dataset.volumes), v, s)
+            focus = self._focus_cache.get(key)
+            if focus is None:
+                entry = dataset.volumes[v]
+                boxes = entry.annotations.boxes_on(s) if entry.annotations is not None else ()
+                focus = box_focus_map(boxes, entry.image_shape, entry.recon_shape, device=self.device)
+                self._focus_cache[key] = focus
+            maps.append(focus)
+        return torch.stack(maps)
+
     def _recon_losses(self, kspace: torch.Tensor, recon_shape: tuple[int, int], padding: tuple[int, int], spec: Any,
-                      crop_fractions: Sequence[float]) -> torch.Tensor:
+                      crop_fractions: Sequence[float], focus: torch.Tensor | None = None) -> torch.Tensor:
         batch = recon_batch(kspace, recon_shape, spec, padding=padding, crop_rows=self.config.crop_rows,
-                            crop_fractions=crop_fractions)
-        output = self.net(batch.kspace, batch.mask, batch.sensitivities)
+                            crop_fractions=crop_fractions, focus=focus)
+        output = self.net(batch.kspace, batch.mask, batch.sensitivities, focus=batch.focus) if self.oracle \
+            else self.net(batch.kspace, batch.mask, batch.sensitivities)
         assert self.loss is not None
-        return self.loss(center_crop(output.image.abs(), batch.crop_shape), batch.target).total
+        weights = None if batch.focus is None else center_crop(batch.focus, batch.crop_shape)
+        return self.loss(center_crop(output.image.abs(), batch.crop_shape), batch.target, weights).total
 
     def _classifier_losses(self, kspace: torch.Tensor, recon_shape: tuple[int, int], padding: tuple[int, int],
                            targets: torch.Tensor, spec: Any, augment: Sequence[bool], flips: Sequence[bool]) -> torch.Tensor:
@@ -575,8 +631,10 @@ class Trainer:
                 recons, targets = [], []
                 for chunk in _chunks(positions, self.config.batch_size):
                     kspace = torch.stack([self.val_set[p].kspace for p in chunk]).to(self.device)
-                    batch = recon_batch(kspace, entry.recon_shape, spec, padding=entry.padding)
-                    output = model(batch.kspace, batch.mask, batch.sensitivities)
+                    focus = self._focus_maps(self.val_set, [self.val_set.items[p] for p in chunk])
+                    batch = recon_batch(kspace, entry.recon_shape, spec, padding=entry.padding, focus=focus)
+                    output = model(batch.kspace, batch.mask, batch.sensitivities, focus=batch.focus) if self.oracle \
+                        else model(batch.kspace, batch.mask, batch.sensitivities)
                     recons.append(center_crop(output.image.abs(), batch.crop_shape).float().cpu().numpy())
                     targets.append(batch.target.cpu().numpy())
                 target = np.concatenate(targets)
@@ -672,17 +730,30 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def run(self, *, until: int | None = None, progress: Progress | None = None, cancel: Cancel | None = None) -> TrainingResult:
+    def run(self, *, until: int | None = None, progress: Progress | None = None, cancel: Cancel | None = None,
+            time_budget: float | None = None, pace_group: PaceGroup | None = None) -> TrainingResult:
         """Train to ``config.steps`` (or stop after step ``until``, or when ``cancel()``).
 
         Validation rounds and checkpoints as configured; a stopped run writes a checkpoint, a
-        finished one its final weights.
+        finished one its final weights. With ``time_budget`` (seconds) the step count is fitted
+        to the pace of the first steps, at most ``config.steps``, and agreed with ``pace_group``
+        (see :mod:`lfmri_core.training.budget`); ``config.steps`` then holds the fitted count.
         """
         from tqdm import tqdm
 
         from lfmri_core.machine import describe_machine
 
         config = self.config
+        clock = None
+        if time_budget is not None:
+            if self.context.distributed:
+                raise InputError("a time budget needs a single training process (not torchrun)")
+            if (config.warmup_steps or 0) < CALIBRATION_STEPS:
+                raise InputError(f"a time budget needs --warmup-steps >= {CALIBRATION_STEPS} (the pace is measured "
+                                 "during the warm-up, whose learning rates do not depend on the step count)")
+            if self.step:
+                raise InputError("a time budget applies to a new run, not a resumed one")
+            clock = BudgetClock(time_budget, self.step, pace_group)
         stop = config.steps if until is None else min(until, config.steps)
         if self.context.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -694,6 +765,13 @@ class Trainer:
                 if cancel is not None and cancel():
                     break
                 loss = self.update()
+                if clock is not None:
+                    fitted = clock.observe(self.step)
+                    if fitted is not None:
+                        self.config = config = replace(config, steps=min(fitted, config.steps))
+                        stop = config.steps if until is None else min(until, config.steps)
+                        bar.total = config.steps
+                        self.time_budget = (float(time_budget), clock.seconds_per_step)  # type: ignore[arg-type]
                 self.seconds = time.perf_counter() - started
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
@@ -733,6 +811,9 @@ class Trainer:
             "training_config": self.config.to_json(),
             "last_validation": json.dumps(self.last_validation),
         }
+        if self.time_budget is not None:
+            budget, pace = self.time_budget
+            metadata["time_budget"] = json.dumps({"seconds": budget, "seconds_per_step": pace, "steps": self.config.steps})
         if self.info.phase == "classifier":
             metadata["class_names"] = json.dumps(["any lesion", *self.class_names])
         return save_weights(self.out / f"{self.config.task}.safetensors", self.model, metadata=metadata)
@@ -758,6 +839,9 @@ class TrainingJob:
     resume: bool = False
     quiet: bool = False
     command: str = ""
+    preload: bool = False
+    time_budget: float | None = None
+    pace_group: PaceGroup | None = None
 
 
 def load_phase1_classifier(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> LesionClassifier:
@@ -788,8 +872,12 @@ def train(job: TrainingJob, source: Any, *, say: Callable[[str], None] | None = 
 
     device = resolve_device(job.device)
     # Checked before any data is generated or read.
-    if job.config.needs_classifier and job.classifier is None:
+    if needs_classifier(job.config, job.model_config) and job.classifier is None:
         raise InputError(f"training {job.config.task} needs the phase-1 classifier (--classifier PATH)")
+    if job.time_budget is not None:
+        check_budget(job.time_budget)
+        if job.resume:
+            raise InputError("--time-budget applies to a new run, not to --resume")
     out = Path(job.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file, not a folder")
@@ -826,7 +914,7 @@ def train(job: TrainingJob, source: Any, *, say: Callable[[str], None] | None = 
             context.barrier()
         data = source.load()
         trainer = Trainer(job.config, data, job.out, model_config=job.model_config, classifier=classifier, device=device,
-                          context=context, resume=job.resume, quiet=job.quiet, command=job.command)
+                          context=context, resume=job.resume, quiet=job.quiet, command=job.command, preload=job.preload)
         tell(trainer.describe())
         tell(f"data: {data.description}")
-        return trainer.run()
+        return trainer.run(time_budget=job.time_budget, pace_group=job.pace_group)

@@ -254,7 +254,7 @@ class FailureCasesView(widgets.VBox, _Subscriber):
         self.controller = session_of(session)
         chosen = method or self.controller.settings.methods[-1]
         method_info(chosen)
-        options = tuple(dict.fromkeys((*available_methods(), chosen)))
+        options = tuple(dict.fromkeys((*(m for m in available_methods() if not method_info(m).needs_boxes), chosen)))
         self.method_dropdown = widgets.Dropdown(options=options, value=chosen, description="CAM on")
         self.method_dropdown.observe(lambda _: self.refresh(), names="value")
         self.compute_button = widgets.Button(description="Reconstruct all slices", icon="forward",

@@ -24,7 +24,7 @@ from lfmri_core.errors import InputError
 from lfmri_core.inference import SHIPPED, ClassifierArg
 from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_core.masks import available_masks
-from lfmri_core.recon import available_methods
+from lfmri_core.recon import available_methods, method_info
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import READOUT_COLUMNS, hit, number, readout_cells, timing_line
 from lfmri_viewer.jobs import Job, JobState, Progress, run_sync, sync_requested
@@ -502,7 +502,8 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
 
     @staticmethod
     def _method_options(settings: ReconSettings) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((*available_methods(), *settings.methods)))
+        runnable = [m for m in available_methods() if not method_info(m).needs_boxes]  # oracle runs need boxes
+        return tuple(dict.fromkeys((*runnable, *settings.methods)))
 
     # ------------------------------------------------------------------------------------------
     # controller events -> view

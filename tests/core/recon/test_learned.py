@@ -44,6 +44,7 @@ from lfmri_core.recon.pipeline import reconstruct_volume
 from lfmri_core.synthetic import SyntheticConfig, generate_volume
 from lfmri_core.synthetic.export import write_dataset
 from tests.conftest import devices
+from tests.tolerances import assert_close_in_norm, rounding_rtol
 
 TINY_CLASSIFIER = ClassifierConfig(width=4)
 CONFIGS: dict[str, Callable[[], nn.Module]] = {
@@ -53,7 +54,22 @@ CONFIGS: dict[str, Callable[[], nn.Module]] = {
     ),
     "unet": lambda: UNetRecon(UNetConfig(width=4, levels=2)),
     "net_c": lambda: LesionClassifier(TINY_CLASSIFIER),
+    "lfmri-oracle": lambda: LFMRINet(LFMRIConfig(num_stages=2, width=4, depth=2, cg_iterations=1, focus="oracle")),
 }
+SHIPPED_METHODS = [name for name, spec in LEARNED_METHODS.items() if spec.shipped_name is not None]
+
+
+def _model_rtol(model: nn.Module, kspace: torch.Tensor) -> float:
+    """float32 rounding of a learned model's image, relative in norm: the data consistency of
+    each stage (``A^H y`` and a Gram operator per CG iteration: 2 FFTs each, summed over the
+    coils) plus the convolutions (``9 x in-channels`` terms each, their errors adding up)."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    fan_in = max(m.in_channels * m.kernel_size[0] * m.kernel_size[1] for m in convs)
+    config = getattr(model, "config", None)
+    passes = 2 * getattr(config, "num_stages", 1) * (getattr(config, "cg_iterations", 0) + 1)
+    fft = rounding_rtol(torch.complex64, fft_points=kspace.shape[-2] * kspace.shape[-1], fft_passes=passes,
+                        terms=kspace.shape[-3])
+    return fft + rounding_rtol(torch.float32, terms=fan_in, steps=len(convs))
 
 
 def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
@@ -102,17 +118,22 @@ def _small_problem(slices: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.
 
 def test_registry_lists_the_learned_methods_after_the_classical_ones() -> None:
     names = available_methods()
-    assert names[-3:] == ["unet", "unrolled-no-focus", "lfmri"]
+    assert names[-4:] == ["unet", "unrolled-no-focus", "lfmri", "lfmri-oracle"]
     for name in LEARNED_METHODS:
         info = method_info(name)
         assert info.learned and not info.needs_sensitivities
+        assert info.needs_boxes == (name == "lfmri-oracle")
     assert "lesion focus" in method_info("lfmri").description
-    assert not any(method_info(n).learned for n in names[:-3])
+    assert not any(method_info(n).learned for n in names[:-4])
 
 
 def test_missing_shipped_weights_say_how_to_get_them(no_shipped: Path) -> None:
     assert learned.installed_learned_methods() == []
-    for name in LEARNED_METHODS:
+    assert not learned.weights_installed("lfmri-oracle")
+    with pytest.raises(InputError, match=r"^no weights are shipped for 'lfmri-oracle'; train them \(`lfmri train lfmri "
+                                         r"--focus oracle"):
+        build_method("lfmri-oracle")
+    for name in SHIPPED_METHODS:
         assert not learned.weights_installed(name)
         with pytest.raises(InputError) as err:
             build_method(name)
@@ -197,7 +218,7 @@ def test_models_are_cached_until_the_file_changes(tiny_weights: dict[str, Path],
 
 
 @pytest.mark.parametrize("device", devices())
-@pytest.mark.parametrize("method", list(LEARNED_METHODS))
+@pytest.mark.parametrize("method", SHIPPED_METHODS)
 def test_output_is_the_model_output(method: str, device: str, tiny_weights: dict[str, Path]) -> None:
     kspace, mask = _small_problem(slices=3)
     recon = build_method(method, weights=tiny_weights[method], batch_size=2)
@@ -206,10 +227,11 @@ def test_output_is_the_model_output(method: str, device: str, tiny_weights: dict
     model = learned.load_model(tiny_weights[method])
     with torch.no_grad():
         expected = model(kspace, mask, model_sensitivities(kspace, mask)).image
-    torch.testing.assert_close(image.cpu(), expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max()))
+    rtol = _model_rtol(model, kspace)
+    assert_close_in_norm(image, expected, rtol)
     # maps passed in (as infer_slices does, to time them) give the same result
     maps = model_sensitivities(kspace, mask).to(device)
-    torch.testing.assert_close(recon(kspace.to(device), mask.to(device), sensitivities=maps), image)
+    assert_close_in_norm(recon(kspace.to(device), mask.to(device), sensitivities=maps), image, rtol)
 
 
 def test_progress_counts_stages_of_every_batch(tiny_weights: dict[str, Path]) -> None:
@@ -252,7 +274,7 @@ def test_volume_pipeline_with_learned_weights(knee_file: Path, tiny_weights: dic
     model = learned.load_model(tiny_weights["lfmri"])
     with torch.no_grad():
         expected = center_crop(model(masked, mask, model_sensitivities(masked, mask)).image.abs(), info.recon_shape)
-    np.testing.assert_allclose(result.images, expected.numpy(), rtol=1e-4, atol=1e-6 * float(expected.max()))
+    assert_close_in_norm(result.images, expected, _model_rtol(model, kspace))
 
 
 # --- command line and demo --------------------------------------------------------------------------
@@ -330,3 +352,81 @@ def test_demo_adds_learned_methods_whose_weights_are_installed(no_shipped: Path,
     for name in ("lfmri", "unet"):
         (no_shipped / f"{name}.safetensors").write_bytes(tiny_weights[name].read_bytes())
     assert default_methods() == [*classical, "unet", "lfmri"]
+
+
+# --- the oracle focus and batched slices -----------------------------------------------------------
+
+
+def test_oracle_method_needs_and_uses_the_focus_map(tiny_weights: dict[str, Path]) -> None:
+    kspace, mask = _small_problem(slices=3)
+    recon = build_method("lfmri-oracle", weights=tiny_weights["lfmri-oracle"], batch_size=2)
+    with pytest.raises(InputError, match="lfmri-oracle: needs the lesion boxes' focus map"):
+        recon(kspace, mask)
+    with pytest.raises(InputError, match="focus maps of shape \\(3, 16, 16\\) do not fit"):
+        recon(kspace, mask, focus=torch.zeros(3, 16, 16))
+    with pytest.raises(InputError, match="lfmri: takes no focus map"):
+        build_method("lfmri", weights=tiny_weights["lfmri"])(kspace, mask, focus=torch.zeros(3, 32, 32))
+    focus = torch.zeros(3, 32, 32)
+    focus[1, 8:20, 10:16] = 1.0
+    image = recon(kspace, mask, focus=focus)
+    model = learned.load_model(tiny_weights["lfmri-oracle"])
+    with torch.no_grad():
+        expected = model(kspace, mask, model_sensitivities(kspace, mask), focus=focus).image
+    torch.testing.assert_close(image, expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max()))
+    # the focus changes the lesion slice only: slices 0 and 2 (no focus) equal a zero map's result
+    none = recon(kspace, mask, focus=torch.zeros_like(focus))
+    scale = float(none.abs().max())
+    assert float((image[1] - none[1]).abs().max()) > 1e-3 * scale
+    torch.testing.assert_close(image[[0, 2]], none[[0, 2]], rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_lfmri_and_oracle_methods_refuse_each_others_files(tiny_weights: dict[str, Path]) -> None:
+    with pytest.raises(InputError, match="holds an unrolled network with lesion focus \\(the oracle box focus\\); method "
+                                         "'lfmri' needs .* \\(use method 'lfmri-oracle' for this file\\)"):
+        build_method("lfmri", weights=tiny_weights["lfmri-oracle"])
+    with pytest.raises(InputError, match="method 'lfmri-oracle' needs an LF-MRI network with the oracle box focus"):
+        build_method("lfmri-oracle", weights=tiny_weights["lfmri"])
+
+
+def test_volume_pipeline_gives_the_oracle_its_boxes(knee_file: Path, tiny_weights: dict[str, Path]) -> None:
+    from lfmri_core.io.annotations import LesionBox
+    from lfmri_core.models.focus import box_focus_maps
+
+    spec = MaskSpec("random", 4.0, 0.08)
+    boxes = (LesionBox(1, "test", 100, 140, 120, 170),)  # the oracle takes any box: one on slice 1
+    with open_volume(knee_file) as vol:
+        info = vol.info
+        with pytest.raises(InputError, match="lfmri-oracle needs the lesion boxes of file_knee.h5"):
+            reconstruct_volume(vol, method="lfmri-oracle", mask_spec=spec, device="cpu",
+                               method_params={"weights": tiny_weights["lfmri-oracle"]})
+        result = reconstruct_volume(vol, method="lfmri-oracle", mask_spec=spec, device="cpu", lesion_boxes=boxes,
+                                    method_params={"weights": tiny_weights["lfmri-oracle"]})
+        kspace = torch.stack([torch.from_numpy(vol.kspace(s)) for s in range(info.num_slices)])
+    mask = result.mask.to_tensor(kspace.shape)
+    masked = apply_mask(kspace, mask)
+    focus = box_focus_maps([[b for b in boxes if b.slice == s] for s in range(info.num_slices)],
+                           info.image_shape, info.recon_shape)
+    assert float(focus.max()) == 1.0
+    model = learned.load_model(tiny_weights["lfmri-oracle"])
+    with torch.no_grad():
+        expected = center_crop(model(masked, mask, model_sensitivities(masked, mask), focus=focus).image.abs(),
+                               info.recon_shape)
+    np.testing.assert_allclose(result.images, expected.numpy(), rtol=1e-4, atol=1e-5 * float(expected.max()))
+
+
+@pytest.mark.parametrize("method", ["lfmri", "unet"])
+def test_volume_pipeline_batches_learned_slices_like_single_ones(method: str, knee_file: Path,
+                                                                 tiny_weights: dict[str, Path]) -> None:
+    spec = MaskSpec("random", 8.0, 0.04)
+    params = {"weights": tiny_weights[method]}
+    with open_volume(knee_file) as vol:
+        batched = reconstruct_volume(vol, method=method, mask_spec=spec, device="cpu", method_params=params)
+        single = reconstruct_volume(vol, method=method, mask_spec=spec, device="cpu", method_params=params,
+                                    slices_per_call=1)
+        with pytest.raises(InputError, match="slices_per_call must be an integer >= 1, got 0"):
+            reconstruct_volume(vol, method=method, mask_spec=spec, device="cpu", method_params=params, slices_per_call=0)
+    assert batched.images.shape == single.images.shape == (2, *batched.images.shape[1:])
+    # float32 convolutions and FFTs of a batch may sum in another order: a few ulps of the image scale
+    peak = float(np.abs(single.images).max())
+    np.testing.assert_allclose(batched.images, single.images, rtol=0, atol=64 * np.finfo(np.float32).eps * peak)
+    assert batched.seconds.shape == (2,) and np.all(batched.seconds > 0)

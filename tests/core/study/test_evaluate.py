@@ -7,6 +7,7 @@ import csv
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ import torch
 
 import lfmri_core.weights
 from lfmri_core.cli import main
+from lfmri_core.errors import InputError
 from lfmri_core.evaluation import score_volume
-from lfmri_core.io.annotations import read_annotations
+from lfmri_core.io.annotations import LesionBox, read_annotations
 from lfmri_core.io.fastmri_h5 import FastMRIVolume
 from lfmri_core.masks import MaskSpec
 from lfmri_core.models import (
@@ -28,7 +30,7 @@ from lfmri_core.models import (
 )
 from lfmri_core.recon.pipeline import reconstruct_volume
 from lfmri_core.study import SyntheticRecipe, plan_evaluation
-from lfmri_core.study.testset import ensure_synthetic_set
+from lfmri_core.study.testset import count_lesion_slices, ensure_synthetic_set, lesion_slices_only
 
 TINY_CLASSIFIER = ClassifierConfig(width=4)
 
@@ -99,7 +101,7 @@ def test_evaluate_writes_every_table(evaluated: tuple[Path, Path, int]) -> None:
     assert code == 0
     names = {p.name for p in out.iterdir()}
     assert names == {"results.md", "results.json", "table1_pd.csv", "table2_pdfs.csv", "table3_stages.csv",
-                     "table7_classifier.csv", "cam_localisation.csv", "targets.csv"}
+                     "paired_differences.csv", "table7_classifier.csv", "cam_localisation.csv", "targets.csv"}
     assert (cache / "manifest.json").is_file()
     methods = ["zero-filled", "lfmri", "unrolled-no-focus"]
     for name in ("table1_pd.csv", "table2_pdfs.csv"):
@@ -124,14 +126,19 @@ def test_evaluate_writes_every_table(evaluated: tuple[Path, Path, int]) -> None:
             assert 0.0 <= float(row[f"auc_{accel}"]) <= 1.0
             assert row[f"slices_{accel}"] == "4"
     cam = read_csv(out / "cam_localisation.csv")
-    assert [r["source"] for r in cam] == ["fully sampled", *methods]
-    assert all(0.0 <= float(r["energy_8x_mean"]) <= 1.0 and int(r["lesion_slices_8x"]) >= 1 for r in cam)
+    assert [r["source"] for r in cam] == ["fully sampled", *methods, "centre prior"]
+    assert all(0.0 <= float(r["energy_8x_mean"]) <= 1.0 and int(r["lesion_slices_8x"]) >= 1 for r in cam[:-1])
+    assert cam[-1]["energy_8x_mean"] == "" and cam[-1]["lesion_slices_8x"] == cam[0]["lesion_slices_8x"]
     targets = read_csv(out / "targets.csv")
-    assert [t["status"] for t in targets][1] == "not evaluated"  # cs-wavelet was not run
-    assert all(t["status"] in ("PASS", "FAIL") for i, t in enumerate(targets) if i != 1)
+    # 2 lesion slices are too few for the interval the focus target needs; cs-wavelet was not run
+    assert [t["status"] for t in targets][:2] == ["not evaluated", "not evaluated"]
+    assert "a bootstrap interval needs at least 10" in targets[0]["measured"]
+    assert all(t["status"] in ("PASS", "FAIL") for t in targets[2:])
     report = (out / "results.md").read_text()
-    for heading in ("Table 1: PD", "Table 2: PDFS", "Table 3", "Table 7", "CAM localisation", "Targets at 8x"):
+    for heading in ("Table 1: PD", "Table 2: PDFS", "Table 3", "Paired differences", "Table 7", "CAM localisation",
+                    "Targets at 8x"):
         assert heading in report
+    assert "| Centre prior |" in report
     assert "lfmri evaluate --out" in report and "test-split seed 0 (1 subject per contrast)" in report
     assert f"`{weights_sha(out)}`" in report
 
@@ -167,6 +174,49 @@ def test_numbers_equal_score_volume_recomputed(evaluated: tuple[Path, Path, int]
     assert len(payload["slices"]) == 2 * 2 * (1 + 3 * 2)
 
 
+def box_distance(row: int, col: int, boxes: list[LesionBox]) -> float:
+    """Pixels from ``(row, col)`` to the nearest pixel of the nearest box."""
+    return min(math.hypot(max(b.row0 - row, 0, row - (b.row1 - 1)), max(b.col0 - col, 0, col - (b.col1 - 1)))
+               for b in boxes)
+
+
+def test_paired_differences_and_the_centre_prior(evaluated: tuple[Path, Path, int]) -> None:
+    out, cache, _ = evaluated
+    payload = json.loads((out / "results.json").read_text())
+    slices = payload["slices"]
+    lesion = [s for s in slices if s["num_boxes"] > 0]
+    assert lesion
+    # the centre prior: the frame centre (160, 160) of the 320 x 320 frame, on every slice with boxes
+    annotations = read_annotations(cache / "lfmri_test.csv", cache / "lfmri_test_file_list.csv", frame_shape=(320, 320))
+    for s in slices:
+        if s["num_boxes"] == 0:
+            assert s["prior_distance"] is None
+            continue
+        boxes = [b for b in annotations.for_file(s["volume"]).boxes if b.slice == s["slice"]]
+        assert s["prior_distance"] == pytest.approx(box_distance(160, 160, boxes), abs=1e-12)
+    assert payload["plan"]["prior_center"] == "frame centre (rh // 2, rw // 2)"
+
+    paired = payload["paired_differences"]
+    assert paired["bootstrap"]["resamples"] == 10_000 and paired["bootstrap"]["seed"] == 0
+    found = {(c["a"], c["b"], c["metric"], c["acceleration"]): c for c in paired["comparisons"]}
+    # cs-wavelet was not requested: only LF-MRI vs the no-focus ablation, at 2 accelerations x 4 metrics
+    assert {(a, b) for a, b, _, _ in found} == {("lfmri", "unrolled-no-focus")} and len(found) == 8
+    lf = found[("lfmri", "unrolled-no-focus", "lf_psnr", 8.0)]
+    per_slice = {m: {(s["volume"], s["slice"]): s["lf_psnr"] for s in lesion
+                     if s["source"] == m and s["acceleration"] == 8.0} for m in ("lfmri", "unrolled-no-focus")}
+    assert lf["unit"] == "lesion slice" and lf["difference"]["n"] == len(per_slice["lfmri"])
+    expected = np.mean([per_slice["lfmri"][k] - per_slice["unrolled-no-focus"][k] for k in per_slice["lfmri"]])
+    assert lf["difference"]["mean"] == pytest.approx(expected, abs=1e-9)
+    volumes = {m: {v["volume"]: v["scores"]["psnr"] for v in payload["volumes"]
+                   if v["method"] == m and v["acceleration"] == 8.0} for m in ("lfmri", "unrolled-no-focus")}
+    psnr = found[("lfmri", "unrolled-no-focus", "psnr", 8.0)]
+    assert psnr["unit"] == "volume" and psnr["difference"]["n"] == 2
+    assert psnr["difference"]["mean"] == pytest.approx(
+        np.mean([volumes["lfmri"][k] - volumes["unrolled-no-focus"][k] for k in volumes["lfmri"]]), abs=1e-9)
+    rows = read_csv(out / "paired_differences.csv")
+    assert len(rows) == 8 and {r["excludes_zero"] for r in rows} <= {"True", "False"}
+
+
 def test_cached_test_set_is_reused(evaluated: tuple[Path, Path, int]) -> None:
     _, cache, _ = evaluated
     before = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.h5")}
@@ -183,7 +233,7 @@ def test_real_data_mode_and_a_stage_ablation_run(evaluated: tuple[Path, Path, in
         code = main(["evaluate", "--out", str(tmp_path / "real"), "--data", str(cache), "--annotations",
                      str(cache / "lfmri_test.csv"), "--file-list", str(cache / "lfmri_test_file_list.csv"),
                      "--contrasts", "PDFS", "--methods", "zero-filled", "--accelerations", "4",
-                     "--stage-weights", f"2={weights['t2']}", "--device", "cpu"])
+                     "--stage-weights", f"2={weights['t2']}", "--device", "cpu", "--prior-center", "100", "49.6"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "Table 2: PDFS" in printed and "Table 1: PD " not in printed
@@ -197,6 +247,38 @@ def test_real_data_mode_and_a_stage_ablation_run(evaluated: tuple[Path, Path, in
     assert math.isfinite(s["scores"]["psnr"]) if (s := payload["stages"][0]) else False
     assert {w["role"]: w["source"] for w in payload["plan"]["weights"]} == {"lfmri T=2": "--stage-weights"}
     assert "LF-MRI, T = 2" in printed
+    # the centre prior at the pixel given (49.6 rounds to 50), filled without a classifier too
+    assert payload["plan"]["prior_center"] == [100.0, 49.6] and "--prior-center 100 49.6" in payload["command"]
+    annotations = read_annotations(cache / "lfmri_test.csv", cache / "lfmri_test_file_list.csv", frame_shape=(320, 320))
+    scored = [s for s in payload["slices"] if s["num_boxes"] > 0]
+    assert scored
+    for s in scored:
+        boxes = [b for b in annotations.for_file(s["volume"]).boxes if b.slice == s["slice"]]
+        assert s["prior_distance"] == pytest.approx(box_distance(100, 50, boxes), abs=1e-12)
+
+
+def test_prior_center_outside_the_frame(evaluated: tuple[Path, Path, int], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    _, cache, _ = evaluated
+    code = main(["evaluate", "--out", str(tmp_path / "out"), "--cache", str(cache), "--num-volumes", "1",
+                 "--num-slices", "2", "--methods", "zero-filled", "--no-stage-ablation", "--device", "cpu",
+                 "--quiet", "--prior-center", "12", "320"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "--prior-center 12 320 lies outside the 320 x 320 frame" in err
+
+
+def test_lesion_slices_only(evaluated: tuple[Path, Path, int]) -> None:
+    _, cache, _ = evaluated
+    full = ensure_synthetic_set(SyntheticRecipe(num_volumes=1, num_slices=2), cache)
+    narrowed = lesion_slices_only(full)
+    assert count_lesion_slices(narrowed) == count_lesion_slices(full) == full.description["lesion_slices"]
+    for volume in narrowed.volumes:
+        assert volume.slices and all(any(b.slice == s for b in volume.boxes) for s in volume.slices)
+    assert narrowed.description["lesion_slices_only"] is True
+    empty = replace(full, volumes=tuple(replace(v, boxes=()) for v in full.volumes))
+    with pytest.raises(InputError, match="no evaluated slice has a lesion box"):
+        lesion_slices_only(empty)
 
 
 def test_learned_method_without_weights_is_skipped(no_shipped_weights: None) -> None:
@@ -215,6 +297,8 @@ def test_learned_method_without_weights_is_skipped(no_shipped_weights: None) -> 
         (["--data", "/no/such/folder", "--annotations", "a.csv", "--methods", "zero-filled"], "is not a folder"),
         (["--annotations", "a.csv"], "go with --data"),
         (["--accelerations", "1"], "--accelerations must be"),
+        (["--prior-center", "-1", "5"], "--prior-center must be a row and a column >= 0 in the recon frame, got -1 5"),
+        (["--prior-center", "3", "inf"], "--prior-center must be a row and a column >= 0"),
     ],
 )
 def test_bad_input_is_one_line(extra: list[str], message: str, tmp_path: Path, no_shipped_weights: None,

@@ -8,9 +8,18 @@ from pathlib import Path
 import pytest
 
 from lfmri_core.errors import InputError
-from lfmri_core.io.annotations import ImageLabel
+from lfmri_core.io.annotations import ImageLabel, LesionBox
 from lfmri_core.io.fastmri_h5 import FastMRIVolume
-from lfmri_core.study.testset import SyntheticRecipe, ensure_synthetic_set
+from lfmri_core.study.testset import (
+    DEFAULT_NUM_VOLUMES,
+    MIN_LESION_SLICES,
+    EvaluationSet,
+    EvaluationVolume,
+    SyntheticRecipe,
+    count_lesion_slices,
+    ensure_synthetic_set,
+    lesion_slices_only,
+)
 from lfmri_core.synthetic.splits import split_of
 
 
@@ -47,3 +56,32 @@ def test_a_new_recipe_replaces_the_cached_files(tmp_path: Path) -> None:
     assert [p.name for p in sorted(tmp_path.glob("*.h5"))] == [second.volumes[0].path.name]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["files"] == [second.volumes[0].name] and manifest["recipe"]["contrasts"].keys() == {"PDFS"}
+
+
+def hand_made_set() -> EvaluationSet:
+    """Two volumes: boxes on slices 1 (twice), 3 and an empty one on 2; slices 0-3 evaluated
+    of the first, slices 0-1 of the second (whose box on slice 5 is not evaluated)."""
+    first = EvaluationVolume(Path("a.h5"), "PD", (LesionBox(1, "x", 10, 20, 10, 20), LesionBox(1, "y", 30, 40, 30, 40),
+                                                  LesionBox(3, "x", 5, 9, 5, 9), LesionBox(2, "x", 5, 5, 5, 9)),
+                             (ImageLabel.NEGATIVE,) * 4, (0, 1, 2, 3))
+    second = EvaluationVolume(Path("b.h5"), "PDFS", (LesionBox(5, "x", 10, 20, 10, 20),), (ImageLabel.NEGATIVE,) * 6,
+                              (0, 1))
+    return EvaluationSet((first, second), "synthetic", {"folder": "f"})
+
+
+def test_count_and_select_lesion_slices() -> None:
+    evaluation_set = hand_made_set()
+    assert count_lesion_slices(evaluation_set) == 2
+    narrowed = lesion_slices_only(evaluation_set)
+    assert [(v.name, v.slices) for v in narrowed.volumes] == [("a", (1, 3))]
+    assert narrowed.description == {"folder": "f", "lesion_slices_only": True, "lesion_slices": 2}
+    assert count_lesion_slices(narrowed) == 2
+
+
+@pytest.mark.slow
+def test_default_test_set_has_enough_lesion_slices(tmp_path: Path) -> None:
+    """The default synthetic test set (16 volumes, about 2 minutes to generate on one core)."""
+    evaluation_set = ensure_synthetic_set(SyntheticRecipe(), tmp_path)
+    assert SyntheticRecipe().num_volumes == DEFAULT_NUM_VOLUMES
+    assert count_lesion_slices(evaluation_set) >= MIN_LESION_SLICES
+    assert evaluation_set.description["lesion_slices"] == count_lesion_slices(evaluation_set)

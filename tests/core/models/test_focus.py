@@ -1,0 +1,189 @@
+"""The oracle lesion focus: box maps, the oracle network, and the relaxed denoiser term."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lfmri_core.errors import InputError
+from lfmri_core.io.annotations import LesionBox
+from lfmri_core.models import LFMRIConfig, LFMRINet, build_classifier, load_weights, save_weights, solve_data_consistency
+from lfmri_core.models.focus import box_focus_map, box_focus_maps
+from lfmri_core.physics import SenseOperator, center_crop
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _box(row0: int, row1: int, col0: int, col1: int, slice_index: int = 0) -> LesionBox:
+    return LesionBox(slice_index, "lesion", row0, row1, col0, col1)
+
+
+# --- maps ---------------------------------------------------------------------------------------
+
+
+def test_a_large_box_is_one_inside_and_zero_far_away() -> None:
+    focus = box_focus_map([_box(20, 40, 10, 30)], (64, 48), sigma=2.0)
+    assert focus.shape == (64, 48) and focus.dtype == torch.float32
+    assert float(focus[26:34, 16:24].min()) == pytest.approx(1.0, abs=1e-6)  # beyond the kernel (3 sigma) inside
+    assert float(focus[:10].max()) == 0.0 and float(focus[:, 40:].max()) == 0.0  # beyond the 3 sigma kernel
+    assert 0.0 < float(focus[20, 20]) < 1.0  # the edge is soft
+    assert float(focus.min()) >= 0.0 and float(focus.max()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_small_boxes_still_peak_at_one_and_several_boxes_take_the_maximum() -> None:
+    small = box_focus_map([_box(10, 12, 10, 12)], (32, 32), sigma=3.0)
+    assert float(small.max()) == pytest.approx(1.0, abs=1e-6)
+    two = box_focus_map([_box(10, 12, 10, 12), _box(20, 30, 20, 30)], (32, 32), sigma=3.0)
+    other = box_focus_map([_box(20, 30, 20, 30)], (32, 32), sigma=3.0)
+    torch.testing.assert_close(two, torch.maximum(small, other))
+
+
+def test_sigma_zero_is_the_box_indicator_placed_in_the_recon_crop() -> None:
+    # boxes refer to the centred recon crop: rows (12 - 8) // 2 = 2, cols (10 - 6) // 2 = 2 in
+    box = _box(1, 3, 2, 5)
+    focus = box_focus_map([box], (12, 10), (8, 6), sigma=0)
+    expected = torch.zeros(12, 10)
+    expected[2 + 1 : 2 + 3, 2 + 2 : 2 + 5] = 1.0
+    torch.testing.assert_close(focus, expected)
+    torch.testing.assert_close(center_crop(focus, (8, 6)), torch.from_numpy(box.to_mask((8, 6)).astype(np.float32)))
+
+
+def test_no_boxes_or_empty_boxes_give_zeros_and_stacks_keep_the_order() -> None:
+    assert float(box_focus_map([], (16, 16)).abs().max()) == 0.0
+    assert float(box_focus_map([_box(4, 4, 2, 9)], (16, 16)).abs().max()) == 0.0
+    stack = box_focus_maps([[], [_box(4, 8, 4, 8)]], (16, 16))
+    assert stack.shape == (2, 16, 16) and float(stack[0].max()) == 0.0 and float(stack[1].max()) > 0.99
+    assert box_focus_maps([], (16, 16)).shape == (0, 16, 16)
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(InputError, match="lies outside the 8 x 8 recon frame"):
+        box_focus_map([_box(4, 12, 0, 2)], (16, 16), (8, 8))
+    with pytest.raises(InputError, match="recon size 20 x 8 does not fit the 16 x 16 image"):
+        box_focus_map([], (16, 16), (20, 8))
+    with pytest.raises(InputError, match="focus sigma must be a finite number >= 0"):
+        box_focus_map([], (16, 16), sigma=-1.0)
+
+
+# --- the oracle network -------------------------------------------------------------------------------
+
+
+def _problem(batch: int = 2, coils: int = 3, size: int = 24, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(seed)
+    maps = torch.complex(torch.randn(batch, coils, size, size, generator=gen), torch.randn(batch, coils, size, size, generator=gen))
+    maps = maps / maps.abs().pow(2).sum(1, keepdim=True).sqrt()
+    mask = torch.rand(1, size, generator=gen) < 0.4
+    mask[:, size // 2 - 3 : size // 2 + 3] = True
+    image = torch.complex(torch.randn(batch, size, size, generator=gen), torch.randn(batch, size, size, generator=gen))
+    kspace = SenseOperator(maps, mask)(image)
+    return kspace, mask, maps
+
+
+def _oracle(relax: bool = False, seed: int = 0) -> LFMRINet:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LFMRINet(LFMRIConfig(num_stages=2, width=4, depth=2, cg_iterations=2, focus="oracle", relax_denoiser=relax))
+
+
+def test_oracle_network_has_no_classifier_and_needs_a_focus_map() -> None:
+    net = _oracle()
+    assert net.classifier is None and net.lesion_nets is not None and not net.config.uses_classifier
+    kspace, mask, maps = _problem()
+    with pytest.raises(InputError, match="needs the lesion boxes' focus map"):
+        net(kspace, mask, maps)
+    with pytest.raises(InputError, match="focus map of shape \\(2, 8, 8\\) does not fit"):
+        net(kspace, mask, maps, focus=torch.zeros(2, 8, 8))
+    with pytest.raises(InputError, match="must be a real floating tensor"):
+        net(kspace, mask, maps, focus=torch.zeros(2, 24, 24, dtype=torch.complex64))
+    with pytest.raises(InputError, match="its focus is the oracle box map"):
+        LFMRINet(LFMRIConfig(focus="oracle"), classifier=build_classifier(LFMRIConfig().classifier))
+    cam_net = LFMRINet(LFMRIConfig(num_stages=1, width=4, depth=2))
+    with pytest.raises(InputError, match="only taken by an oracle-focus"):
+        cam_net(kspace, mask, maps, focus=torch.zeros(2, 24, 24))
+    with pytest.raises(InputError, match="need lesion_focus on"):
+        LFMRIConfig(lesion_focus=False, focus="oracle")
+    with pytest.raises(InputError, match="focus must be 'cam' or 'oracle'"):
+        LFMRIConfig(focus="boxes")  # type: ignore[arg-type]
+
+
+def test_a_zero_focus_map_leaves_only_the_denoiser_and_the_data() -> None:
+    """With c = 0 the lesion term vanishes: the oracle network computes exactly what the no-focus
+    network with the same denoisers and mu1 computes."""
+    net = _oracle()
+    plain = LFMRINet(LFMRIConfig(num_stages=2, width=4, depth=2, cg_iterations=2, lesion_focus=False))
+    plain.denoisers.load_state_dict(net.denoisers.state_dict())
+    plain.raw_mu1.data.copy_(net.raw_mu1.data)
+    kspace, mask, maps = _problem()
+    with torch.no_grad():
+        ours = net(kspace, mask, maps, focus=torch.zeros(2, 24, 24)).image
+        theirs = plain(kspace, mask, maps).image
+    scale = float(theirs.abs().max())
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=100 * EPS32 * scale)
+    with torch.no_grad():
+        focused = net(kspace, mask, maps, focus=torch.ones(2, 24, 24)).image
+    assert float((focused - theirs).abs().max()) > 1e-3 * scale
+
+
+def test_oracle_gradients_reach_every_stage_and_the_weights_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    net = _oracle(relax=True)
+    kspace, mask, maps = _problem()
+    focus = torch.zeros(2, 24, 24)
+    focus[:, 6:14, 8:16] = 1.0
+    net(kspace, mask, maps, focus=focus).image.abs().sum().backward()
+    for name, parameter in net.named_parameters():
+        assert parameter.grad is not None and float(parameter.grad.abs().sum()) > 0, name
+    path = save_weights(tmp_path / "oracle.safetensors", net)
+    loaded = load_weights(path)
+    assert isinstance(loaded, LFMRINet) and loaded.config == net.config
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(kspace, mask, maps, focus=focus).image, net.eval()(kspace, mask, maps, focus=focus).image)
+
+
+def test_configs_written_before_the_focus_options_load_with_the_cam_focus() -> None:
+    stored = json.loads(LFMRIConfig(num_stages=2).to_json())
+    del stored["focus"], stored["relax_denoiser"]
+    config = LFMRIConfig.from_json(json.dumps(stored))
+    assert config.focus == "cam" and not config.relax_denoiser and config.uses_classifier
+
+
+# --- the relaxed denoiser term ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("relax", [False, True])
+def test_data_consistency_solves_its_normal_equations(relax: bool) -> None:
+    """``(A^H A + 2 mu1 W + 2 mu2 c^2) X = A^H Y + 2 mu1 W Z + 2 mu2 c^2 U`` with ``W = 1 - c``
+    (relaxed) or 1; enough CG steps solve it to float32 precision."""
+    kspace, mask, maps = _problem(batch=1)
+    op = SenseOperator(maps, mask)
+    gen = torch.Generator().manual_seed(5)
+    shape = (1, 24, 24)
+    z = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
+    u = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
+    cam = torch.rand(shape, generator=gen)
+    cam[0, :4] = 1.0  # where c = 1 the relaxed denoiser term is gone: the lesion term keeps it definite
+    mu1, mu2 = torch.tensor(0.3), torch.tensor(0.7)
+    adjoint = op.adjoint(kspace)
+    x = solve_data_consistency(op, adjoint, torch.zeros_like(z), z, mu1, lesion_target=u, cam=cam, mu2=mu2,
+                               iterations=200, relax_denoiser=relax)
+    w = 1 - cam if relax else torch.ones_like(cam)
+    lhs = op.gram(x) + 2 * mu1 * w * x + 2 * mu2 * cam**2 * x
+    rhs = adjoint + 2 * mu1 * w * z + 2 * mu2 * cam**2 * u
+    residual = float(torch.linalg.vector_norm(lhs - rhs) / torch.linalg.vector_norm(rhs))
+    assert residual < 1e3 * EPS32  # conditioning ~ (1 + 2 (mu1 + mu2)) / (2 min(mu1 (1 - c) + mu2 c^2)) stays small
+    if relax:
+        plain = solve_data_consistency(op, adjoint, torch.zeros_like(z), z, mu1, lesion_target=u, cam=cam, mu2=mu2,
+                                       iterations=200)
+        assert float((plain - x).abs().max()) > 1e-2 * float(x.abs().max())
+
+
+def test_relaxing_needs_the_lesion_term() -> None:
+    kspace, mask, maps = _problem(batch=1)
+    op = SenseOperator(maps, mask)
+    x = op.adjoint(kspace)
+    with pytest.raises(InputError, match="relax_denoiser needs the lesion term"):
+        solve_data_consistency(op, x, x, x, torch.tensor(0.5), relax_denoiser=True)
+    with pytest.raises(InputError, match="need lesion_focus on"):
+        LFMRIConfig(lesion_focus=False, relax_denoiser=True)

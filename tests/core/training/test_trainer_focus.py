@@ -1,0 +1,95 @@
+"""The trainer with the oracle focus, preloaded data and a time budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lfmri_core.errors import InputError
+from lfmri_core.models import LFMRIConfig, LFMRINet, load_weights, read_weights_metadata
+from lfmri_core.models.focus import box_focus_map
+from lfmri_core.training import FolderSource, Trainer, TrainingConfig, TrainingData
+from lfmri_core.training.budget import CALIBRATION_STEPS, PaceGroup
+
+TINY_ORACLE = LFMRIConfig(num_stages=1, width=4, depth=2, cg_iterations=2, focus="oracle")
+TINY_NO_FOCUS = LFMRIConfig(num_stages=1, width=4, depth=2, cg_iterations=2, lesion_focus=False)
+
+
+@pytest.fixture(scope="module")
+def data(tiny_data: Path) -> TrainingData:
+    return FolderSource(tiny_data, tiny_data / "lfmri_knee.csv", tiny_data / "lfmri_knee_file_list.csv", val_volumes=1).load()
+
+
+def _config(task: str, **changes: object) -> TrainingConfig:
+    values: dict[str, object] = dict(steps=3, batch_size=2, crop_rows=32, validate_every=100, checkpoint_every=100,
+                                     val_slices=2, lr=1e-2, warmup_steps=0)
+    values.update(changes)
+    return TrainingConfig(task=task, **values)  # type: ignore[arg-type]
+
+
+def test_oracle_training_needs_no_classifier_and_weighs_the_loss_by_the_boxes(data: TrainingData, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = Trainer(_config("lfmri"), data, tmp_path, model_config=TINY_ORACLE)
+    assert trainer.oracle and trainer.loss is not None and trainer.loss.classifier is None and trainer.loss.oracle_focus
+    seen: list[torch.Tensor | None] = []
+    real = trainer.loss.forward
+
+    def spy(output: torch.Tensor, target: torch.Tensor, focus_weights: torch.Tensor | None = None):  # type: ignore[no-untyped-def]
+        seen.append(focus_weights)
+        return real(output, target, focus_weights)
+
+    monkeypatch.setattr(trainer.loss, "forward", spy)
+    result = trainer.run()
+    assert result.completed and result.weights is not None
+    assert len(seen) == 3 and all(w is not None and w.shape == (2, 32, 160) for w in seen)
+    # the weights are the box maps of the training items, cut to their readout windows
+    items = [(entry, s) for v, entry in enumerate(trainer.train_set.volumes) for s in range(entry.num_slices)
+             if entry.annotations is not None and entry.annotations.boxes_on(s)]
+    assert items, "the tiny data must hold a lesion slice"
+    entry, s = items[0]
+    full = box_focus_map(entry.annotations.boxes_on(s), entry.image_shape, entry.recon_shape)
+    assert float(full.max()) == pytest.approx(1.0)
+    assert all(float(w.min()) >= 0 and float(w.max()) <= 1 for w in seen if w is not None)
+    model = load_weights(result.weights)
+    assert isinstance(model, LFMRINet) and model.config.focus == "oracle" and model.classifier is None
+    validation = json.loads(read_weights_metadata(result.weights)["last_validation"])
+    assert set(validation) == {"4x", "8x"}
+
+
+def test_oracle_training_refuses_data_without_annotations(tiny_data: Path, tmp_path: Path) -> None:
+    data = FolderSource(tiny_data, val_volumes=1).load()
+    with pytest.raises(InputError, match="the oracle focus needs lesion boxes for every volume"):
+        Trainer(_config("lfmri"), data, tmp_path, model_config=TINY_ORACLE)
+
+
+def test_preloaded_data_train_the_same_weights(data: TrainingData, tmp_path: Path) -> None:
+    results = []
+    for preload in (False, True):
+        trainer = Trainer(_config("unrolled-no-focus"), data, tmp_path / str(preload), model_config=TINY_NO_FOCUS,
+                          preload=preload)
+        results.append(trainer.run())
+    a, b = (load_weights(r.weights).state_dict() for r in results)  # type: ignore[arg-type]
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+    with pytest.raises(InputError, match="use --workers 0 with --preload"):
+        Trainer(_config("unrolled-no-focus", num_workers=1), data, tmp_path / "w", model_config=TINY_NO_FOCUS, preload=True)
+
+
+def test_a_time_budget_fixes_the_step_count_inside_the_warm_up(data: TrainingData, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config("unrolled-no-focus", steps=1000, warmup_steps=CALIBRATION_STEPS)
+    trainer = Trainer(config, data, tmp_path / "run", model_config=TINY_NO_FOCUS)
+    monkeypatch.setattr(PaceGroup, "agree", lambda self, steps, poll=0.2: min(steps, CALIBRATION_STEPS + 2))
+    group = PaceGroup(tmp_path / "pace", "run", 2)
+    result = trainer.run(time_budget=3600.0, pace_group=group)
+    assert result.completed and result.steps == CALIBRATION_STEPS + 2 and trainer.config.steps == CALIBRATION_STEPS + 2
+    meta = read_weights_metadata(result.weights)  # type: ignore[arg-type]
+    assert json.loads(meta["training_config"])["steps"] == CALIBRATION_STEPS + 2
+    recorded = json.loads(meta["time_budget"])
+    assert recorded["seconds"] == 3600.0 and recorded["steps"] == CALIBRATION_STEPS + 2 and recorded["seconds_per_step"] > 0
+    with pytest.raises(InputError, match="needs --warmup-steps >= 25"):
+        Trainer(_config("unrolled-no-focus", steps=100, warmup_steps=5), data, tmp_path / "short",
+                model_config=TINY_NO_FOCUS).run(time_budget=10.0)
