@@ -384,7 +384,8 @@ _TRAIN_OPTIONS = (
     "num_stages", "width", "denoiser", "levels", "backbone", "num_classes",
     "pooling", "norm", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
     "flip_fraction", "validate_every",
-    "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "time_budget", "preload", "resume", "quiet",
+    "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "recon_fraction", "recon_weights",
+    "init_weights", "time_budget", "preload", "resume", "quiet",
 )
 
 
@@ -430,7 +431,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if getattr(args, dest) is not None and dest not in architecture:
             raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
     reconstruction_only = ("crop_rows", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight")
-    for dest in reconstruction_only if task == "classifier" else ("zero_filled_fraction", "twin_pairs", "flip_fraction"):
+    classifier_only = ("zero_filled_fraction", "twin_pairs", "flip_fraction", "recon_fraction", "recon_weights")
+    for dest in reconstruction_only if task == "classifier" else classifier_only:
         if getattr(args, dest) not in (None, False):
             raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
     for dest in _FOCUS_SHAPE:
@@ -458,7 +460,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       ("warmup_steps", "warmup_steps"), ("min_lr_ratio", "min_lr_ratio"),
                       ("validate_every", "validate_every"), ("checkpoint_every", "checkpoint_every"),
                       ("val_slices", "val_slices"), ("workers", "num_workers"),
-                      ("zero_filled_fraction", "zero_filled_fraction"), ("flip_fraction", "flip_fraction")):
+                      ("zero_filled_fraction", "zero_filled_fraction"), ("flip_fraction", "flip_fraction"),
+                      ("recon_fraction", "recon_fraction")):
         if getattr(args, dest) is not None:
             settings[key] = getattr(args, dest)
     if args.crop_rows is not None:
@@ -474,6 +477,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     if args.twin_pairs:
         settings["twin_pairs"] = True
+    if args.recon_weights is not None:
+        if not Path(args.recon_weights).is_file():
+            raise InputError(f"--recon-weights {args.recon_weights} is not a file")
+        settings["recon_weights"] = args.recon_weights
+        settings.setdefault("recon_fraction", 0.5)
+    if args.init_weights is not None and not Path(args.init_weights).is_file():
+        raise InputError(f"--init-weights {args.init_weights} is not a file")
     config = TrainingConfig(task=task, **settings)  # type: ignore[arg-type]
 
     model_config: ClassifierConfig | LFMRIConfig | UNetConfig
@@ -494,6 +504,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         else:
             model_config = LFMRIConfig(lesion_focus=False, **shape)
 
+    if args.init_weights is not None and not any(getattr(args, d) is not None for d in architecture):
+        from lfmri_core.models import load_weights
+
+        start = load_weights(args.init_weights)
+        model_config = start.config  # type: ignore[assignment]  # fine-tuning keeps the file's architecture
     if args.data == "synthetic":
         for dest in ("annotations", "file_list", "val_data"):
             if getattr(args, dest) is not None:
@@ -541,7 +556,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                args.pace_group_size if args.pace_group_size is not None else 1, timeout=90.0)
     job = TrainingJob(config=config, out=Path(args.out), model_config=model_config, classifier=classifier_path,
                       device=args.device, resume=args.resume, quiet=args.quiet, command=_train_command_line(args),
-                      preload=args.preload, time_budget=args.time_budget, pace_group=pace_group)
+                      preload=args.preload, time_budget=args.time_budget, pace_group=pace_group,
+                      init_weights=Path(args.init_weights) if args.init_weights is not None else None)
     result = train(job, source, say=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
     if result.is_main:
         print(result.summary())
@@ -687,6 +703,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classifier: train on lesion slices each paired with the same slice of its lesion-free twin "
                         "(needs --lesion-free-twins)")
     p.add_argument("--flip-fraction", type=float, help="classifier: share of training images flipped left-right (default 0)")
+    p.add_argument("--recon-weights", metavar="PATH",
+                   help="classifier: a trained reconstruction network whose 4x/8x estimates (after a random number of its "
+                        "stages) replace some training images, as Net_c sees them inside LF-MRI")
+    p.add_argument("--recon-fraction", type=float,
+                   help="classifier: share of training images replaced by those estimates (default 0.5 with --recon-weights)")
+    p.add_argument("--init-weights", metavar="PATH",
+                   help="start from this weights file's model (fine-tuning; same architecture) instead of a fresh one")
     p.add_argument("--validate-every", type=int, help="steps between validation rounds (default 200)")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 200)")
     p.add_argument("--val-slices", type=int, help="size of the fixed validation subset (default 32)")

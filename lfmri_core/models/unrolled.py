@@ -451,6 +451,7 @@ class LFMRINet(nn.Module):
         sensitivities: torch.Tensor,
         progress: ProgressCallback | None = None,
         focus: torch.Tensor | None = None,
+        stages: int | None = None,
     ) -> LFMRIOutput:
         """Reconstruct from undersampled multi-coil k-space.
 
@@ -468,6 +469,9 @@ class LFMRINet(nn.Module):
         focus
             Oracle focus only (and required there): the lesion map of each item, real
             ``(batch, H, W)`` in ``[0, 1]`` (:func:`~lfmri_core.models.focus.box_focus_maps`).
+        stages
+            Run only the first ``stages`` stages (0: ``X_0 = A^H Y``); None: all. The
+            intermediate estimates, for training a classifier on what Net_c sees inside.
         """
         check_model_inputs(kspace, mask, sensitivities)
         oracle = self.config.lesion_focus and self.config.focus == "oracle"
@@ -482,6 +486,10 @@ class LFMRINet(nn.Module):
         mu2 = self.mu2
         cam: torch.Tensor | None = None
         total = self.config.num_stages
+        if stages is not None:
+            if isinstance(stages, bool) or not isinstance(stages, int) or not 0 <= stages <= total:
+                raise InputError(f"stages must be an integer from 0 to {total}, got {stages!r}")
+            total = stages
         for t in range(total):
             z = self.denoisers[t](x)
             if self.lesion_nets is not None and mu2 is not None:

@@ -130,6 +130,13 @@ class TrainingConfig:
         which anatomy) carry no signal. Both images of a pair get the same augmentation.
     flip_fraction
         Classifier: the fraction of training images flipped left-right (phase-encode axis).
+    recon_fraction
+        Classifier: the fraction of training images replaced by a frozen reconstruction
+        network's estimate from 4x/8x undersampled k-space (``recon_weights``), after a random
+        number of its stages (1 to all): the intermediate, still aliased or blurred estimates
+        that LF-MRI's Net_c looks at inside the network. Labels stay image-level (0: off).
+    recon_weights
+        Classifier: the weights file of that network (an unrolled network or a U-Net).
     validate_every, checkpoint_every
         Steps between validation rounds / checkpoints (both also at the end).
     val_slices
@@ -153,6 +160,8 @@ class TrainingConfig:
     zero_filled_fraction: float = 0.5
     twin_pairs: bool = False
     flip_fraction: float = 0.0
+    recon_fraction: float = 0.0
+    recon_weights: str | None = None
     validate_every: int = 200
     checkpoint_every: int = 200
     val_slices: int = 32
@@ -182,6 +191,14 @@ class TrainingConfig:
             raise InputError(f"zero-filled fraction must be in [0, 1], got {self.zero_filled_fraction!r}")
         if not _is_number(self.flip_fraction) or not 0 <= self.flip_fraction <= 1:
             raise InputError(f"flip fraction must be in [0, 1], got {self.flip_fraction!r}")
+        if not _is_number(self.recon_fraction) or not 0 <= self.recon_fraction <= 1:
+            raise InputError(f"reconstruction fraction must be in [0, 1], got {self.recon_fraction!r}")
+        if self.recon_weights is not None and not isinstance(self.recon_weights, str):
+            raise InputError(f"recon_weights must be a path string or None, got {type(self.recon_weights).__name__}")
+        if (self.recon_fraction > 0) != (self.recon_weights is not None):
+            raise InputError("a reconstruction fraction above 0 and the reconstruction network's weights go together")
+        if self.recon_fraction > 0 and info.phase != "classifier":
+            raise InputError("training on reconstructed images applies to the classifier only")
         if not isinstance(self.twin_pairs, bool):
             raise InputError(f"twin_pairs must be true or false, got {self.twin_pairs!r}")
         if self.twin_pairs and info.phase != "classifier":

@@ -331,6 +331,9 @@ class Trainer:
     preload
         Read the training slices into memory on ``device`` once (:meth:`SliceDataset.preload`),
         instead of from the files at every step; needs ``num_workers == 0``.
+    init_weights
+        Start from this weights file's model (fine-tuning) instead of a fresh initialisation;
+        it must hold a model of the run's architecture.
     """
 
     def __init__(
@@ -347,6 +350,7 @@ class Trainer:
         quiet: bool = True,
         command: str = "",
         preload: bool = False,
+        init_weights: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = config
         self.data = data
@@ -414,6 +418,20 @@ class Trainer:
         # model and optimizer
         self.model_config = model_config
         self.model = build_model(config.task, model_config, classifier, config.seed).to(self.device)
+        self.init_weights = None if init_weights is None else Path(init_weights)
+        if self.init_weights is not None and not resume:
+            self._load_initial_weights(self.init_weights)
+        self.recon_model: nn.Module | None = None
+        if config.recon_fraction > 0:
+            from lfmri_core.models import load_weights
+
+            assert config.recon_weights is not None
+            self.recon_model = load_weights(config.recon_weights, device=self.device).eval().requires_grad_(False)
+            if not isinstance(self.recon_model, (LFMRINet, UNetRecon)):
+                raise InputError(f"{config.recon_weights}: holds a {type(self.recon_model).__name__}, not a reconstruction "
+                                 "network (an unrolled network or a U-Net)")
+            if isinstance(self.recon_model, LFMRINet) and self.recon_model.config.focus == "oracle":
+                raise InputError(f"{config.recon_weights}: an oracle-focus network needs boxes; use a network that does not")
         self.loss: ReconstructionLoss | None = None
         if self.info.phase == "reconstruction":
             net_c = self.model.classifier if isinstance(self.model, LFMRINet) and self.model.classifier is not None else classifier
@@ -443,6 +461,15 @@ class Trainer:
         self._batches: Iterator[list[SliceSample]] | None = None
         self.time_budget: tuple[float, float | None] | None = None
         """``(budget seconds, measured seconds per step)`` of a run fitted to a time budget."""
+
+    def _load_initial_weights(self, path: Path) -> None:
+        from lfmri_core.models import load_weights
+
+        start = load_weights(path, device=self.device)
+        if type(start) is not type(self.model) or start.config != self.model.config:  # type: ignore[union-attr]
+            raise InputError(f"--init-weights {path}: holds {type(start).__name__} {start.config}, the run trains "  # type: ignore[union-attr]
+                             f"{type(self.model).__name__} {self.model.config}")  # type: ignore[union-attr]
+        self.model.load_state_dict(start.state_dict())
 
     # -- describing -----------------------------------------------------------------------------
 
@@ -482,6 +509,9 @@ class Trainer:
         crop_fractions = torch.rand(self.config.batch_size, generator=self.draws)[self.shard].tolist()
         augment = self._item_draws(self.config.zero_filled_fraction)
         flips = self._item_draws(self.config.flip_fraction) if self.config.flip_fraction else [False] * len(samples)
+        # drawn only when used, so runs without them keep their random stream
+        recon = self._item_draws(self.config.recon_fraction) if self.config.recon_fraction else [False] * len(samples)
+        stages = self._stage_draws() if self.config.recon_fraction else [0] * len(samples)
         lr = self.config.learning_rate(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -506,7 +536,8 @@ class Trainer:
                 if self.info.phase == "classifier":
                     targets = torch.stack([samples[i].targets for i in members]).to(self.device)
                     per_item = self._classifier_losses(kspace, key[1], key[2], targets, spec, [augment[i] for i in members],
-                                                       [flips[i] for i in members])
+                                                       [flips[i] for i in members], [stages[i] if recon[i] else 0
+                                                                                     for i in members])
                 else:
                     focus = self._focus_maps(self.train_set, [(samples[i].volume, samples[i].slice) for i in members])
                     per_item = self._recon_losses(kspace, key[1], key[2], spec, [crop_fractions[i] for i in members], focus)
@@ -519,6 +550,13 @@ class Trainer:
         self._loss_sum += total
         self._loss_count += len(samples)
         return total / max(len(samples), 1)
+
+    def _stage_draws(self) -> list[int]:
+        """A stage count ``1 .. T`` of the reconstruction network per item (one per pair)."""
+        assert self.recon_model is not None
+        total = self.recon_model.config.num_stages if isinstance(self.recon_model, LFMRINet) else 1
+        counts = torch.randint(1, total + 1, (self.config.batch_size // self.group,), generator=self.draws)
+        return counts.repeat_interleave(self.group)[self.shard].tolist()
 
     def _item_draws(self, probability: float) -> list[bool]:
         """One coin per item of this rank's shard (one per pair, shared by both, with twin pairs)."""
@@ -555,12 +593,17 @@ class Trainer:
         return self.loss(center_crop(output.image.abs(), batch.crop_shape), batch.target, weights).total
 
     def _classifier_losses(self, kspace: torch.Tensor, recon_shape: tuple[int, int], padding: tuple[int, int],
-                           targets: torch.Tensor, spec: Any, augment: Sequence[bool], flips: Sequence[bool]) -> torch.Tensor:
+                           targets: torch.Tensor, spec: Any, augment: Sequence[bool], flips: Sequence[bool],
+                           recon_stages: Sequence[int] = ()) -> torch.Tensor:
         with torch.no_grad():
             images = rss_target(coil_images(kspace), recon_shape).float()
-            chosen = [i for i, flag in enumerate(augment) if flag]
+            stages = list(recon_stages) or [0] * len(augment)
+            chosen = [i for i, flag in enumerate(augment) if flag and not stages[i]]
             if chosen:
                 images[chosen] = zero_filled(recon_batch(kspace[chosen], recon_shape, spec, padding=padding))
+            for count in sorted({c for c in stages if c}):
+                members = [i for i, c in enumerate(stages) if c == count]
+                images[members] = self._reconstructed(kspace[members], recon_shape, padding, spec, count)
             flipped = [i for i, flag in enumerate(flips) if flag]
             if flipped:
                 images[flipped] = images[flipped].flip(-1)
@@ -568,6 +611,17 @@ class Trainer:
         logits = self.net(images.unsqueeze(1), scale).logits
         losses = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight, reduction="none")
         return losses.mean(dim=1)
+
+    def _reconstructed(self, kspace: torch.Tensor, recon_shape: tuple[int, int], padding: tuple[int, int], spec: Any,
+                       stages: int) -> torch.Tensor:
+        """``|X_stages|`` of the frozen reconstruction network from masked k-space, cropped like the target."""
+        assert self.recon_model is not None
+        batch = recon_batch(kspace, recon_shape, spec, padding=padding)
+        if isinstance(self.recon_model, LFMRINet):
+            output = self.recon_model(batch.kspace, batch.mask, batch.sensitivities, stages=stages).image
+        else:
+            output = self.recon_model(batch.kspace, batch.mask, batch.sensitivities).image
+        return center_crop(output.abs(), batch.crop_shape).float()
 
     # -- validation -----------------------------------------------------------------------------
 
@@ -706,8 +760,9 @@ class Trainer:
             raise InputError(f"{source} is a checkpoint of {meta.get('task')!r}, not of {self.config.task!r}")
         if meta.get("model_config") != json.loads(self.model_config.to_json()):
             raise InputError(f"{source} is a checkpoint of another {self.config.task} architecture")
-        stored = meta.get("config", {})
         current = self.config.to_dict()
+        defaults = TrainingConfig(task=self.config.task).to_dict()
+        stored = {k: v for k, v in defaults.items() if k not in ("task",)} | meta.get("config", {})
         differing = sorted(k for k in set(stored) | set(current) if k not in RESUMABLE_CHANGES and stored.get(k) != current.get(k))
         if differing:
             detail = ", ".join(f"{k}={stored.get(k)!r} (now {current.get(k)!r})" for k in differing)
@@ -816,6 +871,8 @@ class Trainer:
             metadata["time_budget"] = json.dumps({"seconds": budget, "seconds_per_step": pace, "steps": self.config.steps})
         if self.info.phase == "classifier":
             metadata["class_names"] = json.dumps(["any lesion", *self.class_names])
+        if self.init_weights is not None:
+            metadata["init_weights"] = str(self.init_weights)
         return save_weights(self.out / f"{self.config.task}.safetensors", self.model, metadata=metadata)
 
 
@@ -842,6 +899,7 @@ class TrainingJob:
     preload: bool = False
     time_budget: float | None = None
     pace_group: PaceGroup | None = None
+    init_weights: Path | None = None
 
 
 def load_phase1_classifier(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> LesionClassifier:
@@ -914,7 +972,8 @@ def train(job: TrainingJob, source: Any, *, say: Callable[[str], None] | None = 
             context.barrier()
         data = source.load()
         trainer = Trainer(job.config, data, job.out, model_config=job.model_config, classifier=classifier, device=device,
-                          context=context, resume=job.resume, quiet=job.quiet, command=job.command, preload=job.preload)
+                          context=context, resume=job.resume, quiet=job.quiet, command=job.command, preload=job.preload,
+                          init_weights=job.init_weights)
         tell(trainer.describe())
         tell(f"data: {data.description}")
         return trainer.run(time_budget=job.time_budget, pace_group=job.pace_group)

@@ -100,3 +100,35 @@ def test_error_exit_status_from_a_real_process(tmp_path: Path) -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("lfmri: error: training lfmri needs --classifier") and done.stderr.count("\n") == 1
+
+
+def test_oracle_focus_training_from_the_command_line(tiny_data: Path, classifier_file: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    base = ["train", "lfmri", "--data", str(tiny_data), "--annotations", str(tiny_data / "lfmri_knee.csv"), *TINY]
+    code, out, err = _run([*base, "--focus", "oracle", "--relax-denoiser", "--preload", "--steps", "1",
+                           "--out", str(tmp_path / "oracle")], capsys)
+    assert code == 0, err
+    meta = read_weights_metadata(tmp_path / "oracle" / "lfmri.safetensors")
+    assert "--focus oracle" in meta["command"] and "--relax-denoiser" in meta["command"]
+    from lfmri_core.models import load_weights
+
+    model = load_weights(tmp_path / "oracle" / "lfmri.safetensors")
+    assert model.config.focus == "oracle" and model.config.relax_denoiser and model.classifier is None  # type: ignore[union-attr]
+    cases = [
+        ([*base, "--focus", "oracle", "--classifier", str(classifier_file)], "--focus oracle uses the annotated boxes"),
+        (["train", "unet", "--data", str(tiny_data), "--focus", "oracle", *TINY[:2]], "--focus applies to lfmri only"),
+        (["train", "lfmri", "--data", str(tiny_data), "--focus", "oracle", *TINY], "--focus oracle needs the lesion boxes"),
+        ([*base, "--classifier", str(classifier_file), "--pace-group", str(tmp_path)], "--pace-group needs --time-budget"),
+        ([*base, "--classifier", str(classifier_file), "--time-budget", "-3"], "time budget must be a positive number"),
+        ([*base, "--classifier", str(classifier_file), "--preload", "--workers", "1"], "--preload reads the data"),
+        ([*base, "--classifier", str(classifier_file), "--data-workers", "2"], "--data-workers applies to --data synthetic"),
+        (["train", "lfmri", "--recon-fraction", "0.5", *TINY], "--recon-fraction does not apply to lfmri"),
+        (["train", "classifier", "--recon-weights", str(tmp_path / "none.safetensors"), "--device", "cpu"],
+         "--recon-weights"),
+        ([*base, "--classifier", str(classifier_file), "--init-weights", str(tmp_path / "none.safetensors")],
+         "--init-weights"),
+    ]
+    for args, message in cases:
+        err = _error([*args, "--out", str(tmp_path / "x")], capsys)
+        assert message in err, (args, err)

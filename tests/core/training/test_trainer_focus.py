@@ -93,3 +93,60 @@ def test_a_time_budget_fixes_the_step_count_inside_the_warm_up(data: TrainingDat
     with pytest.raises(InputError, match="needs --warmup-steps >= 25"):
         Trainer(_config("unrolled-no-focus", steps=100, warmup_steps=5), data, tmp_path / "short",
                 model_config=TINY_NO_FOCUS).run(time_budget=10.0)
+
+
+def test_classifier_trains_on_a_frozen_networks_staged_estimates(data: TrainingData, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from lfmri_core.models import ClassifierConfig, save_weights
+
+    recon_net = LFMRINet(LFMRIConfig(num_stages=3, width=4, depth=2, cg_iterations=1, lesion_focus=False))
+    recon_path = save_weights(tmp_path / "recon.safetensors", recon_net)
+    config = _config("classifier", steps=3, recon_fraction=1.0, recon_weights=str(recon_path), zero_filled_fraction=0.0,
+                     batch_size=4)
+    start = Trainer(_config("classifier", steps=1), data, tmp_path / "start", model_config=ClassifierConfig(width=4)).run()
+    trainer = Trainer(config, data, tmp_path / "run", model_config=ClassifierConfig(width=4), init_weights=start.weights)
+    initial = load_weights(start.weights)  # type: ignore[arg-type]
+    for name, value in initial.state_dict().items():
+        torch.testing.assert_close(trainer.model.state_dict()[name], value, rtol=0, atol=0)
+    calls: list[tuple[int, int]] = []
+    real = trainer._reconstructed
+
+    def spy(kspace, recon_shape, padding, spec, stages):  # type: ignore[no-untyped-def]
+        out = real(kspace, recon_shape, padding, spec, stages)
+        calls.append((stages, kspace.shape[0]))
+        # the image Net_c sees is the network's estimate after that many stages
+        from lfmri_core.training import recon_batch
+
+        batch = recon_batch(kspace, recon_shape, spec, padding=padding)
+        expected = recon_net(batch.kspace, batch.mask, batch.sensitivities, stages=stages).image.abs()
+        torch.testing.assert_close(out, expected.float(), rtol=1e-5, atol=1e-6 * float(expected.max()))
+        return out
+
+    monkeypatch.setattr(trainer, "_reconstructed", spy)
+    result = trainer.run()
+    assert result.completed and sum(n for _, n in calls) == 3 * 4  # every item of every step
+    assert all(1 <= stages <= 3 for stages, _ in calls)
+    assert read_weights_metadata(result.weights)["init_weights"] == str(start.weights)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="reconstruction fraction above 0 and the reconstruction network's weights go together"):
+        _config("classifier", recon_fraction=0.5)
+    with pytest.raises(InputError, match="--init-weights .* holds LFMRINet"):
+        Trainer(_config("classifier"), data, tmp_path / "bad", model_config=ClassifierConfig(width=4), init_weights=recon_path)
+
+
+def test_a_network_can_stop_after_some_stages() -> None:
+    net = LFMRINet(LFMRIConfig(num_stages=3, width=4, depth=2, cg_iterations=1, lesion_focus=False))
+    gen = torch.Generator().manual_seed(0)
+    kspace = torch.complex(torch.randn(1, 2, 16, 16, generator=gen), torch.randn(1, 2, 16, 16, generator=gen))
+    maps = torch.ones(1, 2, 16, 16, dtype=torch.complex64) / 2**0.5
+    with torch.no_grad():
+        full = net(kspace, None, maps).image
+        three = net(kspace, None, maps, stages=3).image
+        zero = net(kspace, None, maps, stages=0).image
+        one = net(kspace, None, maps, stages=1).image
+    torch.testing.assert_close(full, three, rtol=0, atol=0)
+    from lfmri_core.physics import SenseOperator
+
+    torch.testing.assert_close(zero, SenseOperator(maps, None).adjoint(kspace), rtol=0, atol=0)
+    assert float((one - full).abs().max()) > 0
+    with pytest.raises(InputError, match="stages must be an integer from 0 to 3"):
+        net(kspace, None, maps, stages=4)
