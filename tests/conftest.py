@@ -8,6 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
+
+# Property tests check values, never speed: no per-example deadline (hypothesis' default of
+# 200 ms is exceeded on a slower or busy machine). Timings belong in benchmarks/.
+settings.register_profile("lfmri", deadline=None)
+settings.load_profile("lfmri")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

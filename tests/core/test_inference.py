@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import lfmri_core.weights as shipped
+from lfmri_core.coils import estimate_sensitivities
 from lfmri_core.errors import InputError
 from lfmri_core.inference import InferenceResult, infer_slices
 from lfmri_core.masks import MaskSpec, SamplingMask
@@ -23,10 +24,12 @@ from lfmri_core.models import (
     load_weights,
     save_weights,
 )
-from lfmri_core.physics import center_crop, ifft2c, rss
+from lfmri_core.models.inputs import model_sensitivities
+from lfmri_core.physics import center_crop
 from lfmri_core.recon import Cancelled
 from lfmri_core.recon.registry import METHOD_REGISTRY, MethodInfo
 from lfmri_core.synthetic import SyntheticConfig, generate_volume
+from tests.tolerances import assert_close_in_norm, rounding_rtol
 
 TINY_CLASSIFIER = ClassifierConfig(width=4, num_classes=3)
 RECON_SHAPE = (96, 80)
@@ -81,19 +84,33 @@ def _check(result: InferenceResult, slices: int, classes: int | None) -> None:
         assert ((result.class_scores > 0) & (result.class_scores < 1)).all()
 
 
+def _fft_rtol(kspace: np.ndarray | torch.Tensor, passes: int) -> float:
+    """complex64 rounding of ``passes`` 2-D FFTs of the k-space's size, summed over its coils."""
+    return rounding_rtol(torch.complex64, fft_points=kspace.shape[-2] * kspace.shape[-1], fft_passes=passes,
+                         terms=kspace.shape[-3])
+
+
+def _check_classifier_outputs(result: InferenceResult, classifier: Path) -> None:
+    """The CAM and scores are Net_c's on the cropped magnitude, computed in the same process
+    on the same input: equal to the last bit."""
+    net_c = load_weights(classifier, kind="classifier")
+    with torch.no_grad():
+        out = net_c(torch.from_numpy(result.image)[:, None])
+    np.testing.assert_array_equal(result.cam, out.cam[:, 0].numpy())
+    np.testing.assert_array_equal(result.class_scores, torch.sigmoid(out.logits).numpy())
+
+
 def test_classical_method_equals_the_zero_filled_chain(knee: tuple[np.ndarray, SamplingMask], weights: dict[str, Path]) -> None:
     kspace, mask = knee
     result = infer_slices(kspace, mask, "zero-filled", device="cpu", recon_shape=RECON_SHAPE, classifier=weights["net_c"])
     _check(result, 2, classes=3)
     assert result.method == "zero-filled" and result.timings["maps"] == 0
-    expected = center_crop(rss(ifft2c(mask.apply(torch.from_numpy(kspace)))), RECON_SHAPE)
-    np.testing.assert_allclose(result.image, expected.numpy(), rtol=1e-5, atol=1e-7)
-    # the CAM and scores are Net_c's on the cropped magnitude
-    net_c = load_weights(weights["net_c"], kind="classifier")
-    with torch.no_grad():
-        out = net_c(torch.from_numpy(result.image)[:, None])
-    np.testing.assert_allclose(result.cam, out.cam[:, 0].numpy(), atol=1e-6)
-    np.testing.assert_allclose(result.class_scores, torch.sigmoid(out.logits).numpy(), rtol=1e-5)
+    # fastMRI's definition in double precision: rss of the centred inverse FFT of masked k-space
+    coils = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(mask.apply(kspace).astype(np.complex128), axes=(-2, -1)),
+                                         norm="ortho"), axes=(-2, -1))
+    expected = center_crop(torch.from_numpy(np.sqrt(np.sum(np.abs(coils) ** 2, axis=1))), RECON_SHAPE).numpy()
+    assert_close_in_norm(result.image, expected, _fft_rtol(kspace, passes=1))
+    _check_classifier_outputs(result, weights["net_c"])
 
 
 def test_learned_method_with_maps_timed(knee: tuple[np.ndarray, SamplingMask], weights: dict[str, Path]) -> None:
@@ -105,6 +122,16 @@ def test_learned_method_with_maps_timed(knee: tuple[np.ndarray, SamplingMask], w
     _check(result, 1, classes=3)
     assert result.method == "lfmri" and result.timings["maps"] > 0
     assert steps == [(1, 2), (2, 2)]  # one batch, two stages
+    # the model itself on the masked k-space, with the maps it was trained with
+    undersampled = mask.apply(torch.from_numpy(kspace[:1]))
+    mask_tensor = mask.to_tensor(undersampled.shape)
+    model = load_weights(weights["lfmri"], kind="lfmri")
+    with torch.no_grad():
+        image = model(undersampled, mask_tensor, model_sensitivities(undersampled, mask_tensor)).image
+    # (the same operations on the same data in this process; the tolerance is the rounding of
+    # one stage's FFTs, should the batching of the two calls ever differ)
+    assert_close_in_norm(result.image, center_crop(image.abs(), RECON_SHAPE), _fft_rtol(kspace, passes=4))
+    _check_classifier_outputs(result, weights["net_c"])
 
 
 def test_classical_method_with_maps(knee: tuple[np.ndarray, SamplingMask]) -> None:
@@ -113,6 +140,16 @@ def test_classical_method_with_maps(knee: tuple[np.ndarray, SamplingMask]) -> No
                           classifier=None, sensitivity_method="lowres")
     _check(result, 1, classes=None)
     assert result.timings["maps"] > 0
+    # sum_c conj(S_c) x_c / sum_c |S_c|^2 in double precision, with the low-resolution maps of
+    # the masked k-space (0 where the maps vanish)
+    undersampled = mask.apply(kspace[:1])
+    maps = estimate_sensitivities(torch.from_numpy(undersampled), "lowres", mask=mask).maps.numpy().astype(np.complex128)
+    coils = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(undersampled.astype(np.complex128), axes=(-2, -1)),
+                                         norm="ortho"), axes=(-2, -1))
+    energy = np.sum(np.abs(maps) ** 2, axis=1)
+    combined = np.sum(np.conj(maps) * coils, axis=1) / np.where(energy > 0, energy, 1.0)
+    expected = center_crop(torch.from_numpy(np.abs(combined)), RECON_SHAPE).numpy()
+    assert_close_in_norm(result.image, expected, _fft_rtol(kspace, passes=1))
 
 
 def test_coil_compression(knee: tuple[np.ndarray, SamplingMask]) -> None:

@@ -21,6 +21,7 @@ from scipy.special import expit
 from lfmri_core.io.bart_cfl import read_cfl, write_cfl
 from lfmri_core.physics import fft2c
 from tests.conftest import require_bart
+from tests.tolerances import rounding_rtol
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,13 @@ def bart_phantom(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     subprocess.run([exe, "phantom", "-k", "-s", "8", "-x", "128", "kspace"], cwd=folder, check=True, capture_output=True)
     kspace = np.asarray(read_cfl(folder / "kspace")).reshape(128, 128, 8, order="F")
     return np.ascontiguousarray(np.transpose(kspace, (2, 0, 1)))
+
+
+def map_atol(kspace_shape: tuple[int, ...]) -> float:
+    """Rounding of unit-norm coil maps (absolute, as ``|S| <= 1``): per-pixel vectors made from
+    FFTs of the calibration data over the image, with sums over the coils."""
+    return rounding_rtol(torch.complex64, fft_points=kspace_shape[-2] * kspace_shape[-1], fft_passes=2,
+                         terms=kspace_shape[-3])
 
 
 def coil_correlation(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray:

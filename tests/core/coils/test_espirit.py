@@ -11,7 +11,8 @@ import torch
 from lfmri_core.coils import EspiritConfig, espirit_sensitivities, estimate_sensitivities
 from lfmri_core.physics import SenseOperator, ifft2c, rss
 from tests.conftest import devices
-from tests.core.coils.conftest import CoilData, coil_correlation, make_coil_data
+from tests.core.coils.conftest import CoilData, coil_correlation, make_coil_data, map_atol
+from tests.tolerances import rounding_rtol
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,11 @@ def test_maps_are_unit_norm_where_kept_and_zero_where_cropped(large_estimate) ->
     norm = torch.linalg.vector_norm(maps, dim=0)
     keep = values > 0.8
     assert keep.float().mean() > 0.3
-    assert torch.allclose(norm[keep], torch.ones(()), atol=1e-5)
+    torch.testing.assert_close(norm[keep], torch.ones_like(norm[keep]), rtol=0, atol=rounding_rtol(torch.float32, terms=8))
     assert bool((maps[:, ~keep] == 0).all())
-    assert float(values.max()) <= 1 + 1e-4 and float(values.min()) >= -1e-4
+    # eigenvalues of a matrix of norm <= 1, built through FFTs: in [0, 1] up to rounding
+    atol = map_atol(maps.shape)
+    assert float(values.max()) <= 1 + atol and float(values.min()) >= -atol
 
 
 def test_maps_are_the_true_maps_up_to_phase(large_data: CoilData, large_estimate) -> None:  # noqa: ANN001
@@ -72,7 +75,8 @@ def test_coil0_real_without_phase_rotation(coil_data: CoilData) -> None:
     est = estimate_sensitivities(coil_data.kspace, rotate_phase=False)
     keep = est.eigenvalues > 0.8
     first = est.maps[0][keep]
-    assert float(first.imag.abs().max()) < 1e-5 and float(first.real.min()) >= 0
+    # made real by multiplying with its own conjugate phase: a rounding of |S| <= 1 is left
+    assert float(first.imag.abs().max()) <= rounding_rtol(torch.float32) and float(first.real.min()) >= 0
 
 
 @pytest.mark.parametrize("data_shape", [(200, 168), (128, 300)])
@@ -94,8 +98,8 @@ def test_batched_equals_per_slice() -> None:
     for index, kspace in enumerate(slices):
         single = estimate_sensitivities(kspace)
         assert batched.calibration.starts[index] == single.calibration.starts[0]
-        torch.testing.assert_close(batched.maps[index], single.maps, atol=1e-5, rtol=0)
-        torch.testing.assert_close(batched.eigenvalues[index], single.eigenvalues, atol=1e-5, rtol=0)
+        torch.testing.assert_close(batched.maps[index], single.maps, atol=map_atol(kspace.shape), rtol=0)
+        torch.testing.assert_close(batched.eigenvalues[index], single.eigenvalues, atol=map_atol(kspace.shape), rtol=0)
 
 
 def test_shapes_and_input_forms(coil_data: CoilData) -> None:
@@ -107,7 +111,7 @@ def test_shapes_and_input_forms(coil_data: CoilData) -> None:
     two = estimate_sensitivities(torch.from_numpy(kspace), num_maps=2)
     assert two.maps.shape == (2, *kspace.shape) and two.eigenvalues.shape == (2, *kspace.shape[-2:])
     assert bool((two.eigenvalues[0] >= two.eigenvalues[1]).all())
-    torch.testing.assert_close(two.maps[0], one.maps)
+    torch.testing.assert_close(two.maps[0], one.maps, atol=map_atol(kspace.shape), rtol=0)
     # complex128 numpy, torch, the direct function and a config object give the same maps
     same = espirit_sensitivities(torch.from_numpy(kspace.astype(np.complex128)), EspiritConfig())
     assert torch.equal(same.maps, one.maps)
@@ -133,7 +137,8 @@ def test_runs_on_the_device_of_the_input(large_data: CoilData, large_estimate, d
 def test_crop_zero_keeps_every_pixel(coil_data: CoilData) -> None:
     est = estimate_sensitivities(coil_data.kspace, crop=0.0)
     norm = torch.linalg.vector_norm(est.maps, dim=0)
-    assert torch.allclose(norm[est.eigenvalues > 0], torch.ones(()), atol=1e-5)
+    kept = norm[est.eigenvalues > 0]
+    torch.testing.assert_close(kept, torch.ones_like(kept), rtol=0, atol=rounding_rtol(torch.float32, terms=coil_data.kspace.shape[0]))
 
 
 def test_calibration_from_a_mask_argument(coil_data: CoilData) -> None:
@@ -155,8 +160,10 @@ def test_threads_are_restored_and_concurrent_calls_agree(coil_data: CoilData) ->
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda _: estimate_sensitivities(coil_data.kspace), range(3)))
     assert torch.get_num_threads() == before
+    # concurrent calls share no state; each may split its work over other threads (MKL sums in
+    # another order then, e.g. with MKL_CBWR set), so they agree to rounding
     for est in results:
-        assert torch.equal(est.maps, single.maps)
+        torch.testing.assert_close(est.maps, single.maps, atol=map_atol(coil_data.kspace.shape), rtol=0)
 
 
 def test_two_maps_on_the_coarse_grid_agree_with_the_exact_solution() -> None:

@@ -10,13 +10,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from fastmri.data import subsample
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lfmri_core.errors import InputError
 from lfmri_core.masks import LINE_MASKS, LineMaskSampler, SamplingMask, make_mask, seed_from_filename
-
-subsample = pytest.importorskip("fastmri.data.subsample")
 
 HEIGHT = 7  # the readout size plays no part in a line mask
 WIDTHS = [320, 368, 372, 640, 33, 101]
@@ -81,6 +80,20 @@ def test_make_mask_matches_fastmri(name: str, width: int) -> None:
         assert ours.name == name and ours.nominal_acceleration == acc
         compared += 1
     assert compared > 100  # the grid must not silently shrink to nothing
+
+
+@pytest.mark.parametrize(("width", "cf", "num_low"), [(50, 0.05, 2), (90, 0.05, 4)])
+@pytest.mark.parametrize("name", LINE_MASKS)
+def test_a_tied_center_rounds_half_to_even_as_fastmri(name: str, width: int, cf: float, num_low: int) -> None:
+    """``W * center_fraction`` exactly halfway: fastMRI keeps ``round(2.5) = 2`` (and
+    ``round(4.5) = 4``) lines, Python's half-to-even rounding; half-up would keep 3 (and 5)."""
+    assert width * cf == num_low + 0.5  # an exact tie in binary floating point
+    for acc, offset, seed in [(4, None, 0), (4, 1, 1234), (5, 0, 7), (2, None, seed_from_filename("file1000001.h5"))]:
+        reference = _reference(name, width, cf, acc, offset, seed)
+        assert reference is not None, f"fastMRI fails on {name} W={width} cf={cf} acc={acc}"
+        ours = make_mask(name, (HEIGHT, width), acceleration=acc, center_fraction=cf, offset=offset, seed=seed)
+        _assert_same(ours, reference, f"{name} W={width} cf={cf} acc={acc} offset={offset}")
+        assert ours.num_low_frequencies == reference[1] == num_low
 
 
 @settings(max_examples=150, deadline=None)

@@ -1,8 +1,9 @@
-"""2-D variable-density masks: acceleration, density profile, calibration, seeds, speed."""
+"""2-D variable-density masks: acceleration, density profile, calibration, seeds.
+
+Their speed is measured by ``benchmarks/bench_masks.py``, not here.
+"""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -36,7 +37,10 @@ def test_requested_acceleration_is_reached(name: str, shape: tuple[int, int], ac
     mask = _build(name, shape, acceleration)
     assert mask.pattern.shape == shape and not mask.is_1d
     assert mask.nominal_acceleration == acceleration
-    assert mask.achieved_acceleration == pytest.approx(acceleration, rel=0.05)
+    if name == "gaussian":  # draws exactly the target number of samples
+        assert mask.num_sampled == round(mask.pattern.size / acceleration)
+    else:  # a maximal Poisson disc: its radius is tuned to the target, not its count
+        assert mask.achieved_acceleration == pytest.approx(acceleration, rel=0.05)
     assert mask.achieved_acceleration == mask.pattern.size / mask.pattern.sum()
 
 
@@ -79,15 +83,6 @@ def test_no_global_random_state_is_used(name: str) -> None:
     _build(name, (64, 64), 4, seed=1)
     _build(name, (64, 64), 4)
     assert np.random.random() == before
-
-
-@pytest.mark.parametrize("name", VD_MASKS)
-def test_a_320_mask_takes_well_under_a_second(name: str) -> None:
-    _build(name, (320, 320), 4, seed=99)  # warm up imports and caches
-    start = time.perf_counter()
-    _build(name, (320, 320), 8, seed=100)
-    # typical: ~60 ms (poisson), ~2 ms (gaussian); the bound leaves room for a busy CI box
-    assert time.perf_counter() - start < 1.0
 
 
 @pytest.mark.parametrize("name", VD_MASKS)

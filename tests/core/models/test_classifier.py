@@ -12,12 +12,14 @@ from safetensors.torch import save_file
 from lfmri_core.errors import InputError
 from lfmri_core.models import (
     ClassifierConfig,
+    ClassifierOutput,
     LesionClassifier,
     available_backbones,
     build_classifier,
     load_classifier,
     save_classifier,
 )
+from tests.tolerances import rounding_rtol
 
 BACKBONES = available_backbones()
 
@@ -29,6 +31,55 @@ def _model(backbone: str, *, width: int = 8, num_classes: int = 2, seed: int = 0
 
 def _images(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
     return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _head_atol(model: LesionClassifier, features: torch.Tensor) -> float:
+    """Rounding bound of the head's outputs: sums of ``channels`` terms, averaged over the
+    ``positions``, relative to the sum of the terms' magnitudes ``|W| |f| + |b|``."""
+    with torch.no_grad():
+        channels, positions = features.shape[1], features.shape[2] * features.shape[3]
+        magnitude = (model.head.weight.abs() @ features.abs().amax(dim=(2, 3)).T).max() + model.head.bias.abs().max()
+        return rounding_rtol(torch.float32, terms=channels * positions) * float(magnitude)
+
+
+def _network_atol(model: LesionClassifier, features: torch.Tensor) -> float:
+    """Rounding bound of the logits when the input is perturbed by rounding: each convolution
+    of the backbone sums ``9 x in-channels`` terms and the layers' errors add up, relative to the
+    head's terms ``|W| |f| + |b|``; plus the head's own rounding."""
+    convs = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    fan_in = max(m.in_channels * m.kernel_size[0] * m.kernel_size[1] for m in convs)
+    with torch.no_grad():
+        magnitude = (model.head.weight.abs() @ features.abs().amax(dim=(2, 3)).T).max() + model.head.bias.abs().max()
+    return rounding_rtol(torch.float32, terms=fan_in, steps=len(convs)) * float(magnitude) + _head_atol(model, features)
+
+
+def _cam_span(model: LesionClassifier, features: torch.Tensor, size: tuple[int, int]) -> float:
+    """The smallest range of a class map before its min-max normalisation."""
+    from lfmri_core.models.classifier import upsample_to_pixels
+
+    with torch.no_grad():
+        evidence = torch.nn.functional.conv2d(features, model.head.weight[:, :, None, None])
+        cam = upsample_to_pixels(evidence.clamp(min=0), size, model.backbone.stride, model.backbone.offset)
+        return float((cam.amax(dim=(2, 3)) - cam.amin(dim=(2, 3))).min())
+
+
+def _check_against_the_head_on_the_features(model: LesionClassifier, images: torch.Tensor, out: ClassifierOutput) -> None:
+    """Logits and CAMs of an average-pooling model recomputed from its backbone's features:
+    the head on the pooled features, and the min-max normalised ReLU of the head applied at
+    each position, placed on the pixels. A CAM pixel moves by at most 3 times the evidence's
+    rounding over the map's span (numerator and denominator)."""
+    from lfmri_core.models.classifier import normalise_images, upsample_to_pixels
+
+    with torch.no_grad():
+        features = model.backbone(normalise_images(images, model.config.normalisation))
+        atol = _head_atol(model, features)
+        torch.testing.assert_close(out.logits, model.head(features.mean(dim=(2, 3))), rtol=0, atol=atol)
+        evidence = torch.nn.functional.conv2d(features, model.head.weight[:, :, None, None])
+        cam = upsample_to_pixels(evidence.clamp(min=0), tuple(images.shape[-2:]), model.backbone.stride, model.backbone.offset)
+        low, high = cam.amin(dim=(2, 3), keepdim=True), cam.amax(dim=(2, 3), keepdim=True)
+        span = high - low
+        assert bool((span > 0).all())  # random images: every class map has a range
+        torch.testing.assert_close(out.cam, (cam - low) / span, rtol=0, atol=3 * atol / float(span.min()))
 
 
 def test_registry_lists_both_backbones() -> None:
@@ -43,7 +94,7 @@ def test_shapes_and_cam_range(backbone: str, size: tuple[int, int]) -> None:
         out = model(_images((2, 1, *size)))
     assert out.logits.shape == (2, 3) and out.logits.dtype == torch.float32
     assert out.cam.shape == (2, 3, *size)
-    assert torch.isfinite(out.logits).all()
+    _check_against_the_head_on_the_features(model, _images((2, 1, *size)), out)
     cam = out.cam.flatten(2)
     assert cam.min() >= 0 and cam.max() <= 1
     peaks = cam.amax(dim=2)
@@ -53,18 +104,34 @@ def test_shapes_and_cam_range(backbone: str, size: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("scale", [1e-4, 1.0, 300.0])
 def test_p99_normalisation_makes_outputs_scale_free(scale: float) -> None:
+    from lfmri_core.models.classifier import normalise_images
+
     model = _model("resnet-small")
     image = _images((1, 1, 48, 48))
     with torch.no_grad():
         reference, scaled = model(image), model(image * scale)
-    torch.testing.assert_close(scaled.logits, reference.logits, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(scaled.cam, reference.cam, rtol=1e-4, atol=1e-5)
+        features = model.backbone(normalise_images(image, "p99"))
+    # the normalised inputs differ by two roundings per pixel (the scale, the division by the
+    # 99th percentile), carried through the network
+    atol = _network_atol(model, features)
+    torch.testing.assert_close(scaled.logits, reference.logits, rtol=0, atol=atol)
+    torch.testing.assert_close(scaled.cam, reference.cam, rtol=0, atol=3 * atol / _cam_span(model, features, (48, 48)))
 
 
-def test_all_zero_image_gives_finite_output() -> None:
+def test_all_zero_image_is_classified_as_it_is() -> None:
+    """No division by a zero scale: the image stays zero, the logits are the head on the
+    features of a zero image, and the CAM is a [0, 1] map (or all zero without contrast)."""
+    from lfmri_core.models.classifier import normalise_images
+
+    model = _model("vgg-small")
+    zeros = torch.zeros(1, 1, 32, 32)
+    assert torch.equal(normalise_images(zeros, model.config.normalisation), zeros)
     with torch.no_grad():
-        out = _model("vgg-small")(torch.zeros(1, 1, 32, 32))
-    assert torch.isfinite(out.logits).all() and torch.isfinite(out.cam).all()
+        out = model(zeros)
+        features = model.backbone(zeros)
+        torch.testing.assert_close(out.logits, model.head(features.mean(dim=(2, 3))), rtol=0, atol=_head_atol(model, features))
+    cam = out.cam.flatten(2)
+    assert bool(((cam.amax(dim=2) == 1) | (cam.amax(dim=2) == 0)).all()) and float(cam.min()) == 0.0
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -73,8 +140,12 @@ def test_cam_gradient_reaches_input(backbone: str) -> None:
     image = _images((2, 1, 40, 56)).requires_grad_()
     model(image).cam.sum().backward()
     assert image.grad is not None
-    assert torch.isfinite(image.grad).all()
     assert image.grad.abs().sum() > 0
+    # the gradient is the derivative: finite differences in double precision agree (gradcheck's
+    # tolerances; a small image keeps the Jacobian cheap)
+    model = model.double()
+    small = _images((1, 1, 24, 20)).double().requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: model(x).cam, (small,), fast_mode=True)
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -118,12 +189,15 @@ def test_bad_config_raises_input_error() -> None:
             ClassifierConfig(pooling="top-k", top_fraction=bad)
 
 
-def _evidence(model: LesionClassifier, images: torch.Tensor) -> torch.Tensor:
-    """Per-position scores ``sum_k w_ck f_k`` (no bias), ``(B, C, h, w)``, computed independently."""
+def _features(model: LesionClassifier, images: torch.Tensor) -> torch.Tensor:
     from lfmri_core.models.classifier import normalise_images
 
-    features = model.backbone(normalise_images(images, model.config.normalisation))
-    return torch.nn.functional.conv2d(features, model.head.weight[:, :, None, None])
+    return model.backbone(normalise_images(images, model.config.normalisation))
+
+
+def _evidence(model: LesionClassifier, images: torch.Tensor) -> torch.Tensor:
+    """Per-position scores ``sum_k w_ck f_k`` (no bias), ``(B, C, h, w)``, computed independently."""
+    return torch.nn.functional.conv2d(_features(model, images), model.head.weight[:, :, None, None])
 
 
 def test_average_pooling_is_the_linear_head_on_pooled_features() -> None:
@@ -134,7 +208,7 @@ def test_average_pooling_is_the_linear_head_on_pooled_features() -> None:
     with torch.no_grad():
         features = model.backbone(normalise_images(images, "p99"))
         expected = model.head(features.mean(dim=(2, 3)))  # global average pooling, then the head
-        torch.testing.assert_close(model(images).logits, expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(model(images).logits, expected, rtol=0, atol=_head_atol(model, features))
 
 
 @pytest.mark.parametrize("fraction", [0.01, 0.2, 1.0])
@@ -148,9 +222,10 @@ def test_top_k_pooling_averages_the_largest_position_scores(fraction: float) -> 
         ranked = evidence.sort(dim=2, descending=True).values
         expected = ranked[..., :k].mean(dim=2) + model.head.bias
         out = model(images)
-    torch.testing.assert_close(out.logits, expected, rtol=1e-5, atol=1e-6)
+        atol = _head_atol(model, _features(model, images))
+    torch.testing.assert_close(out.logits, expected, rtol=0, atol=atol)
     if fraction == 1.0:  # every position: the average
-        torch.testing.assert_close(out.logits, evidence.mean(dim=2) + model.head.bias, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(out.logits, evidence.mean(dim=2) + model.head.bias, rtol=0, atol=atol)
 
 
 def test_top_k_cam_peak_is_where_the_pooled_score_comes_from() -> None:
@@ -161,8 +236,9 @@ def test_top_k_cam_peak_is_where_the_pooled_score_comes_from() -> None:
     with torch.no_grad():
         evidence = _evidence(model, images)
         out = model(images)
+        atol = _head_atol(model, _features(model, images))
     peak = evidence.flatten(1).amax(dim=1)
-    torch.testing.assert_close(out.logits[:, 0] - model.head.bias[0], peak, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out.logits[:, 0] - model.head.bias[0], peak, rtol=0, atol=atol)
     for b in range(2):  # the CAM's maximum is the upsampled peak cell's centre region
         row, col = divmod(int(evidence[b, 0].argmax()), evidence.shape[-1])
         cam_row, cam_col = divmod(int(out.cam[b, 0].argmax()), 64)
@@ -197,11 +273,13 @@ def test_cam_upsampling_puts_each_feature_on_its_receptive_field_centre() -> Non
     maps[0, 0, 2, 3] = 1.0
     up = upsample_to_pixels(maps, (40, 48), stride=8, offset=0.0)  # strided 3x3 convolutions
     assert divmod(int(up.argmax()), 48) == (16, 24) and float(up.max()) == 1.0
-    assert float(up[0, 0, 20, 24]) == pytest.approx(0.5) and float(up[0, 0, 16, 28]) == pytest.approx(0.5)
+    assert float(up[0, 0, 20, 24]) == 0.5 and float(up[0, 0, 16, 28]) == 0.5  # halfway: exact in binary
     # a pooled backbone's centres (offset 3.5) are where F.interpolate(align_corners=False) puts them
     fields = torch.rand(2, 3, 5, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    # bilinear: sums of 4 products of values in [0, 1]
     torch.testing.assert_close(upsample_to_pixels(fields, (40, 48), 8, 3.5),
-                               torch.nn.functional.interpolate(fields, size=(40, 48), mode="bilinear", align_corners=False))
+                               torch.nn.functional.interpolate(fields, size=(40, 48), mode="bilinear", align_corners=False),
+                               rtol=0, atol=rounding_rtol(torch.float64, terms=4))
     assert torch.autograd.gradcheck(lambda m: upsample_to_pixels(m, (17, 13), 4, 0.0), (fields.requires_grad_(),))
     assert build_classifier(ClassifierConfig(backbone="resnet-small")).backbone.offset == 0.0
     assert build_classifier(ClassifierConfig(backbone="vgg-small")).backbone.offset == 3.5

@@ -9,6 +9,7 @@ import torch
 from lfmri_core.errors import InputError
 from lfmri_core.physics import SenseOperator, apply_mask, fft2c, ifft2c, rss, sensitivity_combine
 from tests.conftest import devices
+from tests.tolerances import assert_close_in_norm, rounding_rtol
 
 SHAPES = [(1, 4, 16, 12), (3, 2, 15, 9), (2, 8, 32, 32)]  # (slices, coils, H, W), odd sizes too
 
@@ -26,18 +27,27 @@ def _inner(a: torch.Tensor, b: torch.Tensor) -> complex:
     return complex(torch.sum(a.conj().to(torch.complex128) * b.to(torch.complex128)))
 
 
+def _norm(a: torch.Tensor) -> float:
+    return float(torch.linalg.vector_norm(a.to(torch.complex128)))
+
+
+def _fft_rtol(shape: tuple[int, ...], passes: int, terms: int = 1) -> float:
+    """complex64 rounding of ``passes`` 2-D FFTs over the last two axes of ``shape``."""
+    return rounding_rtol(torch.complex64, fft_points=shape[-2] * shape[-1], fft_passes=passes, terms=terms)
+
+
 @pytest.mark.parametrize("device", devices())
 @pytest.mark.parametrize("shape", SHAPES)
 def test_fft_is_unitary_and_centered(shape: tuple[int, ...], device: str) -> None:
     gen = torch.Generator().manual_seed(0)
     x = _randn(shape, gen, device)
     k = fft2c(x)
-    assert torch.allclose(torch.linalg.vector_norm(k), torch.linalg.vector_norm(x), rtol=1e-5)
-    assert torch.allclose(ifft2c(k), x, atol=1e-5)
-    # The definition from the fastMRI docs, with numpy.
-    xn = x.cpu().numpy()
+    assert _norm(k) == pytest.approx(_norm(x), rel=_fft_rtol(shape, passes=1))
+    assert_close_in_norm(ifft2c(k), x, _fft_rtol(shape, passes=2))
+    # The definition from the fastMRI docs, with numpy in double precision: only our rounding.
+    xn = x.cpu().numpy().astype(np.complex128)
     ref = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(xn, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
-    np.testing.assert_allclose(k.cpu().numpy(), ref, atol=1e-5)
+    assert_close_in_norm(k, ref, _fft_rtol(shape, passes=1))
     # DC of a constant image sits at (H // 2, W // 2).
     ones = torch.ones(shape[-2:], dtype=torch.complex64, device=device)
     peak = torch.argmax(fft2c(ones).abs()).item()
@@ -51,9 +61,9 @@ def test_fft_matches_fastmri() -> None:
     x = torch.randn((2, 3, 20, 14), dtype=torch.complex64, generator=gen)
     ours = fft2c(x)
     theirs = torch.view_as_complex(fastmri.fft2c(torch.view_as_real(x)).contiguous())
-    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert_close_in_norm(ours, theirs, _fft_rtol(x.shape, passes=2))  # each side rounds once
     back = torch.view_as_complex(fastmri.ifft2c(torch.view_as_real(ours)).contiguous())
-    assert torch.allclose(ifft2c(ours), back, atol=1e-5)
+    assert_close_in_norm(ifft2c(ours), back, _fft_rtol(x.shape, passes=2))
 
 
 @pytest.mark.parametrize("device", devices())
@@ -66,13 +76,18 @@ def test_sense_adjoint_and_gram(shape: tuple[int, ...], device: str) -> None:
         op = SenseOperator(maps, None if mask is None else mask.to(device))
         x = _randn((s, h, w), gen, device)
         y = _randn((s, c, h, w), gen, device)
-        lhs, rhs = _inner(op(x), y), _inner(x, op.H(y))
-        assert abs(lhs - rhs) <= 1e-4 * abs(lhs)
-        assert torch.allclose(op.gram(x), op.adjoint(op.forward(x)))
+        # Rounding bounds, in norm: each side rounds one FFT and a sum over coils, and
+        # ||A|| <= max over pixels of sqrt(sum_c |S_c|^2) bounds the intermediate results.
+        rtol = _fft_rtol(shape, passes=2, terms=c)
+        op_norm2 = float((maps.abs() ** 2).sum(dim=-3).max())
+        ax, ahy = op(x), op.H(y)
+        lhs, rhs = _inner(ax, y), _inner(x, ahy)
+        assert abs(lhs - rhs) <= rtol * (_norm(ax) * _norm(y) + _norm(x) * _norm(ahy))
+        gram = op.gram(x)
+        assert_close_in_norm(gram, op.adjoint(op.forward(x)), 2 * rtol, scale=op_norm2 * _norm(x))
         # A^H A is Hermitian positive semidefinite: <x, A^H A x> = ||A x||^2 >= 0.
-        quad = _inner(x, op.gram(x))
-        assert abs(quad.imag) <= 1e-4 * abs(quad.real)
-        assert quad.real == pytest.approx(float(torch.linalg.vector_norm(op(x)) ** 2), rel=1e-4)
+        quad = _inner(x, gram)
+        assert abs(quad - _norm(ax) ** 2) <= 2 * rtol * op_norm2 * _norm(x) ** 2
 
 
 def test_sense_broadcasts_one_map_set_over_slices() -> None:
@@ -81,7 +96,7 @@ def test_sense_broadcasts_one_map_set_over_slices() -> None:
     x = torch.randn((5, 8, 8), dtype=torch.complex64, generator=gen)
     batched = SenseOperator(maps)(x)
     assert batched.shape == (5, 4, 8, 8)
-    assert torch.allclose(batched[2], SenseOperator(maps)(x[2]))
+    assert_close_in_norm(batched[2], SenseOperator(maps)(x[2]), _fft_rtol(x.shape, passes=2))
 
 
 def test_masked_values_are_positive_zero() -> None:
@@ -104,13 +119,17 @@ def test_coil_combination() -> None:
 
     gen = torch.Generator().manual_seed(5)
     coils = torch.randn((2, 6, 9, 7), dtype=torch.complex64, generator=gen)
+    # Sums of positive terms (|x_c|^2, |S_c|^2 x) do not cancel: elementwise relative bounds hold.
+    rtol = rounding_rtol(torch.float32, terms=6)
     expected = fastmri.rss_complex(torch.view_as_real(coils), dim=1)
-    assert torch.allclose(rss(coils), expected, atol=1e-6)
+    torch.testing.assert_close(rss(coils), expected, rtol=rtol, atol=0)
     maps = torch.randn((6, 9, 7), dtype=torch.complex64, generator=gen)
     image = torch.randn((2, 9, 7), dtype=torch.complex64, generator=gen)
-    assert torch.allclose(sensitivity_combine(maps * image[:, None], maps), image, atol=1e-5)
+    torch.testing.assert_close(sensitivity_combine(maps * image[:, None], maps), image, rtol=rtol, atol=0)
+    # S^H x does cancel across coils: relative to sum_c |S_c| |x_c|, and through two FFTs.
     plain = sensitivity_combine(coils, maps, normalize=False)
-    assert torch.allclose(plain, SenseOperator(maps).H(fft2c(coils)), atol=1e-5)
+    scale = _norm(torch.sum(maps.abs() * coils.abs(), dim=-3))
+    assert_close_in_norm(plain, SenseOperator(maps).H(fft2c(coils)), _fft_rtol(coils.shape, passes=2, terms=6), scale=scale)
     zero_maps = torch.zeros_like(maps)
     assert (sensitivity_combine(coils, zero_maps) == 0).all()
 

@@ -16,8 +16,11 @@ Settings (both sides get the same k-space, mask, maps, scale, regularisation and
   = ``bart pics -S -w s -R T:3:0:0.005 -i 60 -u 0.5 -C 10`` (BART's ``-i`` counts CG
   iterations for ADMM).
 
-The test: ``|PSNR(ours) - PSNR(BART)| <= 0.3 dB`` against the fully sampled reference
-``|sum_c conj(S_c) ifft2c(y_c)|``. In practice the images agree to about 1e-5 (relative l2).
+The tests: ``|PSNR(ours) - PSNR(BART)| <= 0.3 dB`` against the fully sampled reference
+``|sum_c conj(S_c) ifft2c(y_c)|``, and the images themselves: ``||ours - BART|| / ||BART||``
+within :data:`RELATIVE_L2_TOLERANCE`. The PSNR alone would pass a different but equally good
+image: a FISTA step of 0.81 instead of 0.95 moves the image by 2e-3 to 1e-2 (relative l2) but
+its PSNR by only 0.005 to 0.2 dB.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ from tests.core.recon.conftest import Case, make_case
 pytestmark = pytest.mark.bart
 
 TOLERANCE_DB = 0.3
+RELATIVE_L2_TOLERANCE = 5e-5
+"""Measured (BART 0.8.00, torch 2.13, both with and without ``ATEN_CPU_CAPABILITY=default``):
+cg-sense 4.9e-6 to 8.3e-6 (30 float32 CG iterations on each side), cs-wavelet 0.9e-6 to 3.4e-6,
+cs-tv 3.4e-7 to 7.4e-7; the tolerance is 6 times the largest. A FISTA step of 0.81 instead of
+0.95 gives 2.4e-3 (phantom, poisson, no cycle spinning) to 1.1e-2: 50 times the tolerance or more."""
 
 
 def _params(name: str, scale: float) -> CgSenseParams | CsWaveletParams | CsTvParams:
@@ -66,8 +74,9 @@ def _compare(case: Case, names: list[str]) -> None:
             theirs = bart.run(pics_arguments(params, scale)).image
             ours_db, theirs_db = psnr(reference, np.abs(ours)[None]), psnr(reference, np.abs(theirs)[None])
             difference = float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs))
-            if not abs(ours_db - theirs_db) <= TOLERANCE_DB:
-                failures.append(f"{name}: ours {ours_db:.3f} dB, BART {theirs_db:.3f} dB (relative difference {difference:.2e})")
+            if not (abs(ours_db - theirs_db) <= TOLERANCE_DB and difference <= RELATIVE_L2_TOLERANCE):
+                failures.append(f"{name}: ours {ours_db:.3f} dB, BART {theirs_db:.3f} dB, relative l2 difference "
+                                f"{difference:.2e} (tolerances {TOLERANCE_DB} dB, {RELATIVE_L2_TOLERANCE:.0e})")
     assert not failures, f"{case.name}: " + "; ".join(failures)
 
 

@@ -13,7 +13,9 @@ import torch
 from safetensors.torch import load_file
 
 from lfmri_core.cli import main
-from lfmri_core.training import DistributedContext, environment_context
+from lfmri_core.training import DistributedContext, TrainingConfig, environment_context
+from tests.core.training.conftest import SIZE
+from tests.tolerances import rounding_rtol
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -50,5 +52,11 @@ def test_two_processes_equal_one_with_the_doubled_batch(tiny_data: Path, tmp_pat
     distributed = load_file(str(tmp_path / "ddp" / "unrolled-no-focus.safetensors"))
     single = load_file(str(tmp_path / "single" / "unrolled-no-focus.safetensors"))
     assert distributed.keys() == single.keys()
-    for name in single:
-        assert torch.allclose(distributed[name], single[name], atol=1e-6), name
+    # Two processes sum the gradients in another order: the weights differ by rounding only,
+    # of the stored weights (eps |w| per step) and of the gradients' sums over the batch's
+    # pixels (relative, carried into Adam's steps of at most lr per weight), in norm.
+    steps, lr, pixels = 2, TrainingConfig(task="unrolled-no-focus").lr, 2 * 32 * SIZE  # batch x crop rows x width
+    two, one = (torch.cat([weights[name].flatten() for name in sorted(single)]) for weights in (distributed, single))
+    bound = steps * (lr * rounding_rtol(torch.float32, terms=pixels) * one.numel() ** 0.5
+                     + rounding_rtol(torch.float32) * float(one.norm()))
+    assert float((two - one).norm()) <= bound
