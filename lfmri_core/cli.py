@@ -7,7 +7,9 @@ reconstruction models, :mod:`lfmri_core.training`) and ``evaluate`` (the paper's
 held-out test set, :mod:`lfmri_core.study`).
 
 Bad input ends with one line ``lfmri: error: <problem>`` on stderr and exit status 2; no
-traceback. Input files are opened read-only; outputs are written atomically.
+traceback. Input files are opened read-only and protected while a command runs: an output that
+is one of them (or another output of the same command) is refused before anything is written
+(:mod:`lfmri_core.io.protected`); outputs are written atomically.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lfmri_core.errors import InputError
+from lfmri_core.io.protected import ProtectedInputs, check_distinct_outputs, check_output, protect_inputs
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -58,16 +61,25 @@ def _resolve_slices(spec: slice | list[int] | None, num_slices: int) -> list[int
     return spec
 
 
-def _load_annotations(volume_path: Path, csv_path: str | None, num_slices: int, image_shape: tuple[int, int]):
-    from lfmri_core.io.annotations import discover_annotations, read_annotations
+def _load_annotations(volume_path: Path, csv_path: str | None, num_slices: int, image_shape: tuple[int, int],
+                      inputs: ProtectedInputs | None = None):
+    """The volume's annotations (``csv_path``, else CSVs beside it); the files read join ``inputs``."""
+    from lfmri_core.io.annotations import find_annotations, read_annotations
 
     # Boxes are labelled on the recon-size image, so that is the frame to flip them in.
+    read: tuple[Path | None, ...] = ()
     if csv_path is not None:
         file_list = Path(csv_path).with_name(Path(csv_path).stem + "_file_list.csv")
-        found = read_annotations(csv_path, file_list if file_list.is_file() else None, frame_shape=image_shape)
+        read = (Path(csv_path), file_list if file_list.is_file() else None)
+        found = read_annotations(csv_path, read[1], frame_shape=image_shape)
         ann = found.for_file(volume_path)
     else:
-        ann = discover_annotations(volume_path, frame_shape=image_shape)
+        beside = find_annotations(volume_path, frame_shape=image_shape)
+        ann = beside.annotations if beside is not None else None
+        if beside is not None:
+            read = (beside.csv, beside.file_list)
+    if inputs is not None:
+        inputs.add(*read)
     if ann is not None:
         ann.validate(num_slices, image_shape)
     return ann
@@ -134,6 +146,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_recon(args: argparse.Namespace) -> int:
+    from lfmri_core.io.volume import volume_files
+
+    with protect_inputs(*volume_files(args.file)) as inputs:
+        return _recon(args, inputs)
+
+
+def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     from tqdm import tqdm
 
     from lfmri_core.coils import virtual_coil_count
@@ -146,13 +165,13 @@ def _cmd_recon(args: argparse.Namespace) -> int:
     from lfmri_core.recon.pipeline import reconstruct_volume
 
     path = Path(args.file)
-    if args.out is not None and path.exists() and Path(args.out).resolve() == path.resolve():
-        raise InputError(f"--out {args.out} is the input file; input files are never overwritten")
+    check_distinct_outputs({"--out": args.out, "--report": args.report})
     method_params: dict[str, object] = {}
     weights = None
     if method_info(args.method).learned and args.method in LEARNED_METHODS:
         weights = resolve_weights(args.method, args.weights)
         method_params["weights"] = weights
+        inputs.add(weights)
     elif args.weights is not None:
         raise InputError(f"--weights is for the learned methods ({', '.join(LEARNED_METHODS)}), not {args.method!r}")
     # Built once here so that a bad weights file fails before any progress bar (models are cached).
@@ -171,7 +190,11 @@ def _cmd_recon(args: argparse.Namespace) -> int:
         elif mask_requested:
             raise InputError(f"{info.name} is already undersampled (stored mask); drop --accel/--mask/--center-fraction/--seed")
         slices = _resolve_slices(args.slices, info.num_slices)
-        ann = _load_annotations(path, args.annotations, info.num_slices, info.recon_shape)
+        ann = _load_annotations(path, args.annotations, info.num_slices, info.recon_shape, inputs)
+        # Every input is known now: refuse a bad output before the reconstruction, not after it.
+        for option, output in (("--out", args.out), ("--report", args.report)):
+            if output is not None:
+                check_output(output, option=option)
         with tqdm(total=len(slices) if slices else info.num_slices, desc=f"{args.method} {path.name}",
                   unit="slice", disable=args.quiet, file=sys.stderr) as bar:
             result = reconstruct_volume(
@@ -239,8 +262,10 @@ def _print_report(report: dict[str, object]) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from lfmri_core.demo import run_demo
+    from lfmri_sample_data import ensure_sample_data
 
-    run_demo(Path(args.out), quiet=args.quiet)
+    with protect_inputs(*ensure_sample_data()):
+        run_demo(Path(args.out), quiet=args.quiet)
     return 0
 
 
@@ -261,6 +286,11 @@ def _variant(text: str) -> tuple[str, str]:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    with protect_inputs() as inputs:
+        return _evaluate(args, inputs)
+
+
+def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     import math
     import shlex
 
@@ -313,6 +343,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         plan = plan_evaluation(
             args.methods, accelerations=args.accelerations, weights_dir=args.weights_dir, classifier=args.classifier,
             stage_weights=stage_weights, stage_ablation=not args.no_stage_ablation, variants=variants)
+    if plan is not None:
+        inputs.add(*(f.path for f in plan.weights_files()))
+    if args.data is not None:
+        file_list = args.file_list
+        if file_list is None:
+            beside = Path(args.annotations).with_name(Path(args.annotations).stem + "_file_list.csv")
+            file_list = beside if beside.is_file() else None
+        inputs.add(args.annotations, file_list, *sorted(Path(args.data).glob("*.h5")))
+    for name in ("results.md", "results.json"):
+        check_output(out / name, option="--out")
     if args.data is not None:
         evaluation_set = load_fastmri_set(args.data, args.annotations, args.file_list, contrasts=args.contrasts,
                                           num_volumes=args.num_volumes, num_slices=args.num_slices)
@@ -420,9 +460,14 @@ def _data_bar(quiet: bool) -> Callable[[int, int], None]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    with protect_inputs() as inputs:
+        return _train(args, inputs)
+
+
+def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     from lfmri_core.models import ClassifierConfig, LFMRIConfig, UNetConfig
     from lfmri_core.training import FolderSource, LossWeights, SyntheticSource, TrainingConfig, TrainingJob, train
-    from lfmri_core.training.trainer import load_phase1_classifier
+    from lfmri_core.training.trainer import CHECKPOINT_NAME, LOG_NAME, load_phase1_classifier
 
     task = args.task
     architecture = {"classifier": ("width", "backbone", "num_classes", "pooling", "norm"),
@@ -484,6 +529,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         settings.setdefault("recon_fraction", 0.5)
     if args.init_weights is not None and not Path(args.init_weights).is_file():
         raise InputError(f"--init-weights {args.init_weights} is not a file")
+    # The run's own checkpoint is not an input: --resume reads it and rewrites it.
+    inputs.add(args.classifier, args.recon_weights, args.init_weights)
     config = TrainingConfig(task=task, **settings)  # type: ignore[arg-type]
 
     model_config: ClassifierConfig | LFMRIConfig | UNetConfig
@@ -537,6 +584,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if file_list is None and args.annotations is not None:
             beside = Path(args.annotations).with_name(Path(args.annotations).stem + "_file_list.csv")
             file_list = beside if beside.is_file() else None
+        inputs.add(args.annotations, file_list, *sorted(folder.glob("*.h5")),
+                   *(sorted(Path(args.val_data).glob("*.h5")) if args.val_data is not None else ()))
         source = FolderSource(
             folder=folder,
             annotations=Path(args.annotations) if args.annotations is not None else None,
@@ -547,6 +596,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     if args.prepare_data:
         raise InputError("--prepare-data applies to --data synthetic (a folder of files needs no preparing)")
+    for name in (LOG_NAME, CHECKPOINT_NAME, f"{task}.safetensors"):
+        check_output(Path(args.out) / name, option="--out")
     pace_group = None
     if args.pace_group is not None:
         from lfmri_core.training.budget import PaceGroup

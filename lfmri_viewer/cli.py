@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.atomic import atomic_path
+from lfmri_core.io.protected import check_output, protect_inputs
 
 if TYPE_CHECKING:
     from lfmri_viewer.napari_plugin._widget import ReconstructionWidget
@@ -156,14 +157,21 @@ def render(args: argparse.Namespace) -> list[Path]:
     written: list[Path] = []
     rows: list[dict[str, Any]] = []
     tables: list[str] = []
+    shots = {acceleration: out / f"{stem}_slice{index:02d}_{acceleration:g}x.png" for acceleration, _ in SETTINGS}
+    failures, metrics, report = (out / f"{stem}_{name}" for name in ("failure_cases.csv", "metrics.csv", "metrics.md"))
+    # The session's inputs (volume, annotations) are never written over, whatever --out says:
+    # refused now rather than after the rendering.
+    inputs = protect_inputs(*session.inputs)
     try:
+        for path in (*shots.values(), failures, metrics, report):
+            check_output(path)
         for acceleration, centre in SETTINGS:
             session.update(acceleration=acceleration, center_fraction=centre)
             session.reconstruct_slice()
             _settle(widget)
             viewer.reset_view()
             _settle(widget)
-            shot = out / f"{stem}_slice{index:02d}_{acceleration:g}x.png"
+            shot = shots[acceleration]
             with atomic_path(shot) as tmp:
                 viewer.screenshot(str(tmp.with_suffix(".png")), canvas_only=False, flash=False)
                 tmp.with_suffix(".png").replace(tmp)
@@ -185,13 +193,13 @@ def render(args: argparse.Namespace) -> list[Path]:
         tables += [f"### CAM failure cases ({method}, {SETTINGS[-1][0]:g}x): slices with lesion boxes, worst first", "",
                    "| " + " | ".join(FAILURE_COLUMNS) + " |", "|" + "---|" * len(FAILURE_COLUMNS)]
         tables += ["| " + " | ".join(failure_cells(c)[k] for k in FAILURE_COLUMNS) + " |" for c in cases]
-        written.append(session.export_failure_csv(out / f"{stem}_failure_cases.csv", method))
-        written.append(write_csv(out / f"{stem}_metrics.csv", rows))
-        report = out / f"{stem}_metrics.md"
+        written.append(session.export_failure_csv(failures, method))
+        written.append(write_csv(metrics, rows))
         with atomic_path(report) as tmp:
             tmp.write_text("\n".join([f"# LF-MRI Viewer: {stem}", "", *tables, ""]), encoding="utf-8")
         written.append(report)
     finally:
+        inputs.release()
         viewer.close()
     print(report.read_text())
     print("wrote " + ", ".join(str(p) for p in written))

@@ -37,9 +37,10 @@ from psygnal import Signal, SignalGroup
 from lfmri_core.coils import virtual_coil_count
 from lfmri_core.errors import InputError
 from lfmri_core.inference import SHIPPED, ClassifierArg, infer_slices
-from lfmri_core.io.annotations import FileAnnotations, LesionBox, discover_annotations, read_annotations, write_annotations
+from lfmri_core.io.annotations import FileAnnotations, LesionBox, find_annotations, read_annotations, write_annotations
 from lfmri_core.io.fastmri_h5 import VolumeInfo
-from lfmri_core.io.volume import KSpaceVolume, open_volume
+from lfmri_core.io.protected import check_output, protect_inputs
+from lfmri_core.io.volume import KSpaceVolume, open_volume, volume_files
 from lfmri_core.masks import SamplingMask
 from lfmri_core.recon.pipeline import volume_mask
 from lfmri_core.recon.registry import Cancelled
@@ -139,6 +140,7 @@ class SessionController:
         self._boxes: dict[int, tuple[LesionBox, ...]] = {}
         self._annotations_source: Path | None = None
         self._study_findings: tuple[str, ...] = ()
+        self._inputs: tuple[Path, ...] = ()
         self._results: OrderedDict[tuple[object, ...], SliceResult] = OrderedDict()
         self._mask: tuple[tuple[object, ...], SamplingMask] | None = None
         self._job: Job[Any] | None = None
@@ -157,7 +159,8 @@ class SessionController:
 
         Annotations come from ``annotations`` (a fastMRI+ CSV, with its file list) when given,
         else from fastMRI+ CSVs found beside the file. Raises :class:`InputError` (one line) for
-        a file that cannot be read; the previous volume then stays open.
+        a file that cannot be read; the previous volume then stays open. The files read become
+        the session's :attr:`inputs`, which its writers refuse to write over.
         """
         path = Path(path)
         if not path.exists():
@@ -169,12 +172,13 @@ class SessionController:
             info = volume.info
             if info.num_slices < 1:
                 raise InputError(f"{path.name}: holds no slices")
-            found = self._read_annotations(path, info, annotations, file_list)
+            found, read = self._read_annotations(path, info, annotations, file_list)
         except Exception:
             volume.close()
             raise
         self.close()
         self._volume, self._path = volume, path
+        self._inputs = (*volume_files(path), *read)
         self._slice = info.num_slices // 2
         self._set_annotations(found, Path(annotations) if annotations is not None else None)
         self.events.volume_opened.emit(info)
@@ -202,12 +206,27 @@ class SessionController:
         self._volume = self._path = None
         self._reference, self._reference_done = None, False
         self._boxes, self._annotations_source, self._study_findings = {}, None, ()
+        self._inputs = ()
         self._results.clear()
         self._mask = None
 
     @property
     def path(self) -> Path | None:
         return self._path
+
+    @property
+    def inputs(self) -> tuple[Path, ...]:
+        """The files this session read: the volume (both files of a BART array) and every
+        annotation CSV and file list loaded. :meth:`save_annotations` and the exports refuse
+        to write over them; empty when no volume is open."""
+        return self._inputs
+
+    def check_output(self, path: str | os.PathLike[str]) -> Path:
+        """``path`` if a front end may write its own output there (a screenshot, say), else
+        :class:`InputError`: it is one of the session's :attr:`inputs`."""
+        with protect_inputs(*self._inputs):
+            check_output(path)
+        return Path(path)
 
     @property
     def info(self) -> VolumeInfo:
@@ -532,7 +551,8 @@ class SessionController:
         if file_list is None:
             beside = Path(csv_path).with_name(f"{Path(csv_path).stem}_file_list.csv")
             file_list = beside if beside.is_file() else None
-        found = self._read_annotations(self._path or Path(), self.info, csv_path, file_list)
+        found, read = self._read_annotations(self._path or Path(), self.info, csv_path, file_list)
+        self._inputs = tuple(dict.fromkeys((*self._inputs, *read)))
         self._set_annotations(found, Path(csv_path))
         self.events.boxes_changed.emit(-1)
         for index in range(self.num_slices):
@@ -540,23 +560,26 @@ class SessionController:
         return len(self.all_boxes())
 
     def save_annotations(self, csv_path: str | os.PathLike[str]) -> Path:
-        """Write the current boxes as a fastMRI+ CSV (atomically; never over the volume's input)."""
+        """Write the current boxes as a fastMRI+ CSV (atomically; never over one of the :attr:`inputs`)."""
         csv_path = Path(csv_path)
-        if self._annotations_source is not None and csv_path.resolve() == self._annotations_source.resolve():
-            raise InputError(f"{csv_path} is the annotations file that was read; input files are never modified, choose another name")
         assert self._path is not None
         frame = self.recon_shape
         record = FileAnnotations(file=self._path.stem, boxes=self.all_boxes(), study_findings=self._study_findings)
-        write_annotations(csv_path, [record], frame_height=frame[0])
+        with protect_inputs(*self._inputs):
+            write_annotations(csv_path, [record], frame_height=frame[0])
         return csv_path
 
     def _read_annotations(self, path: Path, info: VolumeInfo, csv_path: str | os.PathLike[str] | None,
-                          file_list: str | os.PathLike[str] | None) -> FileAnnotations | None:
+                          file_list: str | os.PathLike[str] | None) -> tuple[FileAnnotations | None, tuple[Path, ...]]:
+        """The volume's annotations and the files they were read from."""
         if csv_path is None:
-            return discover_annotations(path, frame_shape=info.recon_shape)
+            beside = find_annotations(path, frame_shape=info.recon_shape)
+            if beside is None:
+                return None, ()
+            return beside.annotations, tuple(p for p in (beside.csv, beside.file_list) if p is not None)
         found = read_annotations(csv_path, file_list, frame_shape=info.recon_shape).for_file(path.name)
         found.validate(info.num_slices, info.recon_shape)
-        return found
+        return found, tuple(Path(p) for p in (csv_path, file_list) if p is not None)
 
     def _set_annotations(self, found: FileAnnotations | None, source: Path | None) -> None:
         self._boxes = {}
@@ -581,7 +604,10 @@ class SessionController:
         return failure_cases(cams, boxes, method=method, probabilities=probabilities)
 
     def export_failure_csv(self, path: str | os.PathLike[str], method: str | None = None) -> Path:
-        write_failure_csv(path, self.failure_cases(method))
+        """Write the failure-case table as CSV (never over one of the :attr:`inputs`)."""
+        cases = self.failure_cases(method)
+        with protect_inputs(*self._inputs):
+            write_failure_csv(path, cases)
         return Path(path)
 
     def readout_rows(self, index: int | None = None) -> list[dict[str, object]]:
@@ -589,7 +615,10 @@ class SessionController:
         return [r.as_row() for r in self.readouts(index).values()]
 
     def export_readouts_csv(self, path: str | os.PathLike[str], index: int | None = None) -> Path:
-        return write_csv(path, self.readout_rows(index))
+        """Write a slice's readouts as CSV (never over one of the :attr:`inputs`)."""
+        rows = self.readout_rows(index)
+        with protect_inputs(*self._inputs):
+            return write_csv(path, rows)
 
 
 def _reconstruct(job: Job[Any], snap: _Snapshot, todo: list[tuple[int, str]]) -> Generator[Progress, None, list[SliceResult]]:

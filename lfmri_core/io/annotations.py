@@ -23,11 +23,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.atomic import atomic_write_text
+from lfmri_core.io.protected import check_output
 
 CSV_COLUMNS = ("file", "slice", "study_level", "x", "y", "width", "height", "label")
 
@@ -344,14 +346,25 @@ def write_annotations(
     Every file passed is listed in ``file_list`` (it was "reviewed"), including files with no
     boxes, which readers then treat as negatives.
     """
+    for target in (csv_path, file_list):  # both refused or neither written
+        if target is not None:
+            check_output(target)
     atomic_write_text(csv_path, format_annotations(annotations, frame_height=frame_height))
     if file_list is not None:
         atomic_write_text(file_list, "".join(f"{a.file}\n" for a in annotations))
 
 
-def discover_annotations(
+class FoundAnnotations(NamedTuple):
+    """A volume's annotations found beside it (:func:`find_annotations`) and where they were read."""
+
+    annotations: FileAnnotations
+    csv: Path
+    file_list: Path | None
+
+
+def find_annotations(
     volume_path: str | os.PathLike[str], *, frame_shape: tuple[int, int] = FASTMRI_PLUS_FRAME
-) -> FileAnnotations | None:
+) -> FoundAnnotations | None:
     """Find the annotations of a volume in fastMRI+ CSVs lying in the same folder.
 
     Every ``*.csv`` beside the volume whose header is the fastMRI+ header is read (with its
@@ -368,7 +381,16 @@ def discover_annotations(
         if tuple(h.strip() for h in first.strip().split(","))[: len(CSV_COLUMNS)] != CSV_COLUMNS:
             continue
         file_list = csv_path.with_name(f"{csv_path.stem}_file_list.csv")
-        found = read_annotations(csv_path, file_list if file_list.is_file() else None, frame_shape=frame_shape)
+        used_list = file_list if file_list.is_file() else None
+        found = read_annotations(csv_path, used_list, frame_shape=frame_shape)
         if stem in found.files:
-            return found.files[stem]
+            return FoundAnnotations(found.files[stem], csv_path, used_list)
     return None
+
+
+def discover_annotations(
+    volume_path: str | os.PathLike[str], *, frame_shape: tuple[int, int] = FASTMRI_PLUS_FRAME
+) -> FileAnnotations | None:
+    """The annotations :func:`find_annotations` finds beside a volume, or None."""
+    found = find_annotations(volume_path, frame_shape=frame_shape)
+    return found.annotations if found is not None else None

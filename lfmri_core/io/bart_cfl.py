@@ -15,6 +15,7 @@ import numpy as np
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.atomic import atomic_path, atomic_write_text
+from lfmri_core.io.protected import check_output
 
 #: BART dimension indices used here.
 READ_DIM, PHASE1_DIM, PHASE2_DIM, COIL_DIM, MAPS_DIM = 0, 1, 2, 3, 4
@@ -62,6 +63,8 @@ def read_cfl(path: str | os.PathLike[str]) -> np.ndarray:
 def write_cfl(path: str | os.PathLike[str], array: np.ndarray) -> None:
     """Write a BART array (``.hdr`` + ``.cfl``), each atomically."""
     base = _base(path)
+    for part in (".hdr", ".cfl"):  # both refused or neither written
+        check_output(base.with_suffix(part))
     array = np.asarray(array, dtype=np.complex64)
     dims = list(array.shape) + [1] * max(0, 16 - array.ndim)
     atomic_write_text(base.with_suffix(".hdr"), "# Dimensions\n" + " ".join(map(str, dims)) + "\n")

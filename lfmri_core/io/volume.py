@@ -17,3 +17,12 @@ def open_volume(path: str | os.PathLike[str]) -> KSpaceVolume:
     if Path(path).suffix in (".cfl", ".hdr"):
         return BartVolume(path)
     return FastMRIVolume(path)
+
+
+def volume_files(path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The files :func:`open_volume` reads for ``path``: both ``.cfl`` and ``.hdr`` of a BART
+    array, else ``path`` itself (the inputs to protect, :mod:`lfmri_core.io.protected`)."""
+    path = Path(path)
+    if path.suffix in (".cfl", ".hdr"):
+        return (path.with_suffix(".cfl"), path.with_suffix(".hdr"))
+    return (path,)

@@ -495,6 +495,8 @@ class ReconstructionWidget(QWidget):
         if path is None:
             return None
         path = Path(path)
+        if self._try(self.controller.check_output, path, about=path) is REFUSED:  # never over an input
+            return None
         if self._try(self.viewer.screenshot, str(path), canvas_only=True, flash=False, about=path) is REFUSED:
             return None
         show_info(f"view saved to {path}")
