@@ -7,7 +7,9 @@ reconstruction models, :mod:`lfmri_core.training`) and ``evaluate`` (the paper's
 held-out test set, :mod:`lfmri_core.study`).
 
 Bad input ends with one line ``lfmri: error: <problem>`` on stderr and exit status 2; no
-traceback. Input files are opened read-only and protected while a command runs: an output that
+traceback, and nothing on stdout before it. A part of an input that is skipped (a CSV beside
+the volume that is not a fastMRI+ annotation CSV) or dropped (a lesion box entirely outside
+the image) is one line ``lfmri: warning: <what>``, and the command goes on. Input files are opened read-only and protected while a command runs: an output that
 is one of them (or another output of the same command) is refused before anything is written
 (:mod:`lfmri_core.io.protected`); outputs are written atomically.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -44,7 +47,7 @@ def _slice_range(text: str) -> slice | list[int]:
             return slice(int(start) if start else None, int(stop) if stop else None)
         return [int(v) for v in text.split(",")]
     except ValueError:
-        raise InputError(f"--slices {text!r} is not N, START:STOP or N,M,...") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not N, START:STOP or N,M,...") from None
 
 
 def _resolve_slices(spec: slice | list[int] | None, num_slices: int) -> list[int] | None:
@@ -58,6 +61,9 @@ def _resolve_slices(spec: slice | list[int] | None, num_slices: int) -> list[int
     for s in spec:
         if not 0 <= s < num_slices:
             raise InputError(f"--slices names slice {s}, but the volume has {num_slices} slices (0..{num_slices - 1})")
+    twice = sorted({s for s in spec if spec.count(s) > 1})
+    if twice:
+        raise InputError(f"--slices names slice {', '.join(map(str, twice))} more than once")
     return spec
 
 
@@ -81,8 +87,15 @@ def _load_annotations(volume_path: Path, csv_path: str | None, num_slices: int, 
     if inputs is not None:
         inputs.add(*read)
     if ann is not None:
+        ann = ann.within(image_shape)
         ann.validate(num_slices, image_shape)
     return ann
+
+
+def _check_folder(path: str, option: str = "--out") -> None:
+    """An output folder must be one, or not exist yet: refused before any work, not after it."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise InputError(f"{option} {path} is a file, not a folder")
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -90,21 +103,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     with open_volume(args.file) as vol:
         info = vol.info
-        enc = info.encoding
-        print(f"file            {info.name}")
-        print(f"kspace          {'multicoil' if info.multicoil else 'singlecoil'} "
-              f"{info.num_slices} slices x {info.num_coils} coils x {info.image_shape[0]} x {info.image_shape[1]} (H readout x W phase encode)")
-        print(f"encoded matrix  {enc.encoded_shape[0]} x {enc.encoded_shape[1]}   FOV {enc.encoded_fov_mm[0]:g} x {enc.encoded_fov_mm[1]:g} mm")
-        print(f"recon matrix    {info.recon_shape[0]} x {info.recon_shape[1]}")
-        print(f"acquired cols   [{enc.padding[0]}, {enc.padding[1]})" + ("" if info.has_header else "  (no ISMRMRD header)"))
-        print(f"targets         {', '.join(info.targets) or 'none'}")
-        if info.mask is not None:
-            print(f"stored mask     {int(info.mask.sum())}/{info.mask.size} lines "
-                  f"(acceleration {info.attrs.get('acceleration', '?')}, {info.attrs.get('num_low_frequency', '?')} low-frequency lines)")
-        for key in ("acquisition", "patient_id", "max", "norm"):
-            if key in info.attrs:
-                print(f"{key:<15} {info.attrs[key]}")
-        ann = _load_annotations(Path(args.file), args.annotations, info.num_slices, info.recon_shape)
+    # Everything is read before anything is printed: bad input prints its error line only.
+    ann = _load_annotations(Path(args.file), args.annotations, info.num_slices, info.recon_shape)
+    enc = info.encoding
+    print(f"file            {info.name}")
+    print(f"kspace          {'multicoil' if info.multicoil else 'singlecoil'} "
+          f"{info.num_slices} slices x {info.num_coils} coils x {info.image_shape[0]} x {info.image_shape[1]} (H readout x W phase encode)")
+    print(f"encoded matrix  {enc.encoded_shape[0]} x {enc.encoded_shape[1]}   FOV {enc.encoded_fov_mm[0]:g} x {enc.encoded_fov_mm[1]:g} mm")
+    print(f"recon matrix    {info.recon_shape[0]} x {info.recon_shape[1]}")
+    print(f"acquired cols   [{enc.padding[0]}, {enc.padding[1]})" + ("" if info.has_header else "  (no ISMRMRD header)"))
+    print(f"targets         {', '.join(info.targets) or 'none'}")
+    if info.mask is not None:
+        print(f"stored mask     {int(info.mask.sum())}/{info.mask.size} lines "
+              f"(acceleration {info.attrs.get('acceleration', '?')}, {info.attrs.get('num_low_frequency', '?')} low-frequency lines)")
+    for key in ("acquisition", "patient_id", "max", "norm"):
+        if key in info.attrs:
+            print(f"{key:<15} {info.attrs[key]}")
     if ann is None:
         print("annotations     none found")
     else:
@@ -139,6 +153,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from lfmri_sample_data import ensure_sample_data
 
+    if args.out is not None:
+        _check_folder(args.out)
     paths = ensure_sample_data(args.out, geometry=args.geometry, num_slices=args.slices, seed=args.seed, force=args.force)
     for path in paths:
         print(path)
@@ -236,8 +252,20 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     if args.report is not None:
         from lfmri_core.io.atomic import atomic_write_text
 
-        atomic_write_text(args.report, json.dumps(report, indent=2) + "\n")
+        atomic_write_text(args.report, json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
     return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity (LF-PSNR without lesion boxes, say) as None: JSON has
+    no NaN, and a bare ``NaN`` makes the file unreadable to strict parsers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _print_report(report: dict[str, object]) -> None:
@@ -264,6 +292,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from lfmri_core.demo import run_demo
     from lfmri_sample_data import ensure_sample_data
 
+    _check_folder(args.out)
     with protect_inputs(*ensure_sample_data()):
         run_demo(Path(args.out), quiet=args.quiet)
     return 0
@@ -793,6 +822,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"lfmri: warning: {message}", file=sys.stderr)
 
 
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says memory ran out: Python's MemoryError, torch's (GPU)
+    OutOfMemoryError, or torch's CPU allocator failing."""
+    return (isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
+            or "can't allocate memory" in str(error))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lfmri`` command."""
     try:
@@ -807,6 +843,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except OSError as err:
         print(f"lfmri: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        reason = " ".join(str(err).split())
+        print(f"lfmri: error: out of memory{f' ({reason[:200]})' if reason else ''}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("lfmri: interrupted", file=sys.stderr)

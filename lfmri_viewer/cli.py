@@ -6,7 +6,8 @@ whole window, the metrics of the shown slice for every method, and the CAM failu
 of the volume, written to ``--out`` (default ``out/view``). ``--screenshots`` asks for that
 rendering explicitly, display or not.
 
-Bad input ends with one line ``lfmri-view: error: <problem>`` and exit status 2.
+Bad input ends with one line ``lfmri-view: error: <problem>`` and exit status 2: the volume,
+its annotations and the options are checked before any window opens (or Xvfb starts).
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.path is not None and not Path(args.path).is_file():
-            raise InputError(f"{args.path}: no such file")
+            raise InputError(f"{args.path}: no such file" if not Path(args.path).exists()
+                             else f"{args.path}: not a file")
+        check_inputs(args, rendering=args.screenshots or not _has_display())
         if not _has_display():
             if args.screenshots and os.environ.get("QT_QPA_PLATFORM") == "offscreen":
                 raise InputError("napari cannot render with QT_QPA_PLATFORM=offscreen; run under Xvfb")
@@ -80,8 +83,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"lfmri-view: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as err:
+        print(f"lfmri-view: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+
+
+def check_inputs(args: argparse.Namespace, *, rendering: bool) -> None:
+    """Open the volume and its annotations once without a GUI and check ``--slice`` (and, when
+    ``rendering``, ``--out``): bad input is an InputError before a window opens. Warnings
+    (a CSV beside the volume skipped, a box dropped) are printed as ``lfmri-view: warning:`` lines."""
+    from lfmri_viewer.controller import SessionController
+
+    if rendering and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f"--out {args.out} is a file, not a folder")
+    session = SessionController(classifier=None)
+    session.events.notice.connect(lambda level, message: print(f"lfmri-view: {level}: {message}", file=sys.stderr))
+    try:
+        session.open(_volume_path(args), annotations=args.annotations)
+        if args.slice is not None:
+            session.check_slice(args.slice)
+    finally:
+        session.close()
 
 
 def _volume_path(args: argparse.Namespace) -> Path:
@@ -104,19 +128,23 @@ def _setup(args: argparse.Namespace) -> tuple[Any, ReconstructionWidget]:
 
         qt_main_window.SHOW_QT_WARNING = False
     viewer = napari.Viewer(title="LF-MRI Viewer", show=True)
-    viewer.window.resize(*WINDOW)
-    widget = ReconstructionWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="LF-MRI reconstruction", area="right")
-    path = _volume_path(args)
-    if not widget.open_file(path):
-        raise InputError(f"{path}: could not be opened")
-    if args.annotations is not None:
-        widget.controller.load_annotations(args.annotations)
-    session = widget.controller
-    if args.slice is not None:
-        session.set_slice(args.slice)
-    else:
-        session.set_slice(max(range(session.num_slices), key=lambda i: (len(session.boxes(i)), -abs(i - session.num_slices // 2))))
+    try:
+        viewer.window.resize(*WINDOW)
+        widget = ReconstructionWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="LF-MRI reconstruction", area="right")
+        session = widget.controller
+        # The controller's own error (an InputError naming the problem), not a notification.
+        session.open(_volume_path(args), annotations=args.annotations)
+        if args.slice is not None:
+            session.set_slice(args.slice)
+        else:
+            session.set_slice(max(range(session.num_slices),
+                                  key=lambda i: (len(session.boxes(i)), -abs(i - session.num_slices // 2))))
+    except BaseException:
+        # Closed now, while the widget's jobs, threads and Qt objects still exist: left to the
+        # interpreter's exit, they would go in no set order.
+        viewer.close()
+        raise
     return viewer, widget
 
 

@@ -21,11 +21,13 @@ reference volume's maximum as data range (fastMRI's convention), so slices compa
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
+import warnings
 from collections import OrderedDict
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ import torch
 from psygnal import Signal, SignalGroup
 
 from lfmri_core.coils import virtual_coil_count
-from lfmri_core.errors import InputError
+from lfmri_core.errors import InputError, InputWarning
 from lfmri_core.inference import SHIPPED, ClassifierArg, infer_slices
 from lfmri_core.io.annotations import FileAnnotations, LesionBox, find_annotations, read_annotations, write_annotations
 from lfmri_core.io.fastmri_h5 import VolumeInfo
@@ -157,33 +159,46 @@ class SessionController:
     ) -> VolumeInfo:
         """Open a fastMRI ``.h5`` or BART ``.cfl`` volume (read-only, lazily, slice by slice).
 
-        Annotations come from ``annotations`` (a fastMRI+ CSV, with its file list) when given,
-        else from fastMRI+ CSVs found beside the file. Raises :class:`InputError` (one line) for
-        a file that cannot be read; the previous volume then stays open. The files read become
-        the session's :attr:`inputs`, which its writers refuse to write over.
+        Its reference image is read now (the stored target, or the RSS of the k-space slice by
+        slice): every front end shows it at once, and a file damaged there is refused here.
+        Annotations come from ``annotations`` (a fastMRI+ CSV, with its file list: by default
+        ``<name>_file_list.csv`` beside it when there is one) when given, else from fastMRI+
+        CSVs found beside the file; CSVs skipped there and boxes dropped (entirely outside the
+        image) are ``"warning"`` notices.
+
+        Raises :class:`InputError` (one line) for a file that cannot be read, whatever the
+        reader raised; the previous volume then stays open. The files read become the
+        session's :attr:`inputs`, which its writers refuse to write over.
         """
         path = Path(path)
         if not path.exists():
             raise InputError(f"{path}: no such file")
         if path.is_dir():
             raise InputError(f"{path}: is a folder; open a fastMRI .h5 or BART .cfl file")
-        volume = open_volume(path)
-        try:
-            info = volume.info
-            if info.num_slices < 1:
-                raise InputError(f"{path.name}: holds no slices")
-            found, read = self._read_annotations(path, info, annotations, file_list)
-        except Exception:
-            volume.close()
-            raise
+        if annotations is not None and file_list is None:
+            file_list = _file_list_beside(annotations)
+        with _input_warnings() as skipped, _as_input_error(path.name):
+            volume = open_volume(path)
+            try:
+                info = volume.info
+                if info.num_slices < 1:
+                    raise InputError(f"{path.name}: holds no slices")
+                found, read = self._read_annotations(path, info, annotations, file_list)
+                reference = _reference_of(volume)
+            except BaseException:
+                volume.close()
+                raise
         self.close()
         self._volume, self._path = volume, path
+        self._reference, self._reference_done = reference, True
         self._inputs = (*volume_files(path), *read)
         self._slice = info.num_slices // 2
         self._set_annotations(found, Path(annotations) if annotations is not None else None)
         self.events.volume_opened.emit(info)
         self.events.boxes_changed.emit(-1)
         self.events.slice_changed.emit(self._slice)
+        for message in skipped:
+            self.events.notice.emit("warning", message)
         self._maybe_auto_update()
         return info
 
@@ -262,8 +277,8 @@ class SessionController:
         the RSS of fully sampled k-space; None for undersampled files without a reference."""
         volume = self._require()
         if not self._reference_done:
-            has_target = bool(volume.info.targets)
-            self._reference = None if self.is_undersampled_file and not has_target else reference_image(volume)[0]
+            with _as_input_error(f"{volume.info.name}: the reference image"):
+                self._reference = _reference_of(volume)
             self._reference_done = True
         return self._reference
 
@@ -340,7 +355,12 @@ class SessionController:
 
     def _maybe_auto_update(self) -> None:
         if self._auto_update and self._volume is not None:
-            self.reconstruct_slice()
+            # Nobody asked for this job: a job that cannot start is a notice, and the slice or
+            # setting change that started it stands.
+            try:
+                self.reconstruct_slice()
+            except InputError as error:
+                self.events.notice.emit("error", f"reconstruct slice {self._slice} failed: {error}")
 
     def _virtual_coils(self) -> int | None:
         """The virtual-coil setting, None when it keeps every coil of the open volume."""
@@ -549,11 +569,13 @@ class SessionController:
         """Read this volume's boxes from a fastMRI+ CSV the user chose (with ``<name>_file_list.csv``
         beside it when there is one and no ``file_list`` is given); returns how many."""
         if file_list is None:
-            beside = Path(csv_path).with_name(f"{Path(csv_path).stem}_file_list.csv")
-            file_list = beside if beside.is_file() else None
-        found, read = self._read_annotations(self._path or Path(), self.info, csv_path, file_list)
+            file_list = _file_list_beside(csv_path)
+        with _input_warnings() as dropped, _as_input_error(Path(csv_path).name):
+            found, read = self._read_annotations(self._path or Path(), self.info, csv_path, file_list)
         self._inputs = tuple(dict.fromkeys((*self._inputs, *read)))
         self._set_annotations(found, Path(csv_path))
+        for message in dropped:
+            self.events.notice.emit("warning", message)
         self.events.boxes_changed.emit(-1)
         for index in range(self.num_slices):
             self.events.readouts_changed.emit(index)
@@ -576,10 +598,13 @@ class SessionController:
             beside = find_annotations(path, frame_shape=info.recon_shape)
             if beside is None:
                 return None, ()
-            return beside.annotations, tuple(p for p in (beside.csv, beside.file_list) if p is not None)
-        found = read_annotations(csv_path, file_list, frame_shape=info.recon_shape).for_file(path.name)
+            found, read = beside.annotations, tuple(p for p in (beside.csv, beside.file_list) if p is not None)
+        else:
+            found = read_annotations(csv_path, file_list, frame_shape=info.recon_shape).for_file(path.name)
+            read = tuple(Path(p) for p in (csv_path, file_list) if p is not None)
+        found = found.within(info.recon_shape)
         found.validate(info.num_slices, info.recon_shape)
-        return found, tuple(Path(p) for p in (csv_path, file_list) if p is not None)
+        return found, read
 
     def _set_annotations(self, found: FileAnnotations | None, source: Path | None) -> None:
         self._boxes = {}
@@ -619,6 +644,54 @@ class SessionController:
         rows = self.readout_rows(index)
         with protect_inputs(*self._inputs):
             return write_csv(path, rows)
+
+
+def _reference_of(volume: KSpaceVolume) -> np.ndarray | None:
+    """The reference ``(slices, rh, rw)`` of a volume; None for an undersampled file without one."""
+    if volume.info.mask is not None and not volume.info.targets:
+        return None
+    return reference_image(volume)[0]
+
+
+def _file_list_beside(csv_path: str | os.PathLike[str]) -> Path | None:
+    """``<name>_file_list.csv`` beside an annotation CSV, when there is one."""
+    beside = Path(csv_path).with_name(f"{Path(csv_path).stem}_file_list.csv")
+    return beside if beside.is_file() else None
+
+
+_READ_ERRORS = (OSError, RuntimeError, ValueError, MemoryError, KeyError, TypeError)
+"""What reading a user's file can raise beyond InputError, should a reader miss a case: the
+front ends show an InputError and go on, where anything else would end the session."""
+
+
+@contextlib.contextmanager
+def _as_input_error(what: str) -> Iterator[None]:
+    """Errors of reading a user's file as one InputError line (``what: Kind: message``)."""
+    try:
+        yield
+    except InputError:
+        raise
+    except _READ_ERRORS as error:
+        lines = str(error).strip().splitlines()
+        detail = f"{type(error).__name__}: {lines[0]}" if lines and lines[0] else type(error).__name__
+        raise InputError(f"{what} cannot be read ({detail})") from error
+
+
+@contextlib.contextmanager
+def _input_warnings() -> Iterator[list[str]]:
+    """Collect the :class:`InputWarning` lines raised inside (a CSV skipped, a box dropped), for
+    the session to send as notices; other warnings go on as they would have."""
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputWarning)
+        try:
+            yield messages
+        finally:
+            mine = [w for w in caught if issubclass(w.category, InputWarning)]
+            others = [w for w in caught if not issubclass(w.category, InputWarning)]
+    messages.extend(str(w.message) for w in mine)
+    for warning in others:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def _reconstruct(job: Job[Any], snap: _Snapshot, todo: list[tuple[int, str]]) -> Generator[Progress, None, list[SliceResult]]:

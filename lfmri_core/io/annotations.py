@@ -19,15 +19,16 @@ import csv
 import enum
 import io
 import os
+import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from lfmri_core.errors import InputError
+from lfmri_core.errors import InputError, InputWarning
 from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.io.protected import check_output
 
@@ -43,6 +44,14 @@ class ImageLabel(enum.Enum):
     POSITIVE = 1
     NEGATIVE = 0
     UNKNOWN = -1
+
+
+def _overlaps(start: int, length: int, size: int) -> bool:
+    """Whether ``[start, start + length)`` meets ``[0, size)``; a zero-length range meets it
+    when it lies on it or on its ends."""
+    if length == 0:
+        return 0 <= start <= size
+    return start < size and start + length > 0
 
 
 @dataclass(frozen=True)
@@ -83,9 +92,16 @@ class LesionBox:
     ) -> LesionBox:
         """Map a fastMRI+ box (flipped labelling frame) onto the stored frame.
 
-        Boxes are clipped to the frame: a few public knee boxes start at ``y = -1``.
+        Boxes reaching outside the frame are clipped to it: a few public knee boxes start at
+        ``y = -1``. A box entirely outside the frame is mapped unclipped, so that it does not
+        :meth:`fits` the image: :meth:`FileAnnotations.within` drops it with a warning.
         """
         frame_h, frame_w = frame_shape
+        if width < 0 or height < 0:
+            raise InputError(f"lesion box {label.strip()!r} on slice {slice} has negative size ({width} x {height})")
+        if not (_overlaps(x, width, frame_w) and _overlaps(y, height, frame_h)):
+            return cls(slice=slice, label=label.strip(), row0=frame_h - y - height, row1=frame_h - y,
+                       col0=x, col1=x + width)
 
         def clip(value: int, top: int) -> int:
             return min(max(value, 0), top)
@@ -171,6 +187,21 @@ class FileAnnotations:
         """Distinct box labels, sorted."""
         return tuple(sorted({b.label for b in self.boxes}))
 
+    def within(self, image_shape: tuple[int, int]) -> FileAnnotations:
+        """These annotations without the boxes that lie entirely outside an image of
+        ``image_shape = (H, W)``, each dropped with an :class:`~lfmri_core.errors.InputWarning`."""
+        kept = []
+        for box in self.boxes:
+            if _overlaps(box.row0, box.height, image_shape[0]) and _overlaps(box.col0, box.width, image_shape[1]):
+                kept.append(box)
+                continue
+            x, y, width, height = box.to_labelling_frame(image_shape[0])
+            warnings.warn(
+                f"annotation box {box.label!r} on slice {box.slice} of {self.file} (x {x}, y {y}, width {width}, "
+                f"height {height}) lies entirely outside the {image_shape[0]} x {image_shape[1]} image: dropped",
+                InputWarning, stacklevel=2)
+        return self if len(kept) == len(self.boxes) else replace(self, boxes=tuple(kept))
+
     def validate(self, num_slices: int, image_shape: tuple[int, int]) -> None:
         """Raise :class:`InputError` if a box names a slice or pixels the volume lacks."""
         for box in self.boxes:
@@ -229,10 +260,18 @@ def parse_annotation_rows(
     source: str = "annotations",
     frame_shape: tuple[int, int] = FASTMRI_PLUS_FRAME,
 ) -> tuple[dict[str, list[LesionBox]], dict[str, list[str]]]:
-    """Parse fastMRI+ CSV rows into boxes (stored frame) and study-level findings per file."""
+    """Parse fastMRI+ CSV rows into boxes (stored frame) and study-level findings per file
+    (the first row is counted as line 2, below the header)."""
+    return _parse_numbered_rows(enumerate(rows, start=2), source=source, frame_shape=frame_shape)
+
+
+def _parse_numbered_rows(
+    rows: Iterable[tuple[int, Mapping[str, str]]], *, source: str, frame_shape: tuple[int, int]
+) -> tuple[dict[str, list[LesionBox]], dict[str, list[str]]]:
+    """:func:`parse_annotation_rows` of ``(line number, row)`` pairs."""
     boxes: dict[str, list[LesionBox]] = defaultdict(list)
     studies: dict[str, list[str]] = defaultdict(list)
-    for line_no, row in enumerate(rows, start=2):
+    for line_no, row in rows:
         where = f"{source} line {line_no}"
         missing = [c for c in CSV_COLUMNS if row.get(c) is None]
         if missing:
@@ -242,8 +281,8 @@ def parse_annotation_rows(
         if row["study_level"].strip().lower() == "yes":
             studies[stem].append(label)
             continue
-        boxes[stem].append(
-            LesionBox.from_labelling_frame(
+        try:
+            box = LesionBox.from_labelling_frame(
                 slice=_parse_int(row["slice"], "slice", where),
                 label=label,
                 x=_parse_int(row["x"], "x", where),
@@ -252,8 +291,46 @@ def parse_annotation_rows(
                 height=_parse_int(row["height"], "height", where),
                 frame_shape=frame_shape,
             )
-        )
+        except InputError as err:
+            raise InputError(err if str(err).startswith(where) else f"{where}: {err}") from None
+        boxes[stem].append(box)
     return boxes, studies
+
+
+def _read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a CSV (a byte-order mark allowed); InputError naming the first byte
+    that is not UTF-8, and where."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise InputError(f"{what} {path} is not UTF-8 text (byte 0x{data[err.start]:02x} on line {line}); "
+                         "save it as UTF-8") from None
+
+
+def _csv_rows(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
+    """CSV records with the line each starts on. A record over several lines is an error: no
+    fastMRI+ field holds a line break, so it is an unbalanced quote swallowing the lines below."""
+    reader = csv.reader(io.StringIO(text), strict=True)
+    end = 0
+    while True:
+        start = end + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            if reader.line_num > start and "unexpected end of data" in str(err):
+                raise InputError(f"{source} line {start}: a quoted field is never closed (an unbalanced quote "
+                                 f"swallows the lines below)") from None
+            raise InputError(f"{source} line {reader.line_num}: not valid CSV ({err})") from None
+        end = reader.line_num
+        if end > start and any("\n" in f or "\r" in f for f in record):
+            raise InputError(f"{source} line {start}: a quoted field runs on to line {end} (an unbalanced "
+                             "quote?)")
+        if record:
+            yield start, record
 
 
 def read_file_list(path: str | os.PathLike[str]) -> list[str]:
@@ -263,7 +340,7 @@ def read_file_list(path: str | os.PathLike[str]) -> list[str]:
     if not path.is_file():
         raise InputError(f"file list {path} does not exist")
     stems = []
-    for line in path.read_text(encoding="utf-8-sig").splitlines():
+    for line in _read_text(path, "file list").splitlines():
         line = line.strip().strip(",")
         # File stems never contain spaces; the public knee list ends with a caption line
         # ("Knee data") that is not a file.
@@ -293,17 +370,19 @@ def read_annotations(
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise InputError(f"annotation file {csv_path} does not exist")
-    text = csv_path.read_text(encoding="utf-8-sig")
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+        raise InputError(f"annotation file {csv_path} does not exist" if not csv_path.exists()
+                         else f"annotation file {csv_path} is not a file")
+    records = _csv_rows(_read_text(csv_path, "annotation file"), str(csv_path))
+    first = next(records, None)
+    header = [h.strip() for h in first[1]] if first is not None else []
     if tuple(header[: len(CSV_COLUMNS)]) != CSV_COLUMNS:
+        shown = ",".join(header)
         raise InputError(
-            f"{csv_path} is not a fastMRI+ annotation CSV: header is {','.join(header) or '(empty)'}, "
-            f"expected {','.join(CSV_COLUMNS)}"
+            f"{csv_path} is not a fastMRI+ annotation CSV: header is "
+            f"{(shown[:80] + '...' if len(shown) > 80 else shown) or '(empty)'}, expected {','.join(CSV_COLUMNS)}"
         )
-    reader.fieldnames = header
-    boxes, studies = parse_annotation_rows(reader, source=str(csv_path), frame_shape=frame_shape)
+    rows = ((line, dict(zip(header, record))) for line, record in records)
+    boxes, studies = _parse_numbered_rows(rows, source=str(csv_path), frame_shape=frame_shape)
     reviewed = set(read_file_list(file_list)) if file_list is not None else set()
     names = list(dict.fromkeys([*boxes, *studies, *sorted(reviewed)]))
     files = {
@@ -370,21 +449,47 @@ def find_annotations(
     Every ``*.csv`` beside the volume whose header is the fastMRI+ header is read (with its
     ``<name>_file_list.csv`` when present); the first one that knows the file wins. Returns
     None when no CSV mentions the file. ``frame_shape`` is the volume's recon size.
+
+    A CSV there that is not a fastMRI+ annotation CSV (another header, or not UTF-8 text) is
+    skipped with an :class:`~lfmri_core.errors.InputWarning`; one with the fastMRI+ header but
+    a malformed row is an :class:`InputError`, as when it is given explicitly.
     """
     path = Path(volume_path)
     stem = file_stem(path)
     for csv_path in sorted(path.parent.glob("*.csv")):
-        if csv_path.name.endswith("_file_list.csv"):
+        if csv_path.name.endswith("_file_list.csv") or not csv_path.is_file():
             continue
-        with csv_path.open(encoding="utf-8-sig", errors="replace") as f:
-            first = f.readline()
-        if tuple(h.strip() for h in first.strip().split(","))[: len(CSV_COLUMNS)] != CSV_COLUMNS:
+        why = _not_an_annotation_csv(csv_path)
+        if why is not None:
+            warnings.warn(f"skipped {csv_path} beside {path.name}: {why}", InputWarning, stacklevel=2)
             continue
         file_list = csv_path.with_name(f"{csv_path.stem}_file_list.csv")
         used_list = file_list if file_list.is_file() else None
         found = read_annotations(csv_path, used_list, frame_shape=frame_shape)
         if stem in found.files:
             return FoundAnnotations(found.files[stem], csv_path, used_list)
+    return None
+
+
+def _not_an_annotation_csv(csv_path: Path) -> str | None:
+    """Why ``csv_path`` is not a fastMRI+ annotation CSV, or None when it is one (by its header
+    and encoding; its rows are checked when it is read)."""
+    try:
+        with csv_path.open("rb") as f:
+            head = f.read(1 << 16)
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    first = head.split(b"\n", 1)[0].strip()
+    try:
+        columns = tuple(h.strip() for h in first.decode("utf-8-sig").split(","))
+    except UnicodeDecodeError:
+        columns = ()
+    if columns[: len(CSV_COLUMNS)] != CSV_COLUMNS:
+        return f"not a fastMRI+ annotation CSV (its header is not {','.join(CSV_COLUMNS)})"
+    try:
+        _read_text(csv_path, "annotation file")
+    except InputError as err:
+        return str(err).replace(f"annotation file {csv_path} is ", "")
     return None
 
 

@@ -8,6 +8,7 @@ order is ``read, phase1, phase2, coils, maps, ...``, so a 2-D multi-coil k-space
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.atomic import atomic_path, atomic_write_text
+from lfmri_core.io.budget import check_size
 from lfmri_core.io.protected import check_output
 
 #: BART dimension indices used here.
@@ -52,8 +54,7 @@ def read_cfl(path: str | os.PathLike[str]) -> np.ndarray:
     cfl = _base(path).with_suffix(".cfl")
     if not cfl.is_file():
         raise InputError(f"{cfl} does not exist (a BART array needs both .hdr and .cfl)")
-    count = int(np.prod(dims))
-    expected = count * np.dtype(np.complex64).itemsize
+    expected = math.prod(dims) * np.dtype(np.complex64).itemsize  # Python integers: no overflow
     actual = cfl.stat().st_size
     if actual != expected:
         raise InputError(f"{cfl} holds {actual} bytes but its header {dims} needs {expected}")
@@ -100,10 +101,17 @@ class BartVolume:
 
         self.path = _base(path)
         self._array = read_cfl(self.path)
-        dims = list(self._array.shape) + [1] * max(0, 5 - self._array.ndim)
-        if any(d != 1 for d in dims[MAPS_DIM:]):
-            raise InputError(f"{self.path.name}: BART array {tuple(self._array.shape)} has more than k-space and coil dimensions")
-        read, phase1, phase2, coils = dims[:4]
+        try:
+            dims = list(self._array.shape) + [1] * max(0, 5 - self._array.ndim)
+            if any(d != 1 for d in dims[MAPS_DIM:]):
+                raise InputError(f"{self.path.name}: BART array {tuple(self._array.shape)} has more than k-space and coil dimensions")
+            read, phase1, phase2, coils = dims[:4]
+            # Memory-mapped, so only what is read counts: one slice, and the images of all of them.
+            check_size((coils, read, phase1), np.complex64, what=f"{self.path.name}: one k-space slice")
+            check_size((phase2, read, phase1), np.float32, what=f"{self.path.name}: the images")
+        except BaseException:
+            self.close()
+            raise
         self.info = VolumeInfo(
             name=self.path.name,
             kspace_shape=(phase2, coils, read, phase1),

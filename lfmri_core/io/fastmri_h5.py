@@ -17,8 +17,10 @@ hyperslabs, so reading slice 7 of a 40-slice volume touches only that slice's by
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +30,7 @@ import numpy as np
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.atomic import atomic_path
+from lfmri_core.io.budget import check_size
 from lfmri_core.io.ismrmrd_header import EncodingInfo, build_header, parse_header
 
 TARGET_NAMES = ("reconstruction_rss", "reconstruction_esc")
@@ -103,6 +106,29 @@ def _attr_value(value: Any) -> Any:
     return value
 
 
+_HDF5_ERRORS = (OSError, RuntimeError, KeyError)
+"""What h5py raises for a damaged file: a bad heap or B-tree signature (RuntimeError), a chunk
+that does not decompress (OSError), a link to nowhere (KeyError)."""
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text and text[0] else type(error).__name__
+
+
+def _number_attr(value: Any) -> float | None:
+    """A scalar attribute as a float, None when it is not one number (text, an array of several)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    array = np.asarray(value)
+    if array.size != 1 or not (np.issubdtype(array.dtype, np.number) and not np.iscomplexobj(array)):
+        return None
+    return float(array.reshape(-1)[0])
+
+
 class FastMRIVolume:
     """A fastMRI HDF5 file opened read-only, with lazy per-slice access.
 
@@ -111,6 +137,12 @@ class FastMRIVolume:
         with FastMRIVolume("file1000001.h5") as vol:
             kspace = vol.kspace(7)            # (coils, H, W) complex64, only slice 7 read
             target = vol.target(7)            # (320, 320) float32 or None
+
+    Opening checks what every later read relies on, so that a malformed or damaged file is
+    one :class:`~lfmri_core.errors.InputError` (naming the file and the problem) here or at the
+    read that meets the damage, never an h5py or numpy exception: the datasets' kinds, ranks
+    and dtypes, the header, a stored mask and its attributes, and the declared sizes against
+    the memory budget (:mod:`lfmri_core.io.budget`).
 
     Parameters
     ----------
@@ -121,7 +153,10 @@ class FastMRIVolume:
     def __init__(self, source: str | os.PathLike[str] | IO[bytes]) -> None:
         if hasattr(source, "read"):
             self.path = Path(getattr(source, "name", "volume.h5"))
-            self._file = h5py.File(source, "r")
+            try:
+                self._file = h5py.File(source, "r")
+            except _HDF5_ERRORS as exc:
+                raise InputError(f"{self.path} cannot be read as HDF5 ({_reason(exc)})") from None
         else:
             self.path = Path(source)
             if not self.path.exists():
@@ -132,20 +167,38 @@ class FastMRIVolume:
                 raise InputError(f"{self.path} is not an HDF5 file")
             try:
                 self._file = h5py.File(self.path, "r")
-            except OSError as exc:  # a truncated or damaged file: h5py's message names no file
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise InputError(f"{self.path} cannot be read as HDF5 ({reason})") from None
+            except _HDF5_ERRORS as exc:  # a truncated or damaged file: h5py's message names no file
+                raise InputError(f"{self.path} cannot be read as HDF5 ({_reason(exc)})") from None
         try:
-            self.info = self._read_info()
+            with self._reading("its structure"):
+                self.info = self._read_info()
         except BaseException:
             self._file.close()
             raise
 
+    @contextlib.contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """h5py's errors on a damaged file, as one InputError naming the file and ``what`` was read."""
+        try:
+            yield
+        except _HDF5_ERRORS as exc:
+            raise InputError(f"{self.path.name} is damaged: HDF5 cannot read {what} ({_reason(exc)})") from None
+
+    def _dataset(self, name: str) -> h5py.Dataset | None:
+        """The dataset ``name``, None when absent; InputError when it is a group."""
+        if name not in self._file:
+            return None
+        node = self._file[name]
+        if not isinstance(node, h5py.Dataset):
+            raise InputError(f"{self.path.name}: '{name}' is a group, not a dataset")
+        return node
+
     def _read_info(self) -> VolumeInfo:
         f, where = self._file, self.path.name
-        if "kspace" not in f or not isinstance(f["kspace"], h5py.Dataset):
+        if "kspace" not in f:
             raise InputError(f"{where} has no 'kspace' dataset (found: {', '.join(f.keys()) or 'nothing'})")
-        ks = f["kspace"]
+        ks = self._dataset("kspace")
+        assert ks is not None
         if ks.ndim not in (3, 4):
             raise InputError(
                 f"{where}: 'kspace' has shape {ks.shape} (rank {ks.ndim}); expected "
@@ -157,22 +210,30 @@ class FastMRIVolume:
             raise InputError(f"{where}: 'kspace' is empty, shape {ks.shape}")
         multicoil = ks.ndim == 4
         shape = tuple(ks.shape) if multicoil else (ks.shape[0], 1, ks.shape[1], ks.shape[2])
+        check_size(shape[1:], np.complex64, what=f"{where}: one k-space slice")
 
         # fastMRI's default target: RSS for multicoil, ESC for singlecoil.
         order = TARGET_NAMES if multicoil else TARGET_NAMES[::-1]
         targets = tuple(n for n in order if n in f)
         target_shape = None
         for name in targets:
-            t = f[name]
-            if t.ndim != 3 or t.shape[0] != shape[0]:
+            t = self._dataset(name)
+            assert t is not None
+            if t.ndim != 3 or t.shape[0] != shape[0] or min(t.shape) < 1:
                 raise InputError(
                     f"{where}: '{name}' has shape {t.shape}; expected ({shape[0]}, rh, rw)"
                 )
+            if not (np.issubdtype(t.dtype, np.floating) or np.issubdtype(t.dtype, np.integer)):
+                raise InputError(f"{where}: '{name}' has dtype {t.dtype}; expected float32 magnitudes")
             target_shape = target_shape or (t.shape[1], t.shape[2])
 
-        has_header = "ismrmrd_header" in f
-        if has_header:
-            encoding = parse_header(f["ismrmrd_header"][()], source=where)
+        header = self._dataset("ismrmrd_header")
+        has_header = header is not None
+        if header is not None:
+            raw = header[()]
+            if isinstance(raw, np.ndarray) and raw.size == 1:  # a one-element array of text
+                raw = raw.reshape(-1)[0]
+            encoding = parse_header(raw, source=where)
             if tuple(encoding.encoded_shape) != shape[2:]:
                 # Some public files list an encoded matrix other than the stored grid: trust
                 # the data and keep only the recon size and limits that still fit.
@@ -182,18 +243,39 @@ class FastMRIVolume:
                     encoded_fov_mm=encoding.encoded_fov_mm,
                     recon_fov_mm=encoding.recon_fov_mm,
                 )
+            left, right = encoding.padding
+            if left >= right:
+                raise InputError(
+                    f"{where}: the ISMRMRD header's kspace_encoding_step_1 limits (center {encoding.kspace_center}, "
+                    f"maximum {encoding.kspace_maximum}) leave no acquired column of {shape[3]}"
+                )
         else:
             h, w = shape[2:]
             encoding = EncodingInfo(encoded_shape=(h, w), recon_shape=target_shape or (min(h, 320), min(w, 320)))
+        recon_shape = target_shape or encoding.recon_shape
+        check_size((shape[0], *recon_shape), np.float32, what=f"{where}: the images at the recon size")
 
+        attrs = {}
+        for key in f.attrs:
+            try:
+                attrs[key] = _attr_value(f.attrs[key])
+            except (OSError, TypeError, ValueError):  # a type h5py cannot read: not one we use
+                continue
         mask = None
-        if "mask" in f:
-            mask = np.asarray(f["mask"][()]).astype(bool).reshape(-1)
+        stored = self._dataset("mask")
+        if stored is not None:
+            if not (stored.dtype == bool or np.issubdtype(stored.dtype, np.integer)
+                    or np.issubdtype(stored.dtype, np.floating)):
+                raise InputError(f"{where}: 'mask' has dtype {stored.dtype}; expected a boolean (W,) mask")
+            check_size((stored.size,), stored.dtype, what=f"{where}: 'mask'")
+            mask = np.asarray(stored[()]).astype(bool).reshape(-1)
             if mask.shape[0] != shape[3]:
                 raise InputError(
                     f"{where}: 'mask' has {mask.shape[0]} entries but k-space has {shape[3]} columns"
                 )
-        attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+            if not mask.any():
+                raise InputError(f"{where}: the stored 'mask' samples no k-space column (all zero)")
+            self._check_mask_attrs(attrs, shape[3])
         return VolumeInfo(
             name=self.path.name,
             kspace_shape=shape,  # type: ignore[arg-type]
@@ -205,6 +287,21 @@ class FastMRIVolume:
             mask=mask,
             attrs=attrs,
         )
+
+    def _check_mask_attrs(self, attrs: Mapping[str, Any], width: int) -> None:
+        """The attributes that describe a stored mask, when present: ``acceleration`` >= 1 and
+        ``num_low_frequency`` a whole number of columns."""
+        where = self.path.name
+        if "acceleration" in attrs:
+            value = _number_attr(attrs["acceleration"])
+            if value is None or not math.isfinite(value) or value < 1:
+                raise InputError(f"{where}: attribute 'acceleration' is {attrs['acceleration']!r}; "
+                                 "expected a number of at least 1")
+        if "num_low_frequency" in attrs:
+            value = _number_attr(attrs["num_low_frequency"])
+            if value is None or not value.is_integer() or not 0 <= value <= width:
+                raise InputError(f"{where}: attribute 'num_low_frequency' is {attrs['num_low_frequency']!r}; "
+                                 f"expected a whole number of columns from 0 to {width}")
 
     def __enter__(self) -> FastMRIVolume:
         return self
@@ -227,7 +324,8 @@ class FastMRIVolume:
     def kspace(self, index: int) -> np.ndarray:
         """k-space of one slice, shape ``(coils, H, W)`` complex64 (coils = 1 for singlecoil)."""
         index = self._check_index(index)
-        data = np.asarray(self._file["kspace"][index], dtype=np.complex64)
+        with self._reading(f"the k-space of slice {index}"):
+            data = np.asarray(self._file["kspace"][index], dtype=np.complex64)
         if not self.info.multicoil:
             data = data[None]
         if not np.isfinite(data).all():
@@ -244,20 +342,29 @@ class FastMRIVolume:
         name = name or (self.info.targets[0] if self.info.targets else None)
         if name is None:
             return None
-        if name not in self._file:
+        if name not in self.info.targets:
             raise InputError(f"{self.path.name} has no '{name}' dataset")
-        return np.asarray(self._file[name][index], dtype=np.float32)
+        with self._reading(f"'{name}' of slice {index}"):
+            return np.asarray(self._file[name][index], dtype=np.float32)
 
     def target_volume(self, name: str | None = None) -> np.ndarray | None:
         """All reference slices, ``(slices, rh, rw)`` float32 (reads the whole target)."""
         name = name or (self.info.targets[0] if self.info.targets else None)
-        return None if name is None else np.asarray(self._file[name][()], dtype=np.float32)
+        if name is None:
+            return None
+        if name not in self.info.targets:
+            raise InputError(f"{self.path.name} has no '{name}' dataset")
+        with self._reading(f"'{name}'"):
+            return np.asarray(self._file[name][()], dtype=np.float32)
 
     @property
     def header_xml(self) -> str | None:
         if not self.info.has_header:
             return None
-        raw = self._file["ismrmrd_header"][()]
+        with self._reading("'ismrmrd_header'"):
+            raw = self._file["ismrmrd_header"][()]
+        if isinstance(raw, np.ndarray) and raw.size == 1:
+            raw = raw.reshape(-1)[0]
         return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
 

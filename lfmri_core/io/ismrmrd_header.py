@@ -14,6 +14,7 @@ encode (k-space columns, ``W``).
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -91,9 +92,16 @@ def _number(root: ET.Element, path: str, kind: type, *, required: bool, source: 
             raise InputError(f"{source}: ISMRMRD header lacks {path}")
         return None
     try:
-        return kind(float(node.text)) if kind is int else kind(node.text)
+        value = float(node.text)
     except ValueError:
-        raise InputError(f"{source}: ISMRMRD header {path} is {node.text!r}, not a number") from None
+        raise InputError(f"{source}: ISMRMRD header {path} is {node.text.strip()!r}, not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"{source}: ISMRMRD header {path} is {node.text.strip()!r}, not a finite number")
+    if kind is int:
+        if not value.is_integer():
+            raise InputError(f"{source}: ISMRMRD header {path} is {node.text.strip()!r}, not an integer")
+        return int(value)
+    return kind(value)
 
 
 def parse_header(xml: str | bytes, *, source: str = "ismrmrd_header") -> EncodingInfo:
@@ -105,19 +113,38 @@ def parse_header(xml: str | bytes, *, source: str = "ismrmrd_header") -> Encodin
         The header text (the ``ismrmrd_header`` dataset of a fastMRI file).
     source
         Where it came from, for error messages.
+
+    Raises
+    ------
+    InputError
+        Not XML text, a matrix size or encoding limit missing, not an integer or not positive
+        (limits: not negative).
     """
     if isinstance(xml, bytes):
         xml = xml.decode("utf-8", errors="replace")
+    if not isinstance(xml, str):
+        raise InputError(f"{source}: ISMRMRD header is not text but {type(xml).__name__}")
     try:
         root = ET.fromstring(xml)
-    except ET.ParseError as err:
+    except (ET.ParseError, ValueError) as err:  # ValueError: a declared encoding expat cannot read
         raise InputError(f"{source}: ISMRMRD header is not valid XML ({err})") from None
 
     def size(space: str) -> tuple[int, int]:
-        return tuple(
-            _number(root, f"encoding/{space}/matrixSize/{axis}", int, required=True, source=source)
-            for axis in ("x", "y")
-        )  # type: ignore[return-value]
+        shape = []
+        for axis in ("x", "y"):
+            path = f"encoding/{space}/matrixSize/{axis}"
+            value = _number(root, path, int, required=True, source=source)
+            if value < 1:
+                raise InputError(f"{source}: ISMRMRD header {path} is {value}; a matrix size must be at least 1")
+            shape.append(value)
+        return (shape[0], shape[1])
+
+    def limit(name: str) -> int | None:
+        path = f"encoding/encodingLimits/kspace_encoding_step_1/{name}"
+        value = _number(root, path, int, required=False, source=source)
+        if value is not None and value < 0:
+            raise InputError(f"{source}: ISMRMRD header {path} is {value}; an encoding limit must be at least 0")
+        return value
 
     def fov(space: str) -> tuple[float, float, float]:
         return tuple(
@@ -126,14 +153,13 @@ def parse_header(xml: str | bytes, *, source: str = "ismrmrd_header") -> Encodin
             for a in ("x", "y", "z")
         )  # type: ignore[return-value]
 
-    limits = "encoding/encodingLimits/kspace_encoding_step_1"
     return EncodingInfo(
         encoded_shape=size("encodedSpace"),
         recon_shape=size("reconSpace"),
         encoded_fov_mm=fov("encodedSpace"),
         recon_fov_mm=fov("reconSpace"),
-        kspace_center=_number(root, f"{limits}/center", int, required=False, source=source),
-        kspace_maximum=_number(root, f"{limits}/maximum", int, required=False, source=source),
+        kspace_center=limit("center"),
+        kspace_maximum=limit("maximum"),
     )
 
 

@@ -99,10 +99,19 @@ def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 
 
 def check_output(target: str | os.PathLike[str], *, option: str | None = None) -> None:
-    """Raise :class:`InputError` when ``target`` is a protected input (see the module docstring).
+    """Raise :class:`InputError` when ``target`` is a protected input (see the module docstring),
+    or cannot be a file at all: an existing folder, or a path below a file.
 
     ``option`` (``"--report"``) names where the target came from in the message.
     """
+    named = f"{option} {target}" if option else f"{target}"
+    if os.path.isdir(target):
+        raise InputError(f"{named} is a folder; an output needs a file name")
+    for parent in Path(os.path.abspath(target)).parents:
+        if os.path.lexists(parent):
+            if not os.path.isdir(parent):
+                raise InputError(f"{named} lies below {parent}, which is not a folder")
+            break
     with _lock:
         inputs = [entry for scope in _scopes.values() for entry in scope]
     if not inputs:
@@ -111,7 +120,6 @@ def check_output(target: str | os.PathLike[str], *, option: str | None = None) -
     ident = _identity(target)
     for given, resolved in inputs:
         if resolved == real or (ident is not None and ident == _identity(resolved)):
-            named = f"{option} {target}" if option else f"{target}"
             same = Path(target) == given
             raise InputError(f"{named} is {'an input file' if same else f'the input file {given}'}; {NEVER_OVERWRITTEN}")
 

@@ -89,6 +89,7 @@ def volume_layers(path: str | os.PathLike[str]) -> list[LayerDataTuple]:
     annotations = discover_annotations(named, frame_shape=image_shape[1:])
     boxes = ()
     if annotations is not None:
+        annotations = annotations.within(image_shape[1:])
         annotations.validate(image_shape[0], image_shape[1:])
         boxes = annotations.boxes
     return [reference, boxes_layer(boxes, source, image_shape)]

@@ -514,7 +514,11 @@ class Scene:
         # Reading every coil of a slice costs a little: only for a k-space layer being looked at.
         if self.kspace is None or not self.kspace.visible or not self.controller.is_open:
             return
-        image = self.controller.kspace_image()
+        try:
+            image = self.controller.kspace_image()
+        except InputError as error:  # a damaged slice: said, and the other slices still show
+            self.on_error(str(error))
+            return
         self.kspace.data = image
         top = float(image.max())
         self.kspace.contrast_limits = (0.0, top if top > 0 else 1.0)

@@ -13,6 +13,7 @@ too, so it can be driven without a file dialog (``widget.open_file(path)``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -179,10 +180,16 @@ class WorkerRunner:
         self.pool.start(worker)
 
     def wait(self, timeout_ms: int = 10_000) -> None:
-        """Wait for every started worker thread to end (after cancelling their jobs)."""
+        """Wait for every started worker thread to end (after cancelling their jobs).
+
+        Safe in every state: a worker or the pool whose Qt object is gone already (at the
+        interpreter's exit, PyQt deletes the objects Python owns in no set order) is skipped.
+        """
         for worker in list(self.workers):
-            worker.quit()
-        self.pool.waitForDone(timeout_ms)
+            with contextlib.suppress(RuntimeError):  # "wrapped C/C++ object ... has been deleted"
+                worker.quit()
+        with contextlib.suppress(RuntimeError):
+            self.pool.waitForDone(timeout_ms)
 
 
 class ReconstructionWidget(QWidget):
@@ -669,16 +676,22 @@ def _notify(level: str, message: str) -> None:
 
 def _shut_down(controller: SessionController, scene: Scene, runner: WorkerRunner | None,
                viewer: napari.viewer.Viewer, on_inserted: Callable[[Any], None], *_: Any) -> None:
-    """When the widget goes: stop its job, let its threads end, unhook from the viewer."""
-    controller.cancel()
+    """When the widget goes: stop its job, let its threads end, unhook from the viewer, close
+    the volume.
+
+    Safe in every state (no volume, a job running, called twice, the viewer or Qt objects gone
+    first, as at the interpreter's exit): this runs in a Qt slot, where an exception makes
+    PyQt abort the whole process. Each step is done when it can be and skipped when it cannot.
+    """
+    steps: list[Callable[[], Any]] = [controller.cancel]
     if runner is not None:
-        runner.wait()
-    try:
-        viewer.layers.events.inserted.disconnect(on_inserted)
-        scene.disconnect()
-    except (RuntimeError, TypeError, ValueError):
-        pass  # the viewer went first
-    controller.close()
+        steps.append(runner.wait)
+    steps += [lambda: viewer.layers.events.inserted.disconnect(on_inserted), scene.disconnect, controller.close]
+    for step in steps:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - see the docstring: nothing may escape this slot
+            continue
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:

@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lfmri_core.errors import InputError
+from lfmri_core.errors import InputError, InputWarning
 from lfmri_core.io.annotations import (
     FileAnnotations,
     ImageLabel,
     LesionBox,
+    find_annotations,
     read_annotations,
     write_annotations,
 )
@@ -144,3 +145,42 @@ def test_real_knee_image_level_labels() -> None:
     negatives = [n for n, a in ann.files.items() if a.reviewed and not a.boxes and not a.study_findings]
     assert negatives, "the knee file list holds reviewed files without findings"
     assert ann.for_file("not_a_file").slice_label(3) is ImageLabel.UNKNOWN
+
+
+def test_a_box_entirely_outside_the_frame_is_kept_unclipped_and_dropped_by_within() -> None:
+    inside = LesionBox.from_labelling_frame(slice=0, label="in", x=5, y=5, width=4, height=4, frame_shape=(16, 16))
+    outside = LesionBox.from_labelling_frame(slice=1, label="out", x=20, y=2, width=4, height=4, frame_shape=(16, 16))
+    edge = LesionBox.from_labelling_frame(slice=1, label="edge", x=16, y=2, width=0, height=4, frame_shape=(16, 16))
+    assert not outside.fits((16, 16)) and outside.to_labelling_frame(16) == (20, 2, 4, 4)
+    assert edge.fits((16, 16)) and edge.is_empty  # a zero-size box on the frame's edge is kept
+    ann = FileAnnotations(file="f", boxes=(inside, outside, edge))
+    with pytest.warns(InputWarning, match=r"'out' on slice 1 of f \(x 20, y 2, width 4, height 4\) lies entirely "
+                                          r"outside the 16 x 16 image: dropped"):
+        kept = ann.within((16, 16))
+    assert kept.boxes == (inside, edge)
+    kept.validate(2, (16, 16))
+    with pytest.raises(InputError, match="lies outside"):
+        ann.validate(2, (16, 16))
+    with pytest.raises(InputError, match="negative size"):
+        LesionBox.from_labelling_frame(slice=0, label="x", x=5, y=5, width=-1, height=4)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('f,0,No,1,2,3,4,"Meniscus\nf,1,No,1,2,3,4,x\n', "line 2: a quoted field is never closed"),
+    ('f,0,No,1,2,3,4,"Meniscus\nf,1,No,1,2,3,4,x"\n', "line 2: a quoted field runs on to line 3"),
+    ('f,0,No,1,2,3,4,x\n\nf,one,No,1,2,3,4,x\n', "line 4: slice is 'one'"),  # blank lines count
+])
+def test_csv_errors_name_the_line(text: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("file,slice,study_level,x,y,width,height,label\n" + text)
+    with pytest.raises(InputError, match=message):
+        read_annotations(path)
+
+
+def test_csvs_that_are_not_utf8_are_refused_given_and_skipped_found(tmp_path: Path) -> None:
+    latin1 = "file,slice,study_level,x,y,width,height,label\nf,0,No,1,2,3,4,Ménisque\n".encode("latin-1")
+    (tmp_path / "a.csv").write_bytes(latin1)
+    with pytest.raises(InputError, match=r"a.csv is not UTF-8 text \(byte 0xe9 on line 2\)"):
+        read_annotations(tmp_path / "a.csv")
+    with pytest.warns(InputWarning, match="skipped .*a.csv beside f.h5: not UTF-8 text"):
+        assert find_annotations(tmp_path / "f.h5") is None
