@@ -254,6 +254,8 @@ def ensure_synthetic_set(
     workers
         Processes generating volumes in parallel (the files do not depend on it).
     """
+    from lfmri_core.synthetic.parallel import map_jobs
+
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be an integer >= 1, got {workers!r}")
 
@@ -285,23 +287,10 @@ def ensure_synthetic_set(
         jobs = [(str(folder), recipe.geometry, contrast, recipe.num_slices, seed, recipe.stem(contrast, seed),
                  json.dumps(spec)) for contrast in recipe.contrasts for seed in recipe.seeds()]
         made: list[tuple[tuple[LesionBox, ...], tuple[int, int]]] = []
-        if workers == 1 or len(jobs) == 1:
-            for job in jobs:
-                made.append(_generate_test_volume(*job))
-                if progress is not None:
-                    progress(len(made), len(jobs))
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            from lfmri_core.synthetic.parallel import one_thread
-
-            context = multiprocessing.get_context("spawn")  # no forked torch thread pools
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=one_thread) as pool:
-                for result in pool.map(_generate_test_volume, *zip(*jobs)):
-                    made.append(result)
-                    if progress is not None:
-                        progress(len(made), len(jobs))
+        for result in map_jobs(_generate_test_volume, jobs, workers):
+            made.append(result)
+            if progress is not None:
+                progress(len(made), len(jobs))
         records = [FileAnnotations(file=job[5], boxes=boxes, reviewed=True) for job, (boxes, _) in zip(jobs, made)]
         frame = made[-1][1]
         write_annotations(csv_path, records, file_list=list_path, frame_height=frame[0])

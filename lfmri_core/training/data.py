@@ -511,6 +511,7 @@ def ensure_synthetic_split(
         The ``.h5`` files, in manifest order.
     """
     from lfmri_core.io.annotations import write_annotations
+    from lfmri_core.synthetic.parallel import map_jobs
 
     _check_count("workers", workers, low=1)
     folder = Path(folder)
@@ -535,24 +536,10 @@ def ensure_synthetic_split(
         progress(len(made) * per_subject, total)
     args = [(str(folder), split, seed, num_slices, geometry, num_coils, lesion_free_twins) for seed in seeds
             if seed not in made]
-    if workers == 1 or len(args) <= 1:
-        for item in args:
-            made[item[2]] = _generate_subject(*item)
-            if progress is not None:
-                progress(len(made) * per_subject, total)
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        from lfmri_core.synthetic.parallel import one_thread
-
-        # spawn: a forked child would inherit the parent's torch thread pools and locks
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(args)), mp_context=context, initializer=one_thread) as pool:
-            for item, result in zip(args, pool.map(_generate_subject, *zip(*args))):
-                made[item[2]] = result
-                if progress is not None:
-                    progress(len(made) * per_subject, total)
+    for item, result in zip(args, map_jobs(_generate_subject, args, workers)):
+        made[item[2]] = result
+        if progress is not None:
+            progress(len(made) * per_subject, total)
     records = [FileAnnotations(file=stem, boxes=boxes, reviewed=True) for seed in seeds for stem, boxes, _ in made[seed]]
     stems = [stem for seed in seeds for stem, _, _ in made[seed]]
     recon_height = made[seeds[-1]][-1][2] if seeds else 320

@@ -85,3 +85,24 @@ def test_default_test_set_has_enough_lesion_slices(tmp_path: Path) -> None:
     assert SyntheticRecipe().num_volumes == DEFAULT_NUM_VOLUMES
     assert count_lesion_slices(evaluation_set) >= MIN_LESION_SLICES
     assert evaluation_set.description["lesion_slices"] == count_lesion_slices(evaluation_set)
+
+
+def test_parallel_generation_writes_what_one_process_writes(tmp_path: Path) -> None:
+    import filecmp
+
+    import h5py
+    import numpy as np
+
+    recipe = SyntheticRecipe(num_volumes=1, num_slices=2)
+    serial = ensure_synthetic_set(recipe, tmp_path / "serial")
+    calls: list[tuple[int, int]] = []
+    parallel = ensure_synthetic_set(recipe, tmp_path / "parallel", workers=2, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 2), (2, 2)]
+    assert [v.name for v in serial.volumes] == [v.name for v in parallel.volumes]
+    for a, b in zip(serial.volumes, parallel.volumes):
+        assert a.boxes == b.boxes and a.labels == b.labels
+        with h5py.File(a.path) as x, h5py.File(b.path) as y:
+            np.testing.assert_array_equal(x["kspace"][()], y["kspace"][()])
+    assert filecmp.cmp(tmp_path / "serial" / "lfmri_test.csv", tmp_path / "parallel" / "lfmri_test.csv", shallow=False)
+    with pytest.raises(InputError, match="workers must be an integer >= 1"):
+        ensure_synthetic_set(recipe, tmp_path / "bad", workers=0)
