@@ -164,7 +164,10 @@ class FastMRIVolume:
             if self.path.is_dir():
                 raise InputError(f"{self.path} is a folder, not a fastMRI .h5 file")
             if not h5py.is_hdf5(self.path):
-                raise InputError(f"{self.path} is not an HDF5 file")
+                from lfmri_core.io.sniff import image_format, not_kspace_message
+
+                kind = image_format(self.path)
+                raise InputError(not_kspace_message(self.path, kind) if kind else f"{self.path} is not an HDF5 file")
             try:
                 self._file = h5py.File(self.path, "r")
             except _HDF5_ERRORS as exc:  # a truncated or damaged file: h5py's message names no file
@@ -196,6 +199,11 @@ class FastMRIVolume:
     def _read_info(self) -> VolumeInfo:
         f, where = self._file, self.path.name
         if "kspace" not in f:
+            from lfmri_core.io.mrd import mrd_group
+
+            if mrd_group(f) is not None:
+                raise InputError(f"{where} is ISMRMRD/MRD raw data, not a fastMRI file: open it with "
+                                 "lfmri_core.io.volume.open_volume (as every lfmri command does)")
             raise InputError(f"{where} has no 'kspace' dataset (found: {', '.join(f.keys()) or 'nothing'})")
         ks = self._dataset("kspace")
         assert ks is not None
