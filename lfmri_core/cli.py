@@ -92,6 +92,21 @@ def _load_annotations(volume_path: Path, csv_path: str | None, num_slices: int, 
     return ann
 
 
+def _source_selection(args: argparse.Namespace) -> dict[str, int | None]:
+    """The --average/--repetition (MRD) and --echo (SKM-TEA) choices for open_volume."""
+    chosen = {"average": args.average, "repetition": args.repetition, "echo": args.echo}
+    for name, value in chosen.items():
+        if value is not None and value < 0:
+            raise InputError(f"--{name} must be >= 0, got {value}")
+    return chosen
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--average", type=int, help="ISMRMRD/MRD: keep this average counter (default: average them all)")
+    p.add_argument("--repetition", type=int, help="ISMRMRD/MRD: keep this repetition (default: average them all)")
+    p.add_argument("--echo", type=int, help="SKM-TEA: which echo to read (default 0)")
+
+
 def _check_folder(path: str, option: str = "--out") -> None:
     """An output folder must be one, or not exist yet: refused before any work, not after it."""
     if Path(path).exists() and not Path(path).is_dir():
@@ -101,12 +116,19 @@ def _check_folder(path: str, option: str = "--out") -> None:
 def _cmd_info(args: argparse.Namespace) -> int:
     from lfmri_core.io.volume import open_volume
 
-    with open_volume(args.file) as vol:
+    with open_volume(args.file, **_source_selection(args)) as vol:
         info = vol.info
     # Everything is read before anything is printed: bad input prints its error line only.
     ann = _load_annotations(Path(args.file), args.annotations, info.num_slices, info.recon_shape)
     enc = info.encoding
     print(f"file            {info.name}")
+    kind = info.attrs.get("format")
+    if kind == "ismrmrd":
+        counts = [f"{info.attrs[c + 's']} {c}s" + (f", {c} {info.attrs[c]} kept" if c in info.attrs else " averaged")
+                  for c in ("average", "repetition") if c + "s" in info.attrs]
+        print(f"format          ISMRMRD/MRD raw data ({'; '.join(counts)})")
+    elif kind == "skm-tea":
+        print(f"format          SKM-TEA hybrid k-space, slices along the readout x (echo {info.attrs.get('echo', 0)})")
     print(f"kspace          {'multicoil' if info.multicoil else 'singlecoil'} "
           f"{info.num_slices} slices x {info.num_coils} coils x {info.image_shape[0]} x {info.image_shape[1]} (H readout x W phase encode)")
     print(f"encoded matrix  {enc.encoded_shape[0]} x {enc.encoded_shape[1]}   FOV {enc.encoded_fov_mm[0]:g} x {enc.encoded_fov_mm[1]:g} mm")
@@ -192,7 +214,7 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         raise InputError(f"--weights is for the learned methods ({', '.join(LEARNED_METHODS)}), not {args.method!r}")
     # Built once here so that a bad weights file fails before any progress bar (models are cached).
     build_method(args.method, **method_params)
-    with open_volume(path) as vol:
+    with open_volume(path, **_source_selection(args)) as vol:
         info = vol.info
         mask_requested = any(v is not None for v in (args.accel, args.mask, args.center_fraction, args.seed))
         spec = None
@@ -652,8 +674,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lfmri {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("info", help="show what a fastMRI .h5 (or BART .cfl) file holds: shapes, header, annotations")
+    p = sub.add_parser("info", help="show what a k-space file holds (fastMRI, M4Raw, ISMRMRD/MRD or SKM-TEA .h5, BART "
+                                    ".cfl): shapes, header, annotations")
     p.add_argument("file")
+    _add_source_options(p)
     p.add_argument("--annotations", help="fastMRI+ CSV (default: look beside the file)")
     p.set_defaults(func=_cmd_info)
 
@@ -670,6 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("recon", help="undersample and reconstruct a volume, scored against its reference")
     p.add_argument("file")
+    _add_source_options(p)
     p.add_argument("--accel", type=float, help="acceleration (default 4)")
     p.add_argument("--mask", help="mask type (default random; see 'lfmri list')")
     p.add_argument("--center-fraction", type=float, help="fully sampled centre fraction (default 0.08)")

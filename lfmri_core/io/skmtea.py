@@ -32,9 +32,10 @@ _HDF5_ERRORS = (OSError, RuntimeError, KeyError)
 
 
 def is_skmtea(file: h5py.File) -> bool:
-    """True for an open HDF5 file laid out as SKM-TEA: a rank-5 ``kspace`` dataset."""
+    """True for an open HDF5 file laid out as SKM-TEA: a rank-5 ``kspace`` dataset beside
+    ``maps`` or ``target`` (a rank-5 ``kspace`` alone is a malformed fastMRI file)."""
     node = file.get("kspace")
-    return isinstance(node, h5py.Dataset) and node.ndim == 5
+    return isinstance(node, h5py.Dataset) and node.ndim == 5 and ("maps" in file or "target" in file)
 
 
 class SKMTEAVolume:

@@ -1,4 +1,5 @@
-"""The napari reader: fastMRI ``.h5`` files and BART ``.cfl``/``.hdr`` arrays.
+"""The napari reader: k-space ``.h5`` files (fastMRI, M4Raw, ISMRMRD/MRD, SKM-TEA) and BART
+``.cfl``/``.hdr`` arrays.
 
 :func:`get_reader` only looks at the file (cheaply, never raising) and returns
 :func:`read_volumes` for what it recognises; :func:`read_volumes` gives each volume's
@@ -15,6 +16,7 @@ from pathlib import Path
 import h5py
 
 from lfmri_core.io.annotations import discover_annotations
+from lfmri_core.io.mrd import mrd_group
 from lfmri_viewer.napari_plugin._layers import LayerDataTuple, boxes_layer, reference_layer
 
 PathOrPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -33,7 +35,8 @@ def _volume_path(path: str | os.PathLike[str]) -> Path | None:
             if not path.is_file() or not h5py.is_hdf5(path):
                 return None
             with h5py.File(path, "r") as f:
-                return path if isinstance(f.get("kspace"), h5py.Dataset) else None
+                # fastMRI, M4Raw and SKM-TEA files hold 'kspace'; ISMRMRD/MRD files a 'dataset' group.
+                return path if isinstance(f.get("kspace"), h5py.Dataset) or mrd_group(f) is not None else None
         if path.suffix in (".cfl", ".hdr"):
             cfl, hdr = path.with_suffix(".cfl"), path.with_suffix(".hdr")
             return cfl if cfl.is_file() and hdr.is_file() else None
@@ -49,7 +52,8 @@ def _paths(path: PathOrPaths) -> list[str | os.PathLike[str]]:
 def get_reader(path: PathOrPaths) -> ReaderFunction | None:
     """The reader for ``path`` (a path or a list of paths), or None if it cannot read them all.
 
-    Accepted: ``.h5`` files that are HDF5 with a ``kspace`` dataset, and ``.cfl``/``.hdr``
+    Accepted: ``.h5`` files that are HDF5 with a ``kspace`` dataset or an ISMRMRD/MRD
+    ``dataset`` group, and ``.cfl``/``.hdr``
     files whose partner file exists. Never raises.
     """
     try:

@@ -15,6 +15,7 @@ a lesion box outside the image) are warnings, and the command goes on: tested at
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -25,8 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
+import ismrmrd
 import numpy as np
 import pytest
+from ismrmrd.hdf5 import acquisition_dtype
 
 from lfmri_core.cli import main
 from lfmri_core.io.bart_cfl import write_cfl
@@ -34,6 +37,7 @@ from lfmri_core.io.budget import BUDGET_ENV
 from lfmri_core.io.fastmri_h5 import write_volume
 from lfmri_core.io.ismrmrd_header import ISMRMRD_NAMESPACE, EncodingInfo, build_header
 from lfmri_core.io.protected import protected_inputs
+from tests.core.io.mrd_files import kspace_lines, mrd_header, write_mrd
 from tests.core.io.test_protected import digests
 
 SLICES, COILS, SIZE = 2, 2, 16
@@ -91,6 +95,14 @@ def header_with(path: str, text: str) -> str:
     assert node is not None, path
     node.text = text
     return ET.tostring(root, encoding="unicode")
+
+
+def nifti1_header(magic: bytes = b"n+1\0") -> bytes:
+    """A 348-byte NIfTI-1 header (``magic`` of four zero bytes: an Analyze 7.5 header)."""
+    header = bytearray(348)
+    header[0:4] = (348).to_bytes(4, "little")
+    header[344:348] = magic
+    return bytes(header)
 
 
 def write_file(folder: Path, content: str | bytes, name: str = "ann.csv") -> Path:
@@ -161,12 +173,21 @@ def recon(path: Path, *extra: str) -> list[str]:
 
 
 # Files that are no fastMRI volume at all.
-case("dicom-file", "is not an HDF5 file", viewer=True)(
+NOT_KSPACE = "not raw k-space: k-space cannot be recovered from reconstructed images"
+case("dicom-file", f"scan.dcm is a DICOM image, {NOT_KSPACE}", viewer=True)(
     lambda d: info(write_file(d, b"\0" * 128 + b"DICM" + bytes(range(256)), "scan.dcm")))
+case("dicom-named-h5", f"in.h5 is a DICOM image, {NOT_KSPACE}", viewer=True)(
+    lambda d: recon(write_file(d, b"\0" * 128 + b"DICM" + bytes(range(256)), "in.h5")))
+case("nifti-file", f"t1.nii is a NIfTI-1 image, {NOT_KSPACE}", viewer=True)(
+    lambda d: info(write_file(d, nifti1_header() + bytes(64), "t1.nii")))
+case("nifti-gz-file", f"t1.nii.gz is a NIfTI-1 image (gzip), {NOT_KSPACE}", viewer=True)(
+    lambda d: recon(write_file(d, gzip.compress(nifti1_header() + bytes(64)), "t1.nii.gz")))
+case("nifti-pair-as-bart", f"k.hdr is an Analyze 7.5 image header, {NOT_KSPACE}", viewer=True)(
+    lambda d: info(bart(d, hdr=nifti1_header(magic=b"\0\0\0\0"), cfl_bytes=64)))
+case("png-file", f"slice.png is a PNG image, {NOT_KSPACE}", viewer=True)(
+    lambda d: info(write_file(d, b"\x89PNG\r\n\x1a\n" + bytes(32), "slice.png")))
 case("empty-file", "is not an HDF5 file", viewer=True)(lambda d: info(write_file(d, b"", "in.h5")))
 case("text-named-h5", "is not an HDF5 file", viewer=True)(lambda d: recon(write_file(d, "k-space, really\n", "in.h5")))
-case("mrd-file", "has no 'kspace' dataset (found: dataset)", viewer=True)(
-    lambda d: info(raw_h5(d, {"dataset/data": np.zeros(8), "dataset/xml": np.bytes_(b"<ismrmrdHeader/>")})))
 case("truncated-hdf5", "cannot be read as HDF5", viewer=True)(
     lambda d: info(write_file(d, volume(d, "full.h5").read_bytes()[:3000], "in.h5")))
 case("damaged-hdf5-info", "in.h5 is damaged: HDF5 cannot read", viewer=True)(lambda d: info(damaged(d)))
@@ -232,6 +253,70 @@ case("header-limits-outside", "leave no acquired column", viewer=True)(
 case("header-huge-recon", "the images at the recon size (2 x 100000 x 100000 float32)", viewer=True)(
     lambda d: recon(volume(d, reconstruction_rss=None, header_xml=build_header(
         EncodingInfo(encoded_shape=(SIZE, SIZE), recon_shape=(100000, 100000)), num_coils=COILS))))
+
+
+
+# ISMRMRD/MRD raw data (files written by the ismrmrd package, tests/core/io/mrd_files.py).
+def mrd(folder: Path, lines: list[dict] | None = None, *, header: str | None | bool = True,
+        **header_options: object) -> Path:
+    """An MRD file ``raw.h5`` of the corpus k-space: ``lines`` (default every line of it) and the
+    header of ``header_options`` (``header`` None: no header; a string: that header)."""
+    if header is True:
+        header = mrd_header(encoded=(SIZE, SIZE), recon=(SIZE, SIZE), slices=SLICES, **header_options)
+    return write_mrd(folder / "raw.h5", header, kspace_lines(kspace()) if lines is None else lines)
+
+
+def mrd_lines(change: Callable[[int, dict], None]) -> list[dict]:
+    """Every line of the corpus k-space, ``change(number, line)`` applied to each."""
+    lines = kspace_lines(kspace())
+    for number, line in enumerate(lines):
+        change(number, line)
+    return lines
+
+
+case("mrd-no-acquisitions", "raw.h5: MRD file has no acquisitions ('dataset/data' is missing)", viewer=True)(
+    lambda d: info(mrd(d, [])))
+case("mrd-empty-acquisitions", "MRD file has no acquisitions ('dataset/data' is empty)", viewer=True)(
+    lambda d: info(raw_h5(d, {"dataset/xml": np.bytes_(mrd_header(encoded=(SIZE, SIZE), recon=(SIZE, SIZE)).encode()),
+                              "dataset/data": np.zeros(0, acquisition_dtype)}, name="raw.h5")))
+case("mrd-only-noise", "MRD file has no imaging acquisitions (4 acquisitions, all noise", viewer=True)(
+    lambda d: info(mrd(d, mrd_lines(lambda n, line: line.update(flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT]))[:3])))
+case("mrd-no-header", "raw.h5: MRD file has no XML header ('dataset/xml' is missing)", viewer=True)(
+    lambda d: recon(mrd(d, header=None)))
+case("mrd-header-not-xml", "raw.h5: MRD XML header is malformed (", viewer=True)(
+    lambda d: info(mrd(d, header="<ismrmrdHeader><encoding>")))
+case("mrd-header-not-ismrmrd", "raw.h5: MRD XML header is malformed (", viewer=True)(
+    lambda d: info(mrd(d, header="<ismrmrdHeader><scanner>7T</scanner></ismrmrdHeader>")))
+case("mrd-header-empty", "raw.h5: MRD XML header is empty or not text", viewer=True)(
+    lambda d: info(mrd(d, header="  ")))
+case("mrd-radial", "raw.h5: not supported yet: radial trajectory (only Cartesian", viewer=True)(
+    lambda d: info(mrd(d, trajectory="radial")))
+case("mrd-3d", "raw.h5: not supported yet: 3-D encoding (encoded matrix z = 4)", viewer=True)(
+    lambda d: recon(mrd(d, matrix_z=4)))
+case("mrd-3d-lines", "not supported yet: 3-D encoding (kspace_encode_step_2 above 0)", viewer=True)(
+    lambda d: info(mrd(d, mrd_lines(lambda n, line: line["idx"].update(kspace_encode_step_2=n % 2)))))
+case("mrd-mixed-trajectories", "raw.h5: mixed trajectories (cartesian, spiral) in one file", viewer=True)(
+    lambda d: info(mrd(d, mrd_lines(lambda n, line: line.update(encoding_space_ref=n % 2)), extra_encoding="spiral")))
+case("mrd-trajectory-points", "mixed trajectories: 16 of 32 imaging acquisitions carry k-space trajectory points",
+     viewer=True)(
+    lambda d: info(mrd(d, mrd_lines(lambda n, line: line.update(
+        trajectory=np.zeros((SIZE, 2), np.float32)) if n % 2 else None))))
+case("mrd-samples-disagree", "raw.h5: acquisitions disagree in size: number_of_samples (after discards) 12, 16",
+     viewer=True)(
+    lambda d: info(mrd(d, mrd_lines(lambda n, line: line.update(data=line["data"][:, :12]) if n == 5 else None))))
+case("mrd-channels-disagree", "raw.h5: acquisitions disagree in size: active_channels 1, 2", viewer=True)(
+    lambda d: recon(mrd(d, mrd_lines(lambda n, line: line.update(data=line["data"][:1]) if n == 9 else None))))
+case("mrd-line-outside", "acquisition 4 (kspace_encode_step_1 40) falls outside the encoded matrix y = 16", viewer=True)(
+    lambda d: info(mrd(d, mrd_lines(lambda n, line: line["idx"].update(kspace_encode_step_1=40) if n == 3 else None))))
+case("mrd-several-contrasts", "not supported yet: several contrasts (contrast counters 0, 1)", viewer=True)(
+    lambda d: info(mrd(d, mrd_lines(lambda n, line: line["idx"].update(contrast=n % 2)))))
+case("mrd-average-missing", "raw.h5: average 3 does not exist (the file has averages 0)")(
+    lambda d: info(mrd(d), "--average", "3"))
+case("mrd-echo-option", "raw.h5: --echo selects an echo of an SKM-TEA file; this is a mrd file")(
+    lambda d: info(mrd(d), "--echo", "1"))
+case("average-option-on-fastmri", "in.h5: --average/--repetition select lines of ISMRMRD/MRD raw data")(
+    lambda d: recon(volume(d), "--repetition", "0"))
+case("average-option-negative", "--average must be >= 0, got -1")(lambda d: info(mrd(d), "--average", "-1"))
 
 
 # Targets, the stored mask and its attributes.
