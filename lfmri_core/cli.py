@@ -750,7 +750,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lesion-slices-only", action="store_true",
                    help="evaluate only the slices with lesion boxes (LF metrics and CAM unchanged; PSNR/SSIM over "
                         "those slices; no AUC)")
-    p.add_argument("--data", help="folder of fully sampled fastMRI .h5 files to evaluate instead of synthetic data")
+    p.add_argument("--data", help="folder of fully sampled fastMRI (or ISMRMRD/MRD) .h5 files to evaluate instead "
+                   "of synthetic data")
     p.add_argument("--annotations", help="fastMRI+ CSV of the lesion boxes of --data")
     p.add_argument("--file-list", help="fastMRI+ file list of reviewed files (default: <csv>_file_list.csv beside it)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)

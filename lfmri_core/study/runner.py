@@ -32,6 +32,7 @@ from lfmri_core.io.volume import KSpaceVolume, open_volume
 from lfmri_core.masks import MaskSpec
 from lfmri_core.metrics import lf_metrics, slice_metrics
 from lfmri_core.models.classifier import LesionClassifier
+from lfmri_core.recon.reference import reference_image
 from lfmri_core.recon.registry import CancelCallback
 from lfmri_core.study.diagnostics import (
     check_pointing_tolerance,
@@ -193,7 +194,12 @@ class _VolumeRun:
         self.device = device
         self.tolerance = tolerance
         self.indices = list(volume.slices)
-        full_target = vol.target_volume("reconstruction_rss")
+        if vol.info.attrs.get("format") == "ismrmrd":
+            # Raw data holds no reference: the RSS of its fully sampled k-space, as fastMRI makes
+            # reconstruction_rss (lfmri_core.recon.reference).
+            full_target = reference_image(vol)[0]
+        else:
+            full_target = vol.target_volume("reconstruction_rss")
         if full_target is None:
             raise InputError(f"{volume.path.name} has no reconstruction_rss reference to score against")
         # The data range is the whole volume's maximum, also when only some slices are scored.

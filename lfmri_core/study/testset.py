@@ -38,6 +38,7 @@ from lfmri_core.io.annotations import (
 )
 from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.io.fastmri_h5 import FastMRIVolume
+from lfmri_core.io.volume import open_volume
 
 __all__ = [
     "ACQUISITION_CONTRAST",
@@ -91,7 +92,8 @@ class EvaluationVolume:
     Attributes
     ----------
     path
-        The fastMRI ``.h5`` file (fully sampled, with ``reconstruction_rss``).
+        The fastMRI ``.h5`` file (fully sampled, with ``reconstruction_rss``), or ISMRMRD/MRD raw
+        data (scored against the RSS of its k-space).
     contrast
         ``"PD"``, ``"PDFS"`` or, for other real acquisitions, the acquisition code.
     boxes
@@ -359,11 +361,11 @@ def load_fastmri_set(
     counts: dict[str, int] = {}
     volumes: list[EvaluationVolume] = []
     for path in paths:
-        with FastMRIVolume(path) as vol:
+        with open_volume(path) as vol:  # fastMRI files, or ISMRMRD/MRD raw data scored against its RSS
             info = vol.info
         if info.mask is not None:
             raise InputError(f"{path.name} is already undersampled (a test file); evaluate needs fully sampled files")
-        if "reconstruction_rss" not in info.targets:
+        if "reconstruction_rss" not in info.targets and info.attrs.get("format") != "ismrmrd":
             raise InputError(f"{path.name} has no reconstruction_rss reference to score against")
         contrast = _contrast_of(info.acquisition)
         if wanted is not None and contrast not in wanted:

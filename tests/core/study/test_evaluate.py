@@ -330,3 +330,48 @@ def test_weights_of_the_wrong_kind(weights: dict[str, Path], tmp_path: Path, no_
     assert main([*base, "--methods", "zero-filled", "--stage-weights", f"3={weights['t2']}"]) == 2
     assert "has 2 stages, not 3" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
+
+
+def test_an_mrd_folder_scores_like_the_fastmri_folder(tmp_path: Path, no_shipped_weights: None) -> None:
+    """The same k-space as ISMRMRD/MRD raw data (scored against the RSS of its k-space) and as a
+    fastMRI file whose reconstruction_rss is that RSS: the same tables."""
+    from lfmri_core.io.fastmri_h5 import write_volume
+    from lfmri_core.io.ismrmrd_header import EncodingInfo
+    from lfmri_core.recon.reference import reference_image
+    from tests.core.io.mrd_files import kspace_lines, mrd_header, phantom_kspace, write_mrd
+
+    kspace = phantom_kspace(2, 4, 64, 48)
+    rows = {}
+    for kind in ("fastmri", "mrd"):
+        folder = tmp_path / kind
+        folder.mkdir()
+        if kind == "mrd":
+            xml = mrd_header(encoded=(64, 48), recon=(48, 48), encoded_fov=(64, 48), recon_fov=(48, 48), slices=2,
+                             protocol="CORPD_FBK")
+            write_mrd(folder / "vol.h5", xml, kspace_lines(kspace))
+        else:
+            encoding = EncodingInfo.for_shape((64, 48), (48, 48))
+            write_volume(folder / "vol.h5", kspace, encoding=encoding, attrs={"acquisition": "CORPD_FBK"})
+            with FastMRIVolume(folder / "vol.h5") as vol:
+                rss, _ = reference_image(vol)
+            write_volume(folder / "vol.h5", kspace, encoding=encoding, reconstruction_rss=rss,
+                         attrs={"acquisition": "CORPD_FBK"})
+        csv_path = folder / "boxes.csv"
+        csv_path.write_text("file,slice,study_level,x,y,width,height,label\nvol,1,No,10,12,8,6,Meniscus Tear\n")
+        with one_torch_thread():
+            code = main(["evaluate", "--out", str(tmp_path / f"out-{kind}"), "--data", str(folder), "--annotations",
+                         str(csv_path), "--methods", "zero-filled", "--accelerations", "4", "--no-stage-ablation",
+                         "--device", "cpu", "--quiet"])
+        assert code == 0
+        payload = json.loads((tmp_path / f"out-{kind}" / "results.json").read_text())
+        assert payload["test_set"]["files"] == ["vol.h5"]
+        (rows[kind],) = payload["volumes"]
+    mine, theirs = rows["mrd"]["scores"], rows["fastmri"]["scores"]
+    assert mine["num_lesion_slices"] == theirs["num_lesion_slices"] == 1
+    # The k-space of the MRD file has its readout oversampling removed (64 -> 48 rows): the same
+    # images up to the rounding of FFTs in another order.
+    tol = rounding_rtol(np.complex64, fft_points=64 * 48, fft_passes=4, terms=4)
+    for key in ("psnr", "lf_psnr"):
+        assert mine[key] == pytest.approx(theirs[key], abs=20 * math.log10(1 + 100 * tol)), key
+    for key in ("ssim", "nmse", "lf_ssim"):
+        assert mine[key] == pytest.approx(theirs[key], rel=100 * tol, abs=100 * tol), key
