@@ -69,7 +69,7 @@ def require_ismrmrd(source: str) -> ModuleType:
     """The ``ismrmrd`` package, or an InputError naming ``source`` and how to install it."""
     try:
         import ismrmrd
-        import ismrmrd.xsd  # noqa: F401 - the header schema bindings
+        import ismrmrd.xsd
     except ImportError:
         raise InputError(f"{source} is ISMRMRD/MRD raw data; reading it needs the ismrmrd package: {INSTALL_HINT}") from None
     return ismrmrd

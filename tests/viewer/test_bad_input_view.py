@@ -99,7 +99,7 @@ def test_lfmri_view_warns_of_what_it_skips(tmp_path: Path, capsys: pytest.Captur
 
 
 @pytest.mark.gui
-@pytest.mark.parametrize("name", ["dicom-file", "mrd-file", "damaged-hdf5-info", "csv-latin1"])
+@pytest.mark.parametrize("name", ["dicom-file", "mrd-no-acquisitions", "nifti-gz-file", "damaged-hdf5-info", "csv-latin1"])
 def test_lfmri_view_in_a_process(name: str, tmp_path: Path) -> None:
     """The real command under the display of the run (Xvfb): exit status 2, one line, no
     traceback and no abort (it used to end with SIGABRT from the widget's shutdown)."""

@@ -152,16 +152,16 @@ def test_slices_named_by_their_counters(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "message"),
+    ("options", "message"),
     [
-        (lambda: dict(trajectory="radial"), "not supported yet: radial trajectory"),
-        (lambda: dict(trajectory="spiral"), "not supported yet: spiral trajectory"),
-        (lambda: dict(matrix_z=8), r"not supported yet: 3-D encoding \(encoded matrix z = 8\)"),
+        ({"trajectory": "radial"}, "not supported yet: radial trajectory"),
+        ({"trajectory": "spiral"}, "not supported yet: spiral trajectory"),
+        ({"matrix_z": 8}, r"not supported yet: 3-D encoding \(encoded matrix z = 8\)"),
     ],
 )
-def test_not_supported_yet(tmp_path: Path, make, message: str) -> None:
+def test_not_supported_yet(tmp_path: Path, options: dict[str, object], message: str) -> None:
     kspace = phantom_kspace(1, 2, 16, 12)
-    path = write_mrd(tmp_path / "x.h5", mrd_header(encoded=(16, 12), recon=(16, 12), **make()), kspace_lines(kspace))
+    path = write_mrd(tmp_path / "x.h5", mrd_header(encoded=(16, 12), recon=(16, 12), **options), kspace_lines(kspace))
     with pytest.raises(InputError, match=message):
         open_volume(path)
 

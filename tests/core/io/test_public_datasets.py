@@ -18,8 +18,8 @@ from lfmri_core.io.fastmri_h5 import FastMRIVolume
 from lfmri_core.io.ismrmrd_header import EncodingInfo, build_header
 from lfmri_core.io.skmtea import SKMTEAVolume
 from lfmri_core.io.volume import open_volume, volume_format
-from lfmri_core.synthetic.raster import fft2c_numpy
 from lfmri_core.recon.reference import reference_image
+from lfmri_core.synthetic.raster import fft2c_numpy
 from tests.core.io.mrd_files import phantom_kspace
 from tests.tolerances import rounding_rtol
 
