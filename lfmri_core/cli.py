@@ -17,6 +17,7 @@ is one of them (or another output of the same command) is refused before anythin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -602,11 +603,20 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         else:
             model_config = LFMRIConfig(lesion_focus=False, **shape)
 
-    if args.init_weights is not None and not any(getattr(args, d) is not None for d in architecture):
+    keeps_architecture = not any(getattr(args, d) is not None for d in architecture)
+    if args.init_weights is not None and (keeps_architecture or args.focus is not None):
         from lfmri_core.models import load_weights
 
-        start = load_weights(args.init_weights)
-        model_config = start.config  # type: ignore[assignment]  # fine-tuning keeps the file's architecture
+        start_config = load_weights(args.init_weights).config  # type: ignore[union-attr]
+        if isinstance(start_config, LFMRIConfig) and start_config.lesion_focus and args.focus is not None \
+                and args.focus != start_config.focus:
+            raise InputError(f"--focus {args.focus} does not match the focus of --init-weights {args.init_weights} "
+                             f"({start_config.focus})")
+        if keeps_architecture:
+            model_config = start_config  # fine-tuning keeps the file's architecture
+            if isinstance(model_config, LFMRIConfig) and model_config.lesion_focus and args.relax_denoiser:
+                # how the denoiser is weighed changes no parameter: the command line's choice applies
+                model_config = dataclasses.replace(model_config, relax_denoiser=True)
     if args.data == "synthetic":
         for dest in ("annotations", "file_list", "val_data"):
             if getattr(args, dest) is not None:

@@ -466,7 +466,12 @@ class Trainer:
         from lfmri_core.models import load_weights
 
         start = load_weights(path, device=self.device)
-        if type(start) is not type(self.model) or start.config != self.model.config:  # type: ignore[union-attr]
+        wanted = self.model.config  # type: ignore[union-attr]
+        found = start.config  # type: ignore[union-attr]
+        if isinstance(found, LFMRIConfig) and isinstance(wanted, LFMRIConfig):
+            # how the denoiser is weighed changes no parameter: a network may be fine-tuned with it on or off
+            found = replace(found, relax_denoiser=wanted.relax_denoiser)
+        if type(start) is not type(self.model) or found != wanted:
             raise InputError(f"--init-weights {path}: holds {type(start).__name__} {start.config}, the run trains "  # type: ignore[union-attr]
                              f"{type(self.model).__name__} {self.model.config}")  # type: ignore[union-attr]
         self.model.load_state_dict(start.state_dict())

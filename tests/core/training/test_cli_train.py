@@ -115,6 +115,19 @@ def test_oracle_focus_training_from_the_command_line(tiny_data: Path, classifier
 
     model = load_weights(tmp_path / "oracle" / "lfmri.safetensors")
     assert model.config.focus == "oracle" and model.config.relax_denoiser and model.classifier is None  # type: ignore[union-attr]
+    # fine-tuning keeps the file's architecture, but the focus options of the command line apply
+    code, out, err = _run([*base, "--focus", "oracle", "--steps", "1", "--out", str(tmp_path / "plain")], capsys)
+    assert code == 0, err
+    plain = tmp_path / "plain" / "lfmri.safetensors"
+    assert not load_weights(plain).config.relax_denoiser  # type: ignore[union-attr]
+    code, out, err = _run([*base, "--init-weights", str(plain), "--focus", "oracle", "--relax-denoiser", "--steps", "1",
+                           "--out", str(tmp_path / "tuned")], capsys)
+    assert code == 0, err
+    tuned = load_weights(tmp_path / "tuned" / "lfmri.safetensors")
+    assert tuned.config.focus == "oracle" and tuned.config.relax_denoiser  # type: ignore[union-attr]
+    err = _error([*base, "--init-weights", str(plain), "--focus", "cam", "--classifier", str(classifier_file),
+                  "--steps", "1", "--out", str(tmp_path / "mismatch")], capsys)
+    assert "--focus cam does not match the focus of --init-weights" in err
     cases = [
         ([*base, "--focus", "oracle", "--classifier", str(classifier_file)], "--focus oracle uses the annotated boxes"),
         (["train", "unet", "--data", str(tiny_data), "--focus", "oracle", *TINY[:2]], "--focus applies to lfmri only"),
