@@ -90,8 +90,10 @@ def _emulate_old() -> int:
     return 2**62
 
 
-def child(variant: str, changes: int, warmup: int, methods: tuple[str, ...], seed: int) -> dict[str, object]:
-    """Run one variant in this process; returns its measurements."""
+def child(variant: str, changes: int, warmup: int, methods: tuple[str, ...], seed: int,
+          trace_file: Path | None = None) -> dict[str, object]:
+    """Run one variant in this process; returns its measurements (and appends ``change RSS``
+    lines to ``trace_file`` as it goes, so a run stopped early leaves what it measured)."""
     import numpy as np
 
     budget: int | None = None
@@ -133,6 +135,9 @@ def child(variant: str, changes: int, warmup: int, methods: tuple[str, ...], see
             at_warmup = {"rss_mb": rss_mb(), "cache_mb": session.cache.nbytes / 1e6, "cached": len(session.cache)}
         if n % 25 == 0 or n == changes:
             trace.append((n, rss_mb()))
+            if trace_file is not None:
+                with trace_file.open("a", encoding="ascii") as out:
+                    out.write(f"{n} {trace[-1][1]:.1f} {session.cache.nbytes / 1e6:.1f} {time.perf_counter() - start:.1f}\n")
     end = time.perf_counter()
     after = [mb for n, mb in trace if n >= warmup]
     return {
@@ -154,13 +159,19 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(DEFAULT_VARIANTS))
     parser.add_argument("--jobs", type=int, default=1, help="variants run side by side")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trace-dir", type=Path, help="write each variant's RSS every 25 changes to <dir>/<variant>.txt")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     methods = tuple(args.methods.split("+"))
     if not 0 < args.warmup < args.changes:
         parser.error("need 0 < --warmup < --changes")
     if args.child:
-        print(json.dumps(child(args.child, args.changes, args.warmup, methods, args.seed)))
+        trace_file = None
+        if args.trace_dir is not None:
+            args.trace_dir.mkdir(parents=True, exist_ok=True)
+            trace_file = args.trace_dir / f"{args.child}.txt"
+            trace_file.write_text("# change rss_mb cache_mb seconds\n", encoding="ascii")
+        print(json.dumps(child(args.child, args.changes, args.warmup, methods, args.seed, trace_file)))
         return 0
     if not Path("/proc/self/status").exists():
         print("bench_memory: needs Linux (/proc/self/status)", file=sys.stderr)
@@ -180,6 +191,8 @@ def main() -> int:
     def run(variant: str) -> dict[str, object]:
         command = [sys.executable, __file__, "--child", variant, "--changes", str(args.changes), "--warmup",
                    str(args.warmup), "--methods", args.methods, "--seed", str(args.seed)]
+        if args.trace_dir is not None:
+            command += ["--trace-dir", str(args.trace_dir)]
         done = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ.copy())
         if done.returncode != 0:
             raise SystemExit(f"variant {variant} failed:\n{done.stderr}")
