@@ -26,7 +26,6 @@ import math
 import os
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from lfmri_core.io.volume import KSpaceVolume, open_volume, volume_files
 from lfmri_core.masks import SamplingMask
 from lfmri_core.recon.pipeline import volume_mask
 from lfmri_core.recon.registry import Cancelled
+from lfmri_viewer.cache import ResultCache, default_cache_bytes
 from lfmri_viewer.csv_table import write_csv
 from lfmri_viewer.jobs import Job, Progress, Runner, run_sync
 from lfmri_viewer.results import Readout, SliceResult, readout, whole_slice_metrics
@@ -56,9 +56,6 @@ from lfmri_viewer.settings import ReconSettings, default_methods
 ERROR_FRACTION = 0.2
 """Error maps are shown on ``[0, ERROR_FRACTION * maxval]`` of the reference volume: one fixed
 contrast per volume, so slices and methods compare."""
-
-CACHE_SIZE = 256
-"""Slice results kept (least recently used dropped first); 256 is about 200 MB at 320 x 320."""
 
 
 class SessionEvents(SignalGroup):
@@ -115,8 +112,11 @@ class SessionController:
         Reconstruct the current slice whenever the slice or a setting changes.
     classifier
         Net_c for the CAMs: ``"shipped"``, a weights file, or None for no CAM.
-    cache_size
-        Slice results kept in memory.
+    cache_bytes
+        Memory the cached slice results may take, bytes (least recently used dropped first;
+        the results on screen are always kept, so 0 disables caching). Default
+        ``LFMRI_VIEWER_CACHE`` from the environment, else 256 MiB: see
+        :mod:`lfmri_viewer.cache`.
     """
 
     def __init__(
@@ -126,14 +126,13 @@ class SessionController:
         runner: Runner | None = None,
         auto_update: bool = False,
         classifier: ClassifierArg = SHIPPED,
-        cache_size: int = CACHE_SIZE,
+        cache_bytes: int | None = None,
     ) -> None:
         self.events = SessionEvents()
         self.runner: Runner = runner or run_sync
         self.classifier = classifier
         self._settings = settings or ReconSettings(methods=default_methods())
         self._auto_update = bool(auto_update)
-        self._cache_size = int(cache_size)
         self._volume: KSpaceVolume | None = None
         self._path: Path | None = None
         self._slice = 0
@@ -143,7 +142,7 @@ class SessionController:
         self._annotations_source: Path | None = None
         self._study_findings: tuple[str, ...] = ()
         self._inputs: tuple[Path, ...] = ()
-        self._results: OrderedDict[tuple[object, ...], SliceResult] = OrderedDict()
+        self._results = ResultCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
         self._mask: tuple[tuple[object, ...], SamplingMask] | None = None
         self._job: Job[Any] | None = None
         self._warned_device = False
@@ -412,11 +411,12 @@ class SessionController:
 
     def result(self, method: str, index: int | None = None) -> SliceResult | None:
         """The stored result of ``method`` on a slice for the current settings, or None."""
-        key = self._key(method, self._index(index))
-        found = self._results.get(key)
-        if found is not None:
-            self._results.move_to_end(key)
-        return found
+        return self._results.get(self._key(method, self._index(index)))
+
+    @property
+    def cache(self) -> ResultCache:
+        """The results kept in memory (its ``budget`` in bytes may be changed at any time)."""
+        return self._results
 
     def results(self, index: int | None = None, methods: Sequence[str] | None = None) -> dict[str, SliceResult]:
         """Stored results on a slice of ``methods`` (default the current ones); methods not yet
@@ -447,14 +447,18 @@ class SessionController:
         touched: set[int] = set()
         for result in results:
             key = (result.method, result.slice, result.mask_key, result.device, result.virtual_coils)
-            self._results[key] = result
-            self._results.move_to_end(key)
+            stored = self._results.put(key, result)
             touched.add(result.slice)
-            self.events.result_added.emit(result)
-        while len(self._results) > self._cache_size:
-            self._results.popitem(last=False)
+            self.events.result_added.emit(stored)
+        self._results.trim(keep=self._shown_keys())
         for index in sorted(touched):
             self.events.readouts_changed.emit(index)
+
+    def _shown_keys(self) -> set[tuple[object, ...]]:
+        """Cache keys of what the front ends show: the current slice under the current settings."""
+        if self._volume is None:
+            return set()
+        return {self._key(method, self._slice) for method in self._settings.methods}
 
     # ------------------------------------------------------------------------------------------
     # jobs

@@ -98,3 +98,20 @@ def assert_close_in_norm(
     """Assert ``||actual - expected|| <= rtol * scale`` (``scale`` defaults to ``||expected||``)."""
     error = relative_error(actual, expected, scale)
     assert error <= rtol, f"{what + ': ' if what else ''}relative error {error:.3e} exceeds the tolerance {rtol:.3e}"
+
+
+def learned_model_rtol(model: torch.nn.Module, kspace_shape: tuple[int, ...]) -> float:
+    """float32 rounding of a learned model's image, relative in norm: the data consistency of
+    each stage (``A^H y`` and a Gram operator per CG iteration: 2 FFTs each, summed over the
+    coils) plus the convolutions (``9 x in-channels`` terms each, their errors adding up over
+    the layers, as the steps of a method that does not amplify them).
+
+    ``kspace_shape`` is ``(..., coils, H, W)``.
+    """
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    fan_in = max(m.in_channels * m.kernel_size[0] * m.kernel_size[1] for m in convs)
+    config = getattr(model, "config", None)
+    passes = 2 * getattr(config, "num_stages", 1) * (getattr(config, "cg_iterations", 0) + 1)
+    fft = rounding_rtol(torch.complex64, fft_points=kspace_shape[-2] * kspace_shape[-1], fft_passes=passes,
+                        terms=kspace_shape[-3])
+    return fft + rounding_rtol(torch.float32, terms=fan_in, steps=len(convs))

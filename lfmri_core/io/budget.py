@@ -48,15 +48,18 @@ def machine_memory() -> int:
     return int(total)
 
 
-def _parse_size(text: str) -> int:
+def parse_size(text: str, name: str = BUDGET_ENV, *, allow_zero: bool = False) -> int:
+    """Bytes of a size written as bytes or a number with a ``K``, ``M``, ``G`` or ``T`` suffix
+    (binary units; ``"1.5G"``, ``"512MiB"``); :class:`InputError` naming the setting ``name``
+    for anything else, and for 0 unless ``allow_zero``."""
     value = text.strip().upper().removesuffix("IB").removesuffix("B")
     unit = value[-1:] if value[-1:] in _UNITS else ""
     try:
         number = float(value[: len(value) - len(unit)])
     except ValueError:
         number = math.nan
-    if not (math.isfinite(number) and number > 0):
-        raise InputError(f"{BUDGET_ENV}={text!r} is not a size (bytes, or a number with K, M, G or T)")
+    if not (math.isfinite(number) and (number > 0 or (allow_zero and number == 0))):
+        raise InputError(f"{name}={text!r} is not a size (bytes, or a number with K, M, G or T)")
     return int(number * _UNITS[unit])
 
 
@@ -64,7 +67,7 @@ def memory_budget() -> int:
     """Bytes one array made from an input may take (see the module docstring)."""
     text = os.environ.get(BUDGET_ENV, "").strip()
     if text:
-        return _parse_size(text)
+        return parse_size(text)
     return int(machine_memory() * MEMORY_FRACTION)
 
 
@@ -95,4 +98,4 @@ def check_size(shape: Sequence[int], dtype: np.dtype | type | str, *, what: str)
     return size
 
 
-__all__ = ["BUDGET_ENV", "check_size", "format_bytes", "machine_memory", "memory_budget"]
+__all__ = ["BUDGET_ENV", "check_size", "format_bytes", "machine_memory", "memory_budget", "parse_size"]

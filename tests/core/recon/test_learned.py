@@ -44,7 +44,7 @@ from lfmri_core.recon.pipeline import reconstruct_volume
 from lfmri_core.synthetic import SyntheticConfig, generate_volume
 from lfmri_core.synthetic.export import write_dataset
 from tests.conftest import devices
-from tests.tolerances import assert_close_in_norm, rounding_rtol
+from tests.tolerances import assert_close_in_norm, learned_model_rtol
 
 TINY_CLASSIFIER = ClassifierConfig(width=4)
 CONFIGS: dict[str, Callable[[], nn.Module]] = {
@@ -60,16 +60,8 @@ SHIPPED_METHODS = [name for name, spec in LEARNED_METHODS.items() if spec.shippe
 
 
 def _model_rtol(model: nn.Module, kspace: torch.Tensor) -> float:
-    """float32 rounding of a learned model's image, relative in norm: the data consistency of
-    each stage (``A^H y`` and a Gram operator per CG iteration: 2 FFTs each, summed over the
-    coils) plus the convolutions (``9 x in-channels`` terms each, their errors adding up)."""
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    fan_in = max(m.in_channels * m.kernel_size[0] * m.kernel_size[1] for m in convs)
-    config = getattr(model, "config", None)
-    passes = 2 * getattr(config, "num_stages", 1) * (getattr(config, "cg_iterations", 0) + 1)
-    fft = rounding_rtol(torch.complex64, fft_points=kspace.shape[-2] * kspace.shape[-1], fft_passes=passes,
-                        terms=kspace.shape[-3])
-    return fft + rounding_rtol(torch.float32, terms=fan_in, steps=len(convs))
+    """float32 rounding of a learned model's image, relative in norm (:func:`learned_model_rtol`)."""
+    return learned_model_rtol(model, tuple(kspace.shape))
 
 
 def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
