@@ -251,6 +251,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.link_contrast_checkbox = widgets.Checkbox(value=True, description="link contrast (reference and reconstructions)",
                                                        indent=False)
         self.units_label = widgets.HTML()
+        # The same choice as napari's dock, on by default: a notebook is wide enough for every column.
         self.all_columns_checkbox = widgets.Checkbox(value=True, description="all columns", indent=False,
                                                      tooltip="also the CAM peak distance (px and mm), p(lesion) and time")
         self.auto_checkbox = widgets.Checkbox(value=auto_update, description="reconstruct on change", indent=False)

@@ -47,7 +47,8 @@ BOX_COLOR = "yellow"
 BOX_EDGE_WIDTH = 2
 BOX_TEXT = {"string": "{label}", "color": BOX_COLOR, "anchor": "upper_left", "size": 10}
 """The label sits on the box's top left corner on screen (the anchor is in data coordinates:
-``lower_left`` when the display frame flips the rows)."""
+``lower_left`` when the display frame flips the rows, see :func:`box_text`)."""
+LABEL_LIFT = 0.025
 
 _SUFFIXES = (".h5", ".cfl", ".hdr")
 
@@ -248,8 +249,15 @@ def boxes_layer(
 
 
 def box_text(frame: DisplayFrame | None) -> dict[str, Any]:
-    """The label text of the boxes layer, at each box's top left corner on screen."""
+    """The label text of the boxes layer, above each box's top left corner on screen.
+
+    napari anchors text in data coordinates and hangs it below a ``lower_left`` anchor (in the
+    y-down frame it assumes): in a flipped frame the label would cover the box's top. It is
+    lifted by :data:`LABEL_LIFT` of the image height (in data rows), about a text line at the
+    default zoom of a whole slice.
+    """
     text = dict(BOX_TEXT)
     if frame is not None and frame.flip_rows:
         text["anchor"] = "lower_left"
+        text["translation"] = [0.0, max(6.0, LABEL_LIFT * frame.shape[0]), 0.0]
     return text
