@@ -512,7 +512,7 @@ class Scene:
         for method in methods:
             if method not in self.reconstructions:
                 self.reconstructions[method] = self._image(
-                    np.zeros(self._shape, np.float32), RECONSTRUCTION_ROLE, f"{method} reconstruction", method,
+                    np.zeros(self._shape, np.float32), RECONSTRUCTION_ROLE, f"{method} recon", method,
                     colormap=IMAGE_COLORMAP, contrast_limits=self._range(),
                     visible=self.grid or method == self._cam_method,
                 )
@@ -568,6 +568,7 @@ class Scene:
         if self._display_max is None:
             # No reference (undersampled file): scale by the first reconstruction instead.
             self._display_max = float(result.image.max()) or 1.0
+            self._window = None  # a preset chosen before any image was there had nothing to go by
             self._set_limits(self._range())
         self._write_slice(result.slice, [result.method])
 

@@ -44,6 +44,7 @@ from qtpy.QtWidgets import (
     QScrollArea,
     QSlider,
     QSpinBox,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -350,7 +351,8 @@ class ReconstructionWidget(QWidget):
         display_layout.addRow(self.units_label)
         column.addWidget(display)
 
-        # Readouts, failure cases and exports in tabs: each one click away, none below the others.
+        # Readouts, failure cases and exports in tabs under the scrolling controls (a splitter
+        # between them): always on screen, each one click away, none below the others.
         self.results_tabs = QTabWidget()
         readouts = QWidget()
         readouts_layout = QVBoxLayout(readouts)
@@ -386,7 +388,6 @@ class ReconstructionWidget(QWidget):
         export_layout.addWidget(self.export_readouts_button)
         export_layout.addStretch(1)
         self.results_tabs.addTab(export, "Export")
-        column.addWidget(self.results_tabs)
         self._show_columns()
         column.addStretch(1)
 
@@ -398,7 +399,14 @@ class ReconstructionWidget(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        self.splitter = QSplitter(Qt.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(self.results_tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.controls_scroll = scroll
+        outer.addWidget(self.splitter)
 
     def _connect(self) -> None:
         self.open_button.clicked.connect(lambda: self.open_file())

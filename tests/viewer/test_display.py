@@ -314,6 +314,9 @@ def test_readout_table_key_columns_fit_a_1600_px_window(
     widget.all_columns.setChecked(True)
     assert not any(table.isColumnHidden(c) for c in range(table.columnCount()))
     assert [row for row in widget.displayed_readouts()][0].keys() == set(READOUT_COLUMNS)
-    # The failure table and the exports are tabs beside the readouts, not below them.
+    # The failure table and the exports are tabs beside the readouts, outside the scrolling
+    # controls: on screen in a 1000 px high window without scrolling.
     tabs = [widget.results_tabs.tabText(i) for i in range(widget.results_tabs.count())]
     assert tabs == ["Readouts (slice)", "Failure cases", "Export"]
+    assert not widget.controls_scroll.widget().isAncestorOf(widget.results_tabs)
+    assert widget.results_tabs.isVisible() and widget.results_tabs.visibleRegion().boundingRect().height() > 150
