@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lfmri_core.display import DisplayFrame
 from lfmri_core.evaluation import Scores, score_volume
 from lfmri_core.figures import save_mask_figure, save_panels
 from lfmri_core.io.annotations import LesionBox, discover_annotations
@@ -97,7 +98,8 @@ def run_demo(out: Path, *, quiet: bool = False, methods: Sequence[str] | None = 
                     panels[method] = result.images[shown]
                     masks[f"random {accel:g}x ({result.mask.achieved_acceleration:.2f}x achieved)"] = result.mask.pattern
                 save_panels(out / f"{path.stem}_slice{shown:02d}_{accel:g}x.png", panels, boxes=slice_boxes,
-                            reference=reference, title=f"{path.stem} ({info.acquisition}), slice {shown}, {accel:g}x")
+                            reference=reference, title=f"{path.stem} ({info.acquisition}), slice {shown}, {accel:g}x",
+                            frame=DisplayFrame.for_volume(info, reference.shape))
         save_mask_figure(out / f"{path.stem}_masks.png", masks, info.image_shape)
     _write_report(out, rows, describe_machine(rows[0].device if rows else None))
     if not quiet:

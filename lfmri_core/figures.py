@@ -1,8 +1,9 @@
 """Static figures (PNG) of slices, lesion boxes, reconstructions and error maps.
 
-Images are shown in the *display* orientation of the fastMRI+ labellers (the stored
-reconstruction flipped up/down, superior at the top for knee), with boxes drawn as half-open
-pixel rectangles. matplotlib is imported inside the functions, so importing this module pulls
+Images are shown in the display frame of :mod:`lfmri_core.display` (the radiological
+convention of the fastMRI+ labellers: the stored reconstruction flipped up/down, superior at the
+top for knee), the frame the napari and Jupyter viewers use too, with boxes drawn as half-open
+pixel rectangles and a scale bar in mm when the volume's geometry is known. matplotlib is imported inside the functions, so importing this module pulls
 in no plotting library, and they draw on bare ``Figure`` objects (no pyplot state).
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lfmri_core.display import ERROR_COLORMAP, IMAGE_COLORMAP, DisplayFrame
 from lfmri_core.io.annotations import LesionBox
 from lfmri_core.io.atomic import atomic_path
 
@@ -22,22 +24,39 @@ _BOX_COLOURS = ("#ffd21f", "#ff5a36", "#33d6ff", "#7cff5a", "#ff66d9", "#ffffff"
 
 
 def to_display(image: np.ndarray) -> np.ndarray:
-    """Stored reconstruction frame -> display frame (up/down flip)."""
-    return np.asarray(image)[..., ::-1, :]
+    """Stored reconstruction frame -> display frame (up/down flip), pixel for pixel."""
+    return DisplayFrame(np.shape(image)[-2:]).display_array(image)
 
 
-def _draw_boxes(ax, boxes: Sequence[LesionBox], height: int, labels: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _show(ax, image: np.ndarray, frame: DisplayFrame, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    """``image`` (stored frame) on ``ax`` in ``frame``'s display frame."""
+    ax.imshow(image, extent=frame.extent(), interpolation="nearest", **kwargs)
+    xlim, ylim = frame.limits()
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+
+
+def _draw_boxes(ax, boxes: Sequence[LesionBox], frame: DisplayFrame, labels: list[str]) -> None:  # type: ignore[no-untyped-def]
     from matplotlib.patches import Rectangle
 
     for box in boxes:
         if box.is_empty:
             continue
-        x, y, w, h = box.to_labelling_frame(height)
         if box.label not in labels:
             labels.append(box.label)
         colour = _BOX_COLOURS[min(labels.index(box.label), len(_BOX_COLOURS) - 1)]
-        # Pixel (r, c) covers [c - 0.5, c + 0.5): a half-open box [x, x + w) starts at x - 0.5.
-        ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor=colour, linewidth=1.2))
+        top, bottom, left, right = frame.box_edges(box)
+        ax.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor=colour, linewidth=1.2))
+
+
+def _scale_bar(ax, frame: DisplayFrame) -> None:  # type: ignore[no-untyped-def]
+    if frame.unit != "mm":
+        return
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    length = frame.scale_bar_length()
+    ax.add_artist(AnchoredSizeBar(ax.transData, length, f"{length:g} mm", "lower right", color="white",
+                                  frameon=False, size_vertical=0, fontproperties={"size": 7}))
 
 
 def _legend(fig, labels: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -73,11 +92,30 @@ def save_panels(
     reference: np.ndarray | None = None,
     error_max: float | None = None,
     title: str = "",
+    frame: DisplayFrame | None = None,
 ) -> Path:
     """One row of magnitude images (stored frame) with the lesion boxes on each, and, when a
     ``reference`` is given, a second row of error maps ``|image - reference|`` on one fixed
-    scale (``error_max``, default 20% of the reference maximum) so panels compare."""
+    scale (``error_max``, default 20% of the reference maximum) so panels compare.
+
+    Everything is drawn in ``frame``'s display frame (default: that of the images, in pixels);
+    a frame with a pixel spacing adds a scale bar in mm to the first panel."""
+    return _save(panels_figure(panels, boxes=boxes, reference=reference, error_max=error_max, title=title,
+                               frame=frame), path)
+
+
+def panels_figure(
+    panels: Mapping[str, np.ndarray],
+    *,
+    boxes: Sequence[LesionBox] = (),
+    reference: np.ndarray | None = None,
+    error_max: float | None = None,
+    title: str = "",
+    frame: DisplayFrame | None = None,
+):  # type: ignore[no-untyped-def]
+    """The figure :func:`save_panels` saves (a matplotlib ``Figure``)."""
     names = list(panels)
+    frame = frame or DisplayFrame(np.shape(next(iter(panels.values())))[-2:])
     rows = 2 if reference is not None else 1
     fig, axes = _figure(rows, len(names), (3.0 * len(names), 3.1 * rows + 0.5))
     vmax = float(np.percentile(reference if reference is not None else next(iter(panels.values())), 99.5))
@@ -85,16 +123,18 @@ def save_panels(
     for col, name in enumerate(names):
         image = np.asarray(panels[name])
         ax = axes[0, col]
-        ax.imshow(to_display(image), cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
-        _draw_boxes(ax, boxes, image.shape[0], labels)
+        _show(ax, image, frame, cmap=IMAGE_COLORMAP, vmin=0, vmax=vmax)
+        _draw_boxes(ax, boxes, frame, labels)
+        if col == 0:
+            _scale_bar(ax, frame)
         ax.set_title(name, color="white", fontsize=9)
         if reference is not None and image is reference:
             axes[1, col].set_visible(False)  # the reference's own error map is empty
         elif reference is not None:
             err = np.abs(image - reference)
             emax = error_max if error_max is not None else 0.2 * float(reference.max())
-            axes[1, col].imshow(to_display(err), cmap="inferno", vmin=0, vmax=emax, interpolation="nearest")
-            _draw_boxes(axes[1, col], boxes, image.shape[0], labels)
+            _show(axes[1, col], err, frame, cmap=ERROR_COLORMAP, vmin=0, vmax=emax)
+            _draw_boxes(axes[1, col], boxes, frame, labels)
             axes[1, col].set_title(f"|error| (0 to {emax:.3g})", color="white", fontsize=8)
     for ax in axes.ravel():
         ax.set_axis_off()
@@ -102,7 +142,7 @@ def save_panels(
         fig.suptitle(title, color="white", fontsize=10)
     _legend(fig, labels)
     fig.tight_layout(rect=(0, 0.06 if labels else 0, 1, 0.95 if title else 1))
-    return _save(fig, path)
+    return fig
 
 
 def save_mask_figure(path: str | os.PathLike[str], masks: Mapping[str, np.ndarray], shape: tuple[int, int]) -> Path:

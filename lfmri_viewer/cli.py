@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2
 SETTINGS = ((4.0, 0.08), (8.0, 0.04))
 """(acceleration, centre fraction) rendered headless: fastMRI's knee settings."""
-WINDOW = (1800, 1100)
+WINDOW = (1600, 1000)
 XVFB_SCREEN = "-screen 0 1920x1200x24"
 
 

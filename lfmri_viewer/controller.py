@@ -36,9 +36,16 @@ import torch
 from psygnal import Signal, SignalGroup
 
 from lfmri_core.coils import virtual_coil_count
+from lfmri_core.display import DisplayFrame, window_presets
 from lfmri_core.errors import InputError, InputWarning
 from lfmri_core.inference import SHIPPED, ClassifierArg, infer_slices
-from lfmri_core.io.annotations import FileAnnotations, LesionBox, find_annotations, read_annotations, write_annotations
+from lfmri_core.io.annotations import (
+    FileAnnotations,
+    LesionBox,
+    find_annotations,
+    read_annotations,
+    write_annotations,
+)
 from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_core.io.protected import check_output, protect_inputs
 from lfmri_core.io.volume import KSpaceVolume, open_volume, volume_files
@@ -48,9 +55,9 @@ from lfmri_core.recon.registry import Cancelled
 from lfmri_viewer.cache import ResultCache, default_cache_bytes
 from lfmri_viewer.csv_table import write_csv
 from lfmri_viewer.jobs import Job, Progress, Runner, run_sync
+from lfmri_viewer.reference import reference_image
 from lfmri_viewer.results import Readout, SliceResult, readout, whole_slice_metrics
 from lfmri_viewer.review import FailureCase, failure_cases, write_failure_csv
-from lfmri_viewer.reference import reference_image
 from lfmri_viewer.settings import ReconSettings, default_methods
 
 ERROR_FRACTION = 0.2
@@ -144,6 +151,7 @@ class SessionController:
         self._inputs: tuple[Path, ...] = ()
         self._results = ResultCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
         self._mask: tuple[tuple[object, ...], SamplingMask] | None = None
+        self._presets: dict[str, tuple[float, float]] | None = None
         self._job: Job[Any] | None = None
         self._warned_device = False
 
@@ -223,6 +231,7 @@ class SessionController:
         self._inputs = ()
         self._results.clear()
         self._mask = None
+        self._presets = None
 
     @property
     def path(self) -> Path | None:
@@ -258,6 +267,29 @@ class SessionController:
     @property
     def recon_shape(self) -> tuple[int, int]:
         return self.info.recon_shape
+
+    @property
+    def display_frame(self) -> DisplayFrame:
+        """How the open volume's slices are shown (display orientation and pixel spacing in mm,
+        from the header): the one transform every view applies (:mod:`lfmri_core.display`)."""
+        return DisplayFrame.for_volume(self.info)
+
+    @property
+    def pixel_mm(self) -> tuple[float, float] | None:
+        """``(row, col)`` pixel spacing in mm of the reconstructions; None without geometry."""
+        return self.display_frame.pixel_mm
+
+    def window_presets(self) -> dict[str, tuple[float, float]]:
+        """Contrast limits of the window/level presets (:data:`~lfmri_core.display.WINDOW_PRESETS`)
+        for the reference and every reconstruction, from the reference volume's histogram (from
+        the reconstructions shown so far for a file without a reference)."""
+        if self._presets is None:
+            reference = self.reference_volume()
+            if reference is None:  # not kept: more reconstructions make a better histogram
+                images = [r.image for r in self._results.values()] or [np.zeros((1, 1), np.float32)]
+                return window_presets(np.stack([i for i in images if i.shape == images[0].shape]))
+            self._presets = window_presets(reference)
+        return dict(self._presets)
 
     @property
     def is_undersampled_file(self) -> bool:
@@ -441,7 +473,8 @@ class SessionController:
         ``methods``, default the current ones) on a slice, with the slice's current boxes."""
         index = self._index(index)
         ref, maxval, boxes = self.reference(index), self.maxval, self.boxes(index)
-        return {m: readout(r, ref, boxes, maxval) for m, r in self.results(index, methods).items()}
+        pixel_mm = self.pixel_mm
+        return {m: readout(r, ref, boxes, maxval, pixel_mm) for m, r in self.results(index, methods).items()}
 
     def _store(self, results: Iterable[SliceResult]) -> None:
         touched: set[int] = set()
@@ -630,7 +663,7 @@ class SessionController:
             if result is not None and result.cam is not None:
                 cams[index], probabilities[index] = result.cam, result.lesion_probability
         boxes = {i: self._boxes[i] for i in self._boxes}
-        return failure_cases(cams, boxes, method=method, probabilities=probabilities)
+        return failure_cases(cams, boxes, method=method, probabilities=probabilities, pixel_mm=self.pixel_mm)
 
     def export_failure_csv(self, path: str | os.PathLike[str], method: str | None = None) -> Path:
         """Write the failure-case table as CSV (never over one of the :attr:`inputs`)."""

@@ -11,11 +11,24 @@ import math
 from lfmri_viewer.results import Readout
 from lfmri_viewer.review import FailureCase
 
-READOUT_COLUMNS = ("method", "PSNR (dB)", "SSIM", "LF-PSNR (dB)", "LF-SSIM", "CAM in box", "p(lesion)", "time (ms)")
+READOUT_COLUMNS = ("method", "PSNR (dB)", "SSIM", "LF-PSNR (dB)", "LF-SSIM", "CAM in box", "CAM peak to box",
+                   "p(lesion)", "time (ms)")
 """Columns of the live metrics table."""
 
-FAILURE_COLUMNS = ("slice", "CAM in box", "peak distance (px)", "CAM energy in boxes", "p(lesion)", "boxes", "labels")
+READOUT_KEY_COLUMNS = ("method", "PSNR (dB)", "SSIM", "LF-PSNR (dB)", "LF-SSIM", "CAM in box")
+"""The columns the tables show by default (the rest on demand: "all columns")."""
+
+FAILURE_COLUMNS = ("slice", "CAM in box", "peak distance (px)", "peak distance (mm)", "CAM energy in boxes",
+                   "p(lesion)", "boxes", "labels")
 """Columns of the failure-case table."""
+
+
+SEED_FILE = "file"
+"""How both front ends spell the mask seed ``None``: fastMRI's per-file seed."""
+SEED_HELP = '"file": fastMRI\'s per-file seed (one mask for the whole volume), or a fixed non-negative integer'
+ALL_COILS = "all"
+"""How both front ends spell ``virtual_coils=None``: no coil compression."""
+VIRTUAL_COILS_HELP = "compress the coils to this many virtual coils first (faster on many-coil data); all: no compression"
 
 
 def number(value: float | None, digits: int = 2) -> str:
@@ -31,6 +44,14 @@ def hit(value: bool | None) -> str:
     return "–" if value is None else ("yes" if value else "no")
 
 
+def peak(px: float, mm: float) -> str:
+    """A CAM peak distance in pixels with its length in mm beside it: ``"12.0 px · 5.3 mm"``,
+    ``"12.0 px"`` without geometry, ``"–"`` when there is none (no box or no CAM)."""
+    if math.isnan(px):
+        return "–"
+    return f"{number(px, 1)} px" + ("" if math.isnan(mm) else f" · {number(mm, 1)} mm")
+
+
 def readout_cells(readout: Readout) -> dict[str, str]:
     """One row of the metrics table (``READOUT_COLUMNS``); time is the method's total seconds
     (maps, reconstruction, CAM) plus the metrics, in milliseconds."""
@@ -42,6 +63,7 @@ def readout_cells(readout: Readout) -> dict[str, str]:
         "LF-PSNR (dB)": number(readout.lf_psnr),
         "LF-SSIM": number(readout.lf_ssim, 4),
         "CAM in box": hit(readout.cam_hit),
+        "CAM peak to box": peak(readout.cam_peak_px, readout.cam_peak_mm),
         "p(lesion)": number(readout.lesion_probability),
         "time (ms)": number(1e3 * seconds, 0),
     }
@@ -53,6 +75,7 @@ def failure_cells(case: FailureCase) -> dict[str, str]:
         "slice": str(case.slice),
         "CAM in box": hit(case.hit),
         "peak distance (px)": number(case.peak_distance, 1),
+        "peak distance (mm)": number(case.peak_distance_mm, 1),
         "CAM energy in boxes": number(case.energy_inside, 3),
         "p(lesion)": number(case.lesion_probability),
         "boxes": str(case.num_boxes),
@@ -70,4 +93,4 @@ def timing_line(readout: Readout) -> str:
     return f"{readout.method}: {', '.join(parts)} ({readout.device})"
 
 
-__all__ = ["FAILURE_COLUMNS", "READOUT_COLUMNS", "failure_cells", "hit", "number", "readout_cells", "timing_line"]
+__all__ = ["ALL_COILS", "FAILURE_COLUMNS", "READOUT_COLUMNS", "READOUT_KEY_COLUMNS", "SEED_FILE", "SEED_HELP", "VIRTUAL_COILS_HELP", "failure_cells", "hit", "number", "peak", "readout_cells", "timing_line"]

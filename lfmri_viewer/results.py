@@ -16,6 +16,7 @@ import numpy as np
 from lfmri_core.io.annotations import LesionBox
 from lfmri_core.metrics import lesion_mask, mean_ssim_map, nmse, psnr
 from lfmri_core.study.diagnostics import energy_fraction, pointing_game
+from lfmri_viewer.review import peak_distance
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,13 +65,18 @@ class Readout:
     lesion_probability: float | None
     timings: dict[str, float]
     device: str
+    cam_peak_px: float = math.nan
+    """Pixels from the CAM's maximum to the nearest box pixel (0 for a hit); NaN without boxes
+    or CAM, inf for a flat CAM."""
+    cam_peak_mm: float = math.nan
+    """:attr:`cam_peak_px` in mm; NaN also for a volume without geometry."""
 
     def as_row(self) -> dict[str, object]:
         """Flat dict for tables and CSV (timings in milliseconds)."""
         row: dict[str, object] = {
             "method": self.method, "slice": self.slice, "psnr": self.psnr, "ssim": self.ssim, "nmse": self.nmse,
             "lf_psnr": self.lf_psnr, "lf_ssim": self.lf_ssim, "cam_hit": self.cam_hit, "cam_energy": self.cam_energy,
-            "lesion_probability": self.lesion_probability, "device": self.device,
+            "cam_peak_px": self.cam_peak_px, "cam_peak_mm": self.cam_peak_mm, "lesion_probability": self.lesion_probability, "device": self.device,
         }
         row.update({f"{name}_ms": 1e3 * seconds for name, seconds in self.timings.items()})
         return row
@@ -89,8 +95,15 @@ def whole_slice_metrics(reference: np.ndarray, image: np.ndarray, maxval: float)
     return psnr(reference[None], image[None], maxval), ssim.mean_ssim, nmse(reference[None], image[None]), ssim_map
 
 
-def readout(result: SliceResult, reference: np.ndarray | None, boxes: Sequence[LesionBox], maxval: float | None) -> Readout:
-    """The readout of ``result`` with the slice's current ``boxes``.
+def readout(
+    result: SliceResult,
+    reference: np.ndarray | None,
+    boxes: Sequence[LesionBox],
+    maxval: float | None,
+    pixel_mm: tuple[float, float] | None = None,
+) -> Readout:
+    """The readout of ``result`` with the slice's current ``boxes`` (``pixel_mm``: the
+    ``(row, col)`` pixel spacing in mm, for the CAM peak distance in mm).
 
     LF-PSNR pools the squared error over the union of the boxes and LF-SSIM averages the
     stored SSIM map there: the definitions of :func:`lfmri_core.metrics.lf_psnr_slice` and
@@ -106,14 +119,18 @@ def readout(result: SliceResult, reference: np.ndarray | None, boxes: Sequence[L
         if result.ssim_map is not None:
             lf_ssim = float(result.ssim_map[inside].mean(dtype=np.float64))
     cam_hit: bool | None = None
-    cam_energy = math.nan
+    cam_energy = cam_peak_px = cam_peak_mm = math.nan
     if result.cam is not None and inside.any():
         cam_hit = pointing_game(result.cam, boxes)
         cam_energy = energy_fraction(result.cam, boxes)
+        cam_peak_px = peak_distance(result.cam, boxes)
+        if pixel_mm is not None:
+            cam_peak_mm = peak_distance(result.cam, boxes, pixel_mm)
     return Readout(
         method=result.method, slice=result.slice, psnr=result.psnr, ssim=result.ssim, nmse=result.nmse,
         lf_psnr=lf_psnr, lf_ssim=lf_ssim, cam_hit=cam_hit, cam_energy=cam_energy,
         lesion_probability=result.lesion_probability, timings=dict(result.timings), device=result.device,
+        cam_peak_px=cam_peak_px, cam_peak_mm=cam_peak_mm,
     )
 
 

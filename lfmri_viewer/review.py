@@ -36,17 +36,22 @@ class FailureCase:
     num_boxes: int
     labels: str
     """The slice's box labels, ``"; "``-joined."""
+    peak_distance_mm: float = math.nan
+    """:attr:`peak_distance` in mm (NaN for a volume without geometry)."""
 
 
-def peak_distance(cam: np.ndarray, boxes: Iterable[LesionBox]) -> float:
-    """Euclidean distance in pixels from the CAM's maximum to the nearest pixel of a box."""
+def peak_distance(cam: np.ndarray, boxes: Iterable[LesionBox], spacing: tuple[float, float] = (1.0, 1.0)) -> float:
+    """Euclidean distance from the CAM's maximum to the nearest pixel centre of a box, in
+    pixels, or in mm given the ``(row, col)`` pixel ``spacing`` in mm (nearest in that unit)."""
     cam = np.asarray(cam)
     boxes = [b for b in boxes if not b.is_empty]
     if not boxes or cam.size == 0 or float(cam.max()) == float(cam.min()):
         return math.inf
     row, col = np.unravel_index(int(np.argmax(cam)), cam.shape)
+    sr, sc = spacing
     return min(
-        math.hypot(max(b.row0 - row, 0, row - (b.row1 - 1)), max(b.col0 - col, 0, col - (b.col1 - 1))) for b in boxes
+        math.hypot(sr * max(b.row0 - row, 0, row - (b.row1 - 1)), sc * max(b.col0 - col, 0, col - (b.col1 - 1)))
+        for b in boxes
     )
 
 
@@ -56,6 +61,7 @@ def failure_cases(
     *,
     method: str,
     probabilities: Mapping[int, float | None] | None = None,
+    pixel_mm: tuple[float, float] | None = None,
 ) -> list[FailureCase]:
     """Rank the slices that have both a CAM and at least one non-empty box.
 
@@ -69,6 +75,8 @@ def failure_cases(
         The method whose reconstructions the CAMs were computed on.
     probabilities
         Slice index -> Net_c's lesion probability (optional, shown in the table).
+    pixel_mm
+        ``(row, col)`` pixel spacing in mm, for the peak distance in mm (None: NaN there).
 
     Returns
     -------
@@ -87,6 +95,7 @@ def failure_cases(
             peak_distance=peak_distance(cam, slice_boxes), energy_inside=energy_fraction(cam, slice_boxes),
             lesion_probability=None if probabilities is None else probabilities.get(index),
             num_boxes=len(slice_boxes), labels="; ".join(sorted({b.label for b in slice_boxes})),
+            peak_distance_mm=math.nan if pixel_mm is None else peak_distance(cam, slice_boxes, pixel_mm),
         ))
 
     def order(case: FailureCase) -> tuple[int, float, int]:

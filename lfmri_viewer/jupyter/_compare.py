@@ -13,11 +13,25 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from lfmri_core.display import ERROR_COLORMAP
 from lfmri_core.errors import InputError
 from lfmri_core.recon import available_methods, method_info
 from lfmri_viewer.controller import SessionController
-from lfmri_viewer.formatting import FAILURE_COLUMNS, READOUT_COLUMNS, failure_cells, number, readout_cells
-from lfmri_viewer.jupyter._figure import FigureHost, box_window, draw_boxes, image_panel, show_image, zoom_to
+from lfmri_viewer.formatting import (
+    FAILURE_COLUMNS,
+    READOUT_COLUMNS,
+    failure_cells,
+    number,
+    readout_cells,
+)
+from lfmri_viewer.jupyter._figure import (
+    FigureHost,
+    box_window,
+    draw_boxes,
+    image_panel,
+    show_image,
+    zoom_to,
+)
 from lfmri_viewer.jupyter._tables import html_table
 from lfmri_viewer.jupyter._widget import BatchedRedraw, _close_tree, session_of
 from lfmri_viewer.results import Readout, readout
@@ -108,7 +122,7 @@ class CompareView(widgets.VBox, _Subscriber, BatchedRedraw):
             self.images[method] = image_panel(grid[0, column], (1, 1))
             if errors:
                 self.axes[f"error:{method}"] = grid[1, column]
-                self.images[f"error:{method}"] = image_panel(grid[1, column], (1, 1), cmap="magma")
+                self.images[f"error:{method}"] = image_panel(grid[1, column], (1, 1), cmap=ERROR_COLORMAP)
         if errors:
             self.axes["mask"] = grid[1, 0]
             self.images["mask"] = image_panel(grid[1, 0], (1, 1))
@@ -183,19 +197,21 @@ class CompareView(widgets.VBox, _Subscriber, BatchedRedraw):
         shape = controller.recon_shape
         maxval = controller.maxval
         limits = (0.0, maxval) if maxval else None
+        frame = controller.display_frame
         reference = controller.reference(index)
-        show_image(self.images["reference"], reference, limits)
+        show_image(self.images["reference"], reference, limits, frame)
         self.axes["reference"].set_title(f"reference · slice {index}" if reference is not None else "no reference")
         for method in self.methods:
             result = controller.result(method, index)
-            show_image(self.images[method], None if result is None else result.image, limits)
+            show_image(self.images[method], None if result is None else result.image, limits, frame)
             if method in readouts:
                 r = readouts[method]
                 self.axes[method].set_title(f"{method}\nPSNR {number(r.psnr)} · LF-PSNR {number(r.lf_psnr)} dB", fontsize=9)
             else:
                 self.axes[method].set_title(f"{method}\nnot computed", fontsize=9)
             if f"error:{method}" in self.images:
-                show_image(self.images[f"error:{method}"], controller.error_map(method, index), controller.error_limits())
+                show_image(self.images[f"error:{method}"], controller.error_map(method, index), controller.error_limits(),
+                           frame)
                 self.axes[f"error:{method}"].set_title(f"|{method} − reference|", fontsize=9)
         if "mask" in self.images:
             try:
@@ -216,8 +232,8 @@ class CompareView(widgets.VBox, _Subscriber, BatchedRedraw):
         for name, ax in self.axes.items():
             if name == "mask":
                 continue
-            self._patches += draw_boxes(ax, boxes)
-            zoom_to(ax, window, shape)
+            self._patches += draw_boxes(ax, boxes, frame=frame)
+            zoom_to(ax, window, shape, frame)
         self._host.refresh()
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ import base64
 import io
 import warnings
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import matplotlib
@@ -25,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
+from lfmri_core.display import DisplayFrame
 from lfmri_core.io.annotations import LesionBox
 
 BOX_COLOR = "yellow"
@@ -118,9 +120,11 @@ def image_panel(ax: Axes, shape: tuple[int, int], cmap: str = "gray") -> AxesIma
     return ax.imshow(np.zeros(shape, dtype=np.float32), cmap=cmap, interpolation="nearest", vmin=0.0, vmax=1.0)
 
 
-def show_image(artist: AxesImage, image: np.ndarray | None, limits: tuple[float, float] | None = None) -> None:
-    """Put ``image`` ``(rows, cols)`` into ``artist`` with contrast ``limits`` (default
-    ``[0, max]``); None hides the artist."""
+def show_image(artist: AxesImage, image: np.ndarray | None, limits: tuple[float, float] | None = None,
+               frame: DisplayFrame | None = None) -> None:
+    """Put ``image`` ``(rows, cols)`` (stored frame) into ``artist`` with contrast ``limits``
+    (default ``[0, max]``), placed by ``frame``'s display transform (default: as stored, in
+    pixels; see :mod:`lfmri_core.display`); None hides the artist."""
     if image is None:
         artist.set_visible(False)
         return
@@ -129,8 +133,15 @@ def show_image(artist: AxesImage, image: np.ndarray | None, limits: tuple[float,
         top = float(np.nanmax(image)) if image.size else 0.0
         limits = (0.0, top if np.isfinite(top) and top > 0 else 1.0)
     artist.set_clim(*limits)
-    artist.set_extent((-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5))
+    artist.set_extent((frame or DisplayFrame(image.shape, flip_rows=False)).extent())
     artist.set_visible(True)
+
+
+def imshow_display(ax: Axes, image: np.ndarray, frame: DisplayFrame, **kwargs: Any) -> AxesImage:
+    """``ax.imshow`` of a stored-frame ``image`` in ``frame``'s display frame, whole slice in view."""
+    artist = ax.imshow(image, extent=frame.extent(), interpolation="nearest", **kwargs)
+    zoom_to(ax, None, frame.shape, frame)
+    return artist
 
 
 def cam_overlay(cam: np.ndarray) -> np.ma.MaskedArray:
@@ -139,23 +150,41 @@ def cam_overlay(cam: np.ndarray) -> np.ma.MaskedArray:
     return np.ma.masked_less(cam, CAM_FLOOR)
 
 
-def draw_boxes(ax: Axes, boxes: Iterable[LesionBox], *, labels: bool = False) -> list[Rectangle]:
-    """Outline each box's pixels (``rows row0:row1``, ``cols col0:col1``) on ``ax``.
+def draw_boxes(ax: Axes, boxes: Iterable[LesionBox], *, labels: bool = False,
+               frame: DisplayFrame | None = None) -> list[Any]:
+    """Outline each box's pixels (``rows row0:row1``, ``cols col0:col1``, stored frame) on
+    ``ax`` in ``frame``'s display coordinates (default: as stored, in pixels).
 
-    Pixel ``(r, c)`` is centred at ``(c, r)`` in matplotlib's image coordinates, so the box's
-    edges lie half a pixel outside its first and last pixel.
+    The outline runs along the pixel edges, half a pixel outside the box's first and last
+    pixel centres. Returns the artists drawn (rectangles and labels).
     """
-    patches = []
+    artists: list[Any] = []
     for box in boxes:
         if box.is_empty:
             continue
-        rectangle = Rectangle((box.col0 - 0.5, box.row0 - 0.5), box.col1 - box.col0, box.row1 - box.row0,
-                              fill=False, edgecolor=BOX_COLOR, linewidth=1.2)
+        box_frame = frame or DisplayFrame((box.row1, box.col1), flip_rows=False)
+        top, bottom, left, right = box_frame.box_edges(box)
+        rectangle = Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor=BOX_COLOR, linewidth=1.2)
         ax.add_patch(rectangle)
-        patches.append(rectangle)
+        artists.append(rectangle)
         if labels:
-            ax.text(box.col0 - 0.5, box.row0 - 2.0, box.label, color=BOX_COLOR, fontsize=7, va="bottom", clip_on=True)
-    return patches
+            gap = 1.5 * box_frame.spacing[0]
+            artists.append(ax.text(left, top - gap, box.label, color=BOX_COLOR, fontsize=7, va="bottom", clip_on=True))
+    return artists
+
+
+def scale_bar(ax: Axes, frame: DisplayFrame) -> Any | None:
+    """A scale bar in mm at the lower right of ``ax`` (napari shows one too); None (nothing
+    drawn) for a frame in pixel units."""
+    if frame.unit != "mm":
+        return None
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    length = frame.scale_bar_length()
+    bar = AnchoredSizeBar(ax.transData, length, f"{length:g} mm", "lower right", color="white", frameon=False,
+                          size_vertical=0, fontproperties={"size": 7})
+    ax.add_artist(bar)
+    return bar
 
 
 def box_window(boxes: Sequence[LesionBox], shape: tuple[int, int], margin: int = 24) -> tuple[slice, slice] | None:
@@ -173,11 +202,14 @@ def box_window(boxes: Sequence[LesionBox], shape: tuple[int, int], margin: int =
     return slice(row0, min(row0 + side, shape[0])), slice(col0, min(col0 + side, shape[1]))
 
 
-def zoom_to(ax: Axes, window: tuple[slice, slice] | None, shape: tuple[int, int]) -> None:
-    """Show only ``window`` (rows, cols) of an image of ``shape`` on ``ax``; None shows all."""
-    rows, cols = window if window is not None else (slice(0, shape[0]), slice(0, shape[1]))
-    ax.set_xlim(cols.start - 0.5, cols.stop - 0.5)
-    ax.set_ylim(rows.stop - 0.5, rows.start - 0.5)
+def zoom_to(ax: Axes, window: tuple[slice, slice] | None, shape: tuple[int, int],
+            frame: DisplayFrame | None = None) -> None:
+    """Show only ``window`` (stored rows, cols) of an image of ``shape`` on ``ax``, in
+    ``frame``'s display coordinates (default: as stored, in pixels); None shows all."""
+    frame = frame or DisplayFrame(shape, flip_rows=False)
+    xlim, ylim = frame.limits(*(window or (None, None)))
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
 
 
 __all__ = [
@@ -188,7 +220,9 @@ __all__ = [
     "cam_overlay",
     "draw_boxes",
     "image_panel",
+    "imshow_display",
     "interactive_backend",
+    "scale_bar",
     "show_image",
     "zoom_to",
 ]

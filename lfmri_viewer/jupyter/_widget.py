@@ -20,15 +20,41 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from lfmri_core.display import (
+    CAM_COLORMAP,
+    ERROR_COLORMAP,
+    WINDOW_PRESETS,
+    describe_units,
+)
 from lfmri_core.errors import InputError
 from lfmri_core.inference import SHIPPED, ClassifierArg
 from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_core.masks import available_masks
 from lfmri_core.recon import available_methods, method_info
 from lfmri_viewer.controller import SessionController
-from lfmri_viewer.formatting import READOUT_COLUMNS, hit, number, readout_cells, timing_line
+from lfmri_viewer.formatting import (
+    ALL_COILS,
+    READOUT_COLUMNS,
+    READOUT_KEY_COLUMNS,
+    SEED_FILE,
+    SEED_HELP,
+    VIRTUAL_COILS_HELP,
+    hit,
+    number,
+    peak,
+    readout_cells,
+    timing_line,
+)
 from lfmri_viewer.jobs import Job, JobState, Progress, run_sync, sync_requested
-from lfmri_viewer.jupyter._figure import FigureHost, cam_overlay, draw_boxes, image_panel, show_image, zoom_to
+from lfmri_viewer.jupyter._figure import (
+    FigureHost,
+    cam_overlay,
+    draw_boxes,
+    image_panel,
+    scale_bar,
+    show_image,
+    zoom_to,
+)
 from lfmri_viewer.jupyter._runner import ThreadRunner
 from lfmri_viewer.jupyter._tables import html_table
 from lfmri_viewer.results import Readout
@@ -173,15 +199,16 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.children = [
             self.title_html,
             widgets.HBox([self.slice_slider, self.acceleration_slider, self.center_fraction_slider]),
-            widgets.HBox([self.mask_dropdown, self.fixed_seed_checkbox, self.seed_input, self.device_dropdown,
-                          self.virtual_coils_input]),
+            widgets.HBox([self.mask_dropdown, self.seed_input, self.device_dropdown, self.virtual_coils_input]),
             widgets.HBox([self.methods_select,
-                          widgets.VBox([self.view_dropdown, self.boxes_checkbox, self.cam_checkbox, self.opacity_slider])]),
+                          widgets.VBox([self.view_dropdown, self.boxes_checkbox, self.cam_checkbox, self.opacity_slider]),
+                          widgets.VBox([self.window_dropdown, self.link_contrast_checkbox, self.units_label])]),
             widgets.HBox([self.auto_checkbox, self.reconstruct_button, self.volume_button, self.cancel_button]),
             widgets.HBox([self.progress_bar, self.status_label]),
             self.notice_html,
             self._host.widget,
             self.readout_html,
+            self.all_columns_checkbox,
             self.timing_html,
         ]
         self._connect()
@@ -205,14 +232,13 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
             value=s.center_fraction, min=0.01, max=0.5, step=0.01, readout_format=".2f",
             description="centre fraction", continuous_update=False, style=_WIDE)
         self.mask_dropdown = widgets.Dropdown(options=available_masks(), value=s.mask, description="mask")
-        self.fixed_seed_checkbox = widgets.Checkbox(value=s.seed is not None, description="fixed mask seed", indent=False,
-                                                    tooltip="off: fastMRI's seed from the file name")
-        self.seed_input = widgets.BoundedIntText(value=s.seed or 0, min=0, max=2**31 - 1, description="seed",
-                                                 disabled=s.seed is None, layout=widgets.Layout(width="160px"))
+        # Spelled as napari spells them: seed "file" or a number, virtual coils "all" or a number.
+        self.seed_input = widgets.Combobox(value=_seed_text(s.seed), options=(SEED_FILE,), description="seed",
+                                           ensure_option=False, continuous_update=False, tooltip=SEED_HELP, layout=widgets.Layout(width="180px"))
         self.device_dropdown = widgets.Dropdown(options=self._device_options(s), value=s.device, description="device")
-        self.virtual_coils_input = widgets.BoundedIntText(
-            value=s.virtual_coils or 0, min=0, max=64, description="virtual coils", style=_WIDE,
-            tooltip="compress the coils to this many virtual coils first (0: all coils)", layout=widgets.Layout(width="200px"))
+        self.virtual_coils_input = widgets.Dropdown(
+            options=[(ALL_COILS, 0), *((str(n), n) for n in range(1, 65))], value=s.virtual_coils or 0,
+            description="virtual coils", style=_WIDE, tooltip=VIRTUAL_COILS_HELP, layout=widgets.Layout(width="200px"))
         self.methods_select = widgets.SelectMultiple(options=self._method_options(s), value=s.methods,
                                                      description="methods", rows=min(8, len(available_methods())))
         self.view_dropdown = widgets.Dropdown(options=s.methods, value=self._view_method, description="show")
@@ -220,6 +246,14 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.cam_checkbox = widgets.Checkbox(value=True, description="CAM overlay", indent=False)
         self.opacity_slider = widgets.FloatSlider(value=0.4, min=0.0, max=1.0, step=0.05, description="CAM opacity",
                                                   continuous_update=False, style=_WIDE)
+        self.window_dropdown = widgets.Dropdown(options=WINDOW_PRESETS, value=WINDOW_PRESETS[0], description="window",
+                                                tooltip="window/level of the reference and the reconstruction")
+        self.link_contrast_checkbox = widgets.Checkbox(value=True, description="link contrast (reference and reconstructions)",
+                                                       indent=False)
+        self.units_label = widgets.HTML()
+        # The same choice as napari's dock, on by default: a notebook is wide enough for every column.
+        self.all_columns_checkbox = widgets.Checkbox(value=True, description="all columns", indent=False,
+                                                     tooltip="also the CAM peak distance (px and mm), p(lesion) and time")
         self.auto_checkbox = widgets.Checkbox(value=auto_update, description="reconstruct on change", indent=False)
         fit = widgets.Layout(width="auto")
         self.reconstruct_button = widgets.Button(description="Reconstruct slice", icon="play", layout=fit)
@@ -239,11 +273,11 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
             control.observe(self._setting_observer(name), names="value")
         self.slice_slider.observe(self._on_slice_control, names="value")
         self.methods_select.observe(self._on_methods_control, names="value")
-        self.fixed_seed_checkbox.observe(self._on_seed_control, names="value")
         self.seed_input.observe(self._on_seed_control, names="value")
         self.virtual_coils_input.observe(self._on_virtual_coils_control, names="value")
         self.view_dropdown.observe(self._on_view_control, names="value")
-        for control in (self.boxes_checkbox, self.cam_checkbox, self.opacity_slider):
+        for control in (self.boxes_checkbox, self.cam_checkbox, self.opacity_slider, self.window_dropdown,
+                        self.link_contrast_checkbox, self.all_columns_checkbox):
             control.observe(lambda _: self._changed(), names="value")
         self.auto_checkbox.observe(self._on_auto_control, names="value")
         self.reconstruct_button.on_click(lambda _: self._apply(self.controller.reconstruct_slice))
@@ -258,13 +292,14 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.images = {
             "reference": image_panel(self.axes["reference"], (1, 1)),
             "reconstruction": image_panel(self.axes["reconstruction"], (1, 1)),
-            "cam_overlay": image_panel(self.axes["reconstruction"], (1, 1), cmap="jet"),
-            "error": image_panel(self.axes["error"], (1, 1), cmap="magma"),
-            "cam": image_panel(self.axes["cam"], (1, 1), cmap="jet"),
+            "cam_overlay": image_panel(self.axes["reconstruction"], (1, 1), cmap=CAM_COLORMAP),
+            "error": image_panel(self.axes["error"], (1, 1), cmap=ERROR_COLORMAP),
+            "cam": image_panel(self.axes["cam"], (1, 1), cmap=CAM_COLORMAP),
             "mask": image_panel(self.axes["mask"], (1, 1)),
             "kspace": image_panel(self.axes["kspace"], (1, 1)),
         }
         self._box_patches: list[Any] = []
+        self._scale_bar: Any | None = None
 
     def _connect(self) -> None:
         events = self.controller.events
@@ -324,7 +359,8 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
             return
         readouts = controller.readouts()
         self._rows = [readout_cells(r) for r in readouts.values()]
-        self.readout_html.value = html_table(READOUT_COLUMNS, self._rows, css_class="lfmri-readouts",
+        columns = READOUT_COLUMNS if self.all_columns_checkbox.value else READOUT_KEY_COLUMNS
+        self.readout_html.value = html_table(columns, self._rows, css_class="lfmri-readouts",
                                              empty="not reconstructed yet for these settings")
         self.timing_html.value = "<br>".join(
             f"<small>{html.escape(timing_line(r))}</small>" for r in readouts.values())
@@ -353,11 +389,18 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         result = controller.result(method, index)
         reference = controller.reference(index)
         axes, images = self.axes, self.images
+        frame = controller.display_frame
+        window = controller.window_presets()[self.window_dropdown.value]
 
-        show_image(images["reference"], reference, (0.0, controller.maxval or 1.0) if reference is not None else None)
+        show_image(images["reference"], reference, window if reference is not None else None, frame)
         axes["reference"].set_title(f"reference · slice {index}" if reference is not None else "no reference in this file")
+        if self._scale_bar is not None:
+            self._scale_bar.remove()
+        self._scale_bar = scale_bar(axes["reference"], frame)
+        self.units_label.value = f"<small>{html.escape(describe_units(frame))}</small>"
 
-        maxval = controller.maxval
+        # Linked: the reconstruction on the reference's window, so like is compared with like.
+        linked = self.link_contrast_checkbox.value
         if result is None:
             for name in ("reconstruction", "cam_overlay", "error", "cam"):
                 show_image(images[name], None)
@@ -367,25 +410,27 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
             axes["error"].set_title("|error|")
             axes["cam"].set_title("CAM")
         else:
-            show_image(images["reconstruction"], result.image, (0.0, maxval) if maxval else None)
+            show_image(images["reconstruction"], result.image, window if linked else None, frame)
             title = method
             if view is not None:
                 title += f" · PSNR {number(view.psnr)} · LF-PSNR {number(view.lf_psnr)} dB"
             axes["reconstruction"].set_title(title)
             error = controller.error_map(method, index)
-            show_image(images["error"], error, controller.error_limits())
+            show_image(images["error"], error, controller.error_limits(), frame)
             axes["error"].set_title(f"|{method} − reference|" if error is not None else "no reference: no error map")
-            show_image(images["cam"], result.cam, (0.0, 1.0))
+            show_image(images["cam"], result.cam, (0.0, 1.0), frame)
             overlay = cam_overlay(result.cam) if self.cam_checkbox.value and result.cam is not None else None
-            show_image(images["cam_overlay"], overlay, (0.0, 1.0))
+            show_image(images["cam_overlay"], overlay, (0.0, 1.0), frame)
             images["cam_overlay"].set_alpha(float(self.opacity_slider.value))
             if result.cam is None:
                 axes["cam"].set_title("no CAM (no classifier)")
             else:
                 cam_hit = view.cam_hit if view is not None else None
-                axes["cam"].set_title(f"CAM · p(lesion) {number(result.lesion_probability)} · peak in box {hit(cam_hit)}")
+                distance = f" ({peak(view.cam_peak_px, view.cam_peak_mm)} away)" if view is not None and cam_hit is False else ""
+                axes["cam"].set_title(f"CAM · p(lesion) {number(result.lesion_probability)} · peak in box {hit(cam_hit)}"
+                                      + distance)
         for name in ("reference", "reconstruction", "error", "cam"):
-            zoom_to(axes[name], None, shape)
+            zoom_to(axes[name], None, shape, frame)
 
         for patch in self._box_patches:
             patch.remove()
@@ -393,7 +438,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         if self.boxes_checkbox.value:
             boxes = controller.boxes(index)
             for name in ("reference", "reconstruction", "error", "cam"):
-                self._box_patches += draw_boxes(axes[name], boxes)
+                self._box_patches += draw_boxes(axes[name], boxes, frame=frame)
 
         try:
             mask = controller.mask()
@@ -445,12 +490,17 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         if not self._syncing:
             self._apply(lambda: self.controller.update(virtual_coils=int(change["new"]) or None))
 
-    def _on_seed_control(self, _: dict[str, Any]) -> None:
+    def _on_seed_control(self, change: dict[str, Any]) -> None:
         if self._syncing:
             return
-        fixed = bool(self.fixed_seed_checkbox.value)
-        self.seed_input.disabled = not fixed
-        self._apply(lambda: self.controller.update(seed=int(self.seed_input.value) if fixed else None))
+        text = str(change["new"]).strip()
+        if text.lower() == SEED_FILE:
+            self._apply(lambda: self.controller.update(seed=None))
+        elif text.isdigit():
+            self._apply(lambda: self.controller.update(seed=int(text)))
+        elif text:  # a half-typed value waits; anything else is said, and the control shows the seed in force
+            self._on_notice("error", f"seed must be {SEED_FILE!r} or a non-negative integer, got {text!r}")
+            self._sync_controls()
 
     def _on_view_control(self, change: dict[str, Any]) -> None:
         if not self._syncing and change["new"] is not None:
@@ -481,10 +531,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
             self.center_fraction_slider.min = min(self.center_fraction_slider.min, s.center_fraction)
             self.center_fraction_slider.value = s.center_fraction
             self.mask_dropdown.value = s.mask
-            self.fixed_seed_checkbox.value = s.seed is not None
-            self.seed_input.disabled = s.seed is None
-            if s.seed is not None:
-                self.seed_input.value = s.seed
+            self.seed_input.value = _seed_text(s.seed)
             self.device_dropdown.options = self._device_options(s)
             self.device_dropdown.value = s.device
             self.virtual_coils_input.value = s.virtual_coils or 0
@@ -566,6 +613,10 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
     def _on_notice(self, level: str, message: str) -> None:
         color = {"info": "#333", "warning": "#a60", "error": "#b00"}.get(level, "#333")
         self.notice_html.value = f'<span style="color:{color}">{html.escape(level)}: {html.escape(message)}</span>'
+
+
+def _seed_text(seed: int | None) -> str:
+    return SEED_FILE if seed is None else str(seed)
 
 
 __all__ = ["PANELS", "SAMPLE_NAMES", "LFMRIWidget", "Source", "open_source", "session_of"]

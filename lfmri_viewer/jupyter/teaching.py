@@ -17,6 +17,7 @@ from IPython.display import HTML
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from lfmri_core.display import CAM_COLORMAP, ERROR_COLORMAP, IMAGE_COLORMAP
 from lfmri_core.io.annotations import LesionBox
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import (
@@ -25,10 +26,11 @@ from lfmri_viewer.formatting import (
     failure_cells,
     hit,
     number,
+    peak,
     readout_cells,
 )
 from lfmri_viewer.jobs import run_sync
-from lfmri_viewer.jupyter._figure import cam_overlay, draw_boxes
+from lfmri_viewer.jupyter._figure import cam_overlay, draw_boxes, imshow_display
 from lfmri_viewer.jupyter._tables import html_table
 from lfmri_viewer.results import Readout
 
@@ -138,14 +140,15 @@ def _image_and_error(axes: Any, column: int, controller: SessionController, meth
     """Rows 1 and 2 of a column: ``method``'s image with its readout and boxes, and its error."""
     result = controller.result(method, index)
     assert result is not None, "a synchronous job stores its result"
-    axes[1, column].imshow(result.image, cmap="gray", vmin=0.0, vmax=maxval)
+    frame = controller.display_frame
+    imshow_display(axes[1, column], result.image, frame, cmap=IMAGE_COLORMAP, vmin=0.0, vmax=maxval)
     axes[1, column].set_title(_recon_title(controller.readouts(index)[method]), fontsize=9)
-    draw_boxes(axes[1, column], boxes)
+    draw_boxes(axes[1, column], boxes, frame=frame)
     error = controller.error_map(method, index)
     if error is not None:
-        axes[2, column].imshow(error, cmap="magma", vmin=0.0, vmax=controller.error_limits()[1])
+        imshow_display(axes[2, column], error, frame, cmap=ERROR_COLORMAP, vmin=0.0, vmax=controller.error_limits()[1])
     axes[2, column].set_title(f"|{method} − reference|", fontsize=9)
-    draw_boxes(axes[2, column], boxes)
+    draw_boxes(axes[2, column], boxes, frame=frame)
 
 
 def mask_comparison_figure(
@@ -190,14 +193,15 @@ def failure_gallery_figure(controller: SessionController, method: str, count: in
     for ax, case in zip(axes[0], cases, strict=False):
         result = controller.result(method, case.slice)
         assert result is not None and result.cam is not None, "failure cases come from stored CAMs"
-        ax.imshow(result.image, cmap="gray", vmin=0.0, vmax=maxval)
-        ax.imshow(cam_overlay(result.cam), cmap="jet", vmin=0.0, vmax=1.0, alpha=0.5)
-        draw_boxes(ax, controller.boxes(case.slice), labels=True)
+        frame = controller.display_frame
+        imshow_display(ax, result.image, frame, cmap=IMAGE_COLORMAP, vmin=0.0, vmax=maxval)
+        imshow_display(ax, cam_overlay(result.cam), frame, cmap=CAM_COLORMAP, vmin=0.0, vmax=1.0, alpha=0.5)
+        draw_boxes(ax, controller.boxes(case.slice), labels=True, frame=frame)
         row, col = np.unravel_index(int(np.argmax(result.cam)), result.cam.shape)
-        ax.plot([col], [row], marker="x", color="white", markersize=9, markeredgewidth=2)
-        cells = failure_cells(case)
-        ax.set_title(f"slice {case.slice} · CAM in box {hit(case.hit)} · peak {cells['peak distance (px)']} px away",
-                     fontsize=9)
+        y, x = frame.to_display(row, col)
+        ax.plot([x], [y], marker="x", color="white", markersize=9, markeredgewidth=2)
+        ax.set_title(f"slice {case.slice} · CAM in box {hit(case.hit)} · peak "
+                     f"{peak(case.peak_distance, case.peak_distance_mm)} away", fontsize=9)
     figure.suptitle(f"CAM failure cases of {method} (worst first)", fontsize=11)
     return figure
 

@@ -3,9 +3,12 @@
 Coordinates. The layers are 3-D with axes ``(slice, row, col)``; rows and columns are those of
 the stored reconstruction frame (``reconstruction_rss[slice]`` as stored in the file, the
 frame of :class:`~lfmri_core.io.annotations.LesionBox`). napari puts the centre of pixel
-``(r, c)`` at the coordinate ``(r, c)``, so pixel edges lie at half-integers: a box covering
+``(r, c)`` at the data coordinate ``(r, c)``, so pixel edges lie at half-integers: a box covering
 rows ``row0 <= r < row1`` is drawn from ``row0 - 0.5`` to ``row1 - 0.5``, which outlines
-exactly its pixels.
+exactly its pixels. Every layer carries the same world transform, that of the volume's
+:class:`~lfmri_core.display.DisplayFrame` (``scale``, ``translate``, ``units``,
+``axis_labels``): the world is the display frame, up/down flipped and in mm (pixels for a
+volume without geometry), and a box drawn in the canvas comes back in data coordinates.
 
 A layer data tuple is ``(data, kwargs, layer_type)``, what napari readers and sample-data
 contributions return; ``kwargs`` are the keyword arguments of the layer's constructor.
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from lfmri_core.display import IMAGE_COLORMAP, DisplayFrame
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox
 from lfmri_core.io.volume import open_volume
@@ -42,6 +46,9 @@ DEFAULT_LABEL = "lesion"
 BOX_COLOR = "yellow"
 BOX_EDGE_WIDTH = 2
 BOX_TEXT = {"string": "{label}", "color": BOX_COLOR, "anchor": "upper_left", "size": 10}
+"""The label sits on the box's top left corner on screen (the anchor is in data coordinates:
+``lower_left`` when the display frame flips the rows, see :func:`box_text`)."""
+LABEL_LIFT = 0.025
 
 _SUFFIXES = (".h5", ".cfl", ".hdr")
 
@@ -58,6 +65,12 @@ def _display_max(image: np.ndarray) -> float:
     return top if math.isfinite(top) and top > 0 else 1.0
 
 
+def frame_kwargs(frame: DisplayFrame | None, leading: int = 1) -> dict[str, Any]:
+    """The layer keyword arguments of a layer in ``frame`` (none for None): a volume
+    ``(slice, row, col)``, or with ``leading=0`` a 2-D image."""
+    return {} if frame is None else frame.napari_transform(leading)
+
+
 def reference_layer(volume_path: str | os.PathLike[str]) -> LayerDataTuple:
     """The reference image of a volume file as an image layer.
 
@@ -71,7 +84,8 @@ def reference_layer(volume_path: str | os.PathLike[str]) -> LayerDataTuple:
     LayerDataTuple
         ``(image, kwargs, "image")``: ``image`` float32 ``(slices, rh, rw)`` (see
         :func:`lfmri_viewer.reference.reference_image`), named ``"<stem> reference"`` (``"<stem> RSS"`` when computed
-        from k-space), gray, contrast limits ``[0, max]``.
+        from k-space), gray, contrast limits ``[0, max]``, in the volume's display frame
+        (:meth:`DisplayFrame.for_volume`).
 
     Raises
     ------
@@ -80,12 +94,14 @@ def reference_layer(volume_path: str | os.PathLike[str]) -> LayerDataTuple:
     """
     with open_volume(volume_path) as volume:
         image, from_target = reference_image(volume)
+        frame = DisplayFrame.for_volume(volume.info, image.shape[1:])
     stem = volume_stem(volume_path)
     kwargs = {
         "name": f"{stem} reference" if from_target else f"{stem} RSS",
-        "colormap": "gray",
+        "colormap": IMAGE_COLORMAP,
         "contrast_limits": [0.0, _display_max(image)],
         "metadata": {SOURCE_KEY: str(volume_path), ROLE_KEY: REFERENCE_ROLE},
+        **frame_kwargs(frame),
     }
     return image, kwargs, "image"
 
@@ -186,6 +202,7 @@ def boxes_layer(
     boxes: Sequence[LesionBox],
     source: str | os.PathLike[str],
     image_shape: tuple[int, int, int],
+    frame: DisplayFrame | None = None,
 ) -> LayerDataTuple:
     """Lesion boxes as a napari shapes layer (rectangles with their labels).
 
@@ -199,6 +216,8 @@ def boxes_layer(
     image_shape
         ``(slices, rh, rw)`` of the reference image, kept in the metadata as the clip shape
         for :func:`shapes_to_boxes`.
+    frame
+        The volume's display frame (the transform of its image layers); None: data = world.
 
     Returns
     -------
@@ -218,11 +237,27 @@ def boxes_layer(
         "face_color": "transparent",
         "edge_color": BOX_COLOR,
         "edge_width": BOX_EDGE_WIDTH,
-        "text": dict(BOX_TEXT),
+        "text": box_text(frame),
         "metadata": {
             SOURCE_KEY: str(source),
             ROLE_KEY: BOXES_ROLE,
             IMAGE_SHAPE_KEY: tuple(int(n) for n in image_shape),
         },
+        **frame_kwargs(frame),
     }
     return data, kwargs, "shapes"
+
+
+def box_text(frame: DisplayFrame | None) -> dict[str, Any]:
+    """The label text of the boxes layer, above each box's top left corner on screen.
+
+    napari anchors text in data coordinates and hangs it below a ``lower_left`` anchor (in the
+    y-down frame it assumes): in a flipped frame the label would cover the box's top. It is
+    lifted by :data:`LABEL_LIFT` of the image height (in data rows), about a text line at the
+    default zoom of a whole slice.
+    """
+    text = dict(BOX_TEXT)
+    if frame is not None and frame.flip_rows:
+        text["anchor"] = "lower_left"
+        text["translation"] = [0.0, max(6.0, LABEL_LIFT * frame.shape[0]), 0.0]
+    return text

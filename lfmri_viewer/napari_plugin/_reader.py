@@ -15,8 +15,10 @@ from pathlib import Path
 
 import h5py
 
+from lfmri_core.display import DisplayFrame
 from lfmri_core.io.annotations import discover_annotations
 from lfmri_core.io.mrd import mrd_group
+from lfmri_core.io.volume import open_volume
 from lfmri_viewer.napari_plugin._layers import LayerDataTuple, boxes_layer, reference_layer
 
 PathOrPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -77,8 +79,8 @@ def volume_layers(path: str | os.PathLike[str]) -> list[LayerDataTuple]:
     -------
     list[LayerDataTuple]
         ``[reference, boxes]`` (see :func:`~._layers.reference_layer` and
-        :func:`~._layers.boxes_layer`); the boxes layer is empty when no annotation CSV beside
-        the file names it.
+        :func:`~._layers.boxes_layer`), both in the volume's display frame; the boxes layer is
+        empty when no annotation CSV beside the file names it.
 
     Raises
     ------
@@ -88,6 +90,8 @@ def volume_layers(path: str | os.PathLike[str]) -> list[LayerDataTuple]:
     source = _volume_path(path) or Path(path)
     reference = reference_layer(source)
     image_shape = reference[0].shape
+    with open_volume(source) as volume:
+        frame = DisplayFrame.for_volume(volume.info, image_shape[1:])
     # fastMRI+ CSVs name files by stem: "file1000001" for file1000001.h5, "x" for x.cfl.
     named = source if source.suffix == ".h5" else source.with_suffix("")
     annotations = discover_annotations(named, frame_shape=image_shape[1:])
@@ -96,7 +100,7 @@ def volume_layers(path: str | os.PathLike[str]) -> list[LayerDataTuple]:
         annotations = annotations.within(image_shape[1:])
         annotations.validate(image_shape[0], image_shape[1:])
         boxes = annotations.boxes
-    return [reference, boxes_layer(boxes, source, image_shape)]
+    return [reference, boxes_layer(boxes, source, image_shape, frame)]
 
 
 def read_volumes(path: PathOrPaths) -> list[LayerDataTuple]:

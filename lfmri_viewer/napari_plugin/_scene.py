@@ -17,6 +17,13 @@ controller calls. Layers, all in the stored reconstruction frame with axes
 Reconstruction, error and CAM stacks show the results of the *current* settings: after a
 setting changes they are refilled from the controller's cache, so switching back to an earlier
 acceleration shows its results at once.
+
+Display: every layer carries the volume's display transform
+(:attr:`SessionController.display_frame`: the radiological up/down flip and the pixel size in
+mm from the header), so the world of the viewer is the display frame in mm, with napari's scale
+bar on; the data stay in the stored frame. The reference and the reconstructions share one
+contrast window (linked: changing one changes all; :meth:`Scene.apply_window` sets a preset),
+and :meth:`Scene.set_grid` shows them side by side in napari's grid, one camera for all.
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ from napari.layers import Image, Layer, Shapes
 from napari.layers.base import ActionType
 from napari.utils.notifications import show_error
 
+from lfmri_core.display import (
+    CAM_COLORMAP,
+    ERROR_COLORMAP,
+    IMAGE_COLORMAP,
+    DisplayFrame,
+)
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox
 from lfmri_core.io.fastmri_h5 import VolumeInfo
@@ -45,6 +58,7 @@ from lfmri_viewer.napari_plugin._layers import (
     SOURCE_KEY,
     boxes_layer,
     boxes_to_shapes,
+    frame_kwargs,
     reference_layer,
     shapes_to_boxes,
     volume_stem,
@@ -62,9 +76,6 @@ KSPACE_ROLE = "kspace"
 MASK_ROLE = "mask"
 METHOD_KEY = "lfmri_method"
 
-ERROR_COLORMAP = "magma"
-CAM_COLORMAP = "inferno"
-"""Black at zero: with additive blending a CAM of zero leaves the image untouched."""
 CAM_OPACITY = 0.5
 
 # Stacking order above the reference (lowest first); the boxes stay on top of everything.
@@ -125,6 +136,14 @@ class Scene:
         self._writing_boxes = False
         self._moving_dims = False
         self._display_max: float | None = None
+        self._window: tuple[float, float] | None = None
+        """The contrast window shared by the reference and the reconstructions (None: ``[0, max]``)."""
+        self._link_contrast = True
+        self._linking = False
+        self.window_listeners: list[Callable[[tuple[float, float]], None]] = []
+        """Called with the new window when a contrast slider of a windowed layer moves."""
+        self._grid_visibility: dict[int, bool] | None = None
+        """Layer visibilities from before grid mode (by layer id), restored when it ends."""
 
         events = controller.events
         events.volume_opened.connect(self._on_volume_opened)
@@ -190,7 +209,7 @@ class Scene:
         if role == REFERENCE_ROLE and isinstance(layer, Image):
             if layer is not self.reference:
                 self._drop(self.reference)
-                self.reference = layer
+                self._set_reference(layer)
                 self._restack()
             return True
         if role == BOXES_ROLE and isinstance(layer, Shapes):
@@ -216,14 +235,16 @@ class Scene:
         if self.reference is None:
             data, kwargs, _ = reference_layer(path)
             if old_reference is not None:
-                self.reference = old_reference
                 _refill_layer(old_reference, data, kwargs)
+                self._set_reference(old_reference)
             else:
-                self.reference = self._insert(Image(data, **kwargs), rank=-1)
+                self._set_reference(self._insert(Image(data, **kwargs), rank=-1))
         if self.boxes is None:
-            data, kwargs, _ = boxes_layer(self.controller.all_boxes(), path, self._shape)
+            data, kwargs, _ = boxes_layer(self.controller.all_boxes(), path, self._shape, self._frame)
             if old_boxes is not None:
                 old_boxes.name, old_boxes.metadata = kwargs["name"], kwargs["metadata"]
+                _set_transform(old_boxes, kwargs)
+                old_boxes.text = kwargs["text"]
                 self._set_boxes_layer(old_boxes)
                 self._write_boxes()
             else:
@@ -243,6 +264,7 @@ class Scene:
             layer.events.data.disconnect(self._on_boxes_edited)
             self.boxes = None
         if layer is self.reference:
+            layer.events.contrast_limits.disconnect(self._on_contrast_changed)
             self.reference = None
         if self.owns(layer):
             self._own = [own for own in self._own if own is not layer]
@@ -255,6 +277,7 @@ class Scene:
             layer.events.data.disconnect(self._on_boxes_edited)
             self.boxes = None
         if layer is self.reference:
+            layer.events.contrast_limits.disconnect(self._on_contrast_changed)
             self.reference = None
         if layer is self.cam:
             self.cam = None
@@ -295,7 +318,104 @@ class Scene:
         metadata = {ROLE_KEY: role}
         if method is not None:
             metadata[METHOD_KEY] = method
-        return self._insert(Image(data, name=name, metadata=metadata, **kwargs), _RANK[role])
+        transform = (frame_kwargs(self._kspace_frame, leading=0) if role in (KSPACE_ROLE, MASK_ROLE)
+                     else frame_kwargs(self._frame))
+        layer = self._insert(Image(data, name=name, metadata=metadata, **transform, **kwargs), _RANK[role])
+        if role == RECONSTRUCTION_ROLE:
+            layer.events.contrast_limits.connect(self._on_contrast_changed)
+        return layer
+
+    def _set_reference(self, layer: Image) -> None:
+        self.reference = layer
+        layer.events.contrast_limits.connect(self._on_contrast_changed)
+        if self._window is not None:
+            self._set_limits(self._window)
+
+    # ------------------------------------------------------------------------------------------
+    # display: frame, contrast window, grid
+    @property
+    def _frame(self) -> DisplayFrame | None:
+        return self.controller.display_frame if self.controller.is_open else None
+
+    @property
+    def _kspace_frame(self) -> DisplayFrame | None:
+        return DisplayFrame.for_kspace(self.controller.info) if self.controller.is_open else None
+
+    def windowed_layers(self) -> list[Image]:
+        """The reference and the reconstructions: the layers that share one contrast window."""
+        layers = [self.reference] if self.reference is not None else []
+        return layers + list(self.reconstructions.values())
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """The contrast window of the reference and the reconstructions."""
+        return self._range()
+
+    @property
+    def link_contrast(self) -> bool:
+        return self._link_contrast
+
+    def set_link_contrast(self, on: bool) -> None:
+        """Link the contrast of the reference and every reconstruction (on: a change of one
+        changes all, and they take the reference's window now)."""
+        self._link_contrast = bool(on)
+        if self._link_contrast and self.reference is not None:
+            self._set_limits(tuple(self.reference.contrast_limits))  # type: ignore[arg-type]
+
+    def apply_window(self, preset: str) -> tuple[float, float]:
+        """Set the reference and every reconstruction to a window/level preset (one of
+        :data:`~lfmri_core.display.WINDOW_PRESETS`); returns its limits."""
+        presets = self.controller.window_presets()
+        if preset not in presets:
+            raise InputError(f"no window preset {preset!r}; choose one of {', '.join(presets)}")
+        self._set_limits(presets[preset])
+        return presets[preset]
+
+    def _set_limits(self, limits: tuple[float, float]) -> None:
+        self._window = (float(limits[0]), float(limits[1]))
+        self._linking = True
+        try:
+            for layer in self.windowed_layers():
+                if tuple(layer.contrast_limits) != self._window:
+                    layer.contrast_limits = self._window
+        finally:
+            self._linking = False
+
+    def _on_contrast_changed(self, event: Any = None) -> None:
+        if self._linking:
+            return
+        source = getattr(event, "source", None)
+        if source is None or not any(source is layer for layer in self.windowed_layers()):
+            return
+        limits = (float(source.contrast_limits[0]), float(source.contrast_limits[1]))
+        if self._link_contrast:
+            self._set_limits(limits)
+        for listener in self.window_listeners:
+            listener(limits)
+
+    @property
+    def grid(self) -> bool:
+        """Whether the reference and the reconstructions are shown side by side."""
+        return self._grid_visibility is not None
+
+    def set_grid(self, on: bool) -> None:
+        """Side by side (napari's grid, one camera: zoom and pan move every panel together):
+        the reference and every reconstruction visible, one per panel, the overlays (CAM,
+        error maps, boxes, k-space) hidden; off restores the visibilities from before."""
+        grid = _grid_model(self.viewer)
+        if on and self._grid_visibility is None:
+            self._grid_visibility = {id(layer): layer.visible for layer in self.viewer.layers}
+            shown = self.windowed_layers()
+            for layer in self.viewer.layers:
+                layer.visible = any(layer is s for s in shown)
+            grid.stride = -1  # the reference (lowest layer) in the first panel
+            grid.enabled = True
+        elif not on and self._grid_visibility is not None:
+            grid.enabled = False
+            for layer in self.viewer.layers:
+                if id(layer) in self._grid_visibility:
+                    layer.visible = self._grid_visibility[id(layer)]
+            self._grid_visibility = None
 
     # ------------------------------------------------------------------------------------------
     # volume
@@ -304,8 +424,10 @@ class Scene:
         self._moving_dims = True
         try:
             self._build(info)
-            if self.viewer.dims.ndim == 3:  # napari's default labels are -3, -2, -1
-                self.viewer.dims.axis_labels = ("slice", "row", "column")
+            if self.viewer.dims.ndim == 3 and self._frame is not None:  # napari's default labels are -3, -2, -1
+                self.viewer.dims.axis_labels = self._frame.napari_transform()["axis_labels"]
+            # In the units of the layers: mm from the header, else pixels.
+            _scale_bar(self.viewer).visible = True
         finally:
             self._moving_dims = False
         self._on_slice_changed(self.controller.slice_index)
@@ -317,8 +439,11 @@ class Scene:
         old_boxes = self.boxes if self.boxes is not None and self.owns(self.boxes) else None
         if self.boxes is not None:
             self.boxes.events.data.disconnect(self._on_boxes_edited)
+        if self.reference is not None:
+            self.reference.events.contrast_limits.disconnect(self._on_contrast_changed)
         self.reference = self.boxes = None
         self._display_max = self.controller.maxval
+        self._window = None
 
         for layer in self.viewer.layers:
             if not self.owns(layer):
@@ -329,28 +454,31 @@ class Scene:
             if unused is not None and unused is not self.reference and unused is not self.boxes:
                 self._drop(unused)
 
-        mask_name, kspace_name = f"{self._stem} sampling mask", f"{self._stem} k-space (undersampled)"
+        mask_name, kspace_name = f"{self._stem} mask", f"{self._stem} k-space"
         empty_kspace = np.zeros(info.image_shape, np.float32)
         if self.mask is None:
             self.mask = self._image(self.controller.mask_image(), MASK_ROLE, mask_name, visible=False,
                                     colormap="gray", contrast_limits=(0.0, 1.0))
         else:
-            _refill_layer(self.mask, self.controller.mask_image(), {"name": mask_name, "contrast_limits": (0.0, 1.0)})
+            _refill_layer(self.mask, self.controller.mask_image(), {"name": mask_name, "contrast_limits": (0.0, 1.0),
+                                                                     **frame_kwargs(self._kspace_frame, leading=0)})
         if self.kspace is None:
             self.kspace = self._image(empty_kspace, KSPACE_ROLE, kspace_name, visible=False, colormap="gray",
                                       contrast_limits=(0.0, 1.0))
             self.kspace.events.visible.connect(self._on_kspace_visible)
         else:
-            _refill_layer(self.kspace, empty_kspace, {"name": kspace_name, "contrast_limits": (0.0, 1.0)})
+            _refill_layer(self.kspace, empty_kspace, {"name": kspace_name, "contrast_limits": (0.0, 1.0),
+                                                      **frame_kwargs(self._kspace_frame, leading=0)})
 
         self._cam_method = self.controller.settings.methods[-1]
         stack = np.zeros(self._shape, np.float32)
+        transform = frame_kwargs(self._frame)
         for layer in self.reconstructions.values():
-            _refill_layer(layer, stack.copy(), {"contrast_limits": self._range()})
+            _refill_layer(layer, stack.copy(), {"contrast_limits": self._range(), **transform})
         for layer in self.errors.values():
-            _refill_layer(layer, stack.copy(), {"contrast_limits": self.controller.error_limits()})
+            _refill_layer(layer, stack.copy(), {"contrast_limits": self.controller.error_limits(), **transform})
         if self.cam is not None:
-            _refill_layer(self.cam, stack.copy(), {"contrast_limits": (0.0, 1.0), "name": self._cam_name()})
+            _refill_layer(self.cam, stack.copy(), {"contrast_limits": (0.0, 1.0), "name": self._cam_name(), **transform})
         self._sync_method_layers()
         self._refill()
         self._restack()
@@ -365,6 +493,8 @@ class Scene:
         return (self.controller.num_slices, *self.controller.recon_shape)
 
     def _range(self) -> tuple[float, float]:
+        if self._window is not None:
+            return self._window
         top = self._display_max
         return (0.0, top) if top else (0.0, 1.0)
 
@@ -382,8 +512,9 @@ class Scene:
         for method in methods:
             if method not in self.reconstructions:
                 self.reconstructions[method] = self._image(
-                    np.zeros(self._shape, np.float32), RECONSTRUCTION_ROLE, f"{method} reconstruction", method,
-                    colormap="gray", contrast_limits=self._range(), visible=method == self._cam_method,
+                    np.zeros(self._shape, np.float32), RECONSTRUCTION_ROLE, f"{method} recon", method,
+                    colormap=IMAGE_COLORMAP, contrast_limits=self._range(),
+                    visible=self.grid or method == self._cam_method,
                 )
             if has_reference and method not in self.errors:
                 self.errors[method] = self._image(
@@ -393,7 +524,7 @@ class Scene:
         if self.cam is None:
             self.cam = self._image(
                 np.zeros(self._shape, np.float32), CAM_ROLE, self._cam_name(), colormap=CAM_COLORMAP,
-                contrast_limits=(0.0, 1.0), blending="additive", opacity=self._cam_opacity,
+                contrast_limits=(0.0, 1.0), blending="additive", opacity=self._cam_opacity, visible=not self.grid,
             )
 
     def _cam_name(self) -> str:
@@ -437,8 +568,8 @@ class Scene:
         if self._display_max is None:
             # No reference (undersampled file): scale by the first reconstruction instead.
             self._display_max = float(result.image.max()) or 1.0
-            for layer in self.reconstructions.values():
-                layer.contrast_limits = self._range()
+            self._window = None  # a preset chosen before any image was there had nothing to go by
+            self._set_limits(self._range())
         self._write_slice(result.slice, [result.method])
 
     def _on_settings_changed(self, settings: ReconSettings) -> None:
@@ -588,10 +719,30 @@ class Scene:
 
 def _refill_layer(layer: Layer, data: Any, kwargs: dict[str, Any]) -> None:
     """Give a layer new data (any shape) and the attributes of ``kwargs`` that can change."""
+    _set_transform(layer, kwargs)
     layer.data = data
     for name in ("name", "metadata", "colormap", "contrast_limits"):
         if name in kwargs:
             setattr(layer, name, kwargs[name])
+
+
+def _set_transform(layer: Layer, kwargs: dict[str, Any]) -> None:
+    """The display transform of ``kwargs`` (:meth:`DisplayFrame.napari_transform`), if any."""
+    for name in ("scale", "translate", "units", "axis_labels"):
+        if name in kwargs:
+            setattr(layer, name, kwargs[name])
+
+
+def _scale_bar(viewer: napari.viewer.Viewer) -> Any:
+    # napari 0.9 moved the scale bar to viewer.canvas.overlays (viewer.scale_bar is deprecated).
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    return overlays.scale_bar if hasattr(overlays, "scale_bar") else viewer.scale_bar
+
+
+def _grid_model(viewer: napari.viewer.Viewer) -> Any:
+    # napari 0.9 moved the grid to viewer.canvas.grid (viewer.grid is deprecated there).
+    canvas = getattr(viewer, "canvas", None)
+    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid
 
 
 def _sorted_boxes(boxes: Iterator[LesionBox] | tuple[LesionBox, ...] | list[LesionBox]) -> list[tuple[object, ...]]:

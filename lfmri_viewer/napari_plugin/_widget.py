@@ -44,20 +44,28 @@ from qtpy.QtWidgets import (
     QScrollArea,
     QSlider,
     QSpinBox,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from lfmri_core.display import WINDOW_PRESETS, describe_units
 from lfmri_core.errors import InputError
 from lfmri_core.masks import available_masks
 from lfmri_core.recon import available_methods, installed_learned_methods, method_info
 from lfmri_core.recon.registry import Cancelled
 from lfmri_viewer.controller import SessionController
+from lfmri_viewer.formatting import ALL_COILS as ALL_COILS_TEXT
 from lfmri_viewer.formatting import (
     FAILURE_COLUMNS,
     READOUT_COLUMNS,
+    READOUT_KEY_COLUMNS,
+    SEED_FILE,
+    SEED_HELP,
+    VIRTUAL_COILS_HELP,
     failure_cells,
     readout_cells,
     timing_line,
@@ -93,6 +101,9 @@ FILE_SEED = -1
 
 ALL_COILS = 0
 """Virtual-coil box value shown as ``"all"``: no coil compression (``virtual_coils=None``)."""
+
+CUSTOM_WINDOW = "custom"
+"""Window choice shown once a contrast slider was moved by hand."""
 
 MASK_PREVIEW_SIZE = 160
 """Longest side of the mask preview, in screen pixels."""
@@ -218,6 +229,8 @@ class ReconstructionWidget(QWidget):
             self.controller.runner = self.runner
         self.scene = Scene(napari_viewer, self.controller, on_error=show_error)
         self._failure_cases: list[FailureCase] = []
+        self._shown_window: tuple[float, float] | None = None
+        self.scene.window_listeners.append(self._on_window_changed)
         # A reader adds the boxes layer right after the reference; a volume opened from its
         # reference gets its missing layers made once the reader is done.
         self._ensure_inputs = QTimer(self)
@@ -269,8 +282,8 @@ class ReconstructionWidget(QWidget):
         self.center_fraction.setKeyboardTracking(False)
         self.seed = QSpinBox()
         self.seed.setRange(FILE_SEED, 2**31 - 1)
-        self.seed.setSpecialValueText("file")
-        self.seed.setToolTip('"file": fastMRI\'s per-file seed, one mask for the whole volume')
+        self.seed.setSpecialValueText(SEED_FILE)
+        self.seed.setToolTip(SEED_HELP)
         self.seed.setKeyboardTracking(False)
         self.mask_preview = QLabel()
         self.mask_preview.setAlignment(Qt.AlignCenter)
@@ -298,8 +311,8 @@ class ReconstructionWidget(QWidget):
             self.device.addItem(shown, value)
         self.virtual_coils = QSpinBox()
         self.virtual_coils.setRange(ALL_COILS, 64)
-        self.virtual_coils.setSpecialValueText("all")
-        self.virtual_coils.setToolTip("compress the coils to this many virtual coils first (faster on many-coil data)")
+        self.virtual_coils.setSpecialValueText(ALL_COILS_TEXT)
+        self.virtual_coils.setToolTip(VIRTUAL_COILS_HELP)
         self.virtual_coils.setKeyboardTracking(False)
         self.auto_update = QCheckBox("auto-update (slice and settings changes)")
         self.reconstruct_slice_button = QPushButton("Reconstruct slice")
@@ -315,40 +328,67 @@ class ReconstructionWidget(QWidget):
         recon_layout.addRow(self.status)
         column.addWidget(recon)
 
-        display = QGroupBox("CAM overlay")
+        display = QGroupBox("Display")
         display_layout = QFormLayout(display)
+        self.window_preset = QComboBox()
+        self.window_preset.addItems([*WINDOW_PRESETS, CUSTOM_WINDOW])
+        self.window_preset.setToolTip("window/level of the reference and every reconstruction, from the "
+                                      "reference's histogram")
+        self.link_contrast = QCheckBox("link contrast (reference and reconstructions)")
+        self.link_contrast.setChecked(self.scene.link_contrast)
+        self.grid_mode = QCheckBox("side by side (grid: reference and reconstructions)")
+        self.units_label = QLabel()
+        self.units_label.setWordWrap(True)
         self.cam_method = QComboBox()
         self.cam_opacity = QSlider(Qt.Horizontal)
         self.cam_opacity.setRange(0, 100)
         self.cam_opacity.setValue(round(100 * self.scene.cam_opacity))
+        display_layout.addRow("window", self.window_preset)
+        display_layout.addRow(self.link_contrast)
+        display_layout.addRow(self.grid_mode)
         display_layout.addRow("CAM of", self.cam_method)
-        display_layout.addRow("opacity", self.cam_opacity)
+        display_layout.addRow("CAM opacity", self.cam_opacity)
+        display_layout.addRow(self.units_label)
         column.addWidget(display)
 
-        readouts = QGroupBox("Readouts (current slice)")
+        # Readouts, failure cases and exports in tabs under the scrolling controls (a splitter
+        # between them): always on screen, each one click away, none below the others.
+        self.results_tabs = QTabWidget()
+        readouts = QWidget()
         readouts_layout = QVBoxLayout(readouts)
+        readouts_layout.setContentsMargins(2, 2, 2, 2)
         self.readout_table = _table(READOUT_COLUMNS)
+        self.all_columns = QCheckBox("all columns")
+        self.all_columns.setToolTip("also the CAM peak distance to the nearest box (px and mm), p(lesion) and time")
         self.timing_label = QLabel()
         self.timing_label.setWordWrap(True)
         self.timing_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         readouts_layout.addWidget(self.readout_table)
+        readouts_layout.addWidget(self.all_columns)
         readouts_layout.addWidget(self.timing_label)
-        column.addWidget(readouts)
+        self.results_tabs.addTab(readouts, "Readouts (slice)")
 
-        failures = QGroupBox("Failure cases (CAM misses first; click to go to the slice)")
+        failures = QWidget()
         failures_layout = QVBoxLayout(failures)
+        failures_layout.setContentsMargins(2, 2, 2, 2)
+        failures_label = QLabel("CAM misses first; click a row to go to its slice")
+        failures_label.setWordWrap(True)
         self.failure_table = _table(FAILURE_COLUMNS)
+        failures_layout.addWidget(failures_label)
         failures_layout.addWidget(self.failure_table)
-        column.addWidget(failures)
+        self.results_tabs.addTab(failures, "Failure cases")
 
-        export = QGroupBox("Export")
+        export = QWidget()
         export_layout = QVBoxLayout(export)
         self.export_png_button = QPushButton("Export view (PNG)…")
         self.export_csv_button = QPushButton("Export failure table (CSV)…")
         self.export_readouts_button = QPushButton("Export readouts (CSV)…")
         export_layout.addWidget(self.export_png_button)
-        export_layout.addLayout(_row(self.export_csv_button, self.export_readouts_button))
-        column.addWidget(export)
+        export_layout.addWidget(self.export_csv_button)
+        export_layout.addWidget(self.export_readouts_button)
+        export_layout.addStretch(1)
+        self.results_tabs.addTab(export, "Export")
+        self._show_columns()
         column.addStretch(1)
 
         scroll = QScrollArea()
@@ -359,7 +399,14 @@ class ReconstructionWidget(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        self.splitter = QSplitter(Qt.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(self.results_tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.controls_scroll = scroll
+        outer.addWidget(self.splitter)
 
     def _connect(self) -> None:
         self.open_button.clicked.connect(lambda: self.open_file())
@@ -376,6 +423,10 @@ class ReconstructionWidget(QWidget):
         self.reconstruct_volume_button.clicked.connect(lambda: self.reconstruct_volume())
         self.cancel_button.clicked.connect(lambda: self.cancel())
         self.cam_method.currentTextChanged.connect(self._on_cam_method)
+        self.window_preset.currentTextChanged.connect(self._on_window_preset)
+        self.link_contrast.toggled.connect(self.set_link_contrast)
+        self.grid_mode.toggled.connect(self.set_grid)
+        self.all_columns.toggled.connect(lambda _: self._show_columns())
         self.cam_opacity.valueChanged.connect(lambda v: self.scene.set_cam_opacity(v / 100))
         self.failure_table.cellClicked.connect(lambda row, _: self.jump_to_failure(row))
         self.failure_table.cellActivated.connect(lambda row, _: self.jump_to_failure(row))
@@ -482,6 +533,41 @@ class ReconstructionWidget(QWidget):
         if self.cam_method.currentText() != method:
             show_error(f"no CAM for {method!r}: choose one of {', '.join(self.controller.settings.methods)}")
 
+    def apply_window(self, preset: str) -> None:
+        """Window/level preset for the reference and every reconstruction (moves the choice)."""
+        self.window_preset.setCurrentText(preset)
+        if self.window_preset.currentText() != preset:
+            show_error(f"no window preset {preset!r}; choose one of {', '.join(WINDOW_PRESETS)}")
+
+    def _on_window_preset(self, preset: str) -> None:
+        if preset and preset != CUSTOM_WINDOW and self.controller.is_open:
+            self._try(self.scene.apply_window, preset)
+            self._shown_window = self.scene.window
+
+    def set_link_contrast(self, on: bool) -> None:
+        """Link (or unlink) the contrast of the reference and the reconstructions."""
+        with _blocked(self.link_contrast):
+            self.link_contrast.setChecked(bool(on))
+        self.scene.set_link_contrast(bool(on))
+
+    def set_grid(self, on: bool) -> None:
+        """Side by side: the reference and the reconstructions in napari's grid (or back)."""
+        with _blocked(self.grid_mode):
+            self.grid_mode.setChecked(bool(on))
+        self.scene.set_grid(bool(on))
+
+    def _on_window_changed(self, window: tuple[float, float]) -> None:
+        # The user moved a contrast slider: the preset shown is no longer in force.
+        if self.window_preset.currentText() != CUSTOM_WINDOW and window != self._shown_window:
+            with _blocked(self.window_preset):
+                self.window_preset.setCurrentText(CUSTOM_WINDOW)
+
+    def _show_columns(self) -> None:
+        """Key columns only, or every column ("all columns")."""
+        every = self.all_columns.isChecked()
+        for c, column in enumerate(READOUT_COLUMNS):
+            self.readout_table.setColumnHidden(c, not every and column not in READOUT_KEY_COLUMNS)
+
     def _on_cam_method(self, method: str) -> None:
         if method and self._try(self.scene.set_cam_method, method) is not REFUSED:
             self._show_failures()
@@ -558,6 +644,7 @@ class ReconstructionWidget(QWidget):
         return _table_rows(self.failure_table)
 
     def _on_volume_opened(self, _: Any) -> None:
+        self._show_window()
         self._show_volume()
         self._show_mask()
         self._show_cam_choices()
@@ -597,6 +684,15 @@ class ReconstructionWidget(QWidget):
             f"{info.image_shape[1]}, image {rows} x {cols}; slice {self.controller.slice_index}, "
             f"{len(self.controller.all_boxes())} lesion boxes"
         )
+        self.units_label.setText(f"{describe_units(self.controller.display_frame)}; shown in the radiological "
+                                 "display orientation (the fastMRI+ labelling frame)")
+
+    def _show_window(self) -> None:
+        """The new volume starts at the chosen preset (custom: its full range)."""
+        preset = self.window_preset.currentText()
+        if preset != CUSTOM_WINDOW:
+            self._try(self.scene.apply_window, preset)
+        self._shown_window = self.scene.window
 
     def _show_settings(self) -> None:
         settings = self.controller.settings
@@ -703,7 +799,11 @@ def _row(*widgets: QWidget) -> QHBoxLayout:
 
 def _table(columns: Sequence[str]) -> QTableWidget:
     table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(list(columns))
+    for c, column in enumerate(columns):
+        # Units on a second header line keep the columns narrow; the column's name stays its key.
+        item = QTableWidgetItem(column.replace(" (", "\n("))
+        item.setData(Qt.UserRole, column)
+        table.setHorizontalHeaderItem(c, item)
     table.setEditTriggers(QAbstractItemView.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectRows)
     table.setSelectionMode(QAbstractItemView.SingleSelection)
@@ -720,7 +820,7 @@ def _fill(table: QTableWidget, columns: Sequence[str], rows: Sequence[dict[str, 
 
 
 def _table_rows(table: QTableWidget) -> list[dict[str, str]]:
-    columns = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    columns = [table.horizontalHeaderItem(c).data(Qt.UserRole) for c in range(table.columnCount())]
     return [
         {column: (item.text() if (item := table.item(r, c)) is not None else "") for c, column in enumerate(columns)}
         for r in range(table.rowCount())

@@ -152,8 +152,7 @@ def test_every_control_reaches_the_controller_and_back(small_dataset: SmallDatas
     c = widget.controller
     widget.mask_dropdown.value = "equispaced_fraction"
     widget.center_fraction_slider.value = 0.04
-    widget.fixed_seed_checkbox.value = True
-    widget.seed_input.value = 7
+    widget.seed_input.value = "7"
     widget.device_dropdown.value = "cpu"
     widget.virtual_coils_input.value = 1
     widget.methods_select.value = TWO
@@ -162,8 +161,10 @@ def test_every_control_reaches_the_controller_and_back(small_dataset: SmallDatas
     widget.virtual_coils_input.value = 0
     assert c.settings.virtual_coils is None
     assert widget.view_dropdown.options == TWO
-    widget.fixed_seed_checkbox.value = False
-    assert c.settings.seed is None and widget.seed_input.disabled
+    widget.seed_input.value = "file"  # spelled as in napari's seed box
+    assert c.settings.seed is None
+    widget.seed_input.value = "seven"  # refused with a notice; the control shows the seed in force
+    assert c.settings.seed is None and widget.seed_input.value == "file" and "seed must be" in widget.notice_html.value
 
     widget.auto_checkbox.value = True
     assert c.auto_update and set(c.results()) == set(TWO)
@@ -172,7 +173,8 @@ def test_every_control_reaches_the_controller_and_back(small_dataset: SmallDatas
     c.update(acceleration=6.0, mask="random", seed=3, virtual_coils=2)
     assert (widget.acceleration_slider.value, widget.mask_dropdown.value) == (6.0, "random")
     assert widget.virtual_coils_input.value == 2
-    assert widget.fixed_seed_checkbox.value and widget.seed_input.value == 3
+    assert widget.seed_input.value == "3"
+    assert widget.virtual_coils_input.options[0] == ("all", 0)  # spelled as in napari's virtual-coils box
     c.set_slice(c.num_slices - 1)
     assert widget.slice_slider.value == c.num_slices - 1
     c.set_auto_update(False)
@@ -223,9 +225,12 @@ def test_view_method_and_overlays(small_dataset: SmallDataset) -> None:
     boxes = [b for b in c.boxes() if not b.is_empty]
     patches = box_patches(widget.axes["reconstruction"])
     assert len(patches) == len(boxes) > 0
+    frame = c.display_frame  # the display frame: flipped up/down, in mm
     for box, patch in zip(boxes, patches, strict=True):
-        assert patch.get_xy() == (box.col0 - 0.5, box.row0 - 0.5)
-        assert (patch.get_width(), patch.get_height()) == (box.col1 - box.col0, box.row1 - box.row0)
+        top, bottom, left, right = frame.box_edges(box)
+        assert patch.get_xy() == pytest.approx((left, top))
+        assert (patch.get_width(), patch.get_height()) == pytest.approx((right - left, bottom - top))
+        assert patch.get_width() == pytest.approx((box.col1 - box.col0) * frame.pixel_mm[1])
     widget.boxes_checkbox.value = False
     assert box_patches(widget.axes["reconstruction"]) == []
     widget.close()
@@ -243,7 +248,8 @@ def test_box_edits_update_the_lf_readout(small_dataset: SmallDataset) -> None:
     expected = number(lf_psnr_slice(c.reference(), result.image, [box], c.maxval))
     assert shown(widget, "LF-PSNR (dB)") == expected
     (patch,) = box_patches(widget.axes["error"])
-    assert patch.get_xy() == (119.5, 99.5)
+    top, _, left, _ = c.display_frame.box_edges(box)
+    assert patch.get_xy() == pytest.approx((left, top))
     widget.close()
 
 
@@ -399,10 +405,11 @@ def test_compare_view_shows_each_method_with_its_lf_psnr(small_dataset: SmallDat
     np.testing.assert_array_equal(view.images["reference"].get_array(), c.reference(index))
     # zoomed to the boxes: the visible columns cover every box and less than the whole image
     left, right = view.axes["reference"].get_xlim()
-    assert left <= min(b.col0 for b in boxes) - 0.5 and right >= max(b.col1 for b in boxes) - 0.5
-    assert right - left < c.recon_shape[1]
+    _, col_mm = c.display_frame.spacing
+    assert left <= (min(b.col0 for b in boxes) - 0.5) * col_mm and right >= (max(b.col1 for b in boxes) - 0.5) * col_mm
+    assert right - left < c.recon_shape[1] * col_mm
     view.zoom_checkbox.value = False
-    assert view.axes["reference"].get_xlim() == (-0.5, c.recon_shape[1] - 0.5)
+    assert view.axes["reference"].get_xlim() == pytest.approx((-0.5 * col_mm, (c.recon_shape[1] - 0.5) * col_mm))
 
     # a fixed slice stays; a following view moves with the session
     c.set_slice((index + 1) % c.num_slices)

@@ -20,17 +20,20 @@ MakeViewer = Callable[..., Any]
 
 
 def canvas_position(viewer: Any, shot: np.ndarray, row: float, col: float) -> tuple[int, int]:
-    """Canvas pixel ``(y, x)`` of the world point ``(row, col)`` of the 2-D view.
+    """Canvas pixel ``(y, x)`` of the data point ``(row, col)`` (stored frame) of the 2-D view.
 
-    The camera puts its ``center`` in the middle of the canvas and draws ``zoom`` screen
-    pixels per world unit; our layers have unit scale, so world = data coordinates.
+    The layers' transform (the display frame: flipped rows, mm) takes it to the world; the
+    camera puts its ``center`` in the middle of the canvas and draws ``zoom`` screen pixels per
+    world unit.
     """
     height, width = shot.shape[:2]
+    reference = next(layer for layer in viewer.layers if layer.metadata.get("lfmri_role") == "reference")
+    world_row, world_col = reference.data_to_world((0, row, col))[-2:]
     # napari 0.9 moved the camera to viewer.scene (viewer.camera is deprecated there).
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     center_row, center_col = camera.center[-2:]
     zoom = camera.zoom
-    return round(height / 2 + (row - center_row) * zoom), round(width / 2 + (col - center_col) * zoom)
+    return round(height / 2 + (world_row - center_row) * zoom), round(width / 2 + (world_col - center_col) * zoom)
 
 
 def screenshot(viewer: Any) -> np.ndarray:
