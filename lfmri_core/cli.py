@@ -31,7 +31,7 @@ from typing import Any
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.protected import ProtectedInputs, check_distinct_outputs, check_output, protect_inputs
-from lfmri_core.progress import bar_callback, progress_bar
+from lfmri_core.progress import bar_callback, bar_on_first_step, progress_bar
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -160,9 +160,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         _check_folder(args.out)
-    with progress_bar(quiet=args.quiet, desc="sample data", unit="slice", leave=False) as bar:
+    with bar_on_first_step(quiet=args.quiet, desc="sample data", unit="slice", leave=False) as progress:
         paths = ensure_sample_data(args.out, geometry=args.geometry, num_slices=args.slices, seed=args.seed,
-                                   force=args.force, progress=bar_callback(bar))
+                                   force=args.force, progress=progress)
     for path in paths:
         print(path)
     return 0
@@ -321,8 +321,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             raise InputError(f"--methods {method}: no weights installed for this learned method (see 'lfmri list')")
     if args.methods and len(set(args.methods)) < len(args.methods):
         raise InputError("--methods names a method more than once")
-    with progress_bar(quiet=args.quiet, desc="sample data", unit="slice", leave=False) as bar:
-        paths = ensure_sample_data(progress=bar_callback(bar))
+    with bar_on_first_step(quiet=args.quiet, desc="sample data", unit="slice", leave=False) as progress:
+        paths = ensure_sample_data(progress=progress)
     with open_volume(next(p for p in paths if p.suffix == ".h5")) as vol:
         slices = _resolve_slices(args.slices, vol.info.num_slices)
     with protect_inputs(*paths):
@@ -421,10 +421,8 @@ def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
             num_volumes=defaults.num_volumes if args.num_volumes is None else args.num_volumes,
             num_slices=defaults.num_slices if args.num_slices is None else args.num_slices,
             contrasts=tuple(args.contrasts or defaults.contrasts))
-        with progress_bar(quiet=args.quiet, total=recipe.num_volumes * len(recipe.contrasts), desc="test set",
-                          unit="volume", leave=False) as bar:
-            evaluation_set = ensure_synthetic_set(recipe, args.cache, progress=bar_callback(bar),
-                                                  workers=args.data_workers or 1)
+        with bar_on_first_step(quiet=args.quiet, desc="test set", unit="volume", leave=False) as progress:
+            evaluation_set = ensure_synthetic_set(recipe, args.cache, progress=progress, workers=args.data_workers or 1)
         if args.prepare_data:
             print(f"test set ready: {evaluation_set.description.get('folder')} "
                   f"({len(evaluation_set.volumes)} volumes, {evaluation_set.description.get('lesion_slices')} lesion slices)")

@@ -83,11 +83,11 @@ def run_demo(
     """
     from lfmri_sample_data import ensure_sample_data, manifest
 
-    from lfmri_core.progress import bar_callback, progress_bar
+    from lfmri_core.progress import bar_callback, bar_on_first_step, progress_bar
 
     out.mkdir(parents=True, exist_ok=True)
-    with progress_bar(quiet=quiet, desc="sample data", unit="slice", leave=False) as bar:
-        paths = ensure_sample_data(progress=bar_callback(bar))
+    with bar_on_first_step(quiet=quiet, desc="sample data", unit="slice", leave=False) as progress:
+        paths = ensure_sample_data(progress=progress)
     by_contrast = {v["contrast"]: v["stem"] for v in manifest()["volumes"]}
     wanted = list(by_contrast) if contrasts is None else list(contrasts)
     volumes = [p for c in wanted for p in paths if p.suffix == ".h5" and p.stem == by_contrast[c]]

@@ -130,7 +130,24 @@ def save_comparison(
     title: str = "",
     dpi: int = 110,
 ) -> Path:
-    """A grid that compares reconstructions with their ``reference``, one row per panel.
+    """:func:`comparison_figure` written to ``path`` (PNG, ``dpi``), atomically."""
+    fig = comparison_figure(panels, reference, boxes=boxes, captions=captions, error_max=error_max, title=title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, facecolor="black")
+    return Path(path)
+
+
+def comparison_figure(
+    panels: Mapping[str, np.ndarray],
+    reference: np.ndarray,
+    *,
+    boxes: Sequence[LesionBox] = (),
+    captions: Mapping[str, str] | None = None,
+    error_max: float | None = None,
+    title: str = "",
+):  # type: ignore[no-untyped-def]
+    """A grid (a matplotlib ``Figure``) that compares reconstructions with their ``reference``,
+    one row per panel.
 
     Columns: the image (display frame, lesion boxes drawn), its error map ``|image - reference|``
     and a zoom on each lesion box (at most :data:`MAX_ZOOMS`, the largest first). The images
@@ -201,9 +218,7 @@ def save_comparison(
     _legend(fig, labels)
     if labels:
         fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, facecolor="black")
-    return Path(path)
+    return fig
 
 
 def save_mask_figure(path: str | os.PathLike[str], masks: Mapping[str, np.ndarray], shape: tuple[int, int]) -> Path:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 PROGRESS_ENV = "LFMRI_PROGRESS"
@@ -58,3 +59,21 @@ def bar_callback(bar: Any, description: str | None = None) -> Callable[[int, int
         bar.update(done - bar.n)
 
     return update
+
+
+@contextmanager
+def bar_on_first_step(*, quiet: bool = False, **kwargs: Any) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback whose bar opens at its first call, closed on exit:
+    a stage that turns out to have nothing to do (cached data) draws nothing."""
+    bars: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(progress_bar(quiet=quiet, total=total, **kwargs))
+        bar_callback(bars[0])(done, total)
+
+    try:
+        yield update
+    finally:
+        for bar in bars:
+            bar.close()
