@@ -672,7 +672,10 @@ def build_parser() -> argparse.ArgumentParser:
     from lfmri_core import __version__
     from lfmri_core.device import DEVICE_CHOICES
 
-    parser = _Parser(prog="lfmri", description="Lesion-focused accelerated MRI: data, masks, reconstruction, metrics.")
+    parser = _Parser(prog="lfmri", description="Lesion-focused accelerated MRI: data, masks, reconstruction, metrics.",
+                     epilog="Long commands draw progress bars on stderr when it is a terminal: --quiet turns them "
+                            "off, the environment variable LFMRI_PROGRESS=1 draws them into any stream (a log file) "
+                            "and LFMRI_PROGRESS=0 never.")
     parser.add_argument("--version", action="version", version=f"lfmri {__version__}", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND",
                                 help="what to do (each has its own --help)")
