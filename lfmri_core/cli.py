@@ -9,9 +9,13 @@ held-out test set, :mod:`lfmri_core.study`).
 Bad input ends with one line ``lfmri: error: <problem>`` on stderr and exit status 2; no
 traceback, and nothing on stdout before it. A part of an input that is skipped (a CSV beside
 the volume that is not a fastMRI+ annotation CSV) or dropped (a lesion box entirely outside
-the image) is one line ``lfmri: warning: <what>``, and the command goes on. Input files are opened read-only and protected while a command runs: an output that
-is one of them (or another output of the same command) is refused before anything is written
+the image) is one line ``lfmri: warning: <what>``, and the command goes on. Input files are
+opened read-only and protected while a command runs: an output that is one of them (or another
+output of the same command) is refused before anything is written
 (:mod:`lfmri_core.io.protected`); outputs are written atomically.
+
+Long commands show tqdm progress bars on stderr, one per stage, when stderr is a terminal;
+``--quiet`` turns them off and ``LFMRI_PROGRESS=1`` forces them on (:mod:`lfmri_core.progress`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.protected import ProtectedInputs, check_distinct_outputs, check_output, protect_inputs
+from lfmri_core.progress import bar_callback, bar_on_first_step, progress_bar
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -178,7 +183,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         _check_folder(args.out)
-    paths = ensure_sample_data(args.out, geometry=args.geometry, num_slices=args.slices, seed=args.seed, force=args.force)
+    with bar_on_first_step(quiet=args.quiet, desc="sample data", unit="slice", leave=False) as progress:
+        paths = ensure_sample_data(args.out, geometry=args.geometry, num_slices=args.slices, seed=args.seed,
+                                   force=args.force, progress=progress)
     for path in paths:
         print(path)
     return 0
@@ -192,8 +199,6 @@ def _cmd_recon(args: argparse.Namespace) -> int:
 
 
 def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
-    from tqdm import tqdm
-
     from lfmri_core.coils import virtual_coil_count
     from lfmri_core.evaluation import score_volume
     from lfmri_core.io.fastmri_h5 import write_reconstruction
@@ -234,11 +239,11 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         for option, output in (("--out", args.out), ("--report", args.report)):
             if output is not None:
                 check_output(output, option=option)
-        with tqdm(total=len(slices) if slices else info.num_slices, desc=f"{args.method} {path.name}",
-                  unit="slice", disable=args.quiet, file=sys.stderr) as bar:
+        with progress_bar(quiet=args.quiet, total=len(slices) if slices else info.num_slices,
+                          desc=f"{args.method} {path.name}", unit="slice") as bar:
             result = reconstruct_volume(
                 vol, method=args.method, mask_spec=spec, slices=slices, device=args.device,
-                sensitivity_method=args.maps, progress=lambda done, total: bar.update(done - bar.n),
+                sensitivity_method=args.maps, progress=bar_callback(bar),
                 method_params=method_params, coil_compression=args.coil_compression,
             )
         target = vol.target_volume()
@@ -266,8 +271,12 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         scores = score_volume(target[list(result.slices)], result.images, boxes, result.slices, maxval=float(target.max()))
         report["scores"] = scores.as_dict()
     if args.out is not None:
+        # fastMRI's test files keep the requested acceleration in "acceleration"; the one the
+        # mask reached (its sampled fraction) sits beside it.
+        requested = spec.acceleration if spec is not None else info.attrs.get("acceleration", mask.nominal_acceleration)
         write_reconstruction(args.out, result.images, mask=mask.pattern, attrs={
-            "method": result.method, "source": path.name, "acceleration": mask.achieved_acceleration,
+            "method": result.method, "source": path.name, "acceleration": float(requested),
+            "achieved_acceleration": float(mask.achieved_acceleration),
             "mask": mask.name, "slices": list(result.slices),
             **({"weights": str(weights)} if weights is not None else {})})
         report["out"] = str(args.out)
@@ -302,9 +311,13 @@ def _print_report(report: dict[str, object]) -> None:
         print(f"weights {report['weights']}")
     scores = report.get("scores")
     if isinstance(scores, dict):
-        print(f"PSNR {scores['psnr']:.2f} dB  SSIM {scores['ssim']:.4f}  NMSE {scores['nmse']:.4f}  "
-              f"LF-PSNR {scores['lf_psnr']:.2f} dB  LF-SSIM {scores['lf_ssim']:.4f}  "
-              f"({scores['num_lesion_slices']} of {scores['num_slices']} slices with lesion boxes)")
+        line = f"PSNR {scores['psnr']:.2f} dB  SSIM {scores['ssim']:.4f}  NMSE {scores['nmse']:.4f}  "
+        if scores["num_lesion_slices"]:
+            line += (f"LF-PSNR {scores['lf_psnr']:.2f} dB  LF-SSIM {scores['lf_ssim']:.4f}  "
+                     f"({scores['num_lesion_slices']} of {scores['num_slices']} slices with lesion boxes)")
+        else:
+            line += f"no lesion boxes on the {scores['num_slices']} slices: LF-PSNR and LF-SSIM not computed"
+        print(line)
     else:
         print("no reference image in the file: metrics not computed")
     if "out" in report:
@@ -312,12 +325,31 @@ def _print_report(report: dict[str, object]) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from lfmri_sample_data import ensure_sample_data, manifest
+
     from lfmri_core.demo import run_demo
-    from lfmri_sample_data import ensure_sample_data
+    from lfmri_core.io.volume import open_volume
+    from lfmri_core.recon import LEARNED_METHODS, method_info, weights_installed
 
     _check_folder(args.out)
-    with protect_inputs(*ensure_sample_data()):
-        run_demo(Path(args.out), quiet=args.quiet)
+    contrasts = [v["contrast"] for v in manifest()["volumes"]]
+    for contrast in args.contrasts or ():
+        if contrast not in contrasts:
+            raise InputError(f"--contrasts: the sample has no {contrast!r} volume (have: {', '.join(contrasts)})")
+    if args.contrasts and len(set(args.contrasts)) < len(args.contrasts):
+        raise InputError("--contrasts names a contrast more than once")
+    for method in args.methods or ():
+        method_info(method)  # an unknown name is an InputError listing the known ones
+        if method in LEARNED_METHODS and not weights_installed(method):
+            raise InputError(f"--methods {method}: no weights installed for this learned method (see 'lfmri list')")
+    if args.methods and len(set(args.methods)) < len(args.methods):
+        raise InputError("--methods names a method more than once")
+    with bar_on_first_step(quiet=args.quiet, desc="sample data", unit="slice", leave=False) as progress:
+        paths = ensure_sample_data(progress=progress)
+    with open_volume(next(p for p in paths if p.suffix == ".h5")) as vol:
+        slices = _resolve_slices(args.slices, vol.info.num_slices)
+    with protect_inputs(*paths):
+        run_demo(Path(args.out), quiet=args.quiet, methods=args.methods, slices=slices, contrasts=args.contrasts)
     return 0
 
 
@@ -345,8 +377,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     import math
     import shlex
-
-    from tqdm import tqdm
 
     from lfmri_core.study import (
         SyntheticRecipe,
@@ -414,10 +444,8 @@ def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
             num_volumes=defaults.num_volumes if args.num_volumes is None else args.num_volumes,
             num_slices=defaults.num_slices if args.num_slices is None else args.num_slices,
             contrasts=tuple(args.contrasts or defaults.contrasts))
-        with tqdm(total=recipe.num_volumes * len(recipe.contrasts), desc="test set", unit="volume",
-                  disable=args.quiet, file=sys.stderr, leave=False) as bar:
-            evaluation_set = ensure_synthetic_set(recipe, args.cache, progress=lambda done, total: bar.update(done - bar.n),
-                                                  workers=args.data_workers or 1)
+        with bar_on_first_step(quiet=args.quiet, desc="test set", unit="volume", leave=False) as progress:
+            evaluation_set = ensure_synthetic_set(recipe, args.cache, progress=progress, workers=args.data_workers or 1)
         if args.prepare_data:
             print(f"test set ready: {evaluation_set.description.get('folder')} "
                   f"({len(evaluation_set.volumes)} volumes, {evaluation_set.description.get('lesion_slices')} lesion slices)")
@@ -447,11 +475,9 @@ def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     command += ["--device", args.device, "--pointing-tolerance", f"{args.pointing_tolerance:g}"]
     if prior_center is not None:
         command += ["--prior-center", *(f"{v:g}" for v in prior_center)]
-    with tqdm(total=None, desc="evaluate", unit="slice", disable=args.quiet, file=sys.stderr) as bar:
+    with progress_bar(quiet=args.quiet, total=None, desc="evaluate", unit="slice") as bar:
         def progress(done: int, total: int, what: str) -> None:
-            bar.total = total
-            bar.set_description(what, refresh=False)
-            bar.update(done - bar.n)
+            bar_callback(bar, what)(done, total)
 
         results = run_evaluation(evaluation_set, plan, device=args.device,
                                  pointing_tolerance=args.pointing_tolerance, prior_center=prior_center,
@@ -497,13 +523,11 @@ def _train_command_line(args: argparse.Namespace) -> str:
 
 def _data_bar(quiet: bool) -> Callable[[int, int], None]:
     """A progress callback that shows a tqdm bar of generated volumes once something is generated."""
-    from tqdm import tqdm
-
     bars: list[Any] = []
 
     def update(done: int, total: int) -> None:
         if not bars:
-            bars.append(tqdm(total=total, desc="synthetic data", unit="volume", file=sys.stderr, disable=quiet))
+            bars.append(progress_bar(quiet=quiet, total=total, desc="synthetic data", unit="volume"))
         bars[0].update(done - bars[0].n)
         if done >= total:
             bars.pop().close()
@@ -680,13 +704,18 @@ def build_parser() -> argparse.ArgumentParser:
     from lfmri_core import __version__
     from lfmri_core.device import DEVICE_CHOICES
 
-    parser = _Parser(prog="lfmri", description="Lesion-focused accelerated MRI: data, masks, reconstruction, metrics.")
-    parser.add_argument("--version", action="version", version=f"lfmri {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="lfmri", description="Lesion-focused accelerated MRI: data, masks, reconstruction, metrics.",
+                     epilog="Long commands draw progress bars on stderr when it is a terminal: --quiet turns them "
+                            "off, the environment variable LFMRI_PROGRESS=1 draws them into any stream (a log file) "
+                            "and LFMRI_PROGRESS=0 never.")
+    parser.add_argument("--version", action="version", version=f"lfmri {__version__}", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND",
+                                help="what to do (each has its own --help)")
 
     p = sub.add_parser("info", help="show what a k-space file holds (fastMRI, M4Raw, ISMRMRD/MRD or SKM-TEA .h5, BART "
                                     ".cfl): shapes, header, annotations")
-    p.add_argument("file")
+    p.add_argument("file", help="k-space file: fastMRI, M4Raw, ISMRMRD/MRD or SKM-TEA .h5, or a BART .cfl/.hdr pair "
+                                "(either name)")
     _add_source_options(p)
     p.add_argument("--annotations", help="fastMRI+ CSV (default: look beside the file)")
     p.set_defaults(func=_cmd_info)
@@ -700,16 +729,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slices", type=int, help="slices per volume (default 16)")
     p.add_argument("--seed", type=int, help="subject seed (default: the sample's, see sample_data/manifest.json)")
     p.add_argument("--force", action="store_true", help="regenerate even if the files exist")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("recon", help="undersample and reconstruct a volume, scored against its reference")
-    p.add_argument("file")
+    p.add_argument("file", help="k-space file (fully sampled, or a test file with its stored mask): fastMRI, M4Raw, "
+                                "ISMRMRD/MRD or SKM-TEA .h5, or a BART .cfl/.hdr pair")
     _add_source_options(p)
     p.add_argument("--accel", type=float, help="acceleration (default 4)")
     p.add_argument("--mask", help="mask type (default random; see 'lfmri list')")
     p.add_argument("--center-fraction", type=float, help="fully sampled centre fraction (default 0.08)")
     p.add_argument("--seed", type=int, help="mask seed (default: fastMRI's per-file seed from the file name)")
-    p.add_argument("--method", default="zero-filled", help="reconstruction method (see 'lfmri list')")
+    p.add_argument("--method", default="zero-filled",
+                   help="reconstruction method (default zero-filled; see 'lfmri list' for all)")
     p.add_argument("--weights", metavar="PATH",
                    help="safetensors weights for a learned method (default: the installed ones; see 'lfmri list')")
     p.add_argument("--maps", default="espirit", help="coil-map estimation for methods that need maps: espirit (default) or lowres")
@@ -717,16 +749,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compress to N virtual coils first (SVD of the calibration data, as bart cc -S): faster for "
                         "many-coil data (default: keep all coils)")
     p.add_argument("--slices", type=_slice_range, help="slices to reconstruct: N, START:STOP or N,M,... (default all)")
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                   help="where to compute: auto (default; a GPU when torch sees one, else the CPU), cpu or cuda "
+                        "(falls back to the CPU with a warning when there is no GPU)")
     p.add_argument("--annotations", help="fastMRI+ CSV (default: look beside the file)")
-    p.add_argument("--out", help="write the reconstruction here (fastMRI 'reconstruction' format)")
-    p.add_argument("--report", help="write the report as JSON here")
+    p.add_argument("--out", help="write the reconstruction here (fastMRI 'reconstruction' format; attribute "
+                                 "'acceleration' the requested one, 'achieved_acceleration' the mask's)")
+    p.add_argument("--report", help="write the report (settings, timings, scores) as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_recon)
 
     p = sub.add_parser("demo", help="the main job: sample data, 4x and 8x reconstructions, report and figures")
-    p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--out", default="out/demo", help="output folder: report.md, report.json, figures (default out/demo)")
+    p.add_argument("--methods", nargs="+", metavar="METHOD",
+                   help="methods to run (default: every classical method and every learned one whose weights are "
+                        "installed; see 'lfmri list')")
+    p.add_argument("--slices", type=_slice_range,
+                   help="slices of each sample volume to reconstruct and score: N, START:STOP or N,M,... (default all)")
+    p.add_argument("--contrasts", nargs="+", metavar="CONTRAST",
+                   help="sample volumes by contrast (default all: PD PDFS)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no printed report")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("evaluate", help="the paper's tables on a held-out synthetic test set (or fastMRI files)")
@@ -764,7 +806,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "of synthetic data")
     p.add_argument("--annotations", help="fastMRI+ CSV of the lesion boxes of --data")
     p.add_argument("--file-list", help="fastMRI+ file list of reviewed files (default: <csv>_file_list.csv beside it)")
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                   help="where to compute: auto (default; a GPU when torch sees one, else the CPU), cpu or cuda "
+                        "(falls back to the CPU with a warning when there is no GPU)")
     p.add_argument("--cache", help="folder of the synthetic test set (default $LFMRI_CACHE/evaluate or "
                                    "~/.cache/lfmri/evaluate)")
     p.add_argument("--quiet", action="store_true", help="no progress bars and no printed report")
@@ -795,7 +839,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "1 = constant)")
     p.add_argument("--grad-clip", type=float, help="maximum gradient norm (default 1, 0 = no clipping)")
     p.add_argument("--seed", type=int, help="seed of initial weights, data order, masks and crops (default 0)")
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                   help="where to compute: auto (default; a GPU when torch sees one, else the CPU), cpu or cuda "
+                        "(falls back to the CPU with a warning when there is no GPU)")
     p.add_argument("--classifier", help="phase-1 classifier weights (needed by lfmri, and by a lesion or perceptual loss)")
     p.add_argument("--num-stages", type=int, help="unrolled stages (default 5)")
     p.add_argument("--width", type=int, help="channels of the model (defaults: classifier 16, unrolled 16, unet 32)")

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lfmri_core.display import DisplayFrame
 from lfmri_core.evaluation import Scores, score_volume
-from lfmri_core.figures import save_mask_figure, save_panels
+from lfmri_core.figures import save_comparison, save_mask_figure
 from lfmri_core.io.annotations import LesionBox, discover_annotations
 from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.io.fastmri_h5 import FastMRIVolume
@@ -44,12 +43,15 @@ class DemoRow:
     device: str
 
 
-def _busiest_slice(boxes: tuple[LesionBox, ...], num_slices: int) -> int:
-    """The slice with the most lesion-box area (the middle slice if there are no boxes)."""
-    area = np.zeros(num_slices)
+def _busiest_slice(boxes: tuple[LesionBox, ...], num_slices: int, slices: Sequence[int] | None = None) -> int:
+    """Position in ``slices`` (default ``range(num_slices)``) of the slice with the most
+    lesion-box area (the middle one if none has a box)."""
+    order = list(range(num_slices)) if slices is None else list(slices)
+    area = np.zeros(len(order))
     for box in boxes:
-        area[box.slice] += box.area
-    return int(np.argmax(area)) if area.any() else num_slices // 2
+        if box.slice in order:
+            area[order.index(box.slice)] += box.area
+    return int(np.argmax(area)) if area.any() else len(order) // 2
 
 
 def default_methods() -> list[str]:
@@ -62,52 +64,99 @@ def default_methods() -> list[str]:
     return [m.name for m in METHOD_REGISTRY.values() if not m.learned or m.name in installed]
 
 
-def run_demo(out: Path, *, quiet: bool = False, methods: Sequence[str] | None = None) -> list[DemoRow]:
-    """Run the demo, write its outputs into ``out`` and print the table.
+def run_demo(
+    out: Path,
+    *,
+    quiet: bool = False,
+    methods: Sequence[str] | None = None,
+    slices: Sequence[int] | None = None,
+    contrasts: Sequence[str] | None = None,
+) -> list[DemoRow]:
+    """Run the demo, write its outputs into ``out`` and print the report (unless ``quiet``).
 
-    ``methods`` defaults to :func:`default_methods`. Classical methods that need coil maps get
-    ESPIRiT maps estimated from each slice's fully sampled centre; the learned methods use the
-    low-resolution maps they were trained with.
+    ``methods`` defaults to :func:`default_methods`, ``slices`` (indices into each sample
+    volume) to all of them and ``contrasts`` (``"PD"``, ``"PDFS"``) to every sample volume.
+    Classical methods that need coil maps get ESPIRiT maps estimated from each slice's fully
+    sampled centre; the learned methods use the low-resolution maps they were trained with.
+    Scores use the reference volume's maximum as data range, also on a subset of slices, so
+    they match a full run's. Progress bars (stderr) follow :mod:`lfmri_core.progress`.
     """
-    from lfmri_sample_data import ensure_sample_data
+    from lfmri_sample_data import ensure_sample_data, manifest
+
+    from lfmri_core.progress import bar_callback, bar_on_first_step, progress_bar
 
     out.mkdir(parents=True, exist_ok=True)
-    volumes = [p for p in ensure_sample_data() if p.suffix == ".h5"]
+    with bar_on_first_step(quiet=quiet, desc="sample data", unit="slice", leave=False) as progress:
+        paths = ensure_sample_data(progress=progress)
+    by_contrast = {v["contrast"]: v["stem"] for v in manifest()["volumes"]}
+    wanted = list(by_contrast) if contrasts is None else list(contrasts)
+    volumes = [p for c in wanted for p in paths if p.suffix == ".h5" and p.stem == by_contrast[c]]
     if methods is None:
         methods = default_methods()
     rows: list[DemoRow] = []
-    for path in volumes:
-        with FastMRIVolume(path) as vol:
-            target = vol.target_volume()
-            assert target is not None
-            info = vol.info
-            annotations = discover_annotations(path, frame_shape=info.recon_shape)
-            boxes = annotations.boxes if annotations is not None else ()
-            shown = _busiest_slice(boxes, info.num_slices)
-            slice_boxes = tuple(b for b in boxes if b.slice == shown)
-            reference = target[shown]
-            masks: dict[str, np.ndarray] = {}
-            for accel, centre in LEADERBOARD_SETTINGS:
-                panels: dict[str, np.ndarray] = {"fully sampled": reference}
-                for method in methods:
-                    result = reconstruct_volume(vol, method=method, mask_spec=MaskSpec("random", accel, centre))
-                    scores = score_volume(target, result.images, boxes)
-                    rows.append(DemoRow(path.stem, info.acquisition or "", method, accel,
-                                        result.mask.achieved_acceleration, scores, 1e3 * float(np.median(result.seconds)),
-                                        result.device))
-                    panels[method] = result.images[shown]
-                    masks[f"random {accel:g}x ({result.mask.achieved_acceleration:.2f}x achieved)"] = result.mask.pattern
-                save_panels(out / f"{path.stem}_slice{shown:02d}_{accel:g}x.png", panels, boxes=slice_boxes,
-                            reference=reference, title=f"{path.stem} ({info.acquisition}), slice {shown}, {accel:g}x",
-                            frame=DisplayFrame.for_volume(info, reference.shape))
-        save_mask_figure(out / f"{path.stem}_masks.png", masks, info.image_shape)
-    _write_report(out, rows, describe_machine(rows[0].device if rows else None))
+    figures: list[tuple[str, Path]] = []
+    steps = len(volumes) * (len(LEADERBOARD_SETTINGS) * (len(methods) + 1) + 1)
+    with progress_bar(quiet=quiet, total=steps, desc="demo", unit="step") as overall, \
+            progress_bar(quiet=quiet, total=0, desc="", unit="slice", leave=False) as per_slice:
+        for path in volumes:
+            with FastMRIVolume(path) as vol:
+                target = vol.target_volume()
+                assert target is not None
+                info = vol.info
+                chosen = list(range(info.num_slices)) if slices is None else list(slices)
+                annotations = discover_annotations(path, frame_shape=info.recon_shape)
+                boxes = annotations.boxes if annotations is not None else ()
+                shown = chosen[_busiest_slice(tuple(b for b in boxes if b.slice in chosen), len(chosen), chosen)]
+                slice_boxes = tuple(b for b in boxes if b.slice == shown)
+                reference = target[shown]
+                maxval = float(target.max())
+                masks: dict[str, np.ndarray] = {}
+                for accel, centre in LEADERBOARD_SETTINGS:
+                    panels: dict[str, np.ndarray] = {}
+                    captions: dict[str, str] = {}
+                    for method in methods:
+                        overall.set_description_str(f"{path.stem} {accel:g}x", refresh=False)
+                        per_slice.reset(total=len(chosen))
+                        per_slice.set_description_str(method, refresh=False)
+                        result = reconstruct_volume(vol, method=method, mask_spec=MaskSpec("random", accel, centre),
+                                                    slices=chosen, progress=bar_callback(per_slice))
+                        scores = score_volume(target[chosen], result.images, boxes, chosen, maxval=maxval)
+                        rows.append(DemoRow(path.stem, info.acquisition or "", method, accel,
+                                            result.mask.achieved_acceleration, scores,
+                                            1e3 * float(np.median(result.seconds)), result.device))
+                        image = result.images[chosen.index(shown)]
+                        panels[method] = image
+                        captions[method] = _caption(score_volume(reference[None], image[None], slice_boxes, [shown],
+                                                                 maxval=maxval))
+                        masks[f"random {accel:g}x ({result.mask.achieved_acceleration:.2f}x achieved)"] = result.mask.pattern
+                        overall.update()
+                    overall.set_description_str(f"{path.stem} {accel:g}x figure", refresh=False)
+                    figure = out / f"{path.stem}_slice{shown:02d}_{accel:g}x.png"
+                    save_comparison(figure, panels, reference, boxes=slice_boxes, captions=captions,
+                                    title=f"{path.stem} ({info.acquisition}), slice {shown}, random mask {accel:g}x "
+                                          f"(centre {centre:g}); scores of this slice")
+                    figures.append((f"{path.stem}, slice {shown}, {accel:g}x: every method, error maps, lesion zooms",
+                                    figure))
+                    overall.update()
+            overall.set_description_str(f"{path.stem} masks figure", refresh=False)
+            mask_figure = out / f"{path.stem}_masks.png"
+            save_mask_figure(mask_figure, masks, info.image_shape)
+            figures.append((f"{path.stem}: the sampling masks", mask_figure))
+            overall.update()
+    _write_report(out, rows, describe_machine(rows[0].device if rows else None), figures)
     if not quiet:
         print((out / "report.md").read_text())
     return rows
 
 
-def _write_report(out: Path, rows: list[DemoRow], machine: str) -> None:
+def _caption(scores: Scores) -> str:
+    text = f"PSNR {scores.psnr:.2f} dB"
+    if scores.num_lesion_slices:
+        text += f" \u00b7 LF-PSNR {scores.lf_psnr:.2f} dB"
+    return text
+
+
+def _write_report(out: Path, rows: list[DemoRow], machine: str, figures: Sequence[tuple[str, Path]] = ()) -> None:
     lines = [
         "# LF-MRI demo report",
         "",
@@ -126,10 +175,27 @@ def _write_report(out: Path, rows: list[DemoRow], machine: str) -> None:
         s = r.scores
         lines.append(
             f"| {r.volume} | {r.acquisition} | {r.method} | {r.acceleration:g}x ({r.achieved_acceleration:.2f}x) | "
-            f"{s.psnr:.2f} | {s.ssim:.4f} | {s.nmse:.4f} | {s.lf_psnr:.2f} | {s.lf_ssim:.4f} | {r.ms_per_slice:.1f} |"
+            f"{s.psnr:.2f} | {s.ssim:.4f} | {s.nmse:.4f} | {_lf(s.lf_psnr, '.2f')} | {_lf(s.lf_ssim, '.4f')} | "
+            f"{r.ms_per_slice:.1f} |"
         )
+    if figures:
+        lines += ["", "## Figures", "",
+                  "Images in the display frame (superior at the top), lesion boxes outlined; one grey scale and one",
+                  "error scale per figure; PSNR and LF-PSNR under each name are those of the slice shown.", ""]
+        for caption, figure in figures:
+            lines += [f"### {caption}", "", f"![{caption}]({figure.name})", ""]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "report.json", json.dumps(
-        [{"volume": r.volume, "acquisition": r.acquisition, "method": r.method, "acceleration": r.acceleration,
-          "achieved_acceleration": r.achieved_acceleration, "ms_per_slice": r.ms_per_slice, **r.scores.as_dict()}
-         for r in rows], indent=2) + "\n")
+        [_finite({"volume": r.volume, "acquisition": r.acquisition, "method": r.method, "acceleration": r.acceleration,
+                  "achieved_acceleration": r.achieved_acceleration, "ms_per_slice": r.ms_per_slice, **r.scores.as_dict()})
+         for r in rows], indent=2, allow_nan=False) + "\n")
+
+
+def _lf(value: float, spec: str) -> str:
+    """A lesion-focused score, or a dash where no scored slice has a lesion box (NaN)."""
+    return format(value, spec) if np.isfinite(value) else "\u2013"
+
+
+def _finite(row: dict[str, object]) -> dict[str, object]:
+    """``row`` with NaN scores (no lesion box among the scored slices) as None: JSON has no NaN."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}

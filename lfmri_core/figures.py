@@ -145,6 +145,122 @@ def panels_figure(
     return fig
 
 
+#: Lesion boxes zoomed in by :func:`save_comparison` (the largest first).
+MAX_ZOOMS = 3
+
+
+def _zoom_window(box: LesionBox, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Display-frame window ``(r0, r1, c0, c1)`` (half-open) around ``box``: the box plus a
+    margin of half its size (at least 8 pixels) on every side, clipped to the image."""
+    height, width = shape
+    margin = max(8, box.height // 2, box.width // 2)
+    top = height - box.row1  # the up/down flip of to_display
+    return (max(0, top - margin), min(height, top + box.height + margin),
+            max(0, box.col0 - margin), min(width, box.col1 + margin))
+
+
+def save_comparison(
+    path: str | os.PathLike[str],
+    panels: Mapping[str, np.ndarray],
+    reference: np.ndarray,
+    *,
+    boxes: Sequence[LesionBox] = (),
+    captions: Mapping[str, str] | None = None,
+    error_max: float | None = None,
+    title: str = "",
+    dpi: int = 110,
+) -> Path:
+    """:func:`comparison_figure` written to ``path`` (PNG, ``dpi``), atomically."""
+    fig = comparison_figure(panels, reference, boxes=boxes, captions=captions, error_max=error_max, title=title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, facecolor="black")
+    return Path(path)
+
+
+def comparison_figure(
+    panels: Mapping[str, np.ndarray],
+    reference: np.ndarray,
+    *,
+    boxes: Sequence[LesionBox] = (),
+    captions: Mapping[str, str] | None = None,
+    error_max: float | None = None,
+    title: str = "",
+):  # type: ignore[no-untyped-def]
+    """A grid (a matplotlib ``Figure``) that compares reconstructions with their ``reference``,
+    one row per panel.
+
+    Columns: the image (display frame, lesion boxes drawn), its error map ``|image - reference|``
+    and a zoom on each lesion box (at most :data:`MAX_ZOOMS`, the largest first). The images
+    share one grey scale (0 to the reference's 99.5th percentile) and the error maps one
+    ``inferno`` scale (0 to ``error_max``, default 20% of the reference maximum), each with a
+    colorbar. ``captions`` adds a line under each panel's name (its PSNR, say). The reference
+    is the first row, whether or not ``panels`` names it.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    reference = np.asarray(reference)
+    rows = {"fully sampled (reference)": reference}
+    rows.update({name: np.asarray(image) for name, image in panels.items() if panels[name] is not reference})
+    zoomed = sorted((b for b in boxes if not b.is_empty), key=lambda b: -b.area)[:MAX_ZOOMS]
+    ncols = 2 + len(zoomed)
+    vmax = float(np.percentile(reference, 99.5))
+    emax = error_max if error_max is not None else 0.2 * float(reference.max())
+    fig = Figure(figsize=(2.5 * ncols + 0.3, 2.55 * len(rows) + 1.2 + (0.3 if title else 0)), layout="constrained")
+    fig.patch.set_facecolor("black")
+    axes = fig.subplots(len(rows), ncols, squeeze=False)
+    labels: list[str] = []
+    shape = reference.shape[-2:]
+    height = shape[0]
+    image_artist = error_artist = None
+    for r, (name, image) in enumerate(rows.items()):
+        shown = to_display(image)
+        ax = axes[r, 0]
+        image_artist = ax.imshow(shown, cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
+        _draw_boxes(ax, boxes, height, labels)
+        caption = (captions or {}).get(name, "")
+        ax.set_title(name + (f"\n{caption}" if caption else ""), color="white", fontsize=9)
+        err_ax = axes[r, 1]
+        if image is reference:
+            err_ax.text(0.5, 0.5, "reference:\nno error map", color="#888888", ha="center", va="center",
+                        fontsize=8, transform=err_ax.transAxes)
+        else:
+            error_artist = err_ax.imshow(to_display(np.abs(image - reference)), cmap=ERROR_COLORMAP, vmin=0, vmax=emax,
+                                         interpolation="nearest")
+            _draw_boxes(err_ax, boxes, height, labels)
+        if r == 0:
+            err_ax.set_title("|error|", color="white", fontsize=9)
+        for k, box in enumerate(zoomed):
+            zoom_ax = axes[r, 2 + k]
+            r0, r1, c0, c1 = _zoom_window(box, shape)
+            zoom_ax.imshow(shown[r0:r1, c0:c1], cmap="gray", vmin=0, vmax=vmax, interpolation="nearest",
+                           extent=(c0 - 0.5, c1 - 0.5, r1 - 0.5, r0 - 0.5))
+            x, y, w, h = box.to_labelling_frame(height)
+            colour = _BOX_COLOURS[min(labels.index(box.label), len(_BOX_COLOURS) - 1)] if box.label in labels else "white"
+            zoom_ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor=colour, linewidth=1.2))
+            if r == 0:
+                zoom_ax.set_title(f"zoom: {box.label.strip()}", color="white", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_facecolor("black")
+    for artist, column, label in ((image_artist, 0, "intensity"), (error_artist, 1, "|error|")):
+        if artist is None:
+            continue
+        bar = fig.colorbar(artist, ax=list(axes[:, column]), location="bottom", shrink=0.9, aspect=18, pad=0.01)
+        bar.set_label(label, color="white", fontsize=8)
+        bar.ax.tick_params(colors="white", labelsize=7)
+        bar.outline.set_edgecolor("white")
+    if title:
+        fig.suptitle(title, color="white", fontsize=11)
+    _legend(fig, labels)
+    if labels:
+        fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
+    return fig
+
+
 def save_mask_figure(path: str | os.PathLike[str], masks: Mapping[str, np.ndarray], shape: tuple[int, int]) -> Path:
     """Sampling masks as k-space images (1-D line masks broadcast over the readout)."""
     fig, axes = _figure(1, len(masks), (2.6 * len(masks), 2.9))

@@ -41,19 +41,54 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{message} (see '{self.prog} --help')")
 
 
+DESCRIPTION = "napari with a k-space volume (default: the embedded sample), the LF-MRI dock widget and its overlays."
+EPILOG = ("With a display, the viewer opens and runs until its window is closed. Without one (a server, CI), "
+          "it re-runs itself under Xvfb and writes screenshots at 4x and 8x, the shown slice's metrics for "
+          "every method and the CAM failure-case table to --out; --screenshots asks for that rendering "
+          "with a display too.")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lfmri-view", description=__doc__.split("\n\n")[0])
+    # The help is plain text: the module docstring is reStructuredText for the docs.
+    p = _Parser(prog="lfmri-view", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("path", nargs="?", help="fastMRI .h5 or BART .cfl file (default: the embedded sample)")
-    p.add_argument("--sample", default="PD", choices=("PD", "PDFS"), help="which sample volume when no path is given")
+    p.add_argument("--sample", default="PD", choices=("PD", "PDFS"),
+                   help="which sample volume when no path is given (default PD)")
     p.add_argument("--annotations", help="fastMRI+ CSV with the volume's boxes (default: CSVs beside the file)")
     p.add_argument("--slice", type=int, help="slice to show (default: the one with the most lesion boxes)")
-    p.add_argument("--out", default="out/view", help="folder for screenshots and tables (headless)")
+    p.add_argument("--out", default="out/view", help="folder for screenshots and tables when rendering (default out/view)")
     p.add_argument("--screenshots", action="store_true", help="render screenshots and tables, then exit")
     return p
 
 
 def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def quiet_start() -> None:
+    """Keep two harmless messages of every start off the terminal.
+
+    - Qt warns when ``XDG_RUNTIME_DIR`` is unset (a root shell, a container, Xvfb) and then uses
+      ``/tmp/runtime-<user>``: that folder is set here (created 0700, as Qt would), so Qt and the
+      Xvfb child find it and say nothing.
+    - napari 0.9 asks for the desktop theme on every start (for its window icon) and warns
+      twice under PyQt5, which cannot tell: only that warning is ignored; napari keeps its
+      configured theme either way.
+    """
+    import getpass
+    import tempfile
+    import warnings
+
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = Path(tempfile.gettempdir()) / f"runtime-{getpass.getuser()}"
+        try:
+            runtime.mkdir(mode=0o700, exist_ok=True)
+            if runtime.stat().st_uid == os.getuid() and runtime.stat().st_mode & 0o777 == 0o700:
+                os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+        except OSError:
+            pass  # Qt then warns and falls back as before; nothing else depends on it
+    warnings.filterwarnings("ignore", message="System theme detection requires a Qt6 backend",
+                            category=UserWarning, module="napari")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise InputError(f"{args.path}: no such file" if not Path(args.path).exists()
                              else f"{args.path}: not a file")
         check_inputs(args, rendering=args.screenshots or not _has_display())
+        quiet_start()
         if not _has_display():
             if args.screenshots and os.environ.get("QT_QPA_PLATFORM") == "offscreen":
                 raise InputError("napari cannot render with QT_QPA_PLATFORM=offscreen; run under Xvfb")

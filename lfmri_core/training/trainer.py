@@ -28,7 +28,6 @@ import copy
 import json
 import math
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -799,9 +798,8 @@ class Trainer:
         to the pace of the first steps, at most ``config.steps``, and agreed with ``pace_group``
         (see :mod:`lfmri_core.training.budget`); ``config.steps`` then holds the fitted count.
         """
-        from tqdm import tqdm
-
         from lfmri_core.machine import describe_machine
+        from lfmri_core.progress import progress_bar
 
         config = self.config
         clock = None
@@ -819,8 +817,8 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         saved_at = -1
         started = time.perf_counter() - self.seconds
-        with tqdm(total=config.steps, initial=self.step, desc=f"train {config.task}", unit="step", file=sys.stderr,
-                  disable=self.quiet or not self.context.is_main, dynamic_ncols=True) as bar:
+        with progress_bar(quiet=self.quiet or not self.context.is_main, total=config.steps, initial=self.step,
+                          desc=f"train {config.task}", unit="step") as bar:
             while self.step < stop:
                 if cancel is not None and cancel():
                     break
@@ -963,10 +961,9 @@ def train(job: TrainingJob, source: Any, *, say: Callable[[str], None] | None = 
                 def generated(done: int, total: int) -> None:
                     # A bar only when something is generated (a cached set says nothing).
                     if not bars:
-                        from tqdm import tqdm
+                        from lfmri_core.progress import progress_bar
 
-                        bars.append(tqdm(total=total, desc="synthetic data", unit="volume", file=sys.stderr,
-                                         disable=job.quiet))
+                        bars.append(progress_bar(quiet=job.quiet, total=total, desc="synthetic data", unit="volume"))
                     bars[0].update(done - bars[0].n)
 
                 try:

@@ -221,3 +221,97 @@ def test_bart_cfl_opens_like_fastmri(tmp_path: Path, rng: np.random.Generator, c
     assert code == 0 and "no reference image" in out
     with h5py.File(tmp_path / "r.h5", "r") as f:
         assert f["reconstruction"].shape == (2, 24, 20)
+
+
+def test_recon_without_lesion_boxes_says_so(volume: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Slices 2 and 3 carry no box: no 'LF-PSNR nan dB', a sentence instead."""
+    code, out, _ = run(["recon", str(volume), "--slices", "2:4", "--seed", "5", "--quiet"], capsys)
+    assert code == 0 and "nan" not in out.lower()
+    assert "no lesion boxes on the 2 slices: LF-PSNR and LF-SSIM not computed" in out
+    assert "PSNR" in out and "LF-PSNR " not in out.replace("LF-PSNR and", "")
+
+
+def test_recon_out_keeps_the_requested_acceleration(volume: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(["recon", str(volume), "--accel", "4", "--seed", "5", "--quiet", "--out", str(tmp_path / "o.h5")],
+                     capsys)
+    assert code == 0
+    with h5py.File(tmp_path / "o.h5", "r") as f:
+        mask = f["mask"][()].astype(bool)
+        assert f.attrs["acceleration"] == 4.0
+        # the achieved one is the mask's: acquired columns over sampled ones
+        assert f.attrs["achieved_acceleration"] == pytest.approx(len(range(*ENCODING.padding)) / mask.sum(), rel=1e-6) \
+            or f.attrs["achieved_acceleration"] == pytest.approx(mask.size / mask.sum(), rel=1e-6)
+        assert f.attrs["achieved_acceleration"] != f.attrs["acceleration"]
+
+
+def test_progress_bars_follow_quiet_and_the_terminal(volume: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """capsys is no terminal: no bar unless LFMRI_PROGRESS=1, and never with --quiet."""
+    monkeypatch.delenv("LFMRI_PROGRESS", raising=False)
+    args = ["recon", str(volume), "--seed", "5", "--slices", "0:2"]
+    code, out, err = run(args, capsys)
+    assert code == 0 and err == ""
+    monkeypatch.setenv("LFMRI_PROGRESS", "1")
+    code, out, err = run(args, capsys)
+    assert code == 0 and "zero-filled file_cli.h5: 100%" in err and "2/2" in err
+    code, out, err = run([*args, "--quiet"], capsys)
+    assert code == 0 and err == ""
+
+
+def _small_sample(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, num_slices: int = 3) -> None:
+    """An empty sample cache and a sample recipe of a few slices (seconds to generate)."""
+    import copy
+
+    import lfmri_sample_data
+
+    spec = copy.deepcopy(lfmri_sample_data.manifest())
+    spec["defaults"]["num_slices"] = num_slices
+    monkeypatch.setattr(lfmri_sample_data, "manifest", lambda: copy.deepcopy(spec))
+    monkeypatch.setenv("LFMRI_CACHE", str(tmp_path / "cache"))
+
+
+def test_sample_shows_its_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LFMRI_PROGRESS", "1")
+    code, out, err = run(["sample", "--out", str(tmp_path / "s"), "--slices", "2"], capsys)
+    assert code == 0 and len(out.split()) == 4
+    assert "sample data: 100%" in err and "5/5" in err  # 2 volumes x 2 slices, then the writing
+    code, out, err = run(["sample", "--out", str(tmp_path / "s"), "--slices", "2"], capsys)
+    assert code == 0 and err == ""  # cached: nothing to show
+
+
+@pytest.mark.slow
+def test_demo_options_report_and_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import re
+
+    _small_sample(monkeypatch, tmp_path)
+    monkeypatch.setenv("LFMRI_PROGRESS", "1")
+    out = tmp_path / "demo"
+    code, stdout, err = run(["demo", "--out", str(out), "--methods", "zero-filled", "--slices", "1:3",
+                             "--contrasts", "PDFS"], capsys)
+    assert code == 0, err
+    rows = json.loads((out / "report.json").read_text())
+    assert {(r["volume"], r["method"], r["acceleration"]) for r in rows} == {
+        ("lfmri_knee_pdfs", "zero-filled", 4.0), ("lfmri_knee_pdfs", "zero-filled", 8.0)}
+    assert all(r["num_slices"] == 2 for r in rows)
+    report = (out / "report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    assert len(links) == 3 and all((out / link).is_file() for link in links)
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(links)
+    assert "masks figure: 100%" in err and "5/5" in err and "zero-filled" in err  # 2 runs, 2 figures, masks
+    assert report in stdout
+
+
+def test_demo_refuses_unknown_choices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    _small_sample(monkeypatch, tmp_path, num_slices=2)
+    for extra, message in ((["--contrasts", "T1"], "no 'T1' volume"),
+                           (["--methods", "magic-recon"], "unknown reconstruction method 'magic-recon'"),
+                           (["--methods", "zero-filled", "zero-filled"], "more than once"),
+                           (["--slices", "7"], "names slice 7, but the volume has 2 slices")):
+        code, stdout, err = run(["demo", "--out", str(tmp_path / "d"), "--quiet", *extra], capsys)
+        assert code == 2 and stdout == "" and message in err, (extra, err)
+    assert not (tmp_path / "d" / "report.md").exists()
