@@ -52,7 +52,12 @@ class VolumeReconstruction:
     map_seconds
         Of ``seconds``, the time spent estimating coil maps (zeros for methods without maps).
     sensitivity_method
-        How the coil maps were estimated, or None.
+        How the coil maps were estimated: the method used (``"nlinv"`` where ESPIRiT's maps
+        failed their checks; several, comma-separated, when the slices differ), or None.
+    map_estimates
+        The coil-map method used for each slice, or None for methods without maps.
+    map_warnings
+        What the coil-map checks found (each line once, in order); empty when nothing.
     """
 
     images: np.ndarray
@@ -63,6 +68,8 @@ class VolumeReconstruction:
     device: str
     map_seconds: np.ndarray | None = None
     sensitivity_method: str | None = None
+    map_estimates: tuple[str, ...] | None = None
+    map_warnings: tuple[str, ...] = ()
 
 
 def volume_mask(info: VolumeInfo, spec: MaskSpec | None) -> SamplingMask:
@@ -132,7 +139,9 @@ def reconstruct_volume(
         Parameters of the method (see its registry entry).
     sensitivity_method, sensitivity_params
         For methods that need coil maps: how to estimate them, per slice, from the
-        undersampled k-space's fully sampled centre (:func:`lfmri_core.coils.estimate_sensitivities`).
+        undersampled k-space's fully sampled centre (:func:`lfmri_core.coils.estimate_sensitivities`;
+        ESPIRiT maps that fail its checks are replaced, with a
+        :class:`~lfmri_core.coils.CalibrationWarning`, and the result says so).
     coil_compression
         Compress each slice's coils to this many virtual coils before anything else
         (:func:`lfmri_core.coils.compress_coils`); None, or at least the number of coils, keeps them.
@@ -159,6 +168,8 @@ def reconstruct_volume(
     images = np.empty((len(indices), *recon_shape), dtype=np.float32)
     seconds = np.empty(len(indices))
     map_seconds = np.zeros(len(indices))
+    used: list[str] = []
+    map_warnings: list[str] = []
     chunk = (LEARNED_SLICES_PER_CALL if method_info(method).learned else 1) if slices_per_call is None else slices_per_call
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise InputError(f"slices_per_call must be an integer >= 1, got {chunk!r}")
@@ -174,8 +185,11 @@ def reconstruct_volume(
             undersampled = compress_coils(undersampled, virtual, mask=mask).kspace
         maps = None
         if needs_maps:
-            maps = estimate_sensitivities(undersampled, sensitivity_method, mask=mask, **(sensitivity_params or {})).maps
+            estimate = estimate_sensitivities(undersampled, sensitivity_method, mask=mask, **(sensitivity_params or {}))
+            maps = estimate.maps
             map_seconds[first : first + len(group)] = (time.perf_counter() - start) / len(group)
+            used += [estimate.method] * len(group)
+            map_warnings += [w for w in estimate.warnings if w not in map_warnings]
         extra: dict[str, torch.Tensor] = {}
         if needs_boxes:
             from lfmri_core.models.focus import box_focus_maps
@@ -188,4 +202,5 @@ def reconstruct_volume(
         if progress is not None:
             progress(first + len(group), len(indices))
     return VolumeReconstruction(images, indices, mask, method, seconds, str(dev), map_seconds,
-                                sensitivity_method if needs_maps else None)
+                                ", ".join(dict.fromkeys(used)) if needs_maps else None,
+                                tuple(used) if needs_maps else None, tuple(map_warnings))

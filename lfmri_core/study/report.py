@@ -156,7 +156,21 @@ def _notes(results: EvaluationResults) -> list[str]:
                      "Table 7 and the CAM localisation table are left out.")
     if not results.stages:
         notes.append("- No stage ablation (no LF-MRI weights with other numbers of stages, or --no-stage-ablation).")
+    for entry in _coil_map_warnings(results):
+        notes.append(f"- Coil maps of {entry['method']} at {entry['acceleration']:g}x on {len(entry['volumes'])} volume(s) "
+                     f"({entry['coil_maps']} used): {entry['warning']}.")
     return notes
+
+
+def _coil_map_warnings(results: EvaluationResults) -> list[dict[str, object]]:
+    """Each coil-map warning once per method and acceleration, with the volumes it concerns."""
+    found: dict[tuple[str, float, str, str], list[str]] = {}
+    for row in (*results.volumes, *results.stages):
+        for line in row.coil_map_warnings:
+            found.setdefault((row.method, row.acceleration, row.coil_maps or "", line), []).append(row.volume)
+    return [{"method": method, "acceleration": acceleration, "coil_maps": maps, "warning": line,
+             "volumes": sorted(set(volumes))}
+            for (method, acceleration, maps, line), volumes in found.items()]
 
 
 def _run_time_lines(results: EvaluationResults) -> list[str]:
@@ -220,8 +234,8 @@ def write_results(
         f"- Device: {results.device}",
         *_test_set_lines(evaluation_set),
         f"- Masks: fastMRI random line masks, {masks}, fastMRI's per-file seeds (the same mask for every method)",
-        (f"- Methods: {', '.join(plan.requested)}; classical methods that need coil maps use ESPIRiT maps, "
-         "learned methods their own"),
+        (f"- Methods: {', '.join(plan.requested)}; classical methods that need coil maps use ESPIRiT maps "
+         "(NLINV maps where ESPIRiT's fail their checks, see the notes), learned methods their own"),
         ("- Metrics: PSNR/SSIM as fastMRI's evaluate.py per volume against reconstruction_rss; LF-PSNR/LF-SSIM "
          "inside the lesion boxes (docs/metrics.md)"),
         f"- Command: `{command_text}`",
@@ -264,6 +278,7 @@ def write_results(
                           "method": "BCa (percentile where BCa is degenerate)", "paired": True},
             "comparisons": [c.as_dict() for c in comparisons],
         },
+        "coil_map_warnings": _coil_map_warnings(results),
         "volumes": [r.as_dict() for r in results.volumes],
         "stages": [r.as_dict() for r in results.stages],
         "slices": [s.as_dict() for s in results.slices],
