@@ -32,7 +32,7 @@ from lfmri_core.coils.base import (
     register_sensitivity_method,
 )
 from lfmri_core.coils.calibration import CalibrationRegion, find_calibration_region, sampling_pattern
-from lfmri_core.coils.checks import MIN_COVERAGE, MIN_KERNEL_POSITIONS, CalibrationWarning, map_coverage
+from lfmri_core.coils.checks import MIN_COVERAGE, MIN_KERNEL_POSITIONS, CalibrationWarning, finding_kind, map_coverage
 from lfmri_core.coils.compression import CoilCompression, compress_coils, virtual_coil_count
 
 # imported for their registrations, ESPIRiT first so it leads available_sensitivity_methods()
@@ -59,6 +59,7 @@ __all__ = [
     "espirit_kernels",
     "estimate_sensitivities",
     "find_calibration_region",
+    "finding_kind",
     "gram_coefficients",
     "lowres_sensitivities",
     "map_coverage",

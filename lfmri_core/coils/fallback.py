@@ -21,9 +21,22 @@ from typing import Any
 
 import torch
 
-from lfmri_core.coils.base import SENSITIVITY_METHODS, SensitivityEstimate, SensitivityMethod
-from lfmri_core.coils.calibration import MaskLike, as_kspace_batch, find_calibration_region
-from lfmri_core.coils.checks import MIN_COVERAGE, MIN_KERNEL_POSITIONS, kernel_fits, map_coverage
+from lfmri_core.coils.base import (
+    SENSITIVITY_METHODS,
+    SensitivityEstimate,
+    SensitivityMethod,
+)
+from lfmri_core.coils.calibration import (
+    MaskLike,
+    as_kspace_batch,
+    find_calibration_region,
+)
+from lfmri_core.coils.checks import (
+    MIN_COVERAGE,
+    MIN_KERNEL_POSITIONS,
+    kernel_fits,
+    map_coverage,
+)
 from lfmri_core.coils.espirit import EspiritConfig
 from lfmri_core.coils.nlinv import NlinvConfig
 
@@ -78,8 +91,8 @@ def checked_espirit(
 def _kernel_problem(region: tuple[int, int], kernel: tuple[int, int]) -> str:
     rows, cols = region
     need = (kernel[0] + MIN_KERNEL_POSITIONS - 1, kernel[1] + MIN_KERNEL_POSITIONS - 1)
-    return (f"the fully sampled calibration region is {rows} x {cols} ({cols} centre lines), too small for ESPIRiT's "
-            f"{kernel[0]} x {kernel[1]} kernel (it needs at least {need[0]} x {need[1]})")
+    return (f"the fully sampled calibration region is {rows} x {cols} ({cols} phase-encode lines), too small for "
+            f"ESPIRiT's {kernel[0]} x {kernel[1]} kernel (it needs at least {need[0]} x {need[1]})")
 
 
 def _fallback(

@@ -39,7 +39,11 @@ import numpy as np
 import torch
 
 from lfmri_core.coils._threads import cpu_workers
-from lfmri_core.coils.base import SENSITIVITY_METHODS, SensitivityEstimate, register_sensitivity_method
+from lfmri_core.coils.base import (
+    SENSITIVITY_METHODS,
+    SensitivityEstimate,
+    register_sensitivity_method,
+)
 from lfmri_core.coils.calibration import (
     CalibrationRegion,
     MaskLike,

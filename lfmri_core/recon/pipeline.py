@@ -8,13 +8,20 @@ the named method and centre-crops the magnitude to the recon size.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from lfmri_core.coils import compress_coils, estimate_sensitivities, virtual_coil_count
+from lfmri_core.coils import (
+    CalibrationWarning,
+    compress_coils,
+    estimate_sensitivities,
+    finding_kind,
+    virtual_coil_count,
+)
 from lfmri_core.device import resolve_device
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox
@@ -23,7 +30,12 @@ from lfmri_core.io.volume import KSpaceVolume
 from lfmri_core.masks import MaskSpec, SamplingMask, seed_from_filename
 from lfmri_core.physics import center_crop
 from lfmri_core.physics.sense import apply_mask
-from lfmri_core.recon.registry import CancelCallback, Cancelled, build_method, method_info
+from lfmri_core.recon.registry import (
+    CancelCallback,
+    Cancelled,
+    build_method,
+    method_info,
+)
 
 SliceProgress = Callable[[int, int], None]
 
@@ -57,7 +69,8 @@ class VolumeReconstruction:
     map_estimates
         The coil-map method used for each slice, or None for methods without maps.
     map_warnings
-        What the coil-map checks found (each line once, in order); empty when nothing.
+        What the coil-map checks found, in order, each kind once (the first slice's line: the
+        slices of one mask fail alike, with other numbers); empty when nothing.
     """
 
     images: np.ndarray
@@ -140,8 +153,8 @@ def reconstruct_volume(
     sensitivity_method, sensitivity_params
         For methods that need coil maps: how to estimate them, per slice, from the
         undersampled k-space's fully sampled centre (:func:`lfmri_core.coils.estimate_sensitivities`;
-        ESPIRiT maps that fail its checks are replaced, with a
-        :class:`~lfmri_core.coils.CalibrationWarning`, and the result says so).
+        ESPIRiT maps that fail its checks are replaced, and the result says so; each kind of
+        finding is issued once per volume as a :class:`~lfmri_core.coils.CalibrationWarning`).
     coil_compression
         Compress each slice's coils to this many virtual coils before anything else
         (:func:`lfmri_core.coils.compress_coils`); None, or at least the number of coils, keeps them.
@@ -185,11 +198,16 @@ def reconstruct_volume(
             undersampled = compress_coils(undersampled, virtual, mask=mask).kspace
         maps = None
         if needs_maps:
-            estimate = estimate_sensitivities(undersampled, sensitivity_method, mask=mask, **(sensitivity_params or {}))
+            estimate = estimate_sensitivities(undersampled, sensitivity_method, mask=mask, warn=False,
+                                              **(sensitivity_params or {}))
             maps = estimate.maps
             map_seconds[first : first + len(group)] = (time.perf_counter() - start) / len(group)
             used += [estimate.method] * len(group)
-            map_warnings += [w for w in estimate.warnings if w not in map_warnings]
+            for line in estimate.warnings:
+                # once per volume and kind: the slices of one mask fail alike (their numbers differ)
+                if finding_kind(line) not in {finding_kind(w) for w in map_warnings}:
+                    map_warnings.append(line)
+                    warnings.warn(line, CalibrationWarning, stacklevel=2)
         extra: dict[str, torch.Tensor] = {}
         if needs_boxes:
             from lfmri_core.models.focus import box_focus_maps

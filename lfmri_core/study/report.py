@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from lfmri_core.coils import finding_kind
 from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.machine import describe_machine
 from lfmri_core.study.plan import center_fraction_for, method_label
@@ -163,14 +164,16 @@ def _notes(results: EvaluationResults) -> list[str]:
 
 
 def _coil_map_warnings(results: EvaluationResults) -> list[dict[str, object]]:
-    """Each coil-map warning once per method and acceleration, with the volumes it concerns."""
-    found: dict[tuple[str, float, str, str], list[str]] = {}
+    """Each kind of coil-map warning (:func:`~lfmri_core.coils.finding_kind`) once per method and
+    acceleration, with its first line and the volumes it concerns."""
+    found: dict[tuple[str, float, str, str], tuple[str, list[str]]] = {}
     for row in (*results.volumes, *results.stages):
         for line in row.coil_map_warnings:
-            found.setdefault((row.method, row.acceleration, row.coil_maps or "", line), []).append(row.volume)
+            key = (row.method, row.acceleration, row.coil_maps or "", finding_kind(line))
+            found.setdefault(key, (line, []))[1].append(row.volume)
     return [{"method": method, "acceleration": acceleration, "coil_maps": maps, "warning": line,
              "volumes": sorted(set(volumes))}
-            for (method, acceleration, maps, line), volumes in found.items()]
+            for (method, acceleration, maps, _), (line, volumes) in found.items()]
 
 
 def _run_time_lines(results: EvaluationResults) -> list[str]:

@@ -4,11 +4,12 @@ against ``bart pics -l2`` with BART's maps.
 Same model, regularisation, data scaling (norm 100), Gauss-Newton steps and conjugate-gradient
 stopping rule as BART; the differences are rounding (float32 on both sides, other FFT and
 summation orders), which 8 Gauss-Newton steps of up to 100 conjugate-gradient iterations
-amplify. Measured, on the synthetic knee with 6 and 7 centre lines: coil correlation with
-BART's maps 0.9999997 or more at every object pixel, and images (magnitude) that differ by
-1e-5 relative (l2). A stopping rule changed to BART's relative one (``cg_tolerance`` 0.1 of
-``||rhs||`` instead of its square) moves the maps to a correlation of 0.9989 and the image by
-1e-2; the tolerances below sit between the two.
+amplify. Measured (BART 0.8.00, torch 2.13), on the synthetic knee with 6 and 7 centre lines
+(128 x 96 and 320 x 180): coil correlation with BART's maps 0.9999997 or more at every object
+pixel, CG-SENSE images (magnitude) that differ by 8e-6 to 6.1e-5 relative (l2), PSNR equal to
+0.001 dB. A stopping rule changed to a relative one (``||r|| <= 0.1 ||rhs||`` instead of
+``(0.1 ||rhs||)^2``) moves the maps to a correlation of 0.9989 and the image by 1e-2 (320 x
+180); the tolerances below sit between the two.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ pytestmark = pytest.mark.bart
 
 MAP_CORRELATION = 0.9999
 """Least per-pixel coil correlation with BART's maps inside the object."""
-IMAGE_RELATIVE_L2 = 2e-4
+IMAGE_RELATIVE_L2 = 5e-4
 """Largest relative l2 difference of the CG-SENSE images (magnitudes) made with our maps and
-with BART's; 20 times the measured 1e-5, 50 times below a changed stopping rule's 1e-2."""
+with BART's: 8 times the largest measured (6.1e-5), 20 times below a changed stopping rule's 1e-2."""
 
 
 def _normalised(maps: np.ndarray) -> np.ndarray:
@@ -63,7 +64,8 @@ def test_issue_case_within_half_a_db_of_bart(tmp_path: Path) -> None:
     """The issue's setting on the synthetic knee: 320 x 180 (phase-encode width 180), 8x
     equispaced, centre fraction 0.04 (7 centre lines). Our default path (ESPIRiT, checked,
     hence NLINV) then CG-SENSE, against ``bart nlinv`` maps (normalised) then ``bart pics -l2``.
-    Measured: 19.61 dB both, zero-filled 16.32 dB, ESPIRiT's maps unchecked 5.93 dB."""
+    Measured: 19.607 dB both (BART's maps unnormalised: 12.32 dB), zero-filled 16.32 dB,
+    ESPIRiT's maps unchecked 5.93 dB."""
     from lfmri_core.coils import CalibrationWarning
 
     case = few_lines_case(0, 7, shape=(320, 180))
