@@ -25,7 +25,8 @@ solves regularise, and a relative tolerance of 0.1 (or 0.03) instead gave maps t
 CG-SENSE image by 1 % (11 %) and cost 0.05 dB (1.2 dB) on the synthetic knee with 7 centre
 lines, where BART's rule reproduces ``bart nlinv``'s maps to a coil correlation above
 0.99999 (tests/core/coils/test_nlinv_bart.py). The one difference from BART 0.8: the maps are
-returned normalised (BART returns ``s_c`` unnormalised and scales the image instead);
+returned normalised (BART returns ``s_c`` unnormalised and multiplies its image by their
+root-sum-of-squares, which ``-N`` turns off);
 ``bart pics`` with BART's unnormalised maps gave 12.3 dB against 19.6 dB with them
 normalised on that slice.
 """
