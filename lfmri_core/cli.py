@@ -257,6 +257,7 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
                  "num_low_frequencies": mask.num_low_frequencies,
                  "seed": "per-file (fastMRI convention)" if spec is not None and spec.seed is None else (spec.seed if spec else "stored")},
         "coil_maps": result.sensitivity_method,
+        "coil_map_warnings": list(result.map_warnings),
         "virtual_coils": virtual_coil_count(args.coil_compression, info.num_coils),
         "slices": list(result.slices),
         "seconds_per_slice": float(result.seconds.mean()),
@@ -309,6 +310,10 @@ def _print_report(report: dict[str, object]) -> None:
           f"{mask['num_low_frequencies']} centre lines")
     if "weights" in report:
         print(f"weights {report['weights']}")
+    if report.get("coil_maps"):
+        print(f"coil maps {report['coil_maps']}")
+    for line in report.get("coil_map_warnings") or ():  # type: ignore[union-attr]
+        print(f"warning: coil maps: {line}")
     scores = report.get("scores")
     if isinstance(scores, dict):
         line = f"PSNR {scores['psnr']:.2f} dB  SSIM {scores['ssim']:.4f}  NMSE {scores['nmse']:.4f}  "
@@ -744,7 +749,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reconstruction method (default zero-filled; see 'lfmri list' for all)")
     p.add_argument("--weights", metavar="PATH",
                    help="safetensors weights for a learned method (default: the installed ones; see 'lfmri list')")
-    p.add_argument("--maps", default="espirit", help="coil-map estimation for methods that need maps: espirit (default) or lowres")
+    p.add_argument("--maps", default="espirit",
+                   help="coil-map estimation for methods that need maps: espirit (default; replaced by nlinv, with a "
+                        "warning, when its maps fail their checks), lowres or nlinv")
     p.add_argument("--coil-compression", type=int, metavar="N",
                    help="compress to N virtual coils first (SVD of the calibration data, as bart cc -S): faster for "
                         "many-coil data (default: keep all coils)")

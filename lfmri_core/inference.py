@@ -32,7 +32,7 @@ from lfmri_core.device import resolve_device
 from lfmri_core.errors import InputError
 from lfmri_core.masks import SamplingMask
 from lfmri_core.models.classifier import LesionClassifier
-from lfmri_core.models.inputs import model_sensitivities
+from lfmri_core.models.inputs import MODEL_MAPS, model_sensitivities
 from lfmri_core.models.unrolled import LFMRINet
 from lfmri_core.physics import center_crop
 from lfmri_core.physics.sense import apply_mask
@@ -75,6 +75,11 @@ class InferenceResult:
     """The torch device everything ran on."""
     method: str
     """The registered method name."""
+    coil_maps: str | None = None
+    """The coil-map method used (``"nlinv"`` where ESPIRiT's maps failed their checks; the
+    learned methods' own ``"lowres"``); None for methods without maps."""
+    coil_map_warnings: tuple[str, ...] = ()
+    """What the coil-map checks found, one line each (see :mod:`lfmri_core.coils.checks`)."""
 
 
 def _mask_tensor(mask: MaskArg, shape: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, SamplingMask]:
@@ -159,6 +164,7 @@ def infer_slices(
     coil_compression: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelCallback | None = None,
+    warn: bool = True,
 ) -> InferenceResult:
     """Undersample, reconstruct and classify slices.
 
@@ -191,8 +197,10 @@ def infer_slices(
     method_params
         Parameters of the method (e.g. ``{"weights": "my.safetensors"}`` for a learned one).
     sensitivity_method
-        Coil-map estimation for the classical methods that need maps (``"espirit"`` or
-        ``"lowres"``).
+        Coil-map estimation for the classical methods that need maps (``"espirit"``,
+        ``"lowres"`` or ``"nlinv"``). ESPIRiT maps that fail their checks (too few calibration
+        lines, too little of the object covered) are replaced by NLINV's: ``coil_maps`` and
+        ``coil_map_warnings`` of the result say so.
     coil_compression
         Compress the coils to this many virtual coils first (:func:`~lfmri_core.coils.compress_coils`,
         from the undersampled k-space's centre); None, or at least the number of coils, keeps them.
@@ -202,6 +210,9 @@ def infer_slices(
         ``progress(done, total)`` as the method works (iterations or unrolled stages).
     cancel
         Polled between steps; True raises :class:`~lfmri_core.recon.Cancelled`.
+    warn
+        Issue the coil-map checks' findings as :class:`~lfmri_core.coils.CalibrationWarning`
+        too (the default); False only returns them, for a caller that shows them itself.
 
     Returns
     -------
@@ -237,13 +248,17 @@ def infer_slices(
         _sync(dev)
         timings["compression"] = time.perf_counter() - tick
     maps = None
+    coil_maps: str | None = None
+    coil_map_warnings: tuple[str, ...] = ()
     if info.needs_sensitivities or isinstance(recon, LearnedReconstruction):
         _sync(dev)
         tick = time.perf_counter()
         if isinstance(recon, LearnedReconstruction):
             maps = model_sensitivities(undersampled, mask_tensor)
+            coil_maps = MODEL_MAPS
         else:
-            maps = estimate_sensitivities(undersampled, sensitivity_method, mask=sampling_mask).maps
+            estimate = estimate_sensitivities(undersampled, sensitivity_method, mask=sampling_mask, warn=warn)
+            maps, coil_maps, coil_map_warnings = estimate.maps, estimate.method, estimate.warnings
         _sync(dev)
         timings["maps"] = time.perf_counter() - tick
         _poll(cancel, "after the coil maps")
@@ -271,7 +286,8 @@ def infer_slices(
 
     image = magnitude.cpu().numpy()
     timings["total"] = time.perf_counter() - start
-    return InferenceResult(image=image, cam=cam, class_scores=scores, timings=timings, device=str(dev), method=method)
+    return InferenceResult(image=image, cam=cam, class_scores=scores, timings=timings, device=str(dev), method=method,
+                           coil_maps=coil_maps, coil_map_warnings=coil_map_warnings)
 
 
 __all__ = ["SHIPPED", "InferenceResult", "infer_slices"]

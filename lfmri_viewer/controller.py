@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from psygnal import Signal, SignalGroup
 
-from lfmri_core.coils import virtual_coil_count
+from lfmri_core.coils import finding_kind, virtual_coil_count
 from lfmri_core.display import DisplayFrame, window_presets
 from lfmri_core.errors import InputError, InputWarning
 from lfmri_core.inference import SHIPPED, ClassifierArg, infer_slices
@@ -154,6 +154,7 @@ class SessionController:
         self._presets: dict[str, tuple[float, float]] | None = None
         self._job: Job[Any] | None = None
         self._warned_device = False
+        self._warned_maps: set[str] = set()
 
     # ------------------------------------------------------------------------------------------
     # volume
@@ -483,6 +484,11 @@ class SessionController:
             stored = self._results.put(key, result)
             touched.add(result.slice)
             self.events.result_added.emit(stored)
+            # each kind of finding once per session: the mask, not the slice, decides it
+            for line in result.coil_map_warnings:
+                if finding_kind(line) not in self._warned_maps:
+                    self._warned_maps.add(finding_kind(line))
+                    self.events.notice.emit("warning", f"{result.method}, slice {result.slice}: {line}")
         self._results.trim(keep=self._shown_keys())
         for index in sorted(touched):
             self.events.readouts_changed.emit(index)
@@ -741,8 +747,10 @@ def _reconstruct(job: Job[Any], snap: _Snapshot, todo: list[tuple[int, str]]) ->
         yield Progress(n, len(todo), f"{method} on slice {index}")
         if kspace_cache is None or kspace_cache[0] != index:
             kspace_cache = (index, np.asarray(snap.volume.kspace(index)))
+        # the checks' findings come back in the result and become notices, not Python warnings
         out = infer_slices(kspace_cache[1], snap.mask, method, device=snap.device, recon_shape=snap.recon_shape,
-                           classifier=snap.classifier, coil_compression=snap.virtual_coils, cancel=job.is_cancelled)
+                           classifier=snap.classifier, coil_compression=snap.virtual_coils, cancel=job.is_cancelled,
+                           warn=False)
         timings = dict(out.timings)
         image = out.image[0]
         psnr = ssim = nmse = math.nan
@@ -756,7 +764,7 @@ def _reconstruct(job: Job[Any], snap: _Snapshot, todo: list[tuple[int, str]]) ->
             cam=None if out.cam is None else out.cam[0],
             lesion_probability=None if out.class_scores is None else float(out.class_scores[0, 0]),
             timings=timings, device=snap.device, psnr=psnr, ssim=ssim, nmse=nmse, ssim_map=ssim_map,
-            virtual_coils=snap.virtual_coils,
+            virtual_coils=snap.virtual_coils, coil_maps=out.coil_maps, coil_map_warnings=out.coil_map_warnings,
         )
         done.append(result)
         yield Progress(n + 1, len(todo), f"{method} on slice {index} done", payload=[result])

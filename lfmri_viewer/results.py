@@ -44,6 +44,11 @@ class SliceResult:
     """Local SSIM, float32 ``(rh, rw)``, behind ``ssim`` (for LF-SSIM); None without a reference."""
     virtual_coils: int | None = None
     """The virtual coils the k-space was compressed to; None: all coils."""
+    coil_maps: str | None = None
+    """The coil-map method used (``"nlinv"`` where ESPIRiT's maps failed their checks); None for
+    methods without maps."""
+    coil_map_warnings: tuple[str, ...] = ()
+    """What the coil-map checks found, one line each (the session shows each as a warning notice)."""
 
 
 @dataclass(frozen=True)

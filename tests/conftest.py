@@ -41,3 +41,24 @@ def require_bart() -> str:
     if exe is None:
         pytest.fail("the bart command is not installed; the bart-marked tests need it (CI installs BART)")
     return exe
+
+
+def write_small_knee(path: Path, *, seed: int = 4, slices: int = 2, coils: int = 4,
+                     shape: tuple[int, int] = (128, 96)) -> Path:
+    """A small fully sampled fastMRI-format knee: the synthetic knee of ``seed`` with its
+    k-space cropped to ``shape`` (a lower-resolution image of the same field of view; few
+    phase-encode columns, so fastMRI's centre fractions leave few centre lines), with
+    ``reconstruction_rss`` of the whole crop and PD's acquisition attribute."""
+    from lfmri_core.io.fastmri_h5 import write_volume
+    from lfmri_core.io.ismrmrd_header import EncodingInfo
+    from lfmri_core.physics import ifft2c, rss
+    from lfmri_core.synthetic import SyntheticConfig, generate_volume
+
+    volume = generate_volume(SyntheticConfig(num_slices=slices, num_coils=coils, seed=seed))
+    height, width = shape
+    top = volume.kspace.shape[-2] // 2 - height // 2
+    left = volume.kspace.shape[-1] // 2 - width // 2
+    kspace = np.ascontiguousarray(volume.kspace[..., top : top + height, left : left + width])
+    target = rss(ifft2c(torch.from_numpy(kspace)), dim=1).numpy().astype(np.float32)
+    return write_volume(path, kspace, encoding=EncodingInfo(encoded_shape=shape, recon_shape=shape),
+                        reconstruction_rss=target, attrs={"acquisition": "CORPD_FBK"})

@@ -9,6 +9,7 @@ registered here or by a plugin shows up everywhere.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from lfmri_core.coils.calibration import CalibrationRegion, MaskLike, as_kspace_batch
+from lfmri_core.coils.checks import CalibrationWarning
 from lfmri_core.errors import InputError
 
 __all__ = [
@@ -45,9 +47,18 @@ class SensitivityEstimate:
     calibration
         The k-space block the maps were calibrated from.
     method
-        Registry name of the method.
+        Registry name of the method that made the maps.
     config
         The method's configuration (a frozen dataclass).
+    requested
+        The method asked for when the checks of :func:`estimate_sensitivities` replaced its
+        maps (another kernel, or another method); None when the maps are what was asked for.
+    warnings
+        What the checks found, one line each (also issued as
+        :class:`~lfmri_core.coils.checks.CalibrationWarning`); empty when nothing.
+    coverage
+        float64 ``(slices,)``: the share of the calibration energy the maps explain
+        (:func:`~lfmri_core.coils.checks.map_coverage`), where it was checked; else None.
     """
 
     maps: torch.Tensor
@@ -55,6 +66,9 @@ class SensitivityEstimate:
     calibration: CalibrationRegion
     method: str
     config: Any
+    requested: str | None = None
+    warnings: tuple[str, ...] = ()
+    coverage: torch.Tensor | None = None
 
 
 class SensitivityFunction(Protocol):
@@ -77,19 +91,38 @@ class SensitivityMethod:
 
     def estimate(self, kspace: Any, config: Any = None, *, mask: MaskLike | None = None) -> SensitivityEstimate:
         """Run the method on complex k-space ``(coils, H, W)`` or ``(slices, coils, H, W)``."""
-        if config is None:
-            config = self.config_type()
-        elif not isinstance(config, self.config_type):
-            raise InputError(f"the {self.name} method takes a {self.config_type.__name__}, got {type(config).__name__}")
+        config = self.checked_config(config)
         batch, has_slices = as_kspace_batch(kspace)
         maps, eigenvalues, region = self.function(batch, config, mask)
+        return self.package(maps, eigenvalues, region, config, has_slices)
+
+    def checked_config(self, config: Any) -> Any:
+        """``config``, or the defaults for None; a configuration of another type is an error."""
+        if config is None:
+            return self.config_type()
+        if not isinstance(config, self.config_type):
+            raise InputError(f"the {self.name} method takes a {self.config_type.__name__}, got {type(config).__name__}")
+        return config
+
+    def package(
+        self,
+        maps: torch.Tensor,
+        eigenvalues: torch.Tensor | None,
+        region: CalibrationRegion,
+        config: Any,
+        has_slices: bool,
+        **extra: Any,
+    ) -> SensitivityEstimate:
+        """The function's output ``(slices, maps, coils, H, W)`` as an estimate: the ``maps`` axis
+        dropped when there is one map, the ``slices`` axis when the k-space had none; ``extra``
+        fills the other fields of :class:`SensitivityEstimate`."""
         if maps.shape[1] == 1:
             maps = maps[:, 0]
             eigenvalues = None if eigenvalues is None else eigenvalues[:, 0]
         if not has_slices:
             maps = maps[0]
             eigenvalues = None if eigenvalues is None else eigenvalues[0]
-        return SensitivityEstimate(maps, eigenvalues, region, self.name, config)
+        return SensitivityEstimate(maps, eigenvalues, region, self.name, config, **extra)
 
 
 SENSITIVITY_METHODS: dict[str, SensitivityMethod] = {}
@@ -130,9 +163,19 @@ def estimate_sensitivities(
     calib_size: int | tuple[int, int] | None = None,
     *,
     mask: MaskLike | None = None,
+    fallback: bool = True,
+    warn: bool = True,
     **params: Any,
 ) -> SensitivityEstimate:
     """Coil sensitivity maps from multi-coil k-space with a fully sampled centre.
+
+    ESPIRiT's maps are checked (:mod:`lfmri_core.coils.checks`): on a calibration region too
+    small for the kernel (BART's 6 x 6 kernel needs at least 10 centre lines), or when the maps
+    explain too little of the calibration data, NLINV maps (``"nlinv"``) replace them. The
+    estimate names the method used (``method``, and ``requested`` when it was replaced) and
+    carries the ``warnings``, which are also issued as
+    :class:`~lfmri_core.coils.checks.CalibrationWarning`. On inputs that pass the checks the
+    maps are exactly ESPIRiT's.
 
     Parameters
     ----------
@@ -141,7 +184,8 @@ def estimate_sensitivities(
         (computed on the tensor's device); ``H`` readout, ``W`` phase encode, DC at
         ``(H // 2, W // 2)``; unsampled locations exactly 0 unless ``mask`` says otherwise.
     method
-        Registered name: ``"espirit"`` (BART ``ecalib``) or ``"lowres"`` (fast preview).
+        Registered name: ``"espirit"`` (BART ``ecalib``, checked), ``"lowres"`` (fast preview)
+        or ``"nlinv"`` (BART ``nlinv``: joint estimation, for few calibration lines).
     calib_size
         Largest calibration block ``(rows, columns)`` (or one int for both); the largest fully
         sampled centred block up to this size is used (BART's ``-r``). None: the method's
@@ -149,6 +193,13 @@ def estimate_sensitivities(
     mask
         Sampling pattern (:class:`~lfmri_core.masks.SamplingMask`, or boolean ``(W,)`` /
         ``(H, W)``) to find the calibration block from; None reads it from the non-zero data.
+    fallback
+        Replace maps that fail the checks (the default). False keeps the method's maps (and
+        its errors: ESPIRiT on a region smaller than its kernel raises), still warning.
+    warn
+        Issue the checks' findings as :class:`~lfmri_core.coils.checks.CalibrationWarning`
+        (the default); False only records them in ``warnings``, for callers that show them
+        themselves.
     **params
         Fields of the method's configuration (e.g. ``kernel_size``, ``threshold``, ``crop``,
         ``num_maps`` for ESPIRiT; see :class:`~lfmri_core.coils.EspiritConfig`).
@@ -178,4 +229,12 @@ def estimate_sensitivities(
             raise InputError(f"the {method} method takes no calib_size")
         params["calib_size"] = calib_size
     config = entry.config_type(**params)
-    return entry.estimate(kspace, config, mask=mask)
+    if method != "espirit":
+        return entry.estimate(kspace, config, mask=mask)
+    from lfmri_core.coils.fallback import checked_espirit
+
+    estimate = checked_espirit(entry, kspace, config, mask, fallback=fallback)
+    if warn:
+        for message in estimate.warnings:
+            warnings.warn(message, CalibrationWarning, stacklevel=2)
+    return estimate

@@ -8,13 +8,20 @@ the named method and centre-crops the magnitude to the recon size.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from lfmri_core.coils import compress_coils, estimate_sensitivities, virtual_coil_count
+from lfmri_core.coils import (
+    CalibrationWarning,
+    compress_coils,
+    estimate_sensitivities,
+    finding_kind,
+    virtual_coil_count,
+)
 from lfmri_core.device import resolve_device
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox
@@ -23,7 +30,12 @@ from lfmri_core.io.volume import KSpaceVolume
 from lfmri_core.masks import MaskSpec, SamplingMask, seed_from_filename
 from lfmri_core.physics import center_crop
 from lfmri_core.physics.sense import apply_mask
-from lfmri_core.recon.registry import CancelCallback, Cancelled, build_method, method_info
+from lfmri_core.recon.registry import (
+    CancelCallback,
+    Cancelled,
+    build_method,
+    method_info,
+)
 
 SliceProgress = Callable[[int, int], None]
 
@@ -52,7 +64,13 @@ class VolumeReconstruction:
     map_seconds
         Of ``seconds``, the time spent estimating coil maps (zeros for methods without maps).
     sensitivity_method
-        How the coil maps were estimated, or None.
+        How the coil maps were estimated: the method used (``"nlinv"`` where ESPIRiT's maps
+        failed their checks; several, comma-separated, when the slices differ), or None.
+    map_estimates
+        The coil-map method used for each slice, or None for methods without maps.
+    map_warnings
+        What the coil-map checks found, in order, each kind once (the first slice's line: the
+        slices of one mask fail alike, with other numbers); empty when nothing.
     """
 
     images: np.ndarray
@@ -63,6 +81,8 @@ class VolumeReconstruction:
     device: str
     map_seconds: np.ndarray | None = None
     sensitivity_method: str | None = None
+    map_estimates: tuple[str, ...] | None = None
+    map_warnings: tuple[str, ...] = ()
 
 
 def volume_mask(info: VolumeInfo, spec: MaskSpec | None) -> SamplingMask:
@@ -132,7 +152,9 @@ def reconstruct_volume(
         Parameters of the method (see its registry entry).
     sensitivity_method, sensitivity_params
         For methods that need coil maps: how to estimate them, per slice, from the
-        undersampled k-space's fully sampled centre (:func:`lfmri_core.coils.estimate_sensitivities`).
+        undersampled k-space's fully sampled centre (:func:`lfmri_core.coils.estimate_sensitivities`;
+        ESPIRiT maps that fail its checks are replaced, and the result says so; each kind of
+        finding is issued once per volume as a :class:`~lfmri_core.coils.CalibrationWarning`).
     coil_compression
         Compress each slice's coils to this many virtual coils before anything else
         (:func:`lfmri_core.coils.compress_coils`); None, or at least the number of coils, keeps them.
@@ -159,6 +181,8 @@ def reconstruct_volume(
     images = np.empty((len(indices), *recon_shape), dtype=np.float32)
     seconds = np.empty(len(indices))
     map_seconds = np.zeros(len(indices))
+    used: list[str] = []
+    map_warnings: list[str] = []
     chunk = (LEARNED_SLICES_PER_CALL if method_info(method).learned else 1) if slices_per_call is None else slices_per_call
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise InputError(f"slices_per_call must be an integer >= 1, got {chunk!r}")
@@ -174,8 +198,16 @@ def reconstruct_volume(
             undersampled = compress_coils(undersampled, virtual, mask=mask).kspace
         maps = None
         if needs_maps:
-            maps = estimate_sensitivities(undersampled, sensitivity_method, mask=mask, **(sensitivity_params or {})).maps
+            estimate = estimate_sensitivities(undersampled, sensitivity_method, mask=mask, warn=False,
+                                              **(sensitivity_params or {}))
+            maps = estimate.maps
             map_seconds[first : first + len(group)] = (time.perf_counter() - start) / len(group)
+            used += [estimate.method] * len(group)
+            for line in estimate.warnings:
+                # once per volume and kind: the slices of one mask fail alike (their numbers differ)
+                if finding_kind(line) not in {finding_kind(w) for w in map_warnings}:
+                    map_warnings.append(line)
+                    warnings.warn(line, CalibrationWarning, stacklevel=2)
         extra: dict[str, torch.Tensor] = {}
         if needs_boxes:
             from lfmri_core.models.focus import box_focus_maps
@@ -188,4 +220,5 @@ def reconstruct_volume(
         if progress is not None:
             progress(first + len(group), len(indices))
     return VolumeReconstruction(images, indices, mask, method, seconds, str(dev), map_seconds,
-                                sensitivity_method if needs_maps else None)
+                                ", ".join(dict.fromkeys(used)) if needs_maps else None,
+                                tuple(used) if needs_maps else None, tuple(map_warnings))

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from lfmri_core.coils import finding_kind
 from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.machine import describe_machine
 from lfmri_core.study.plan import center_fraction_for, method_label
@@ -156,7 +157,23 @@ def _notes(results: EvaluationResults) -> list[str]:
                      "Table 7 and the CAM localisation table are left out.")
     if not results.stages:
         notes.append("- No stage ablation (no LF-MRI weights with other numbers of stages, or --no-stage-ablation).")
+    for entry in _coil_map_warnings(results):
+        notes.append(f"- Coil maps of {entry['method']} at {entry['acceleration']:g}x on {len(entry['volumes'])} volume(s) "
+                     f"({entry['coil_maps']} used): {entry['warning']}.")
     return notes
+
+
+def _coil_map_warnings(results: EvaluationResults) -> list[dict[str, object]]:
+    """Each kind of coil-map warning (:func:`~lfmri_core.coils.finding_kind`) once per method and
+    acceleration, with its first line and the volumes it concerns."""
+    found: dict[tuple[str, float, str, str], tuple[str, list[str]]] = {}
+    for row in (*results.volumes, *results.stages):
+        for line in row.coil_map_warnings:
+            key = (row.method, row.acceleration, row.coil_maps or "", finding_kind(line))
+            found.setdefault(key, (line, []))[1].append(row.volume)
+    return [{"method": method, "acceleration": acceleration, "coil_maps": maps, "warning": line,
+             "volumes": sorted(set(volumes))}
+            for (method, acceleration, maps, _), (line, volumes) in found.items()]
 
 
 def _run_time_lines(results: EvaluationResults) -> list[str]:
@@ -220,8 +237,8 @@ def write_results(
         f"- Device: {results.device}",
         *_test_set_lines(evaluation_set),
         f"- Masks: fastMRI random line masks, {masks}, fastMRI's per-file seeds (the same mask for every method)",
-        (f"- Methods: {', '.join(plan.requested)}; classical methods that need coil maps use ESPIRiT maps, "
-         "learned methods their own"),
+        (f"- Methods: {', '.join(plan.requested)}; classical methods that need coil maps use ESPIRiT maps "
+         "(NLINV maps where ESPIRiT's fail their checks, see the notes), learned methods their own"),
         ("- Metrics: PSNR/SSIM as fastMRI's evaluate.py per volume against reconstruction_rss; LF-PSNR/LF-SSIM "
          "inside the lesion boxes (docs/metrics.md)"),
         f"- Command: `{command_text}`",
@@ -264,6 +281,7 @@ def write_results(
                           "method": "BCa (percentile where BCa is degenerate)", "paired": True},
             "comparisons": [c.as_dict() for c in comparisons],
         },
+        "coil_map_warnings": _coil_map_warnings(results),
         "volumes": [r.as_dict() for r in results.volumes],
         "stages": [r.as_dict() for r in results.stages],
         "slices": [s.as_dict() for s in results.slices],

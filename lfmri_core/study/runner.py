@@ -70,6 +70,11 @@ class VolumeResult:
         :func:`~lfmri_core.evaluation.score_volume` of the slices evaluated.
     seconds_per_slice
         Mean wall time per slice (coil maps included).
+    coil_maps
+        The coil-map method used (``"nlinv"`` where ESPIRiT's maps failed their checks), or
+        None for methods without maps.
+    coil_map_warnings
+        What the coil-map checks found (:mod:`lfmri_core.coils.checks`), each line once.
     """
 
     volume: str
@@ -80,6 +85,8 @@ class VolumeResult:
     achieved_acceleration: float
     scores: Scores
     seconds_per_slice: float
+    coil_maps: str | None = None
+    coil_map_warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -239,7 +246,8 @@ class _VolumeRun:
                                     lesion_boxes=self.volume.boxes)
         scores = score_volume(self.target, result.images, self.volume.boxes, self.indices, maxval=self.maxval)
         row = VolumeResult(self.volume.name, self.volume.contrast, label or method, stage_count, acceleration,
-                           result.mask.achieved_acceleration, scores, float(np.mean(result.seconds)))
+                           result.mask.achieved_acceleration, scores, float(np.mean(result.seconds)),
+                           result.sensitivity_method, result.map_warnings)
         return row, result.images
 
     def slice_results(self, images: np.ndarray | None, source: str, acceleration: float | None) -> list[SliceResult]:

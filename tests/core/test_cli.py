@@ -315,3 +315,53 @@ def test_demo_refuses_unknown_choices(tmp_path: Path, monkeypatch: pytest.Monkey
         code, stdout, err = run(["demo", "--out", str(tmp_path / "d"), "--quiet", *extra], capsys)
         assert code == 2 and stdout == "" and message in err, (extra, err)
     assert not (tmp_path / "d" / "report.md").exists()
+
+@pytest.fixture(scope="module")
+def small_knee(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.conftest import write_small_knee
+
+    return write_small_knee(tmp_path_factory.mktemp("knee") / "file_knee.h5")
+
+
+def test_recon_warns_when_coil_maps_fail_their_checks(small_knee: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """7 centre lines (96 phase-encode columns, centre fraction 0.07): ESPIRiT's maps fail the
+    kernel check and NLINV's are used. The warning goes to stderr once (not once per slice), to
+    the printed report and to the JSON report, which names the maps used; CG-SENSE then beats
+    zero-filled."""
+    import json
+
+    common = ["recon", str(small_knee), "--accel", "8", "--center-fraction", "0.07", "--seed", "5", "--quiet"]
+    code, out, err = run([*common, "--method", "cg-sense", "--out", str(tmp_path / "o.h5"),
+                          "--report", str(tmp_path / "r.json")], capsys)
+    assert code == 0, err
+    warning_lines = err.strip().splitlines()
+    assert len(warning_lines) == 1 and warning_lines[0].startswith("lfmri: warning: the fully sampled calibration region is")
+    message = warning_lines[0].removeprefix("lfmri: warning: ")
+    assert message.endswith("too small for ESPIRiT's 6 x 6 kernel (it needs at least 10 x 10); using nlinv maps instead")
+    assert "7 centre lines" in out and "coil maps nlinv\n" in out and f"warning: coil maps: {message}\n" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["coil_maps"] == "nlinv" and report["coil_map_warnings"] == [message]
+    assert report["slices"] == [0, 1]
+    code, _, _ = run([*common, "--report", str(tmp_path / "zf.json")], capsys)
+    assert code == 0
+    assert report["scores"]["psnr"] > json.loads((tmp_path / "zf.json").read_text())["scores"]["psnr"] + 1
+    # NLINV asked for: the same maps, no warning
+    code, out, err = run([*common, "--method", "cg-sense", "--maps", "nlinv", "--out", str(tmp_path / "n.h5"),
+                          "--report", str(tmp_path / "n.json")], capsys)
+    assert code == 0 and err == "" and "warning" not in out
+    report = json.loads((tmp_path / "n.json").read_text())
+    assert report["coil_maps"] == "nlinv" and report["coil_map_warnings"] == []
+    with h5py.File(tmp_path / "o.h5", "r") as a, h5py.File(tmp_path / "n.h5", "r") as b:
+        assert np.array_equal(a["reconstruction"][()], b["reconstruction"][()])
+
+
+def test_recon_with_enough_centre_lines_keeps_espirit_silently(small_knee: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, out, err = run(["recon", str(small_knee), "--method", "cg-sense", "--accel", "4", "--center-fraction", "0.12",
+                          "--slices", "0", "--quiet", "--report", str(tmp_path / "r.json")], capsys)
+    assert code == 0 and err == "" and "coil maps espirit\n" in out and "warning" not in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["coil_maps"] == "espirit" and report["coil_map_warnings"] == []

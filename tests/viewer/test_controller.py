@@ -482,3 +482,31 @@ def test_a_replaced_job_reports_nothing_more(knee: Path) -> None:
     run_sync(second)
     assert second.state is JobState.DONE and set(progress) == {second}
     assert ("job_finished", second) in seen
+
+
+def test_coil_maps_that_fail_their_checks_become_one_notice(tmp_path: Path) -> None:
+    """7 centre lines: CG-SENSE runs on NLINV maps; the result says so and the session shows the
+    finding once as a warning notice (not again for the next slice), with no Python warning
+    (warnings are errors in the tests)."""
+    from tests.conftest import write_small_knee
+
+    path = write_small_knee(tmp_path / "file_knee.h5")
+    session = _session(settings=ReconSettings(methods=("cg-sense",), acceleration=8, center_fraction=0.07))
+    session.open(path)
+    seen = _record(session)
+    session.reconstruct_slice(0)
+    session.reconstruct_slice(1)
+    first, second = session.result("cg-sense", 0), session.result("cg-sense", 1)
+    assert first is not None and second is not None
+    assert first.coil_maps == second.coil_maps == "nlinv"
+    [line] = first.coil_map_warnings
+    assert line.endswith("too small for ESPIRiT's 6 x 6 kernel (it needs at least 10 x 10); using nlinv maps instead")
+    notices = [args for name, args in seen if name == "notice"]
+    assert notices == [("warning", f"cg-sense, slice 0: {line}")]
+    # enough centre lines: ESPIRiT's maps, no notice
+    session.update(center_fraction=0.3)
+    seen.clear()
+    session.reconstruct_slice(0)
+    result = session.result("cg-sense", 0)
+    assert result is not None and result.coil_maps == "espirit" and result.coil_map_warnings == ()
+    assert not [args for name, args in seen if name == "notice"]

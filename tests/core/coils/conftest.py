@@ -64,6 +64,18 @@ def bart_ecalib(kspace: np.ndarray, folder: Path, *options: str) -> BartMaps:
     )
 
 
+def bart_nlinv(kspace: np.ndarray, folder: Path, *options: str) -> np.ndarray:
+    """``bart nlinv [options]`` on our k-space ``(coils, H, W)`` in ``folder``: its coil maps,
+    complex64 ``(coils, H, W)`` as BART returns them (not normalised)."""
+    exe = require_bart()
+    coils, height, width = kspace.shape
+    write_cfl(folder / "nlinv_kspace", np.transpose(kspace, (1, 2, 0))[:, :, None, :])
+    subprocess.run([exe, "nlinv", *options, "nlinv_kspace", "nlinv_image", "nlinv_maps"], cwd=folder, check=True,
+                   capture_output=True, text=True)
+    maps = np.asarray(read_cfl(folder / "nlinv_maps")).reshape(height, width, coils, order="F")
+    return np.ascontiguousarray(np.transpose(maps, (2, 0, 1))).astype(np.complex64)
+
+
 @dataclass(frozen=True)
 class CoilData:
     """A multi-coil object with known smooth sensitivities.
@@ -144,3 +156,68 @@ def coil_correlation(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor)
     inner = np.abs(np.sum(a * np.conj(b), axis=-3))
     norms = np.linalg.norm(a, axis=-3) * np.linalg.norm(b, axis=-3)
     return np.where(norms > 0, inner / np.maximum(norms, 1e-30), 0.0)
+
+
+@dataclass(frozen=True)
+class FewLinesCase:
+    """A synthetic knee slice with few fully sampled centre lines.
+
+    Attributes
+    ----------
+    full
+        Fully sampled k-space, complex64 ``(coils, H, W)`` (the centre of the 320 x 320 slice's
+        k-space: a lower-resolution image of the same knee).
+    kspace
+        The undersampled k-space ``(1, coils, H, W)`` (torch).
+    mask
+        The :class:`~lfmri_core.masks.SamplingMask`.
+    pattern
+        Boolean ``(H, W)`` (torch).
+    reference
+        Root-sum-of-squares of the fully sampled coil images ``(1, H, W)``.
+    zero_filled
+        PSNR (dB) of the zero-filled RSS image against ``reference``.
+    """
+
+    full: np.ndarray
+    kspace: torch.Tensor
+    mask: object
+    pattern: torch.Tensor
+    reference: np.ndarray
+    zero_filled: float
+
+    def psnr(self, image: torch.Tensor | np.ndarray) -> float:
+        """PSNR (dB) of a magnitude or complex image ``(1, H, W)`` against the reference (its maximum)."""
+        from lfmri_core.metrics.image import psnr
+
+        magnitude = np.abs(image.detach().numpy() if isinstance(image, torch.Tensor) else image)
+        return psnr(self.reference, magnitude, float(self.reference.max()))
+
+
+_KNEES: dict[int, np.ndarray] = {}
+
+
+def few_lines_case(seed: int, lines: int, *, mask_name: str = "equispaced", shape: tuple[int, int] = (128, 96),
+                   acceleration: int = 8) -> FewLinesCase:
+    """The synthetic knee of ``seed`` (PD for even seeds, PDFS for odd; 8 coils) cropped in
+    k-space to ``shape``, undersampled ``acceleration``-fold with exactly ``lines`` centre lines
+    (fastMRI's mask functions, seeded with ``seed``)."""
+    from lfmri_core.masks import make_mask
+    from lfmri_core.metrics.image import psnr
+    from lfmri_core.physics import ifft2c
+    from lfmri_core.synthetic import SyntheticConfig, generate_volume
+
+    if seed not in _KNEES:
+        volume = generate_volume(SyntheticConfig(num_slices=1, seed=seed, contrast="PD" if seed % 2 == 0 else "PDFS"))
+        _KNEES[seed] = volume.kspace[0]
+    knee = _KNEES[seed]
+    height, width = shape
+    top, left = knee.shape[-2] // 2 - height // 2, knee.shape[-1] // 2 - width // 2
+    full = np.ascontiguousarray(knee[:, top : top + height, left : left + width])
+    mask = make_mask(mask_name, full.shape, acceleration=acceleration, center_fraction=(lines - 0.4) / width, seed=seed)
+    assert mask.num_low_frequencies == lines
+    kspace = torch.from_numpy(np.ascontiguousarray(mask.apply(full)))[None]
+    pattern = torch.from_numpy(np.array(np.broadcast_to(mask.pattern, full.shape[-2:]), dtype=bool))
+    reference = ifft2c(torch.from_numpy(full)[None]).abs().square().sum(1).sqrt().numpy()
+    zero_filled = ifft2c(kspace).abs().square().sum(1).sqrt().numpy()
+    return FewLinesCase(full, kspace, mask, pattern, reference, psnr(reference, zero_filled, float(reference.max())))

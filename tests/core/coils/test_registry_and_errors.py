@@ -97,9 +97,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("all zero", lambda: estimate_sensitivities(np.zeros_like(KSPACE)), "all zero"),
     ("all zero lowres", lambda: estimate_sensitivities(np.zeros_like(KSPACE), "lowres"), "all zero"),
     ("centre unsampled", lambda: estimate_sensitivities(_zero_centre()), "centre is not sampled"),
-    ("calib smaller than kernel", lambda: estimate_sensitivities(_narrow_centre()), "smaller than the 6 x 6 kernel"),
+    # with the fallback on, NLINV replaces ESPIRiT here (tests/core/coils/test_fallback.py)
+    ("calib smaller than kernel", lambda: estimate_sensitivities(_narrow_centre(), fallback=False), "smaller than the 6 x 6 kernel"),
+    ("calib smaller than kernel, raw", lambda: espirit_sensitivities(_narrow_centre()), "smaller than the 6 x 6 kernel"),
     ("kernel larger than calib", lambda: estimate_sensitivities(KSPACE, calib_size=4), "larger than calib_size"),
-    ("kernel larger than image", lambda: estimate_sensitivities(KSPACE[..., :5]), "smaller than the 6 x 6 kernel"),
+    ("kernel larger than image", lambda: estimate_sensitivities(KSPACE[..., :5], fallback=False), "smaller than the 6 x 6 kernel"),
     ("fixed calib unsampled", lambda: estimate_sensitivities(_narrow_centre(), auto_calib=False), "not fully sampled"),
     ("too many maps", lambda: estimate_sensitivities(KSPACE, num_maps=5), "exceeds the 4 coils"),
     ("unknown method", lambda: estimate_sensitivities(KSPACE, "walsh"), "unknown coil sensitivity method 'walsh'"),

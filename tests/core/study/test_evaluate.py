@@ -375,3 +375,36 @@ def test_an_mrd_folder_scores_like_the_fastmri_folder(tmp_path: Path, no_shipped
         assert mine[key] == pytest.approx(theirs[key], abs=20 * math.log10(1 + 100 * tol)), key
     for key in ("ssim", "nmse", "lf_ssim"):
         assert mine[key] == pytest.approx(theirs[key], rel=100 * tol, abs=100 * tol), key
+
+def test_coil_map_warnings_reach_results_json(tmp_path: Path, no_shipped_weights: None,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A volume with 96 phase-encode columns leaves 4 centre lines at 8x (fastMRI's centre
+    fraction 0.04): ESPIRiT's maps fail their checks, CG-SENSE runs on NLINV's, and results.json
+    and results.md say so, per method and acceleration, naming the volume."""
+    from lfmri_core.io.annotations import FileAnnotations, write_annotations
+    from tests.conftest import write_small_knee
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_small_knee(data / "file_knee.h5")
+    boxes = (LesionBox(slice=1, label="Meniscus Tear", row0=50, row1=70, col0=30, col1=50),)
+    write_annotations(tmp_path / "ann.csv", [FileAnnotations("file_knee", boxes, reviewed=True)],
+                      file_list=tmp_path / "ann_file_list.csv", frame_height=128)
+    with one_torch_thread():
+        code = main(["evaluate", "--out", str(tmp_path / "out"), "--data", str(data), "--annotations",
+                     str(tmp_path / "ann.csv"), "--methods", "zero-filled", "cg-sense", "--accelerations", "8",
+                     "--no-stage-ablation", "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    payload = json.loads((tmp_path / "out" / "results.json").read_text())
+    [finding] = payload["coil_map_warnings"]
+    assert finding["method"] == "cg-sense" and finding["acceleration"] == 8.0 and finding["coil_maps"] == "nlinv"
+    assert finding["volumes"] == ["file_knee"]
+    assert finding["warning"].endswith("too small for ESPIRiT's 6 x 6 kernel (it needs at least 10 x 10); "
+                                       "using nlinv maps instead")
+    rows = {row["method"]: row for row in payload["volumes"]}
+    assert rows["cg-sense"]["coil_maps"] == "nlinv" and rows["cg-sense"]["coil_map_warnings"] == [finding["warning"]]
+    assert rows["zero-filled"]["coil_maps"] is None and rows["zero-filled"]["coil_map_warnings"] == []
+    assert rows["cg-sense"]["scores"]["psnr"] > rows["zero-filled"]["scores"]["psnr"]
+    assert f"(nlinv used): {finding['warning']}." in (tmp_path / "out" / "results.md").read_text()
+    assert f"lfmri: warning: {finding['warning']}" in err
