@@ -118,7 +118,9 @@ def _scale(volume: np.ndarray) -> tuple[float, float]:
     low = min(float(volume.min()), 0.0)
     high = float(volume.max())
     slope = (high - low) / STORED_MAX if high > low else 1.0
-    return slope, low
+    # Quantised with the values as written (DS keeps at most 16 characters), so that reading
+    # applies exactly the scale the pixels were made with.
+    return float(_ds(slope)), float(_ds(low))
 
 
 def write_dicom_series(
