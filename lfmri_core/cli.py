@@ -174,7 +174,7 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
 
     from lfmri_core.coils import virtual_coil_count
     from lfmri_core.evaluation import score_volume
-    from lfmri_core.io.export import ExportVolumes, check_export, export_format, export_volumes
+    from lfmri_core.io.export import ExportVolumes, check_export, export_format, export_targets, export_volumes
     from lfmri_core.io.volume import open_volume
     from lfmri_core.masks import MaskSpec
     from lfmri_core.recon import LEARNED_METHODS, build_method, method_info
@@ -220,13 +220,12 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
             check_output(args.report, option="--report")
         if args.out is not None:
             assert out_format is not None
-            check_export(args.out, out_format, num_planes=len(slices) if slices else info.num_slices, option="--out",
-                         error=bool(info.targets), cam=args.cam, boxes=ann is not None and bool(ann.boxes))
-            if args.report is not None and out_format == "nifti":
-                from lfmri_core.io.nifti import nifti_sibling
-
-                check_distinct_outputs({"--out": args.out, "--report": args.report,
-                                        **{f"--out ({n})": nifti_sibling(args.out, n) for n in ("error", "cam")}})
+            wanted = {"error": bool(info.targets), "cam": args.cam, "boxes": ann is not None and bool(ann.boxes)}
+            planes = len(slices) if slices else info.num_slices
+            check_export(args.out, out_format, num_planes=planes, option="--out", **wanted)
+            if args.report is not None:  # the report is none of the export's files (NIfTI siblings, DICOM files)
+                targets = export_targets(args.out, out_format, num_planes=planes, **wanted)
+                check_distinct_outputs({"--report": args.report, **{f"--out ({t.name})": t for t in targets}})
         with tqdm(total=len(slices) if slices else info.num_slices, desc=f"{args.method} {path.name}",
                   unit="slice", disable=args.quiet, file=sys.stderr) as bar:
             result = reconstruct_volume(

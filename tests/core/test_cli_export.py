@@ -101,6 +101,9 @@ def test_bad_export_requests_are_one_line(volume: Path, tmp_path: Path, capsys: 
     code, _, err = _recon(volume, tmp_path / "r.nii.gz", capsys, "--report", str(tmp_path / "r_error.nii.gz"))
     assert code == 2 and "same file" in err
     assert not (tmp_path / "r.nii.gz").exists()
+    code, _, err = _recon(volume, tmp_path / "dcm", capsys, "--format", "dicom", "--report",
+                          str(tmp_path / "dcm" / "MR_0002.dcm"))
+    assert code == 2 and "same file" in err and not (tmp_path / "dcm").exists()
     code, _, err = run(["recon", str(volume), "--format", "dicom"], capsys)
     assert code == 2 and "--format needs --out" in err
     code, _, err = _recon(volume, tmp_path / "ann.csv", capsys, "--format", "dicom")
