@@ -190,6 +190,12 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         raise InputError("--format needs --out")
     if args.cam and args.out is None:
         raise InputError("--cam adds Net_c's CAM to --out; give --out too")
+    if args.classifier is not None:
+        if not args.cam:
+            raise InputError("--classifier is the Net_c of --cam; give --cam too")
+        if not Path(args.classifier).is_file():
+            raise InputError(f"--classifier {args.classifier} is not a file")
+        inputs.add(args.classifier)
     method_params: dict[str, object] = {}
     weights = None
     if method_info(args.method).learned and args.method in LEARNED_METHODS:
@@ -222,6 +228,10 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
             assert out_format is not None
             wanted = {"error": bool(info.targets), "cam": args.cam, "boxes": ann is not None and bool(ann.boxes)}
             planes = len(slices) if slices else info.num_slices
+            if out_format == "nifti" and slices:
+                from lfmri_core.io.nifti import check_slice_steps
+
+                check_slice_steps(slices)
             check_export(args.out, out_format, num_planes=planes, option="--out", **wanted)
             if args.report is not None:  # the report is none of the export's files (NIfTI siblings, DICOM files)
                 targets = export_targets(args.out, out_format, num_planes=planes, **wanted)
@@ -267,8 +277,6 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
             from lfmri_core.inference import SHIPPED, cam_volume
 
             classifier = args.classifier if args.classifier is not None else SHIPPED
-            if args.classifier is not None:
-                inputs.add(args.classifier)
             cam = cam_volume(result.images, classifier, device=args.device)
             if cam is None:
                 warnings.warn("no Net_c weights are installed: the export has no CAM", InputWarning, stacklevel=1)

@@ -49,6 +49,16 @@ def nifti_sibling(path: str | os.PathLike[str], suffix: str) -> Path:
     raise InputError(f"{path} is not a NIfTI file name: it must end in .nii.gz or .nii")
 
 
+def check_slice_steps(slices: Sequence[int]) -> None:
+    """:class:`InputError` unless ``slices`` are increasing and evenly spaced: a NIfTI volume
+    has one slice step."""
+    chosen = [int(s) for s in slices]
+    steps = {b - a for a, b in zip(chosen, chosen[1:])}
+    if not chosen or len(steps) > 1 or (steps and min(steps) <= 0):
+        raise InputError(f"a NIfTI volume needs evenly spaced, increasing slices; got {chosen} "
+                         "(export every slice, a range START:STOP, or use --format h5 or dicom)")
+
+
 def write_nifti(
     path: str | os.PathLike[str],
     volume: np.ndarray,
@@ -125,4 +135,4 @@ def write_nifti_set(
             for target, name, volume in targets]
 
 
-__all__ = ["NIFTI_SUFFIXES", "is_nifti_path", "nifti_sibling", "write_nifti", "write_nifti_set"]
+__all__ = ["NIFTI_SUFFIXES", "check_slice_steps", "is_nifti_path", "nifti_sibling", "write_nifti", "write_nifti_set"]

@@ -104,6 +104,10 @@ def test_bad_export_requests_are_one_line(volume: Path, tmp_path: Path, capsys: 
     code, _, err = _recon(volume, tmp_path / "dcm", capsys, "--format", "dicom", "--report",
                           str(tmp_path / "dcm" / "MR_0002.dcm"))
     assert code == 2 and "same file" in err and not (tmp_path / "dcm").exists()
+    code, _, err = _recon(volume, tmp_path / "r.nii.gz", capsys, "--slices", "0,1,3")
+    assert code == 2 and "evenly spaced" in err
+    code, _, err = _recon(volume, tmp_path / "r.nii.gz", capsys, "--classifier", str(tmp_path / "none.safetensors"))
+    assert code == 2 and "give --cam too" in err
     code, _, err = run(["recon", str(volume), "--format", "dicom"], capsys)
     assert code == 2 and "--format needs --out" in err
     code, _, err = _recon(volume, tmp_path / "ann.csv", capsys, "--format", "dicom")
