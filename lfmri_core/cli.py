@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lfmri_core.errors import InputError
+from lfmri_core.errors import InputError, InputWarning
 from lfmri_core.io.protected import ProtectedInputs, check_distinct_outputs, check_output, protect_inputs
 from lfmri_core.progress import bar_callback, bar_on_first_step, progress_bar
 
@@ -199,9 +199,11 @@ def _cmd_recon(args: argparse.Namespace) -> int:
 
 
 def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
+    import numpy as np
+
     from lfmri_core.coils import virtual_coil_count
     from lfmri_core.evaluation import score_volume
-    from lfmri_core.io.fastmri_h5 import write_reconstruction
+    from lfmri_core.io.export import ExportVolumes, check_export, export_format, export_targets, export_volumes
     from lfmri_core.io.volume import open_volume
     from lfmri_core.masks import MaskSpec
     from lfmri_core.recon import LEARNED_METHODS, build_method, method_info
@@ -210,6 +212,19 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
 
     path = Path(args.file)
     check_distinct_outputs({"--out": args.out, "--report": args.report})
+    out_format = None
+    if args.out is not None:
+        out_format = export_format(args.out, args.format)
+    elif args.format is not None:
+        raise InputError("--format needs --out")
+    if args.cam and args.out is None:
+        raise InputError("--cam adds Net_c's CAM to --out; give --out too")
+    if args.classifier is not None:
+        if not args.cam:
+            raise InputError("--classifier is the Net_c of --cam; give --cam too")
+        if not Path(args.classifier).is_file():
+            raise InputError(f"--classifier {args.classifier} is not a file")
+        inputs.add(args.classifier)
     method_params: dict[str, object] = {}
     weights = None
     if method_info(args.method).learned and args.method in LEARNED_METHODS:
@@ -236,9 +251,20 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         slices = _resolve_slices(args.slices, info.num_slices)
         ann = _load_annotations(path, args.annotations, info.num_slices, info.recon_shape, inputs)
         # Every input is known now: refuse a bad output before the reconstruction, not after it.
-        for option, output in (("--out", args.out), ("--report", args.report)):
-            if output is not None:
-                check_output(output, option=option)
+        if args.report is not None:
+            check_output(args.report, option="--report")
+        if args.out is not None:
+            assert out_format is not None
+            wanted = {"error": bool(info.targets), "cam": args.cam, "boxes": ann is not None and bool(ann.boxes)}
+            planes = len(slices) if slices else info.num_slices
+            if out_format == "nifti" and slices:
+                from lfmri_core.io.nifti import check_slice_steps
+
+                check_slice_steps(slices)
+            check_export(args.out, out_format, num_planes=planes, option="--out", **wanted)
+            if args.report is not None:  # the report is none of the export's files (NIfTI siblings, DICOM files)
+                targets = export_targets(args.out, out_format, num_planes=planes, **wanted)
+                check_distinct_outputs({"--report": args.report, **{f"--out ({t.name})": t for t in targets}})
         with progress_bar(quiet=args.quiet, total=len(slices) if slices else info.num_slices,
                           desc=f"{args.method} {path.name}", unit="slice") as bar:
             result = reconstruct_volume(
@@ -247,6 +273,7 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
                 method_params=method_params, coil_compression=args.coil_compression,
             )
         target = vol.target_volume()
+        header_xml = vol.header_xml if info.has_header else None
     mask = result.mask
     report: dict[str, object] = {
         "file": str(path),
@@ -272,15 +299,31 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         scores = score_volume(target[list(result.slices)], result.images, boxes, result.slices, maxval=float(target.max()))
         report["scores"] = scores.as_dict()
     if args.out is not None:
-        # fastMRI's test files keep the requested acceleration in "acceleration"; the one the
-        # mask reached (its sampled fraction) sits beside it.
         requested = spec.acceleration if spec is not None else info.attrs.get("acceleration", mask.nominal_acceleration)
-        write_reconstruction(args.out, result.images, mask=mask.pattern, attrs={
-            "method": result.method, "source": path.name, "acceleration": float(requested),
-            "achieved_acceleration": float(mask.achieved_acceleration),
-            "mask": mask.name, "slices": list(result.slices),
-            **({"weights": str(weights)} if weights is not None else {})})
+        error = None
+        if target is not None:
+            error = np.abs(result.images - target[list(result.slices)]).astype(np.float32)
+        cam = None
+        if args.cam:
+            from lfmri_core.inference import SHIPPED, cam_volume
+
+            classifier = args.classifier if args.classifier is not None else SHIPPED
+            cam = cam_volume(result.images, classifier, device=args.device)
+            if cam is None:
+                warnings.warn("no Net_c weights are installed: the export has no CAM", InputWarning, stacklevel=1)
+        data = ExportVolumes(
+            reconstruction=result.images, slices=tuple(result.slices), num_slices=info.num_slices,
+            method=result.method, acceleration=mask.achieved_acceleration, mask_name=mask.name, error=error, cam=cam,
+            boxes=tuple(b for b in (ann.boxes if ann is not None else ()) if b.slice in result.slices),
+            mask_pattern=mask.pattern, header_xml=header_xml, source_attrs=info.attrs, source=path.name,
+            # fastMRI's test files keep the requested acceleration in "acceleration"; the one the
+            # mask reached (its sampled fraction) sits beside it.
+            extra_attrs={"acceleration": float(requested), "achieved_acceleration": float(mask.achieved_acceleration),
+                         **({"weights": str(weights)} if weights is not None else {})})
+        files = export_volumes(args.out, data, out_format)
         report["out"] = str(args.out)
+        report["out_format"] = out_format
+        report["out_files"] = [str(f) for f in files]
     _print_report(report)
     if args.report is not None:
         from lfmri_core.io.atomic import atomic_write_text
@@ -326,7 +369,9 @@ def _print_report(report: dict[str, object]) -> None:
     else:
         print("no reference image in the file: metrics not computed")
     if "out" in report:
-        print(f"wrote {report['out']}")
+        files = report.get("out_files") or [report["out"]]
+        more = f" ({len(files)} files)" if len(files) > 1 else ""  # type: ignore[arg-type]
+        print(f"wrote {report['out']} as {report.get('out_format', 'h5')}{more}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -760,8 +805,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to compute: auto (default; a GPU when torch sees one, else the CPU), cpu or cuda "
                         "(falls back to the CPU with a warning when there is no GPU)")
     p.add_argument("--annotations", help="fastMRI+ CSV (default: look beside the file)")
-    p.add_argument("--out", help="write the reconstruction here (fastMRI 'reconstruction' format; attribute "
-                                 "'acceleration' the requested one, 'achieved_acceleration' the mask's)")
+    p.add_argument("--out", help="write the reconstruction here: HDF5 (fastMRI 'reconstruction' format with the source's "
+                   "ismrmrd_header; attribute 'acceleration' the requested one, 'achieved_acceleration' the mask's), NIfTI for .nii/.nii.gz (plus _error and _cam volumes), or a DICOM folder")
+    p.add_argument("--format", choices=("h5", "nifti", "dicom"),
+                   help="format of --out (default: nifti for .nii/.nii.gz, else h5; dicom writes a folder: an MR series "
+                   "per volume and the lesion boxes as an SR)")
+    p.add_argument("--cam", action="store_true", help="add Net_c's CAM of the reconstruction to --out")
+    p.add_argument("--classifier", metavar="PATH", help="Net_c weights for --cam (default: the shipped net_c)")
     p.add_argument("--report", help="write the report (settings, timings, scores) as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_recon)

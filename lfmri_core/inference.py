@@ -290,4 +290,34 @@ def infer_slices(
                            coil_maps=coil_maps, coil_map_warnings=coil_map_warnings)
 
 
-__all__ = ["SHIPPED", "InferenceResult", "infer_slices"]
+def cam_volume(
+    images: np.ndarray, classifier: ClassifierArg = SHIPPED, *, device: str | torch.device = "auto"
+) -> np.ndarray | None:
+    """Net_c's class activation maps of magnitude images, as :func:`infer_slices` makes them.
+
+    Parameters
+    ----------
+    images
+        Magnitudes ``(slices, rh, rw)`` at the recon size (a reconstructed volume).
+    classifier
+        ``"shipped"``, a weights file, a :class:`LesionClassifier`, or None.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The CAM ``(slices, rh, rw)`` float32 in ``[0, 1]`` ("any lesion"); None without a
+        classifier (none asked for, or none shipped).
+    """
+    dev = resolve_device(device)
+    net_c = _classifier(classifier, dev)
+    if net_c is None:
+        return None
+    magnitude = torch.as_tensor(np.asarray(images, dtype=np.float32), device=dev)
+    cams = []
+    with torch.inference_mode():
+        for first in range(0, magnitude.shape[0], CLASSIFIER_BATCH):
+            cams.append(net_c(magnitude[first : first + CLASSIFIER_BATCH, None]).cam[:, 0])
+    return torch.cat(cams).to(torch.float32).cpu().numpy()
+
+
+__all__ = ["SHIPPED", "InferenceResult", "cam_volume", "infer_slices"]

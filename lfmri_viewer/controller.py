@@ -148,6 +148,7 @@ class SessionController:
         self._boxes: dict[int, tuple[LesionBox, ...]] = {}
         self._annotations_source: Path | None = None
         self._study_findings: tuple[str, ...] = ()
+        self._unsaved_edits = False
         self._inputs: tuple[Path, ...] = ()
         self._results = ResultCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
         self._mask: tuple[tuple[object, ...], SamplingMask] | None = None
@@ -222,8 +223,15 @@ class SessionController:
         return self.open(path)
 
     def close(self) -> None:
-        """Cancel any job, close the volume and forget its results."""
+        """Cancel any job, close the volume and forget its results.
+
+        Box edits not saved (:attr:`unsaved_box_edits`) are dropped with a ``"warning"`` notice.
+        """
         self.cancel()
+        if self._unsaved_edits and self._path is not None:
+            self.events.notice.emit("warning", f"the lesion box edits of {self._path.name} were not saved "
+                                    "(Save annotations writes them as a fastMRI+ CSV): discarded")
+        self._unsaved_edits = False
         if self._volume is not None:
             self._volume.close()
         self._volume = self._path = None
@@ -587,14 +595,16 @@ class SessionController:
     def set_boxes(self, index: int, boxes: Iterable[LesionBox]) -> None:
         """Replace a slice's boxes (a user drew, moved or deleted one); LF readouts update.
 
-        Boxes are moved onto ``index`` and must lie inside the recon-size image. Nothing is
+        Boxes are moved onto ``index`` (labels stripped of surrounding spaces, blank ones
+        ``"lesion"``) and must lie inside the recon-size image. Nothing is
         written to disk (see :meth:`save_annotations`).
         """
         index = self._index(index)
         rows, cols = self.recon_shape
         new = []
         for box in boxes:
-            moved = LesionBox(index, box.label or "lesion", box.row0, box.row1, box.col0, box.col1)
+            # Labels are kept as the fastMRI+ reader gives them back: without surrounding spaces.
+            moved = LesionBox(index, box.label.strip() or "lesion", box.row0, box.row1, box.col0, box.col1)
             if not moved.fits((rows, cols)):
                 raise InputError(f"box {moved.label!r} (rows {moved.row0}:{moved.row1}, cols {moved.col0}:{moved.col1}) "
                                  f"lies outside the {rows} x {cols} image")
@@ -605,6 +615,7 @@ class SessionController:
             self._boxes[index] = tuple(new)
         else:
             self._boxes.pop(index, None)
+        self._unsaved_edits = True
         self.events.boxes_changed.emit(index)
         self.events.readouts_changed.emit(index)
 
@@ -617,6 +628,7 @@ class SessionController:
             found, read = self._read_annotations(self._path or Path(), self.info, csv_path, file_list)
         self._inputs = tuple(dict.fromkeys((*self._inputs, *read)))
         self._set_annotations(found, Path(csv_path))
+        self._unsaved_edits = False
         for message in dropped:
             self.events.notice.emit("warning", message)
         self.events.boxes_changed.emit(-1)
@@ -624,15 +636,72 @@ class SessionController:
             self.events.readouts_changed.emit(index)
         return len(self.all_boxes())
 
+    @property
+    def unsaved_box_edits(self) -> bool:
+        """Whether boxes were edited (:meth:`set_boxes`) since the volume was opened, the
+        annotations loaded or saved."""
+        return self._unsaved_edits
+
     def save_annotations(self, csv_path: str | os.PathLike[str]) -> Path:
-        """Write the current boxes as a fastMRI+ CSV (atomically; never over one of the :attr:`inputs`)."""
-        csv_path = Path(csv_path)
+        """Write the current boxes as a fastMRI+ CSV: boxes in the up/down flipped labelling
+        frame, labels and study-level findings kept, the file named by the volume's stem.
+
+        Atomic, and never over one of the :attr:`inputs` (the volume, the CSV the boxes came
+        from): a refused path is an :class:`InputError`. Reading the file back
+        (:meth:`load_annotations`) gives the same boxes and labels.
+        """
+        self._require()
         assert self._path is not None
+        csv_path = Path(csv_path)
         frame = self.recon_shape
-        record = FileAnnotations(file=self._path.stem, boxes=self.all_boxes(), study_findings=self._study_findings)
+        stem = self._path.stem if self._path.suffix in (".h5", ".cfl", ".hdr") else self._path.name
+        record = FileAnnotations(file=stem, boxes=self.all_boxes(), study_findings=self._study_findings)
         with protect_inputs(*self._inputs):
             write_annotations(csv_path, [record], frame_height=frame[0])
+        self._unsaved_edits = False
         return csv_path
+
+    def export_volumes(self, path: str | os.PathLike[str], method: str | None = None,
+                       fmt: str | None = None) -> list[Path]:
+        """Export ``method``'s reconstruction (default the last chosen method), its error map
+        (with a reference) and its CAM (with a classifier), for the current settings, as NIfTI
+        (``.nii.gz``: three files), HDF5 (one file, the source's header kept) or DICOM (a
+        folder, with the boxes as an SR); see :mod:`lfmri_core.io.export`.
+
+        Exports the slices reconstructed so far (a ``"warning"`` notice when that is not every
+        slice; :class:`InputError` when none is). Never over one of the :attr:`inputs`. A volume
+        without an ISMRMRD header gets 1 mm voxels and a ``"warning"`` notice.
+        """
+        from lfmri_core.io.export import ExportVolumes, export_volumes
+
+        volume = self._require()
+        info = volume.info
+        method = method or self._settings.methods[-1]
+        done = [i for i in range(info.num_slices) if self.result(method, i) is not None]
+        if not done:
+            raise InputError(f"no slice reconstructed with {method} for these settings yet: reconstruct the volume "
+                             "first, then export it")
+        results = [self.result(method, i) for i in done]
+        images = np.stack([r.image for r in results if r is not None])
+        errors = [self.error_map(method, i) for i in done]
+        cams = [r.cam for r in results if r is not None]
+        mask = self.mask()
+        data = ExportVolumes(
+            reconstruction=images, slices=tuple(done), num_slices=info.num_slices, method=method,
+            acceleration=mask.achieved_acceleration, mask_name=mask.name,
+            error=None if any(e is None for e in errors) else np.stack(errors),  # type: ignore[arg-type]
+            cam=None if any(c is None for c in cams) else np.stack(cams),  # type: ignore[arg-type]
+            boxes=tuple(b for b in self.all_boxes() if b.slice in done), mask_pattern=mask.pattern,
+            header_xml=getattr(volume, "header_xml", None) if info.has_header else None,
+            source_attrs=info.attrs, source=info.name)
+        with _input_warnings() as notes, protect_inputs(*self._inputs):
+            files = export_volumes(path, data, fmt)
+        for message in notes:
+            self.events.notice.emit("warning", message)
+        if len(done) < info.num_slices:
+            self.events.notice.emit("warning", f"exported the {len(done)} of {info.num_slices} slices reconstructed "
+                                    f"with {method} so far")
+        return files
 
     def _read_annotations(self, path: Path, info: VolumeInfo, csv_path: str | os.PathLike[str] | None,
                           file_list: str | os.PathLike[str] | None) -> tuple[FileAnnotations | None, tuple[Path, ...]]:
@@ -656,6 +725,7 @@ class SessionController:
             self._boxes[box.slice] = (*self._boxes[box.slice], box)
         self._study_findings = found.study_findings if found is not None else ()
         self._annotations_source = source
+        self._unsaved_edits = False
 
     # ------------------------------------------------------------------------------------------
     # tables

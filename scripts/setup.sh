@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the project needs into .venv (created if missing). Idempotent: re-running with
 # nothing changed only checks a stamp. Usage: scripts/setup.sh [run|dev]
-#   run  the package with its viewers (napari, Jupyter widgets), the MRD reader and their runtime
+#   run  the package with its viewers (napari, Jupyter widgets), the MRD reader, the image exports
+#        (nibabel, pydicom, highdicom) and their runtime
 #        dependencies (torch pinned by constraints.txt), plus the Debian packages napari needs:
 #        Xvfb and Qt's xcb/OpenGL libraries (without a display the viewer renders under Xvfb)
 #   dev  also the test tools (pytest-qt, pytest-xvfb, ...), the fastmri reference package
@@ -25,12 +26,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
     # torch first, pinned: an unpinned resolve would pull a multi-GB CUDA build.
     "${pip[@]}" install -c constraints.txt torch
     if [ "$mode" = dev ]; then
-        "${pip[@]}" install -c constraints.txt -e ".[dev,viewer,mrd]"
+        "${pip[@]}" install -c constraints.txt -e ".[dev,viewer,mrd,nifti,dicom]"
         # The reference implementation for conformance tests; its own dependency list asks
         # for torchvision and lightning, which the tested modules do not use.
         "${pip[@]}" install --no-deps "fastmri==0.3.0"
     else
-        "${pip[@]}" install -c constraints.txt -e ".[viewer,mrd]"
+        "${pip[@]}" install -c constraints.txt -e ".[viewer,mrd,nifti,dicom]"
     fi
     echo "$digest" > "$stamp"
 fi

@@ -442,15 +442,28 @@ def write_reconstruction(
     *,
     attrs: Mapping[str, Any] | None = None,
     mask: np.ndarray | None = None,
+    header_xml: str | None = None,
+    extra: Mapping[str, np.ndarray | None] | None = None,
 ) -> Path:
     """Write reconstructions as fastMRI's submission format: dataset ``reconstruction``
-    ``(slices, rh, rw)`` float32 (plus the mask used and attributes), atomically."""
+    ``(slices, rh, rw)`` float32 (plus the mask used and attributes), atomically.
+
+    ``header_xml``: the source's ISMRMRD header, kept verbatim as ``ismrmrd_header`` so the
+    geometry survives. ``extra``: more ``(slices, rh, rw)`` volumes by dataset name (an
+    ``error_map``, a ``cam``), stored float32; None entries are skipped.
+    """
     recon = np.asarray(reconstruction, dtype=np.float32)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("reconstruction", data=recon, chunks=(1, *recon.shape[1:]))
+            for name, volume in (extra or {}).items():
+                if volume is not None:
+                    data = np.asarray(volume, dtype=np.float32)
+                    f.create_dataset(name, data=data, chunks=(1, *data.shape[1:]))
             if mask is not None:
                 f.create_dataset("mask", data=np.asarray(mask).astype(bool))
+            if header_xml is not None:
+                f.create_dataset("ismrmrd_header", data=np.bytes_(header_xml.encode("utf-8")))
             for key, value in (attrs or {}).items():
                 f.attrs[key] = value
     return Path(path)

@@ -205,6 +205,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
                           widgets.VBox([self.window_dropdown, self.link_contrast_checkbox, self.units_label])]),
             widgets.HBox([self.auto_checkbox, self.reconstruct_button, self.volume_button, self.cancel_button]),
             widgets.HBox([self.progress_bar, self.status_label]),
+            widgets.HBox([self.output_path, self.save_annotations_button, self.export_volumes_button]),
             self.notice_html,
             self._host.widget,
             self.readout_html,
@@ -259,6 +260,15 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.reconstruct_button = widgets.Button(description="Reconstruct slice", icon="play", layout=fit)
         self.volume_button = widgets.Button(description="Reconstruct volume", icon="forward", layout=fit)
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True, layout=fit)
+        self.output_path = widgets.Text(
+            value="", placeholder="boxes.csv, or recon.nii.gz / recon.h5", description="save to", style=_WIDE,
+            layout=widgets.Layout(width="360px"))
+        self.save_annotations_button = widgets.Button(
+            description="Save annotations", icon="save", layout=fit,
+            tooltip="the lesion boxes as a fastMRI+ CSV (flipped frame, labels kept) at the path on the left")
+        self.export_volumes_button = widgets.Button(
+            description="Export volumes", icon="download", layout=fit,
+            tooltip="the shown method's reconstruction, error map and CAM as NIfTI (.nii.gz) or HDF5 (.h5)")
         self.progress_bar = widgets.IntProgress(value=0, min=0, max=1)
         self.status_label = widgets.Label()
         self.notice_html = widgets.HTML()
@@ -283,6 +293,8 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.reconstruct_button.on_click(lambda _: self._apply(self.controller.reconstruct_slice))
         self.volume_button.on_click(lambda _: self._apply(self.controller.reconstruct_volume))
         self.cancel_button.on_click(lambda _: self.controller.cancel())
+        self.save_annotations_button.on_click(lambda _: self.save_annotations(self.output_path.value))
+        self.export_volumes_button.on_click(lambda _: self.export_volumes(self.output_path.value))
 
     def _build_figure(self, interactive: bool | None) -> None:
         self._host = FigureHost((11.0, 7.4), interactive)
@@ -324,6 +336,40 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         """Open another volume (file or ``"PD"`` / ``"PDFS"``) in this widget's session."""
         with self._batch():
             return open_source(self.controller, source)
+
+    def save_annotations(self, path: str | os.PathLike[str]) -> Path | None:
+        """Save the session's boxes as a fastMRI+ CSV (the "Save annotations" button, with the
+        path typed beside it); None when refused (the message is the widget's notice)."""
+        if not str(path).strip():
+            self._on_notice("error", "type the CSV file to save the annotations to in 'save to'")
+            return None
+        try:
+            saved = self.controller.save_annotations(Path(str(path).strip()))
+        except (InputError, OSError) as exc:
+            self._on_notice("error", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            return None
+        self._on_notice("info", f"{len(self.controller.all_boxes())} lesion boxes saved to {saved}")
+        return saved
+
+    def export_volumes(self, path: str | os.PathLike[str]) -> list[Path] | None:
+        """Export the shown method's reconstruction, error map and CAM (NIfTI for ``.nii.gz``,
+        else HDF5) with the file's geometry; None when refused (the message is the notice)."""
+        if not str(path).strip():
+            self._on_notice("error", "type the file to export to in 'save to' (.nii.gz or .h5)")
+            return None
+        notices: list[tuple[str, str]] = []
+        collect = lambda level, message: notices.append((level, message))  # noqa: E731
+        self.controller.events.notice.connect(collect)
+        try:
+            files = self.controller.export_volumes(Path(str(path).strip()), self._view_method)
+        except (InputError, OSError) as exc:
+            self._on_notice("error", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            return None
+        finally:
+            self.controller.events.notice.disconnect(collect)
+        done = f"{self._view_method}: saved {', '.join(str(f) for f in files)}"
+        self._on_notice("warning" if notices else "info", "; ".join([*(m for _, m in notices), done]))
+        return files
 
     async def wait(self, timeout_s: float | None = None) -> None:
         """Wait until the session has no running job, letting the kernel apply its results.

@@ -5,7 +5,8 @@
 
 - a reader for fastMRI ``.h5`` files and BART ``.cfl``/``.hdr`` arrays (:mod:`._reader`): the
   reference image and the fastMRI+ lesion boxes found beside the file;
-- the embedded synthetic knee sample, PD and PDFS (:mod:`._sample_data`).
+- the embedded synthetic knee sample, PD and PDFS (:mod:`._sample_data`);
+- a writer for the lesion boxes layer (:mod:`._writer`): a fastMRI+ CSV, labels kept.
 
 :mod:`._layers` converts between volumes, lesion boxes and napari layer data tuples with numpy
 only, so it can be tested (and reused by the dock widget) without a display. Nothing here is

@@ -166,6 +166,7 @@ class Scene:
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
         if self.boxes is not None:
             self.boxes.events.data.disconnect(self._on_boxes_edited)
+            self.boxes.events.features.disconnect(self._on_box_labels_edited)
 
     # ------------------------------------------------------------------------------------------
     # which layers are the session's
@@ -439,6 +440,7 @@ class Scene:
         old_boxes = self.boxes if self.boxes is not None and self.owns(self.boxes) else None
         if self.boxes is not None:
             self.boxes.events.data.disconnect(self._on_boxes_edited)
+            self.boxes.events.features.disconnect(self._on_box_labels_edited)
         if self.reference is not None:
             self.reference.events.contrast_limits.disconnect(self._on_contrast_changed)
         self.reference = self.boxes = None
@@ -659,6 +661,7 @@ class Scene:
     def _set_boxes_layer(self, layer: Shapes) -> None:
         self.boxes = layer
         layer.events.data.connect(self._on_boxes_edited)
+        layer.events.features.connect(self._on_box_labels_edited)
 
     def _layer_boxes(self, layer: Shapes) -> list[LesionBox]:
         shape = layer.metadata.get(IMAGE_SHAPE_KEY) or self._shape
@@ -680,6 +683,26 @@ class Scene:
             self.on_error(str(error))
             self._write_boxes()  # back to the boxes the readouts use
             return
+        self._push_boxes(drawn)
+
+    def _on_box_labels_edited(self, event: Any = None) -> None:
+        """A box was relabelled (the layer's ``label`` feature edited): the controller gets the
+        new labels. Geometry changes come through :meth:`_on_boxes_edited`: napari also sends
+        features events while a shape is being added, which are left alone here."""
+        if self._writing_boxes or self.boxes is None or not self.controller.is_open:
+            return
+        try:
+            drawn = self._layer_boxes(self.boxes)
+        except InputError:
+            return  # a shape the data event refuses (and reports)
+        current = self.controller.all_boxes()
+        same_places = sorted(s[:5] for s in _sorted_boxes(drawn)) == sorted(s[:5] for s in _sorted_boxes(current))
+        if same_places and _sorted_boxes(drawn) != _sorted_boxes(current):
+            self._push_boxes(drawn)
+
+    def _push_boxes(self, drawn: list[LesionBox]) -> None:
+        """Give the controller the boxes of the layer, slice by slice (a refused box: an error
+        and the layer redrawn from the controller)."""
         new: dict[int, list[LesionBox]] = {}
         for box in drawn:
             new.setdefault(box.slice, []).append(box)

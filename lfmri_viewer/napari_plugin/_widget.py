@@ -261,8 +261,11 @@ class ReconstructionWidget(QWidget):
         self.volume_label.setWordWrap(True)
         self.open_button = QPushButton("Open file…")
         self.annotations_button = QPushButton("Load annotations (CSV)…")
+        self.save_annotations_button = QPushButton("Save annotations (CSV)…")
+        self.save_annotations_button.setToolTip("the lesion boxes as edited, as a fastMRI+ CSV (labels kept)")
         volume_layout.addWidget(self.volume_label)
         volume_layout.addLayout(_row(self.open_button, self.annotations_button))
+        volume_layout.addWidget(self.save_annotations_button)
         column.addWidget(volume)
 
         sampling = QGroupBox("Sampling")
@@ -383,9 +386,13 @@ class ReconstructionWidget(QWidget):
         self.export_png_button = QPushButton("Export view (PNG)…")
         self.export_csv_button = QPushButton("Export failure table (CSV)…")
         self.export_readouts_button = QPushButton("Export readouts (CSV)…")
+        self.export_volumes_button = QPushButton("Export volumes (NIfTI / HDF5)…")
+        self.export_volumes_button.setToolTip("the reconstruction, error map and CAM of the CAM method, every slice "
+                                              "reconstructed so far, with the file's geometry")
         export_layout.addWidget(self.export_png_button)
         export_layout.addWidget(self.export_csv_button)
         export_layout.addWidget(self.export_readouts_button)
+        export_layout.addWidget(self.export_volumes_button)
         export_layout.addStretch(1)
         self.results_tabs.addTab(export, "Export")
         self._show_columns()
@@ -411,6 +418,7 @@ class ReconstructionWidget(QWidget):
     def _connect(self) -> None:
         self.open_button.clicked.connect(lambda: self.open_file())
         self.annotations_button.clicked.connect(lambda: self.load_annotations())
+        self.save_annotations_button.clicked.connect(lambda: self.save_annotations())
         self.acceleration.valueChanged.connect(lambda v: self._update(acceleration=float(v)))
         self.mask_type.currentTextChanged.connect(lambda name: self._update(mask=name))
         self.center_fraction.valueChanged.connect(lambda v: self._update(center_fraction=float(v)))
@@ -433,6 +441,7 @@ class ReconstructionWidget(QWidget):
         self.export_png_button.clicked.connect(lambda: self.export_png())
         self.export_csv_button.clicked.connect(lambda: self.export_failure_csv())
         self.export_readouts_button.clicked.connect(lambda: self.export_readouts_csv())
+        self.export_volumes_button.clicked.connect(lambda: self.export_volumes())
 
         events = self.controller.events
         events.volume_opened.connect(self._on_volume_opened)
@@ -507,6 +516,40 @@ class ReconstructionWidget(QWidget):
             return False
         show_info(f"{count} lesion boxes read from {csv_path.name}")
         return True
+
+    def save_annotations(self, path: str | os.PathLike[str] | None = None) -> Path | None:
+        """Save the boxes as edited as a fastMRI+ CSV (asks for the path without one); None if
+        cancelled or refused (an input file, say)."""
+        if not self.controller.is_open:
+            show_error("no volume is open: open one before saving its annotations")
+            return None
+        default = f"{self.controller.path.stem if self.controller.path else 'lfmri'}_boxes.csv"
+        path = path if path is not None else self._ask_save_path("Save annotations (fastMRI+ CSV)", default)
+        if path is None:
+            return None
+        saved = self._try(self.controller.save_annotations, path, about=path)
+        if isinstance(saved, _Refused):
+            return None
+        show_info(f"{len(self.controller.all_boxes())} lesion boxes saved to {saved}")
+        return saved
+
+    def export_volumes(self, path: str | os.PathLike[str] | None = None) -> list[Path] | None:
+        """Export the reconstruction, error map and CAM of the CAM method (default the last
+        chosen method) as NIfTI (``.nii.gz``) or HDF5 (``.h5``); None if cancelled or refused."""
+        if not self.controller.is_open:
+            show_error("no volume is open: open one and reconstruct it before exporting")
+            return None
+        method = self.scene.cam_method or self.controller.settings.methods[-1]
+        if path is None:
+            path = self._ask_save_path(f"Export {method} volumes", f"{method}.nii.gz",
+                                       "NIfTI (*.nii.gz *.nii);;HDF5 (*.h5)")
+            if path is None:
+                return None
+        files = self._try(self.controller.export_volumes, path, method, about=path)
+        if isinstance(files, _Refused):
+            return None
+        show_info(f"{method}: {', '.join(f.name for f in files)} saved in {Path(path).parent}")
+        return files
 
     def reconstruct_slice(self) -> Job[Any] | None:
         """Reconstruct the current slice with the chosen methods (missing results only);

@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
+import h5py
 import matplotlib
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from matplotlib.patches import Rectangle
 
 import lfmri_viewer.controller as controller_module
 from lfmri_core.errors import InputError
-from lfmri_core.io.annotations import LesionBox
+from lfmri_core.io.annotations import LesionBox, read_annotations
 from lfmri_core.metrics import lf_psnr_slice
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import FAILURE_COLUMNS, READOUT_COLUMNS, failure_cells, number, readout_cells
@@ -517,3 +518,32 @@ def test_napari_and_jupyter_show_the_same_readouts(
     assert untimed(alone.displayed_readouts()) == untimed(napari_widget.displayed_readouts())
     alone.close()
     jupyter_widget.close()
+
+
+def test_save_annotations_and_export_volumes_buttons(small_dataset: SmallDataset, tmp_path: Path) -> None:
+    widget = widget_on(small_dataset.h5, classifier=None)
+    c = widget.controller
+    c.set_boxes(1, [LesionBox(1, "Meniscus Tear", 30, 60, 40, 80)])
+    widget.save_annotations_button.click()  # no path typed: a notice, nothing written
+    assert "type the CSV file" in widget.notice_html.value and c.unsaved_box_edits
+    widget.output_path.value = str(tmp_path / "boxes.csv")
+    widget.save_annotations_button.click()
+    assert not c.unsaved_box_edits and "saved to" in widget.notice_html.value
+    saved = read_annotations(tmp_path / "boxes.csv", frame_shape=c.recon_shape).for_file(small_dataset.h5)
+    assert saved.boxes == c.all_boxes()
+
+    # Only the shown slice is reconstructed: the export says so and writes that slice.
+    widget.output_path.value = str(tmp_path / "zf.nii.gz")
+    widget.export_volumes_button.click()
+    assert "exported the 1 of 3 slices" in widget.notice_html.value
+    assert (tmp_path / "zf.nii.gz").is_file() and (tmp_path / "zf_error.nii.gz").is_file()
+    widget.volume_button.click()
+    widget.output_path.value = str(tmp_path / "zf.h5")
+    assert [p.name for p in widget.export_volumes(tmp_path / "zf.h5")] == ["zf.h5"]
+    with h5py.File(tmp_path / "zf.h5") as f:
+        assert f["reconstruction"].shape == (3, *c.recon_shape) and "ismrmrd_header" in f
+
+    widget.output_path.value = str(small_dataset.csv)
+    widget.save_annotations_button.click()  # an input: refused
+    assert "error" in widget.notice_html.value and "input file" in widget.notice_html.value
+    widget.close()
