@@ -154,6 +154,8 @@ def build_bart_pics(maps: Maps = "project", **params: object) -> BartPics:
         ``bart`` is not installed, an unknown parameter, options that are not strings or that
         name what the method owns (``-p``, trajectories, basis or warm-start files).
     """
+    if maps not in ("project", "ecalib"):
+        raise InputError(f"maps must be 'project' or 'ecalib', got {maps!r}")
     name = "bart-pics-ecalib" if maps == "ecalib" else "bart-pics"
     allowed = ("options", "ecalib_options") if maps == "ecalib" else ("options",)
     unknown = sorted(set(params) - set(allowed))

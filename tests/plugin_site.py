@@ -38,15 +38,16 @@ def make_plugin_site(folder: Path, distribution: str, entry_points: Mapping[str,
 
 @contextmanager
 def plugins_loaded(site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """``site`` on ``sys.path`` and :func:`load_plugins` run (plugins enabled); yields the names
-    it registered. Afterwards the registry holds only what it held before, and the modules
-    imported from ``site`` are forgotten."""
+    """``site`` on ``sys.path`` and :func:`load_plugins` run on the distributions installed in
+    ``site`` (so plugins installed elsewhere, this repository's own included, do not count);
+    yields the names it registered. Afterwards the registry holds only what it held before, and
+    the modules imported from ``site`` are forgotten."""
     before = dict(METHOD_REGISTRY)
     modules = set(sys.modules)
     monkeypatch.delenv(DISABLE_PLUGINS_ENV, raising=False)
     monkeypatch.syspath_prepend(str(site))
     try:
-        yield load_plugins()
+        yield load_plugins(path=[str(site)])
     finally:
         METHOD_REGISTRY.clear()
         METHOD_REGISTRY.update(before)
@@ -62,3 +63,39 @@ def plugin_environment(site: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(site)])
     env["OMP_NUM_THREADS"] = "1"
     return env
+
+
+PROBE_MODULE = '''"""A method plugin of the tests: zero-filled SENSE from lfmri_core's public API."""
+from lfmri_core.physics import ifft2c, sensitivity_combine
+from lfmri_core.recon import MethodInfo
+
+
+def _build(scale=1.0):
+    def method(kspace, mask, *, sensitivities=None, progress=None, cancel=None):
+        return scale * sensitivity_combine(ifft2c(kspace), sensitivities)
+    return method
+
+
+PROBE = MethodInfo("probe-sense", "zero-filled SENSE from a plugin", _build, needs_sensitivities=True)
+NOT_INFO = "not a MethodInfo"
+MISNAMED = MethodInfo("another-name", "misnamed", _build)
+CLASH = MethodInfo("cg-sense", "takes a built-in name", _build)
+'''
+
+PROBE_ENTRY_POINTS = {
+    "probe-sense": "lfmri_probe_plugin:PROBE",
+    "probe-broken": "lfmri_probe_missing:PROBE",
+    "probe-not-info": "lfmri_probe_plugin:NOT_INFO",
+    "probe-misnamed": "lfmri_probe_plugin:MISNAMED",
+    "cg-sense": "lfmri_probe_plugin:CLASH",
+}
+
+PROBE_ORIGIN = "lfmri_probe_plugin:PROBE (lfmri-probe-plugin 0.1)"
+"""``MethodInfo.plugin`` of ``probe-sense``."""
+
+
+def probe_site(folder: Path) -> Path:
+    """A site with the probe plugin: ``probe-sense`` (zero-filled SENSE times its ``scale``
+    parameter, from lfmri_core's public API) and four entry points that must be left out (a
+    missing module, not a MethodInfo, a MethodInfo of another name, a built-in name)."""
+    return make_plugin_site(folder, "lfmri-probe-plugin", PROBE_ENTRY_POINTS, {"lfmri_probe_plugin.py": PROBE_MODULE})

@@ -22,9 +22,9 @@ import dataclasses
 import inspect
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, distributions, entry_points
 from typing import Protocol
 
 import torch
@@ -137,7 +137,8 @@ def build_method(name: str, **params: object) -> ReconMethod:
         try:
             signature.bind(**params)
         except TypeError as err:
-            raise InputError(f"{name}: {err}") from None
+            takes = ", ".join(p.name for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD) or "none"
+            raise InputError(f"{name}: {err} (its parameters: {takes})") from None
     return info.factory(**params)
 
 
@@ -163,13 +164,21 @@ def plugins_disabled() -> bool:
     return os.environ.get(DISABLE_PLUGINS_ENV, "") not in ("", "0")
 
 
-def load_plugins(group: str = PLUGIN_GROUP) -> list[str]:
+def load_plugins(group: str = PLUGIN_GROUP, *, path: Sequence[str] | None = None) -> list[str]:
     """Register the methods that installed packages declare in the entry-point ``group``.
 
     Each entry point must be named like the method and refer to a :class:`MethodInfo` of that
     name. Entry points are taken in name order; one whose name is registered already (a
     built-in method, or one loaded before) is left alone. Called by :mod:`lfmri_core.recon`
     after the built-in methods are registered; calling it again registers only what is new.
+
+    Parameters
+    ----------
+    group
+        The entry-point group.
+    path
+        Folders to look for installed distributions in (their ``*.dist-info``); None: all of
+        ``sys.path``. The plugin modules are imported the usual way, from ``sys.path``.
 
     Returns
     -------
@@ -186,7 +195,11 @@ def load_plugins(group: str = PLUGIN_GROUP) -> list[str]:
     if plugins_disabled():
         return []
     added: list[str] = []
-    for entry in sorted(entry_points(group=group), key=lambda e: (e.name, e.value)):
+    if path is None:
+        found = list(entry_points(group=group))
+    else:
+        found = [e for dist in distributions(path=list(path)) for e in dist.entry_points if e.group == group]
+    for entry in sorted(found, key=lambda e: (e.name, e.value)):
         origin = _origin(entry)
         known = METHOD_REGISTRY.get(entry.name)
         if known is not None:

@@ -1,12 +1,15 @@
 """Method plugins: the ``lfmri.methods`` entry-point group, discovered like pip-installed packages.
 
-The probe plugin below is zero-filled SENSE written with ``lfmri_core``'s public API, so what it
-returns through ``lfmri recon`` can be held against the built-in ``zero-filled-sense``.
+The probe plugin (:func:`tests.plugin_site.probe_site`) is zero-filled SENSE written with
+``lfmri_core``'s public API, so what it returns through ``lfmri recon`` and ``lfmri evaluate``
+can be held against the built-in ``zero-filled-sense``.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -21,43 +24,15 @@ from lfmri_core.io.fastmri_h5 import write_volume
 from lfmri_core.recon import available_methods, build_method, method_info
 from lfmri_core.recon.registry import DISABLE_PLUGINS_ENV, PluginWarning, load_plugins
 from tests.conftest import random_complex
-from tests.plugin_site import make_plugin_site, plugin_environment, plugins_loaded
+from tests.plugin_site import PROBE_ORIGIN as ORIGIN
+from tests.plugin_site import plugin_environment, plugins_loaded, probe_site
 from tests.tolerances import assert_close_in_norm, rounding_rtol
 
-PROBE_MODULE = '''"""A method plugin of the tests: zero-filled SENSE from lfmri_core's public API."""
-from lfmri_core.physics import ifft2c, sensitivity_combine
-from lfmri_core.recon import MethodInfo
-
-CALLS = []
-
-
-def _build(scale=1.0):
-    def method(kspace, mask, *, sensitivities=None, progress=None, cancel=None):
-        CALLS.append((tuple(kspace.shape), None if sensitivities is None else tuple(sensitivities.shape)))
-        return scale * sensitivity_combine(ifft2c(kspace), sensitivities)
-    return method
-
-
-PROBE = MethodInfo("probe-sense", "zero-filled SENSE from a plugin", _build, needs_sensitivities=True)
-NOT_INFO = "not a MethodInfo"
-MISNAMED = MethodInfo("another-name", "misnamed", _build)
-CLASH = MethodInfo("cg-sense", "takes a built-in name", _build)
-'''
-
-ENTRY_POINTS = {
-    "probe-sense": "lfmri_probe_plugin:PROBE",
-    "probe-broken": "lfmri_probe_missing:PROBE",
-    "probe-not-info": "lfmri_probe_plugin:NOT_INFO",
-    "probe-misnamed": "lfmri_probe_plugin:MISNAMED",
-    "cg-sense": "lfmri_probe_plugin:CLASH",
-}
-
-ORIGIN = "lfmri_probe_plugin:PROBE (lfmri-probe-plugin 0.1)"
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    return make_plugin_site(tmp_path / "site", "lfmri-probe-plugin", ENTRY_POINTS, {"lfmri_probe_plugin.py": PROBE_MODULE})
+    return probe_site(tmp_path / "site")
 
 
 def test_entry_points_register_methods_and_bad_ones_are_left_out_with_a_warning(
@@ -71,7 +46,7 @@ def test_entry_points_register_methods_and_bad_ones_are_left_out_with_a_warning(
         assert method_info("cg-sense").plugin is None  # the built-in method keeps its name
         # a second discovery registers nothing new (and says again what it leaves out)
         count = len(caught)
-        assert load_plugins() == []
+        assert load_plugins(path=[str(site)]) == []
         assert available_methods() == [*builtin, "probe-sense"]
     messages = sorted(str(w.message) for w in caught[:count])
     assert sorted(str(w.message) for w in caught[count:]) == messages
@@ -102,7 +77,7 @@ def test_the_plugin_method_builds_and_runs_like_a_built_in_one(site: Path, monke
 def test_plugins_can_be_turned_off(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv(DISABLE_PLUGINS_ENV, "1")
-    assert load_plugins() == []
+    assert load_plugins(path=[str(site)]) == []
     assert "probe-sense" not in available_methods()
 
 
@@ -158,4 +133,27 @@ def test_an_installed_plugin_runs_end_to_end_through_lfmri(site: Path, volume: P
     unknown = subprocess.run([sys.executable, "-m", "lfmri_core.cli", "recon", str(volume), "--method", "probe-sense",
                               "--method-param", "scael=2", *common], env=env, cwd=tmp_path, capture_output=True,
                              text=True, timeout=300)
-    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1] == ("lfmri: error: probe-sense: got an unexpected keyword argument "
+                                                       "'scael' (its parameters: scale)")
+
+
+def test_lfmri_evaluate_scores_a_plugin_method(site: Path, tmp_path: Path) -> None:
+    """``lfmri evaluate --methods`` takes a plugin method by name; its rows equal those of the
+    built-in method it re-implements (the same images, so the same metrics)."""
+    done = subprocess.run([sys.executable, "-m", "lfmri_core.cli", "evaluate", "--out", "out", "--cache", "cache",
+                           "--num-volumes", "1", "--num-slices", "1", "--accelerations", "4", "--no-stage-ablation",
+                           "--methods", "zero-filled-sense", "probe-sense", "--device", "cpu", "--quiet"],
+                          env=plugin_environment(site), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    for table in ("table1_pd.csv", "table2_pdfs.csv"):
+        with (tmp_path / "out" / table).open() as f:
+            rows = {row["method"]: row for row in csv.DictReader(f)}
+        assert set(rows) == {"zero-filled-sense", "probe-sense"}
+        # One image computed twice (the maps, an inverse FFT, the coil sum) differs by complex64
+        # rounding r; a PSNR then moves by at most 10 / ln 10 * 2 r / sqrt(NMSE) dB, and NMSE of
+        # zero-filled SENSE at 4x is well above 0.01 (SSIM, at most 1, moves by less).
+        r = rounding_rtol(np.complex64, fft_points=320 * 320, fft_passes=2, terms=8)
+        for metric in ("psnr_4x_mean", "ssim_4x_mean"):
+            builtin, plugin = float(rows["zero-filled-sense"][metric]), float(rows["probe-sense"][metric])
+            assert plugin == pytest.approx(builtin, abs=10 / math.log(10) * 2 * r / 0.1)
