@@ -56,6 +56,18 @@ def _slice_range(text: str) -> slice | list[int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not N, START:STOP or N,M,...") from None
 
 
+def _method_param(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` of ``--method-param``: VALUE as JSON when it is JSON (``0.01``, ``true``,
+    ``[1, 2]``), else the text itself (``-l2 -r 0.05``)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name.strip(), json.loads(value)
+    except ValueError:
+        return name.strip(), value
+
+
 def _resolve_slices(spec: slice | list[int] | None, num_slices: int) -> list[int] | None:
     if spec is None:
         return None
@@ -174,6 +186,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
                     else "  [learned; no weights installed: train them or pass --weights FILE]")
         elif info.learned:
             note += "  [learned]"
+        if info.plugin is not None:
+            note += f"  [plugin: {info.plugin}]"
         print(f"  {info.name:<18} {info.description}{note}")
     return 0
 
@@ -226,6 +240,12 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
             raise InputError(f"--classifier {args.classifier} is not a file")
         inputs.add(args.classifier)
     method_params: dict[str, object] = {}
+    for name, value in args.method_param or ():
+        if name in method_params:
+            raise InputError(f"--method-param {name} is given twice")
+        if name == "weights":
+            raise InputError("pass a weights file with --weights, not --method-param weights=...")
+        method_params[name] = value
     weights = None
     if method_info(args.method).learned and args.method in LEARNED_METHODS:
         weights = resolve_weights(args.method, args.weights)
@@ -288,6 +308,7 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         "virtual_coils": virtual_coil_count(args.coil_compression, info.num_coils),
         "slices": list(result.slices),
         "seconds_per_slice": float(result.seconds.mean()),
+        **({"method_params": dict(args.method_param)} if args.method_param else {}),
     }
     if weights is not None:
         from lfmri_core.models.inputs import MODEL_MAPS
@@ -794,6 +815,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reconstruction method (default zero-filled; see 'lfmri list' for all)")
     p.add_argument("--weights", metavar="PATH",
                    help="safetensors weights for a learned method (default: the installed ones; see 'lfmri list')")
+    p.add_argument("--method-param", action="append", type=_method_param, metavar="NAME=VALUE",
+                   help="a parameter of the method, repeatable (VALUE read as JSON when it is JSON): "
+                        "--method-param lam=0.005, --method-param options='-l2 -r 0.05' (see 'lfmri list'; default: the method's defaults)")
     p.add_argument("--maps", default="espirit",
                    help="coil-map estimation for methods that need maps: espirit (default; replaced by nlinv, with a "
                         "warning, when its maps fail their checks), lowres or nlinv")

@@ -55,13 +55,14 @@ def _busiest_slice(boxes: tuple[LesionBox, ...], num_slices: int, slices: Sequen
 
 
 def default_methods() -> list[str]:
-    """The demo's methods: every registered classical method, then the learned methods whose
+    """The demo's methods: every built-in classical method, then the learned methods whose
     shipped weights are installed (:mod:`lfmri_core.weights`), in registration order.
 
-    A learned method without installed weights is left out rather than failing the demo.
+    A learned method without installed weights is left out rather than failing the demo; so are
+    plugin methods (they may need tools the demo cannot assume: ``run_demo(methods=...)``).
     """
     installed = set(installed_learned_methods())
-    return [m.name for m in METHOD_REGISTRY.values() if not m.learned or m.name in installed]
+    return [m.name for m in METHOD_REGISTRY.values() if m.plugin is None and (not m.learned or m.name in installed)]
 
 
 def run_demo(

@@ -15,7 +15,7 @@ import numpy as np
 
 from lfmri_core.io.annotations import LesionBox
 from lfmri_core.metrics import lesion_mask, mean_ssim_map, nmse, psnr
-from lfmri_core.study.diagnostics import energy_fraction, pointing_game
+from lfmri_core.metrics.cam import energy_fraction, pointing_game
 from lfmri_viewer.review import peak_distance
 
 

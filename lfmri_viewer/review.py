@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lfmri_core.io.annotations import LesionBox
-from lfmri_core.study.diagnostics import energy_fraction, pointing_game
+from lfmri_core.metrics.cam import energy_fraction, pointing_game
 from lfmri_viewer.csv_table import write_csv
 
 

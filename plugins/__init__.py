@@ -1,3 +1,6 @@
-"""Extensions built only on the public API of :mod:`lfmri_core` (installed as
-``lfmri_plugins``), for example a reconstruction method registered with
-:func:`lfmri_core.recon.register_method` from outside the core."""
+"""Extensions built only on the public API of :mod:`lfmri_core` (installed as ``lfmri_plugins``).
+
+:mod:`.bart_pics`: BART's ``pics`` as the reconstruction methods ``bart-pics`` and
+``bart-pics-ecalib``, declared in the ``lfmri.methods`` entry-point group of this repository's
+``pyproject.toml``. How any package adds methods that way: ``docs/plugins.md``.
+"""

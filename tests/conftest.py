@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import settings
+
+# The suite tests the built-in methods whatever method plugins are installed (the BART plugin
+# of this repository included); the plugin tests load plugins themselves.
+os.environ.setdefault("LFMRI_DISABLE_PLUGINS", "1")
 
 # Property tests check values, never speed: no per-example deadline (hypothesis' default of
 # 200 ms is exceeded on a slower or busy machine). Timings belong in benchmarks/.

@@ -5,12 +5,16 @@
 - ``plugins`` use ``lfmri_core``'s public modules only (no ``_private`` names);
 - in ``lfmri_viewer`` only the front ends (``napari_plugin``, ``jupyter``) import a GUI toolkit
   at module level, the rest (the session controller) imports neither toolkit nor front end at
-  module level, and the two front ends never import each other.
+  module level, and the two front ends never import each other;
+- inside ``lfmri_core``: the import graph (module-level and function-level imports alike) has
+  no cycle, ``models`` never reaches ``training`` (nor the paper study), and only the CLI imports
+  the paper-study package ``lfmri_core.study``.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -19,13 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 GUI_MODULES = {"napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "ipywidgets", "ipympl", "matplotlib", "vispy"}
 
 
-def _package_of(path: Path) -> str:
+def _package_of(path: Path, root: Path = ROOT) -> str:
     """Dotted package a source file belongs to, its folder (``lfmri_viewer/napari_plugin/
     _reader.py`` and ``.../__init__.py`` -> ``lfmri_viewer.napari_plugin``)."""
-    return ".".join(path.relative_to(ROOT).parent.parts)
+    return ".".join(path.relative_to(root).parent.parts)
 
 
-def _imported(node: ast.AST, path: Path, submodules: bool) -> list[tuple[str, int]]:
+def _imported(node: ast.AST, path: Path, submodules: bool, root: Path = ROOT) -> list[tuple[str, int]]:
     """Modules an import statement names, relative imports resolved; with ``submodules``,
     ``from a import b`` also names ``a.b`` (``b`` may be a module)."""
     if isinstance(node, ast.Import):
@@ -35,7 +39,7 @@ def _imported(node: ast.AST, path: Path, submodules: bool) -> list[tuple[str, in
     module = node.module or ""
     if node.level:
         # "from ..jupyter import x" in lfmri_viewer/napari_plugin/ names lfmri_viewer.jupyter.
-        package = _package_of(path).split(".")
+        package = _package_of(path, root).split(".")
         module = ".".join([*package[: len(package) - node.level + 1], *([node.module] if node.module else [])])
     names = [module]
     if submodules or not node.module:
@@ -122,3 +126,134 @@ def test_imports_resolve_to_the_modules_they_name(source: str, line: str, expect
     names = [name for name, _ in _imported(ast.parse(line).body[0], ROOT / source, submodules=True)]
     assert expected in names
     assert _front_end_of(expected) == front_end
+
+
+# --- the import graph of lfmri_core ----------------------------------------------------------
+
+
+def _module_name(path: Path, root: Path = ROOT) -> str:
+    """``lfmri_core/recon/registry.py`` -> ``lfmri_core.recon.registry``; a package's
+    ``__init__.py`` is the package."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+CORE_MODULES = {_module_name(path): path for path in CORE_FILES}
+
+
+def _resolve(name: str, modules: Iterable[str]) -> str | None:
+    """The module an imported name executes: the longest module of ``modules`` that is ``name``
+    or one of its parents (``lfmri_core.recon.METHOD_REGISTRY`` -> ``lfmri_core.recon``)."""
+    modules = set(modules)
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def import_graph(modules: dict[str, Path], root: Path = ROOT) -> dict[str, set[str]]:
+    """``module -> modules it imports`` among ``modules``, from every import statement (at module
+    level, in functions, under ``if``), relative imports resolved. ``from a import b`` is an edge
+    to ``a.b`` when that is a module, else to ``a``."""
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            imported = _imported(node, path, submodules=True, root=root)
+            if isinstance(node, ast.ImportFrom):
+                base = imported[0][0]
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+            else:
+                targets = [found for found, _ in imported]
+            for target in targets:
+                resolved = _resolve(target, modules)
+                if resolved is not None and resolved != name:
+                    graph[name].add(resolved)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle ``[a, b, ..., a]`` of ``graph``, or None (depth-first search, colours)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state and (cycle := visit(nxt)) is not None:
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)) is not None:
+            return cycle
+    return None
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> dict[str, str]:
+    """Every module reachable from ``start``, each with the module that first imported it."""
+    via: dict[str, str] = {}
+    todo = [start]
+    while todo:
+        node = todo.pop()
+        for nxt in sorted(graph[node]):
+            if nxt not in via and nxt != start:
+                via[nxt] = node
+                todo.append(nxt)
+    return via
+
+
+def _chain(via: dict[str, str], start: str, end: str) -> str:
+    chain = [end]
+    while chain[-1] != start:
+        chain.append(via[chain[-1]])
+    return " -> ".join(reversed(chain))
+
+
+CORE_GRAPH = import_graph(CORE_MODULES)
+
+
+def test_the_import_graph_sees_function_level_and_relative_imports(tmp_path: Path) -> None:
+    # A loop made only of imports inside functions, one of them relative, as the models' was.
+    package = tmp_path / "lfmri_core" / "models"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "weights.py").write_text("def kinds():\n    from .classifier import Net\n    return Net\n")
+    (package / "classifier.py").write_text(
+        "class Net:\n    def save(self):\n        from lfmri_core.models import weights\n        return weights\n")
+    modules = {_module_name(p, tmp_path): p for p in sorted(tmp_path.rglob("*.py"))}
+    graph = import_graph(modules, tmp_path)
+    assert graph["lfmri_core.models.weights"] == {"lfmri_core.models.classifier"}
+    assert graph["lfmri_core.models.classifier"] == {"lfmri_core.models.weights"}
+    assert find_cycle(graph) in (
+        ["lfmri_core.models.classifier", "lfmri_core.models.weights", "lfmri_core.models.classifier"],
+        ["lfmri_core.models.weights", "lfmri_core.models.classifier", "lfmri_core.models.weights"],
+    )
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_core_import_graph_has_no_cycle() -> None:
+    assert {"lfmri_core.models.weights", "lfmri_core.recon.registry", "lfmri_core.cli"} <= set(CORE_GRAPH)
+    assert "lfmri_core.recon.registry" in CORE_GRAPH["lfmri_core.recon.pipeline"]
+    cycle = find_cycle(CORE_GRAPH)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+@pytest.mark.parametrize("module", sorted(m for m in CORE_MODULES if m.startswith("lfmri_core.models")))
+def test_models_never_reach_training_or_the_study(module: str) -> None:
+    via = _reachable(CORE_GRAPH, module)
+    for target in via:
+        assert not target.startswith(("lfmri_core.training", "lfmri_core.study")), (
+            f"{module} imports {target}: {_chain(via, module, target)}")
+
+
+@pytest.mark.parametrize("module", sorted(m for m in CORE_MODULES if not m.startswith("lfmri_core.study")))
+def test_only_the_cli_imports_the_study(module: str) -> None:
+    if module == "lfmri_core.cli":
+        assert any(t.startswith("lfmri_core.study") for t in CORE_GRAPH[module])  # the check sees its imports
+        return
+    study = sorted(t for t in CORE_GRAPH[module] if t == "lfmri_core.study" or t.startswith("lfmri_core.study."))
+    assert not study, f"{module} imports {', '.join(study)} (only lfmri_core.cli may)"

@@ -2,10 +2,11 @@
 
 :mod:`.classifier`: Net_c, the image-level lesion classifier and its differentiable class
 activation maps (CAMs), which steer LF-MRI's lesion-focused module.
-:mod:`.unrolled`: the LF-MRI unrolled network (denoising, lesion focus, CG data consistency)
-and the U-Net building block; :mod:`.unet_recon`: the image-domain U-Net baseline as a
+:mod:`.unrolled`: the LF-MRI unrolled network (denoising, lesion focus, CG data consistency);
+:mod:`.unet`: the general U-Net building block; :mod:`.unet_recon`: the image-domain U-Net baseline as a
 reconstruction model; :mod:`.inputs`: the coil maps all learned models use;
-:mod:`.weights`: safetensors weights files for every model kind.
+:mod:`.weights`: safetensors weights files for every model kind (each model module registers
+its kind there; the weights module imports no model).
 """
 
 from lfmri_core.models.classifier import (
@@ -16,12 +17,11 @@ from lfmri_core.models.classifier import (
     LesionClassifier,
     available_backbones,
     build_classifier,
-    load_classifier,
     min_max_normalise,
     normalise_images,
-    save_classifier,
 )
 from lfmri_core.models.inputs import model_sensitivities
+from lfmri_core.models.unet import UNet
 from lfmri_core.models.unet_recon import UNetConfig, UNetRecon
 from lfmri_core.models.unrolled import (
     DenoiserCNN,
@@ -29,7 +29,6 @@ from lfmri_core.models.unrolled import (
     LFMRIConfig,
     LFMRINet,
     LFMRIOutput,
-    UNet,
     conjugate_gradient,
     check_model_inputs,
     solve_data_consistency,
@@ -44,10 +43,8 @@ __all__ = [
     "LesionClassifier",
     "available_backbones",
     "build_classifier",
-    "load_classifier",
     "min_max_normalise",
     "normalise_images",
-    "save_classifier",
     "DenoiserCNN",
     "DenoiserUNet",
     "LFMRIConfig",

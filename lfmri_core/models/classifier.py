@@ -34,10 +34,8 @@ one file, never pickle, nothing executed on load.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, NamedTuple, get_args
 
 import torch
@@ -47,6 +45,7 @@ from torch import nn
 from lfmri_core.errors import InputError
 from lfmri_core.models.config_json import dump_config, load_config_fields
 from lfmri_core.models.scaling import robust_scale
+from lfmri_core.models.weights import ModelKind, register_model_kind
 
 Normalisation = Literal["p99", "max", "none"]
 """How an input image is scaled before the backbone (see :class:`ClassifierConfig`)."""
@@ -394,39 +393,8 @@ def build_classifier(config: ClassifierConfig) -> LesionClassifier:
     return LesionClassifier(config)
 
 
-# --- weights files --------------------------------------------------------------------------
-
-
-def save_classifier(
-    path: str | os.PathLike[str], model: LesionClassifier, config: ClassifierConfig | None = None
-) -> Path:
-    """Write the weights as safetensors, with the JSON config in the header metadata.
-
-    See :func:`lfmri_core.models.weights.save_weights`; ``config``, when given, must equal
-    ``model.config``.
-    """
-    from lfmri_core.models.weights import save_weights
-
-    if config is not None and config != model.config:
-        raise InputError(f"save_classifier: config {config} does not match the model's {model.config}")
-    return save_weights(path, model)
-
-
-def load_classifier(
-    path: str | os.PathLike[str],
-    *,
-    config: ClassifierConfig | None = None,
-    device: str | torch.device = "cpu",
-) -> LesionClassifier:
-    """Read a classifier written by :func:`save_classifier`, in eval mode.
-
-    See :func:`lfmri_core.models.weights.load_weights` (with ``kind="classifier"``) for what is
-    refused: pickles and other non-safetensors files, files without config, other
-    architectures than ``config``, tensors that do not fit, each with a one-line
-    :class:`InputError`.
-    """
-    from lfmri_core.models.weights import load_weights
-
-    model = load_weights(path, kind="classifier", config=config, device=device)
-    assert isinstance(model, LesionClassifier)
-    return model
+register_model_kind(ModelKind(
+    "classifier", LesionClassifier, ClassifierConfig, LesionClassifier,
+    lambda c: f"classifier backbone {c.backbone!r} width {c.width}",
+    lambda c: 1,
+))

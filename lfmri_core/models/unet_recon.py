@@ -16,7 +16,9 @@ from torch import nn
 
 from lfmri_core.errors import InputError
 from lfmri_core.models.config_json import dump_config, load_config_fields
-from lfmri_core.models.unrolled import LFMRIOutput, ProgressCallback, UNet, check_model_inputs
+from lfmri_core.models.unet import UNet
+from lfmri_core.models.unrolled import LFMRIOutput, ProgressCallback, check_model_inputs
+from lfmri_core.models.weights import ModelKind, register_model_kind
 from lfmri_core.physics.sense import SenseOperator
 
 FORMAT_NAME = "lfmri-unet"
@@ -86,3 +88,10 @@ class UNetRecon(nn.Module):
         if progress is not None:
             progress(1, 1)
         return LFMRIOutput(image=image, cam=None, mu1=torch.empty(0, device=image.device), mu2=None)
+
+
+register_model_kind(ModelKind(
+    "unet", UNetRecon, UNetConfig, UNetRecon,
+    lambda c: f"U-Net width {c.width}, {c.levels} levels",
+    lambda c: 4 * c.levels,  # two convolutions (weight and bias) per level
+))

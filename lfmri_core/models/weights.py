@@ -65,34 +65,21 @@ class ModelKind:
     min_tensors: Callable[[Any], int] = lambda config: 0
 
 
-def _kinds() -> dict[str, ModelKind]:
-    # Imported here: the model modules import this one for their save/load helpers.
-    from lfmri_core.models.classifier import ClassifierConfig, LesionClassifier
-    from lfmri_core.models.unet_recon import UNetConfig, UNetRecon
-    from lfmri_core.models.unrolled import LFMRIConfig, LFMRINet
+MODEL_KINDS: dict[str, ModelKind] = {}
+"""Every model kind a weights file can hold, by name; each model module registers its own
+(:func:`register_model_kind`), so this module imports no model."""
 
-    return {
-        "classifier": ModelKind(
-            "classifier", LesionClassifier, ClassifierConfig, LesionClassifier,
-            lambda c: f"classifier backbone {c.backbone!r} width {c.width}",
-            lambda c: 1,
-        ),
-        "lfmri": ModelKind(
-            "lfmri", LFMRINet, LFMRIConfig, LFMRINet,
-            lambda c: (f"unrolled network with {c.num_stages} stages, {c.denoiser} denoisers of width {c.width}, "
-                       + (f"lesion focus on ({'oracle boxes' if c.focus == 'oracle' else 'CAM'}"
-                          f"{', denoiser relaxed in lesions' if c.relax_denoiser else ''})" if c.lesion_focus
-                          else "lesion focus off")),
-            # every stage's D_w (and G_u) has `depth` convolutions (CNN) or two per level (U-Net),
-            # each a weight and a bias
-            lambda c: (2 * (2 * c.levels if c.denoiser == "unet" else c.depth)
-                       * c.num_stages * (2 if c.lesion_focus else 1)),
-        ),
-        "unet": ModelKind("unet", UNetRecon, UNetConfig, UNetRecon,
-                          lambda c: f"U-Net width {c.width}, {c.levels} levels",
-                          # two convolutions (weight and bias) per level
-                          lambda c: 4 * c.levels),
-    }
+
+def register_model_kind(kind: ModelKind) -> ModelKind:
+    """Make ``kind`` loadable and savable; called once by the module defining the model."""
+    if kind.name in MODEL_KINDS:
+        raise ValueError(f"model kind {kind.name!r} is registered twice")
+    MODEL_KINDS[kind.name] = kind
+    return kind
+
+
+def _kinds() -> dict[str, ModelKind]:
+    return MODEL_KINDS
 
 
 def model_kinds() -> dict[str, ModelKind]:

@@ -1,7 +1,7 @@
 """Multi-coil MRI physics: centered orthonormal FFT, SENSE operator, coil combination."""
 
 from lfmri_core.physics.coil_combine import rss, sensitivity_combine
-from lfmri_core.physics.fft import fft2c, fftc, ifft2c, ifftc
+from lfmri_core.physics.fft import fft2c, ifft2c
 from lfmri_core.physics.sense import SenseOperator, apply_mask
 from lfmri_core.physics.transforms import as_complex_tensor, center_crop
 
@@ -11,9 +11,7 @@ __all__ = [
     "as_complex_tensor",
     "center_crop",
     "fft2c",
-    "fftc",
     "ifft2c",
-    "ifftc",
     "rss",
     "sensitivity_combine",
 ]

@@ -40,14 +40,3 @@ def ifft2c(kspace: torch.Tensor) -> torch.Tensor:
     shifted = torch.fft.ifftshift(kspace, dim=_DIMS)
     return torch.fft.fftshift(torch.fft.ifft2(shifted, dim=_DIMS, norm="ortho"), dim=_DIMS)
 
-
-def fftc(data: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Centered orthonormal 1-D FFT along ``dim`` (DC at index ``n // 2``)."""
-    shifted = torch.fft.ifftshift(data, dim=dim)
-    return torch.fft.fftshift(torch.fft.fft(shifted, dim=dim, norm="ortho"), dim=dim)
-
-
-def ifftc(data: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Centered orthonormal 1-D inverse FFT along ``dim`` (adjoint of :func:`fftc`)."""
-    shifted = torch.fft.ifftshift(data, dim=dim)
-    return torch.fft.fftshift(torch.fft.ifft(shifted, dim=dim, norm="ortho"), dim=dim)

@@ -1,4 +1,8 @@
-"""Reconstruction methods (by name) and the per-volume reconstruction pipeline."""
+"""Reconstruction methods (by name) and the per-volume reconstruction pipeline.
+
+Importing this package registers the built-in methods, then the methods that installed
+packages add through the ``lfmri.methods`` entry-point group (:func:`load_plugins`).
+"""
 
 from lfmri_core.recon import zero_filled as _zero_filled  # noqa: F401  (registers the method)
 from lfmri_core.recon.admm import ADMM, SplitTerm
@@ -25,11 +29,14 @@ from lfmri_core.recon.scaling import bart_scaling
 from lfmri_core.recon.wavelet_transform import WaveletSoftThreshold, wavedec2, waverec2
 from lfmri_core.recon.registry import (
     METHOD_REGISTRY,
+    PLUGIN_GROUP,
     Cancelled,
     MethodInfo,
+    PluginWarning,
     ReconMethod,
     available_methods,
     build_method,
+    load_plugins,
     method_info,
     register_method,
 )
@@ -50,6 +57,8 @@ __all__ = [
     "LEARNED_METHODS",
     "LearnedReconstruction",
     "MethodInfo",
+    "PLUGIN_GROUP",
+    "PluginWarning",
     "ReconMethod",
     "SenseReconstruction",
     "SplitTerm",
@@ -59,6 +68,7 @@ __all__ = [
     "available_methods",
     "build_method",
     "installed_learned_methods",
+    "load_plugins",
     "method_info",
     "register_method",
     "run",
@@ -67,3 +77,6 @@ __all__ = [
     "waverec2",
     "weights_installed",
 ]
+
+# Last: the built-in methods keep their names and come first; a plugin may use this package.
+load_plugins()

@@ -11,6 +11,7 @@ writing the output included).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -107,31 +108,39 @@ class PicsRunner:
     kspace
         complex ``(coils, H, W)`` (unsampled entries zero).
     sensitivities
-        complex ``(coils, H, W)``.
+        complex ``(coils, H, W)``; None runs ``bart ecalib ECALIB_ARGUMENTS kspace maps`` on the
+        k-space instead (BART's own maps; with more than one set of maps, ``-m2`` say, the
+        image :meth:`run` returns is the root sum of squares over them).
     mask
         Boolean ``(H, W)`` (or broadcastable); passed as BART's sampling pattern (``-p``), so
         BART samples exactly what we do.
     directory
         Where the ``.cfl`` files go (default: a new folder under ``/dev/shm`` or the system
         temporary folder); removed by :meth:`close` when created here.
+    ecalib_arguments
+        Options of ``bart ecalib`` when ``sensitivities`` is None.
     """
 
     def __init__(
         self,
         kspace: np.ndarray,
-        sensitivities: np.ndarray,
+        sensitivities: np.ndarray | None,
         mask: np.ndarray,
         *,
         directory: str | os.PathLike[str] | None = None,
+        ecalib_arguments: Sequence[str] = ("-m1",),
     ) -> None:
         exe = bart_executable()
         if exe is None:
             raise InputError("the bart command is not installed (see https://mrirecon.github.io/bart/)")
         self.exe = exe
         kspace = np.asarray(kspace, dtype=np.complex64)
-        sensitivities = np.asarray(sensitivities, dtype=np.complex64)
-        if kspace.ndim != 3 or sensitivities.shape != kspace.shape:
-            raise InputError(f"bart pics needs k-space and maps of shape (coils, H, W), got {kspace.shape} and {sensitivities.shape}")
+        if kspace.ndim != 3:
+            raise InputError(f"bart pics needs k-space of shape (coils, H, W), got {kspace.shape}")
+        if sensitivities is not None:
+            sensitivities = np.asarray(sensitivities, dtype=np.complex64)
+            if sensitivities.shape != kspace.shape:
+                raise InputError(f"bart pics needs maps of the k-space's shape {kspace.shape}, got {sensitivities.shape}")
         pattern = np.broadcast_to(np.asarray(mask, dtype=bool), kspace.shape[1:])
         self.image_shape = kspace.shape[1:]
         self._owned = directory is None
@@ -140,22 +149,39 @@ class PicsRunner:
             directory = tempfile.mkdtemp(prefix="lfmri-bart-", dir=base)
         self.directory = Path(directory)
         # ours (coils, H, W) -> BART (read, phase1, phase2, coils)
-        write_cfl(self.directory / "kspace", np.transpose(kspace, (1, 2, 0))[:, :, None, :])
-        write_cfl(self.directory / "maps", np.transpose(sensitivities, (1, 2, 0))[:, :, None, :])
-        write_cfl(self.directory / "pattern", pattern.astype(np.complex64))
+        try:
+            write_cfl(self.directory / "kspace", np.transpose(kspace, (1, 2, 0))[:, :, None, :])
+            write_cfl(self.directory / "pattern", pattern.astype(np.complex64))
+            if sensitivities is not None:
+                write_cfl(self.directory / "maps", np.transpose(sensitivities, (1, 2, 0))[:, :, None, :])
+            else:
+                self._bart("ecalib", *ecalib_arguments, "kspace", "maps")
+        except BaseException:
+            self.close()
+            raise
 
-    def run(self, arguments: Sequence[str]) -> PicsResult:
-        """``bart pics ARGUMENTS -p pattern kspace maps out`` and read the image back."""
-        command = (self.exe, "pics", *arguments, "-p", "pattern", "kspace", "maps", "image")
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=self.directory, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
+    def _bart(self, *arguments: str) -> str:
+        """Run ``bart ARGUMENTS`` in the folder; its output, or RuntimeError naming its last line."""
+        done = subprocess.run((self.exe, *arguments), cwd=self.directory, capture_output=True, text=True)
         output = done.stdout + done.stderr
         if done.returncode != 0:
             last = output.strip().splitlines()[-1] if output.strip() else f"exit status {done.returncode}"
-            raise RuntimeError(f"bart pics failed: {last}")
-        image = np.array(read_cfl(self.directory / "image"), dtype=np.complex64).reshape(self.image_shape)
-        return PicsResult(image, seconds, command, output)
+            raise RuntimeError(f"bart {arguments[0]} failed: {last}")
+        return output
+
+    def run(self, arguments: Sequence[str]) -> PicsResult:
+        """``bart pics ARGUMENTS -p pattern kspace maps out`` and read the image back."""
+        arguments = ("pics", *arguments, "-p", "pattern", "kspace", "maps", "image")
+        start = time.perf_counter()
+        output = self._bart(*arguments)
+        seconds = time.perf_counter() - start
+        image = np.array(read_cfl(self.directory / "image"), dtype=np.complex64)
+        if image.size == math.prod(self.image_shape):
+            image = image.reshape(self.image_shape)
+        else:  # one image per set of maps (BART's maps dimension, the last): combined by RSS
+            per_map = image.reshape((*self.image_shape, -1), order="F")
+            image = np.sqrt(np.sum(np.abs(per_map) ** 2, axis=-1)).astype(np.complex64)
+        return PicsResult(image, seconds, (self.exe, *arguments), output)
 
     def close(self) -> None:
         if self._owned:

@@ -3,12 +3,28 @@
 A method turns undersampled multi-coil k-space into an image. Every front end (CLI, napari,
 Jupyter, evaluation) lists and builds methods from :data:`METHOD_REGISTRY`, so a method added
 here (or registered from a plugin) appears everywhere at once.
+
+Plugins: an installed package adds methods through the entry-point group :data:`PLUGIN_GROUP`
+(``lfmri.methods``), one entry point per method, named like the method and referring to its
+:class:`MethodInfo`::
+
+    [project.entry-points."lfmri.methods"]
+    bart-pics = "lfmri_plugins.bart_pics:BART_PICS"
+
+:func:`load_plugins` registers them after the built-in methods when :mod:`lfmri_core.recon` is
+imported (``docs/plugins.md``). A plugin that fails to load is left out with a warning naming
+it; :data:`DISABLE_PLUGINS_ENV` turns discovery off.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import inspect
+import os
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib.metadata import EntryPoint, distributions, entry_points
 from typing import Protocol
 
 import torch
@@ -70,6 +86,9 @@ class MethodInfo:
     needs_boxes: bool = False
     """The method takes the annotated lesion boxes as a ``focus`` map (an oracle experiment: it
     runs only on annotated data, never on a new scan)."""
+    plugin: str | None = None
+    """Where a plugin method came from (``"module:attribute (distribution version)"``, set by
+    :func:`load_plugins`); None for the built-in methods."""
 
 
 METHOD_REGISTRY: dict[str, MethodInfo] = {}
@@ -104,5 +123,105 @@ def method_info(name: str) -> MethodInfo:
 
 
 def build_method(name: str, **params: object) -> ReconMethod:
-    """Build the method registered as ``name`` with its parameters."""
-    return method_info(name).factory(**params)
+    """Build the method registered as ``name`` with its parameters.
+
+    Parameters its factory's signature does not take (a plugin's plain keyword arguments, say)
+    are a one-line :class:`InputError` naming the method.
+    """
+    info = method_info(name)
+    try:
+        signature = inspect.signature(info.factory)
+    except (TypeError, ValueError):  # no signature to check (a builtin): the factory checks
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(**params)
+        except TypeError as err:
+            takes = ", ".join(p.name for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD) or "none"
+            raise InputError(f"{name}: {err} (its parameters: {takes})") from None
+    return info.factory(**params)
+
+
+PLUGIN_GROUP = "lfmri.methods"
+"""Entry-point group through which installed packages add reconstruction methods."""
+
+DISABLE_PLUGINS_ENV = "LFMRI_DISABLE_PLUGINS"
+"""Environment variable; set to a non-empty value other than ``0``, no plugin is loaded (the
+test suite sets it, so it sees only the built-in methods whatever is installed)."""
+
+
+class PluginWarning(UserWarning):
+    """A method plugin was left out: it failed to import, or declared something unusable."""
+
+
+def _origin(entry: EntryPoint) -> str:
+    dist = entry.dist
+    return f"{entry.value} ({dist.name} {dist.version})" if dist is not None else entry.value
+
+
+def plugins_disabled() -> bool:
+    """Whether :data:`DISABLE_PLUGINS_ENV` turns plugin discovery off."""
+    return os.environ.get(DISABLE_PLUGINS_ENV, "") not in ("", "0")
+
+
+def load_plugins(group: str = PLUGIN_GROUP, *, path: Sequence[str] | None = None) -> list[str]:
+    """Register the methods that installed packages declare in the entry-point ``group``.
+
+    Each entry point must be named like the method and refer to a :class:`MethodInfo` of that
+    name. Entry points are taken in name order; one whose name is registered already (a
+    built-in method, or one loaded before) is left alone. Called by :mod:`lfmri_core.recon`
+    after the built-in methods are registered; calling it again registers only what is new.
+
+    Parameters
+    ----------
+    group
+        The entry-point group.
+    path
+        Folders to look for installed distributions in (their ``*.dist-info``); None: all of
+        ``sys.path``. The plugin modules are imported the usual way, from ``sys.path``.
+
+    Returns
+    -------
+    list[str]
+        Names of the methods registered by this call.
+
+    Warns
+    -----
+    PluginWarning
+        For each entry point left out: importing it failed (the exception is named), it is not a
+        :class:`MethodInfo`, its name differs from the entry point's, or another plugin took the
+        name first.
+    """
+    if plugins_disabled():
+        return []
+    added: list[str] = []
+    if path is None:
+        found = list(entry_points(group=group))
+    else:
+        found = [e for dist in distributions(path=list(path)) for e in dist.entry_points if e.group == group]
+    for entry in sorted(found, key=lambda e: (e.name, e.value)):
+        origin = _origin(entry)
+        known = METHOD_REGISTRY.get(entry.name)
+        if known is not None:
+            if known.plugin != origin:
+                where = "built in" if known.plugin is None else f"from {known.plugin}"
+                warnings.warn(f"method plugin {entry.name!r} ({origin}) left out: a method of that name is {where}",
+                              PluginWarning, stacklevel=2)
+            continue
+        try:
+            info = entry.load()
+        except Exception as err:  # anything a third-party import can raise must not stop lfmri
+            warnings.warn(f"method plugin {entry.name!r} ({origin}) failed to load: {type(err).__name__}: {err}",
+                          PluginWarning, stacklevel=2)
+            continue
+        if not isinstance(info, MethodInfo):
+            warnings.warn(f"method plugin {entry.name!r} ({origin}) left out: it is a {type(info).__name__}, "
+                          "not an lfmri_core.recon.MethodInfo", PluginWarning, stacklevel=2)
+            continue
+        if info.name != entry.name:
+            warnings.warn(f"method plugin {entry.name!r} ({origin}) left out: its MethodInfo is named {info.name!r}",
+                          PluginWarning, stacklevel=2)
+            continue
+        METHOD_REGISTRY[info.name] = dataclasses.replace(info, plugin=origin)
+        added.append(info.name)
+    return added

@@ -17,7 +17,6 @@ U-Net for ``unet``, a classifier for Net_c, an LF-MRI network with ``T`` stages 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from lfmri_core.errors import InputError
 from lfmri_core.models.weights import CONFIG_KEY, KIND_KEY, read_weights_metadata
+from lfmri_core.weights import shipped_stage_weights, shipped_weights
 
 __all__ = [
     "CLASSIFIER_NAME",
@@ -185,32 +185,11 @@ class EvaluationPlan:
         return unique
 
 
-def _register_learned_methods() -> None:
-    # The learned methods live in their own module, which may not be imported yet.
-    try:
-        importlib.import_module("lfmri_core.recon.learned")
-    except ModuleNotFoundError as err:
-        if err.name != "lfmri_core.recon.learned":
-            raise
-
-
 def _shipped(name: str) -> Path | None:
-    try:
-        from lfmri_core.weights import shipped_weights
-    except ModuleNotFoundError:
-        return None
     try:
         return shipped_weights(name)
     except InputError:
         return None
-
-
-def _shipped_stages() -> dict[int, Path]:
-    try:
-        from lfmri_core.weights import shipped_stage_weights
-    except ModuleNotFoundError:
-        return {}
-    return shipped_stage_weights()
 
 
 def _sha256(path: Path) -> str:
@@ -305,9 +284,9 @@ def plan_evaluation(
     InputError
         Unknown method, bad acceleration, missing folder or file, a file of the wrong kind.
     """
+    # lfmri_core.recon registers every method (the learned ones included) when imported.
     from lfmri_core.recon import available_methods, method_info
 
-    _register_learned_methods()
     explicit = methods is not None
     requested = tuple(DEFAULT_METHODS if methods is None else methods)
     if not requested:
@@ -388,7 +367,7 @@ def plan_evaluation(
                     digits = path.name[len("lfmri-t"):-len(".safetensors")]
                     if digits.isdigit() and int(digits) > 0:
                         found[int(digits)] = (path, "--weights-dir")
-            sources = found or {t: (p, "shipped") for t, p in _shipped_stages().items()}
+            sources = found or {t: (p, "shipped") for t, p in shipped_stage_weights().items()}
         for t, (path, source) in sorted(sources.items()):
             if t < 1:
                 raise InputError(f"--stage-weights: the number of stages must be >= 1, got {t}")

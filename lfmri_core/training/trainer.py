@@ -653,7 +653,7 @@ class Trainer:
         """Accuracy and AUC of the lesion score, and the pointing game of the CAM on the slices
         whose boxes are known (a classifier can score well from cues that merely go with
         lesions; the pointing game says whether it looks at the lesion)."""
-        from lfmri_core.study.diagnostics import pointing_game
+        from lfmri_core.metrics.cam import pointing_game
 
         scores, labels, hits = [], [], []
         for v, positions in self._by_volume().items():

@@ -99,6 +99,35 @@ def test_recon_subset_of_slices(volume: Path, tmp_path: Path, capsys: pytest.Cap
         assert list(f.attrs["slices"]) == [1, 2]
 
 
+def test_recon_passes_method_params(volume: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--method-param NAME=VALUE reaches the method's factory (JSON values as JSON); a parameter
+    the method does not take, twice the same name or weights= are one-line errors."""
+    import json
+
+    from lfmri_core.recon import CgSense, CgSenseParams, build_method
+
+    common = ["recon", str(volume), "--accel", "4", "--center-fraction", "0.25", "--seed", "5", "--slices", "1",
+              "--method", "cg-sense", "--maps", "lowres", "--quiet"]
+    code, _, err = run([*common, "--method-param", "iterations=2", "--method-param", "lam=0.5",
+                        "--report", str(tmp_path / "r.json"), "--out", str(tmp_path / "p.h5")], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "r.json").read_text())["method_params"] == {"iterations": 2, "lam": 0.5}
+    assert run([*common, "--out", str(tmp_path / "default.h5")], capsys)[0] == 0
+    with h5py.File(tmp_path / "p.h5", "r") as p, h5py.File(tmp_path / "default.h5", "r") as d:
+        # lam 0.5 instead of 0.01 shrinks the image far beyond rounding
+        assert relative_error(p["reconstruction"][()], d["reconstruction"][()]) > 0.1
+    method = build_method("cg-sense", iterations=2, lam=0.5)
+    assert isinstance(method, CgSense) and method.params == CgSenseParams(lam=0.5, iterations=2)
+    for extra, message in (
+        (["--method-param", "lamda=0.1"], "cg-sense has no parameter 'lamda'"),
+        (["--method-param", "lam=0.1", "--method-param", "lam=0.2"], "--method-param lam is given twice"),
+        (["--method-param", "weights=w.safetensors"], "pass a weights file with --weights"),
+    ):
+        code, _, err = run([*common, *extra], capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
 def test_recon_with_coil_compression(volume: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--coil-compression N compresses each masked slice (the library's compress_coils) before
     the method; N at least the number of coils changes nothing."""

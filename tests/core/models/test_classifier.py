@@ -16,8 +16,8 @@ from lfmri_core.models import (
     LesionClassifier,
     available_backbones,
     build_classifier,
-    load_classifier,
-    save_classifier,
+    load_weights,
+    save_weights,
 )
 from tests.tolerances import rounding_rtol
 
@@ -302,8 +302,9 @@ def test_configs_written_before_pooling_existed_load_as_average() -> None:
 @pytest.mark.parametrize("backbone", BACKBONES)
 def test_save_load_round_trip(backbone: str, tmp_path: Path) -> None:
     model = _model(backbone, seed=3)
-    path = save_classifier(tmp_path / "net_c.safetensors", model, model.config)
-    loaded = load_classifier(path, config=model.config)
+    path = save_weights(tmp_path / "net_c.safetensors", model)
+    loaded = load_weights(path, kind="classifier", config=model.config)
+    assert isinstance(loaded, LesionClassifier)
     assert loaded.config == model.config and not loaded.training
     image = _images((2, 1, 33, 47))
     with torch.no_grad():
@@ -315,16 +316,16 @@ def test_load_rejects_a_non_safetensors_file(tmp_path: Path) -> None:
     path = tmp_path / "weights.pt"
     torch.save({"x": torch.zeros(2)}, path)  # a pickle: must be refused, never unpickled
     with pytest.raises(InputError, match="not a readable safetensors file"):
-        load_classifier(path)
+        load_weights(path, kind="classifier")
 
 
 def test_load_rejects_missing_file_and_missing_config(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
-        load_classifier(tmp_path / "absent.safetensors")
+        load_weights(tmp_path / "absent.safetensors", kind="classifier")
     path = tmp_path / "bare.safetensors"
     save_file({"x": torch.zeros(2)}, str(path))
     with pytest.raises(InputError, match="no LF-MRI model config"):
-        load_classifier(path)
+        load_weights(path, kind="classifier")
 
 
 def test_load_rejects_a_wrongly_shaped_tensor(tmp_path: Path) -> None:
@@ -334,23 +335,23 @@ def test_load_rejects_a_wrongly_shaped_tensor(tmp_path: Path) -> None:
     path = tmp_path / "bad_shape.safetensors"
     save_file(tensors, str(path), metadata={"lfmri_model_kind": "classifier", "lfmri_model_config": model.config.to_json()})
     with pytest.raises(InputError, match=r"tensor 'head.weight' has shape \(5, 32\)") as info:
-        load_classifier(path)
+        load_weights(path, kind="classifier")
     assert "\n" not in str(info.value)
 
 
 def test_load_rejects_a_checkpoint_of_another_backbone(tmp_path: Path) -> None:
     vgg = _model("vgg-small")
-    path = save_classifier(tmp_path / "vgg.safetensors", vgg)
+    path = save_weights(tmp_path / "vgg.safetensors", vgg)
     resnet_config = ClassifierConfig(backbone="resnet-small", width=8, num_classes=2)
     with pytest.raises(InputError, match=r"backbone='vgg-small' \(expected 'resnet-small'\)"):
-        load_classifier(path, config=resnet_config)
+        load_weights(path, kind="classifier", config=resnet_config)
     # The same tensors under a config that claims another backbone: the keys give it away.
     forged = tmp_path / "forged.safetensors"
     save_file(
         dict(vgg.state_dict()), str(forged), metadata={"lfmri_model_kind": "classifier", "lfmri_model_config": resnet_config.to_json()}
     )
     with pytest.raises(InputError, match="tensors do not match the classifier backbone 'resnet-small'"):
-        load_classifier(forged)
+        load_weights(forged, kind="classifier")
 
 
 # --- learning ---------------------------------------------------------------------------------
