@@ -9,24 +9,22 @@
 - :mod:`.tables`: Tables 1 (PD), 2 (PDFS), 3 (stages), 7 (Net_c), CAM localisation, targets;
 - :mod:`.report`: ``results.md``, one CSV per table, ``results.json``.
 
->>> evaluation_set = ensure_synthetic_set(SyntheticRecipe(num_volumes=4))   # doctest: +SKIP
+>>> evaluation_set = ensure_synthetic_set(SyntheticRecipe())                  # doctest: +SKIP
 >>> plan = plan_evaluation()                                                 # doctest: +SKIP
 >>> results = run_evaluation(evaluation_set, plan)                           # doctest: +SKIP
 >>> write_results("out/evaluate", results, evaluation_set, command="...")   # doctest: +SKIP
 
-Run time, measured on the development machine (AMD EPYC, 2 cores, torch CPU build, one torch
-thread, other jobs running) and extrapolated: one PD volume of 4 slices at 4x and 8x with all
-five default methods (learned models at their default sizes: LF-MRI and the no-focus network
-with 5 stages, width 16; U-Net width 32) and Net_c took 18 s, about 4.5 s per test slice
-(cs-wavelet with ESPIRiT maps about 1.0-1.2 s per slice and acceleration, each learned method
-0.2-0.4 s, zero filling 0.01-0.04 s; metrics and Net_c the rest). The default evaluation has
-4 volumes x 2 contrasts x 16 slices = 128 slices, so about 128 x 4.5 s = 10 minutes, plus about
-20 s to generate the test set the first time, plus the stage ablation: each extra number of
-stages ``T`` costs about 256 x 0.06 T seconds (``T = 3``: ~45 s). It scales linearly with
-``--num-volumes`` and ``--num-slices``; the shipped (trained) weights may be configured larger
-or smaller than the defaults timed here. GPU times were not measured. (On a 2-core CPU shared
-with other work, torch's default two threads were several times slower than one thread:
-``OMP_NUM_THREADS=1`` helps there.)
+Run time (AMD EPYC, 2 cores, torch CPU build, one torch thread): it scales with the number
+of slices and methods. The default evaluation has 8 subjects x 2 contrasts x 16 slices = 256
+slices (60 with lesion boxes); generating that test set the first time took 125-193 s on one
+core (``--data-workers N`` spreads it). The earlier 128-slice default took 459 s for the five
+default methods, Net_c and the stage ablation (about 3.6 s per slice: cs-wavelet with
+ESPIRiT maps about 1 s per slice and acceleration, each learned method 0.2-0.4 s, zero filling
+0.01-0.04 s, the rest metrics and Net_c); the 256-slice default should take about twice that on an idle
+machine (extrapolated, not measured). ``--lesion-slices-only`` runs the 60 lesion slices only: seven methods (two of them
+oracle-focus networks) at 4x and 8x took 1,678 s with other training jobs on the cores. GPU
+times were not measured. (On a 2-core CPU shared with other work, torch's default two threads
+were several times slower than one: ``OMP_NUM_THREADS=1`` helps there.)
 """
 
 from lfmri_core.study.diagnostics import (
