@@ -49,6 +49,21 @@ def _draw_boxes(ax, boxes: Sequence[LesionBox], frame: DisplayFrame, labels: lis
         ax.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor=colour, linewidth=1.2))
 
 
+def _draw_boxes_flipped(ax, boxes: Sequence[LesionBox], height: int, labels: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """The boxes on an image shown with :func:`to_display` in pixel coordinates (no extent)."""
+    from matplotlib.patches import Rectangle
+
+    for box in boxes:
+        if box.is_empty:
+            continue
+        x, y, w, h = box.to_labelling_frame(height)
+        if box.label not in labels:
+            labels.append(box.label)
+        colour = _BOX_COLOURS[min(labels.index(box.label), len(_BOX_COLOURS) - 1)]
+        # Pixel (r, c) covers [c - 0.5, c + 0.5): a half-open box [x, x + w) starts at x - 0.5.
+        ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor=colour, linewidth=1.2))
+
+
 def _scale_bar(ax, frame: DisplayFrame) -> None:  # type: ignore[no-untyped-def]
     if frame.unit != "mm":
         return
@@ -217,7 +232,7 @@ def comparison_figure(
         shown = to_display(image)
         ax = axes[r, 0]
         image_artist = ax.imshow(shown, cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
-        _draw_boxes(ax, boxes, height, labels)
+        _draw_boxes_flipped(ax, boxes, height, labels)
         caption = (captions or {}).get(name, "")
         ax.set_title(name + (f"\n{caption}" if caption else ""), color="white", fontsize=9)
         err_ax = axes[r, 1]
@@ -227,7 +242,7 @@ def comparison_figure(
         else:
             error_artist = err_ax.imshow(to_display(np.abs(image - reference)), cmap=ERROR_COLORMAP, vmin=0, vmax=emax,
                                          interpolation="nearest")
-            _draw_boxes(err_ax, boxes, height, labels)
+            _draw_boxes_flipped(err_ax, boxes, height, labels)
         if r == 0:
             err_ax.set_title("|error|", color="white", fontsize=9)
         for k, box in enumerate(zoomed):

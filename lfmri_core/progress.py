@@ -54,7 +54,7 @@ def bar_callback(bar: Any, description: str | None = None) -> Callable[[int, int
     def update(done: int, total: int) -> None:
         if bar.total != total:
             bar.total = total
-        if description is not None and bar.desc != description:
+        if description is not None and getattr(bar, "desc", None) != description:
             bar.set_description_str(description, refresh=False)
         bar.update(done - bar.n)
 

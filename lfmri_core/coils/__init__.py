@@ -39,6 +39,7 @@ from lfmri_core.coils.compression import CoilCompression, compress_coils, virtua
 from lfmri_core.coils.espirit import EspiritConfig, espirit_kernels, espirit_sensitivities, gram_coefficients  # isort: skip
 from lfmri_core.coils.lowres import LowResConfig, lowres_sensitivities  # isort: skip
 from lfmri_core.coils.nlinv import NlinvConfig, nlinv_sensitivities  # isort: skip
+import lfmri_core.coils.fallback  # isort: skip  # noqa: F401  # registers ESPIRiT's checks and fallback
 
 __all__ = [
     "MIN_COVERAGE",

@@ -157,6 +157,18 @@ def available_sensitivity_methods() -> tuple[str, ...]:
     return tuple(SENSITIVITY_METHODS)
 
 
+_CHECKED_ESTIMATES: dict[str, Callable[..., SensitivityEstimate]] = {}
+"""Methods whose maps :func:`estimate_sensitivities` checks, with the function that runs the
+method, checks its maps and falls back (``function(entry, kspace, config, mask, *, fallback)``);
+:mod:`lfmri_core.coils.fallback` registers ESPIRiT's when the package is imported."""
+
+
+def register_checked_estimate(name: str, function: Callable[..., SensitivityEstimate]) -> None:
+    """Have :func:`estimate_sensitivities` run ``function`` for the method ``name`` (its checks
+    and fallback) instead of the method itself."""
+    _CHECKED_ESTIMATES[name] = function
+
+
 def estimate_sensitivities(
     kspace: np.ndarray | torch.Tensor,
     method: str = "espirit",
@@ -229,11 +241,10 @@ def estimate_sensitivities(
             raise InputError(f"the {method} method takes no calib_size")
         params["calib_size"] = calib_size
     config = entry.config_type(**params)
-    if method != "espirit":
+    checked = _CHECKED_ESTIMATES.get(method)
+    if checked is None:
         return entry.estimate(kspace, config, mask=mask)
-    from lfmri_core.coils.fallback import checked_espirit
-
-    estimate = checked_espirit(entry, kspace, config, mask, fallback=fallback)
+    estimate = checked(entry, kspace, config, mask, fallback=fallback)
     if warn:
         for message in estimate.warnings:
             warnings.warn(message, CalibrationWarning, stacklevel=2)

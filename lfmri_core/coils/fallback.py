@@ -25,6 +25,7 @@ from lfmri_core.coils.base import (
     SENSITIVITY_METHODS,
     SensitivityEstimate,
     SensitivityMethod,
+    register_checked_estimate,
 )
 from lfmri_core.coils.calibration import (
     MaskLike,
@@ -107,3 +108,6 @@ def _fallback(
         maps = torch.cat([maps, rest], dim=1)
     return entry.package(maps, None, region, fallback_config, has_slices, requested="espirit", warnings=tuple(notes),
                          coverage=coverage)
+
+
+register_checked_estimate("espirit", checked_espirit)

@@ -199,7 +199,7 @@ class FastMRIVolume:
     def _read_info(self) -> VolumeInfo:
         f, where = self._file, self.path.name
         if "kspace" not in f:
-            from lfmri_core.io.mrd import mrd_group
+            from lfmri_core.io.sniff import mrd_group
 
             if mrd_group(f) is not None:
                 raise InputError(f"{where} is ISMRMRD/MRD raw data, not a fastMRI file: open it with "

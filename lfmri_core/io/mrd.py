@@ -51,6 +51,7 @@ import numpy as np
 from lfmri_core.errors import InputError
 from lfmri_core.io.budget import check_size
 from lfmri_core.io.ismrmrd_header import EncodingInfo
+from lfmri_core.io.sniff import mrd_group  # noqa: F401  # re-exported: the MRD layout check
 
 INSTALL_HINT = "pip install 'lfmri-viewer[mrd]' (or: pip install ismrmrd)"
 """How to install the optional reader of MRD files."""
@@ -73,16 +74,6 @@ def require_ismrmrd(source: str) -> ModuleType:
     except ImportError:
         raise InputError(f"{source} is ISMRMRD/MRD raw data; reading it needs the ismrmrd package: {INSTALL_HINT}") from None
     return ismrmrd
-
-
-def mrd_group(file: h5py.File) -> str | None:
-    """The name of the MRD dataset group in an open HDF5 file (``dataset`` by convention; else
-    the only top-level group holding ``xml`` or ``data``), None when the file is not MRD."""
-    candidates = [name for name, node in file.items()
-                  if isinstance(node, h5py.Group) and ("xml" in node or "data" in node)]
-    if "dataset" in candidates:
-        return "dataset"
-    return candidates[0] if len(candidates) == 1 else None
 
 
 def _flag(name: str, ismrmrd: ModuleType) -> int:

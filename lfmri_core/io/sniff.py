@@ -14,6 +14,8 @@ import struct
 import zlib
 from pathlib import Path
 
+import h5py
+
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 _MAGIC: tuple[tuple[int, bytes, str], ...] = (
@@ -89,4 +91,14 @@ def not_kspace_message(path: str | os.PathLike[str], kind: str) -> str:
             "(open the raw data: fastMRI or ISMRMRD/MRD .h5, SKM-TEA/M4Raw .h5, BART .cfl/.hdr)")
 
 
-__all__ = ["HDF5_SIGNATURE", "image_format", "not_kspace_message"]
+__all__ = ["HDF5_SIGNATURE", "image_format", "mrd_group", "not_kspace_message"]
+
+
+def mrd_group(file: h5py.File) -> str | None:
+    """The name of the MRD dataset group in an open HDF5 file (``dataset`` by convention; else
+    the only top-level group holding ``xml`` or ``data``), None when the file is not MRD."""
+    candidates = [name for name, node in file.items()
+                  if isinstance(node, h5py.Group) and ("xml" in node or "data" in node)]
+    if "dataset" in candidates:
+        return "dataset"
+    return candidates[0] if len(candidates) == 1 else None

@@ -172,7 +172,7 @@ class CompareView(widgets.VBox, _Subscriber, BatchedRedraw):
         for method in self.methods:
             result = controller.result(method, index)
             if result is not None:
-                found[method] = readout(result, reference, boxes, maxval)
+                found[method] = readout(result, reference, boxes, maxval, controller.pixel_mm)
         return found
 
     def displayed_readouts(self) -> list[dict[str, str]]:

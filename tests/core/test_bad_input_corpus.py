@@ -437,7 +437,7 @@ for flag, value, expect in [
 ]:
     case(f"recon{flag}={value}", expect)(lambda d, f=flag, v=value: recon(volume(d), f, v, *(
         ["--method", "cg-sense"] if f == "--maps" else [])))
-case("no-command", "the following arguments are required: command")(lambda d: [])
+case("no-command", "the following arguments are required: COMMAND")(lambda d: [])
 case("no-file", "the following arguments are required: file")(lambda d: ["recon"])
 case("sample-slices", "num_slices must be an integer >= 1, got 0")(lambda d: ["sample", "--out", str(d / "s"), "--slices", "0"])
 case("sample-geometry", "geometry 'bogus' is unknown")(lambda d: ["sample", "--out", str(d / "s"), "--geometry", "bogus"])

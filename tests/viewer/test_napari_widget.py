@@ -119,7 +119,7 @@ def test_reader_layers_are_reused(make_napari_viewer: MakeViewer, small_dataset:
     assert layers_with_role(viewer, REFERENCE_ROLE) == [reference]
     assert layers_with_role(viewer, BOXES_ROLE) == [boxes]
     names = [layer.name for layer in viewer.layers]
-    assert names.index("small reference") < names.index("zero-filled reconstruction") < names.index("CAM (zero-filled)")
+    assert names.index("small reference") < names.index("zero-filled recon") < names.index("CAM (zero-filled)")
     assert names[-1] == "small lesion boxes"
     kspace = widget.scene.kspace
     assert kspace is not None and not kspace.visible and kspace.data.shape == c.info.image_shape
