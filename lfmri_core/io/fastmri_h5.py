@@ -17,10 +17,9 @@ hyperslabs, so reading slice 7 of a 40-slice volume touches only that slice's by
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +30,7 @@ import numpy as np
 from lfmri_core.errors import InputError
 from lfmri_core.io.atomic import atomic_path
 from lfmri_core.io.budget import check_size
+from lfmri_core.io.h5volume import HDF5_ERRORS, HDF5Volume, error_reason
 from lfmri_core.io.ismrmrd_header import EncodingInfo, build_header, parse_header
 
 TARGET_NAMES = ("reconstruction_rss", "reconstruction_esc")
@@ -106,16 +106,6 @@ def _attr_value(value: Any) -> Any:
     return value
 
 
-_HDF5_ERRORS = (OSError, RuntimeError, KeyError)
-"""What h5py raises for a damaged file: a bad heap or B-tree signature (RuntimeError), a chunk
-that does not decompress (OSError), a link to nowhere (KeyError)."""
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text and text[0] else type(error).__name__
-
-
 def _number_attr(value: Any) -> float | None:
     """A scalar attribute as a float, None when it is not one number (text, an array of several)."""
     if isinstance(value, str):
@@ -129,7 +119,7 @@ def _number_attr(value: Any) -> float | None:
     return float(array.reshape(-1)[0])
 
 
-class FastMRIVolume:
+class FastMRIVolume(HDF5Volume):
     """A fastMRI HDF5 file opened read-only, with lazy per-slice access.
 
     Use as a context manager::
@@ -155,8 +145,8 @@ class FastMRIVolume:
             self.path = Path(getattr(source, "name", "volume.h5"))
             try:
                 self._file = h5py.File(source, "r")
-            except _HDF5_ERRORS as exc:
-                raise InputError(f"{self.path} cannot be read as HDF5 ({_reason(exc)})") from None
+            except HDF5_ERRORS as exc:
+                raise InputError(f"{self.path} cannot be read as HDF5 ({error_reason(exc)})") from None
         else:
             self.path = Path(source)
             if not self.path.exists():
@@ -170,22 +160,14 @@ class FastMRIVolume:
                 raise InputError(not_kspace_message(self.path, kind) if kind else f"{self.path} is not an HDF5 file")
             try:
                 self._file = h5py.File(self.path, "r")
-            except _HDF5_ERRORS as exc:  # a truncated or damaged file: h5py's message names no file
-                raise InputError(f"{self.path} cannot be read as HDF5 ({_reason(exc)})") from None
+            except HDF5_ERRORS as exc:  # a truncated or damaged file: h5py's message names no file
+                raise InputError(f"{self.path} cannot be read as HDF5 ({error_reason(exc)})") from None
         try:
             with self._reading("its structure"):
                 self.info = self._read_info()
         except BaseException:
             self._file.close()
             raise
-
-    @contextlib.contextmanager
-    def _reading(self, what: str) -> Iterator[None]:
-        """h5py's errors on a damaged file, as one InputError naming the file and ``what`` was read."""
-        try:
-            yield
-        except _HDF5_ERRORS as exc:
-            raise InputError(f"{self.path.name} is damaged: HDF5 cannot read {what} ({_reason(exc)})") from None
 
     def _dataset(self, name: str) -> h5py.Dataset | None:
         """The dataset ``name``, None when absent; InputError when it is a group."""
@@ -310,24 +292,6 @@ class FastMRIVolume:
             if value is None or not value.is_integer() or not 0 <= value <= width:
                 raise InputError(f"{where}: attribute 'num_low_frequency' is {attrs['num_low_frequency']!r}; "
                                  f"expected a whole number of columns from 0 to {width}")
-
-    def __enter__(self) -> FastMRIVolume:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __len__(self) -> int:
-        return self.info.num_slices
-
-    def _check_index(self, index: int) -> int:
-        n = self.info.num_slices
-        if not -n <= index < n:
-            raise InputError(f"{self.path.name}: slice {index} does not exist (volume has {n} slices)")
-        return index % n
 
     def kspace(self, index: int) -> np.ndarray:
         """k-space of one slice, shape ``(coils, H, W)`` complex64 (coils = 1 for singlecoil)."""

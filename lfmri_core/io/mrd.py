@@ -38,9 +38,7 @@ encoding spaces, contrasts, phases or sets in one file.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,6 +48,7 @@ import numpy as np
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.budget import check_size
+from lfmri_core.io.h5volume import HDF5_ERRORS, HDF5Volume, error_reason
 from lfmri_core.io.ismrmrd_header import EncodingInfo
 from lfmri_core.io.sniff import mrd_group  # noqa: F401  # re-exported: the MRD layout check
 
@@ -63,7 +62,8 @@ _SKIPPED_FLAGS = (
 )
 """Acquisitions that are not k-space lines of the image."""
 
-_HDF5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+_HDF5_ERRORS = (*HDF5_ERRORS, ValueError, TypeError)
+"""h5py's errors on a damaged file and what the ismrmrd library raises on malformed records."""
 
 
 def require_ismrmrd(source: str) -> ModuleType:
@@ -91,7 +91,7 @@ def _centered_crop_readout(kspace: np.ndarray, rows: int) -> np.ndarray:
     return back.astype(np.complex64)
 
 
-class MRDVolume:
+class MRDVolume(HDF5Volume):
     """An ISMRMRD/MRD file opened read-only like a :class:`~lfmri_core.io.fastmri_h5.FastMRIVolume`.
 
     Opening reads the XML header and the headers of all acquisitions (not their samples) and
@@ -108,6 +108,8 @@ class MRDVolume:
         Remove readout oversampling as the header declares it (default True).
     """
 
+    _read_errors = _HDF5_ERRORS
+
     def __init__(self, path: str | os.PathLike[str], *, average: int | None = None,
                  repetition: int | None = None, remove_oversampling: bool = True) -> None:
         self.path = Path(path)
@@ -118,7 +120,7 @@ class MRDVolume:
         try:
             self._file = h5py.File(self.path, "r")
         except _HDF5_ERRORS as exc:
-            raise InputError(f"{self.path} cannot be read as HDF5 ({_reason(exc)})") from None
+            raise InputError(f"{self.path} cannot be read as HDF5 ({error_reason(exc)})") from None
         try:
             with self._reading("its structure"):
                 self._setup(average, repetition, remove_oversampling)
@@ -127,15 +129,6 @@ class MRDVolume:
             raise
 
     # -- opening -------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _reading(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except InputError:
-            raise
-        except _HDF5_ERRORS as exc:
-            raise InputError(f"{self.path.name} is damaged: HDF5 cannot read {what} ({_reason(exc)})") from None
 
     def _header(self, group: h5py.Group) -> Any:
         where = self.path.name
@@ -332,18 +325,6 @@ class MRDVolume:
 
     # -- the volume interface ---------------------------------------------------------------
 
-    def __enter__(self) -> MRDVolume:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __len__(self) -> int:
-        return self.info.num_slices
-
     @property
     def slice_numbers(self) -> tuple[int, ...]:
         """The MRD ``slice`` counter of each slice of the volume (slices without lines are left out)."""
@@ -353,10 +334,7 @@ class MRDVolume:
         """k-space of one slice, ``(coils, H, W)`` complex64: readout rows (oversampling
         removed), phase-encode columns, every line of the slice averaged over its averages and
         repetitions (or the selected ones); unacquired entries are zero."""
-        n = self.info.num_slices
-        if not -n <= index < n:
-            raise InputError(f"{self.path.name}: slice {index} does not exist (volume has {n} slices)")
-        index %= n
+        index = self._check_index(index)
         chosen = np.flatnonzero(self._line_slice == self._slice_numbers[index])
         coils, height, width = self._grid
         total = np.zeros((coils, height, width), dtype=np.complex128)
@@ -397,11 +375,6 @@ class MRDVolume:
     def header_xml(self) -> str:
         """The file's ISMRMRD XML header, verbatim."""
         return self._xml
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text and text[0] else type(error).__name__
 
 
 __all__ = ["INSTALL_HINT", "MRDVolume", "mrd_group", "require_ismrmrd"]

@@ -16,9 +16,7 @@ magnitude of ``target`` for the chosen echo and the first map.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -26,9 +24,8 @@ import numpy as np
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.budget import check_size
+from lfmri_core.io.h5volume import HDF5_ERRORS, HDF5Volume
 from lfmri_core.io.ismrmrd_header import EncodingInfo
-
-_HDF5_ERRORS = (OSError, RuntimeError, KeyError)
 
 
 def is_skmtea(file: h5py.File) -> bool:
@@ -38,7 +35,7 @@ def is_skmtea(file: h5py.File) -> bool:
     return isinstance(node, h5py.Dataset) and node.ndim == 5 and ("maps" in file or "target" in file)
 
 
-class SKMTEAVolume:
+class SKMTEAVolume(HDF5Volume):
     """An SKM-TEA ``.h5`` file opened read-only, one ``x`` position per slice.
 
     Parameters
@@ -54,7 +51,7 @@ class SKMTEAVolume:
         where = self.path.name
         try:
             self._file = h5py.File(self.path, "r")
-        except _HDF5_ERRORS as exc:
+        except HDF5_ERRORS as exc:
             raise InputError(f"{self.path} cannot be read as HDF5 ({exc})") from None
         try:
             with self._reading("its structure"):
@@ -95,31 +92,6 @@ class SKMTEAVolume:
             target_shape=(ny, nz) if targets else None,
             attrs={"format": "skm-tea", "echo": echo},
         )
-
-    @contextlib.contextmanager
-    def _reading(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except _HDF5_ERRORS as exc:
-            raise InputError(f"{self.path.name} is damaged: HDF5 cannot read {what} ({exc})") from None
-
-    def __enter__(self) -> SKMTEAVolume:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __len__(self) -> int:
-        return self.info.num_slices
-
-    def _check_index(self, index: int) -> int:
-        n = self.info.num_slices
-        if not -n <= index < n:
-            raise InputError(f"{self.path.name}: slice {index} does not exist (volume has {n} slices)")
-        return index % n
 
     def kspace(self, index: int) -> np.ndarray:
         """k-space of the ``x = index`` plane, ``(coils, Ny, Nz)`` complex64."""
