@@ -137,6 +137,18 @@ def build_model(task: str, config: ModelConfig, classifier: LesionClassifier | N
         return LFMRINet(config, classifier=copy.deepcopy(classifier) if config.uses_classifier else None)
 
 
+def starts_from_ablation(start: object, wanted: object) -> bool:
+    """Whether a network of config ``wanted`` may start from weights of config ``start`` by loading
+    the denoisers and ``mu1`` alone: ``start`` is a no-focus network, ``wanted`` the same network
+    with the residual lesion module (which starts neutral, ``U = Z``)."""
+    if not (isinstance(start, LFMRIConfig) and isinstance(wanted, LFMRIConfig)):
+        return False
+    if start.lesion_focus or not wanted.lesion_focus or wanted.lesion_module != "residual":
+        return False
+    shape = ("num_stages", "width", "depth", "cg_iterations", "denoiser", "levels")
+    return all(getattr(start, name) == getattr(wanted, name) for name in shape)
+
+
 def uses_oracle_focus(model_config: ModelConfig | None) -> bool:
     """Whether a model is the oracle-focus LF-MRI variant (boxes instead of Net_c's CAM)."""
     return isinstance(model_config, LFMRIConfig) and model_config.lesion_focus and model_config.focus == "oracle"
@@ -470,6 +482,15 @@ class Trainer:
         if isinstance(found, LFMRIConfig) and isinstance(wanted, LFMRIConfig):
             # how the denoiser is weighed changes no parameter: a network may be fine-tuned with it on or off
             found = replace(found, relax_denoiser=wanted.relax_denoiser)
+        if starts_from_ablation(found, wanted):
+            # The residual lesion module starts at U = Z: the new network begins as the ablation it
+            # is loaded from, with only the lesion module (and mu2) new.
+            missing, unexpected = self.model.load_state_dict(start.state_dict(), strict=False)
+            new = ("lesion_nets.", "raw_mu2", "classifier.")
+            if unexpected or any(not key.startswith(new) for key in missing):
+                raise InputError(f"--init-weights {path}: its tensors do not fit the network "
+                                 f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+            return
         if type(start) is not type(self.model) or found != wanted:
             raise InputError(f"--init-weights {path}: holds {type(start).__name__} {start.config}, the run trains "  # type: ignore[union-attr]
                              f"{type(self.model).__name__} {self.model.config}")  # type: ignore[union-attr]
