@@ -268,11 +268,13 @@ class LesionCorrection(nn.Module):
             raise InputError(f"LesionCorrection needs complex X and Z and a real focus map of one shape (batch, H, W), "
                              f"got {tuple(image.shape)}, {tuple(denoised.shape)}, {tuple(focus.shape)}")
         scale = robust_scale(image.abs().detach())[:, None, None]
+        # stacked along the last axis, so the convolutions get channels-last input like the
+        # denoisers' (about twice as fast on the CPU as a contiguous NCHW stack)
         channels = torch.cat([
-            torch.view_as_real(image / scale).permute(0, 3, 1, 2),
-            torch.view_as_real(denoised / scale).permute(0, 3, 1, 2),
-            focus.to(image.real.dtype)[:, None],
-        ], dim=1)
+            torch.view_as_real(image / scale),
+            torch.view_as_real(denoised / scale),
+            focus.to(image.real.dtype)[..., None],
+        ], dim=-1).permute(0, 3, 1, 2)
         correction = self.net(channels).permute(0, 2, 3, 1).contiguous()
         return denoised + torch.view_as_complex(correction) * scale
 

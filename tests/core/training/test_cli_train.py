@@ -161,7 +161,7 @@ def test_residual_lesion_module_starts_from_the_no_focus_network(tiny_data: Path
     base = ["train", "lfmri", *data, "--classifier", str(classifier_file), "--device", "cpu", "--quiet",
             "--crop-rows", "32", "--val-slices", "1"]
     # no steps trained: the loaded denoisers are the ablation's, the lesion module is new
-    code, out, err = _run([*base, "--init-weights", str(ablation_file), "--lesion-module", "residual",
+    code, _, err = _run([*base, "--init-weights", str(ablation_file), "--lesion-module", "residual",
                            "--mu2-init", "0.1", "--steps", "1", "--lr", "1e-30", "--out", str(tmp_path / "res")], capsys)
     assert code == 0, err
     tuned = load_weights(tmp_path / "res" / "lfmri.safetensors")
