@@ -21,15 +21,10 @@ import torch
 from lfmri_core.errors import InputError
 from lfmri_core.models import ClassifierConfig
 from lfmri_core.training.config import TrainingConfig
-from lfmri_core.training.data import (
-    SliceDataset,
-    SliceSample,
-    TrainingData,
-    twin_pairs,
-    validation_positions,
-)
 from lfmri_core.training.factory import ModelConfig
 from lfmri_core.training.labels import frequent_labels, positive_weights
+from lfmri_core.training.slices import SliceDataset, SliceSample, twin_pairs, validation_positions
+from lfmri_core.training.volumes import TrainingData
 
 __all__ = ["DataOrder", "RunData", "ShardBatches", "keep_list", "run_datasets", "run_seeds"]
 

@@ -21,8 +21,8 @@ from lfmri_core.models import LFMRINet
 from lfmri_core.models.classifier import Normalisation, input_scales
 from lfmri_core.physics import center_crop
 from lfmri_core.training.batch import coil_images, recon_batch, rss_target, zero_filled
-from lfmri_core.training.data import SliceDataset
 from lfmri_core.training.losses import ReconstructionLoss
+from lfmri_core.training.slices import SliceDataset
 
 __all__ = ["classifier_losses", "oracle_focus_maps", "pair_scales", "reconstruction_losses", "staged_estimate"]
 

@@ -59,12 +59,6 @@ from lfmri_core.training.checkpoint import (
     trim_log,
 )
 from lfmri_core.training.config import TrainingConfig
-from lfmri_core.training.data import (
-    SliceDataset,
-    SliceSample,
-    TrainingData,
-    describe_counts,
-)
 from lfmri_core.training.distributed import (
     DistributedContext,
     all_ranks_sum,
@@ -96,7 +90,9 @@ from lfmri_core.training.steps import (
     reconstruction_losses,
     staged_estimate,
 )
+from lfmri_core.training.slices import SliceDataset, SliceSample, describe_counts
 from lfmri_core.training.validation import validate_classifier, validate_reconstruction
+from lfmri_core.training.volumes import TrainingData
 
 __all__ = [
     "CHECKPOINT_NAME",

@@ -20,7 +20,7 @@ from torch import nn
 from lfmri_core.metrics.classification import roc_auc
 from lfmri_core.physics import center_crop
 from lfmri_core.training.batch import coil_images, recon_batch, rss_target
-from lfmri_core.training.data import SliceDataset
+from lfmri_core.training.slices import SliceDataset
 
 __all__ = ["FocusMaps", "validate_classifier", "validate_reconstruction"]
 
