@@ -1,20 +1,13 @@
-"""The paper's tables from :class:`~lfmri_core.study.runner.EvaluationResults`.
+"""The paper's tables from :class:`~lfmri_core.study.runner.EvaluationResults`, by one name.
 
-- :func:`quality_table`: Tables 1 (PD) and 2 (PDFS): methods x (PSNR, SSIM, LF-PSNR, LF-SSIM)
-  at each acceleration, mean ± standard deviation over volumes.
-- :func:`stage_table`: Table 3, LF-MRI with ``T`` stages, over all test volumes.
-- :func:`classifier_table`: Table 7, Net_c's accuracy and ROC AUC on each method's
-  reconstructions and on the fully sampled images.
-- :func:`cam_table`: CAM localisation, pointing game and CAM energy inside the boxes, with
-  the centre prior (a fixed point) as the baseline a CAM has to beat.
-- :func:`paired_comparisons` and :func:`paired_table`: paired differences between methods
-  (LF-MRI vs its no-focus ablation and vs CS, each stage count vs the next) with bootstrap
-  confidence intervals (:mod:`lfmri_core.study.statistics`).
-- :func:`target_checks`: the targets at 8x, PASS/FAIL with the measured numbers.
+This module gathers the names of the modules that build them:
 
-The code lives in :mod:`.table_format` (:class:`Table`, :class:`Summary`, number formats),
-:mod:`.result_tables` (Tables 1-3 and 7, the CAM table), :mod:`.comparisons` (paired
-differences) and :mod:`.targets` (the target checks); this module gathers their names.
+- :mod:`.result_tables`: Tables 1 and 2 (image quality per contrast), 3 (stage ablation) and
+  7 (Net_c on each method's images), and the CAM localisation table with its centre prior;
+- :mod:`.comparisons`: paired differences between methods (and stage counts) with bootstrap
+  confidence intervals (:mod:`lfmri_core.study.statistics`);
+- :mod:`.targets`: the targets at 8x, PASS/FAIL with the measured numbers;
+- :mod:`.table_format`: :class:`Table` and :class:`Summary`, which they all build.
 
 Conventions: the standard deviation is the sample standard deviation (``ddof=1``) over volumes
 (only the mean is shown for a single volume); NaN values (LF metrics of a volume without
