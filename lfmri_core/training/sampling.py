@@ -109,7 +109,7 @@ class RunData:
     train_set: SliceDataset
     """Training items (labelled ones for the classifier; twin pairs when asked for)."""
     val_set: SliceDataset
-    """The fixed validation subset (:func:`~lfmri_core.training.data.validation_positions`)."""
+    """The fixed validation subset (:func:`~lfmri_core.training.slices.validation_positions`)."""
     class_names: tuple[str, ...]
     """Lesion types of classes ``1 ..`` of the classifier (empty otherwise)."""
     pos_weight: torch.Tensor | None

@@ -7,9 +7,12 @@ so any front end can drive it; :meth:`Trainer.run` is the loop with a tqdm bar, 
 source, the phase-1 classifier and ``torchrun`` (see :mod:`lfmri_core.training.distributed`).
 
 The trainer's parts live beside it: :mod:`.factory` (which model a task trains, freshly seeded),
-:mod:`.sampling` (the seeded data order and its shards), :mod:`.validation` (the validation
-rounds) and :mod:`.checkpoint` (exact-resume checkpoints); this module holds the loop itself:
-the optimizer step, the per-batch losses, the log, checkpoints and the final weights.
+:mod:`.sampling` (the run's slices, their seeded order and this process's shard), :mod:`.steps`
+(the loss of one batch), :mod:`.validation` (the validation rounds), :mod:`.report` (log lines,
+:class:`~lfmri_core.training.report.TrainingResult`) and :mod:`.checkpoint` (exact-resume
+checkpoints); this module holds the loop itself: the optimizer step, the log, checkpoints and
+the final weights. It still offers the names it had before the split (``build_model``,
+``load_phase1_classifier``, ``DataOrder``, ...).
 
 Outputs in the run folder (rank 0 writes them):
 
