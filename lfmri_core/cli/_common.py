@@ -1,5 +1,9 @@
 """What the commands share: one-line usage errors, slice and parameter syntax, the source
-options of multi-average and multi-echo files, annotations beside a volume, JSON without NaN."""
+options of multi-average and multi-echo files, annotations beside a volume, JSON without NaN.
+
+The names keep the leading underscore they had when the CLI was one module: they are internal
+to :mod:`lfmri_core.cli`.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise InputError(f"{message} (see '{self.prog} --help')")
-
 
 
 def _slice_range(text: str) -> slice | list[int]:
