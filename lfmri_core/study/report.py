@@ -81,7 +81,7 @@ def build_tables(
     prior_center
         The evaluation's centre-prior pixel (None: the frame centre), for the CAM table's note.
     comparisons
-        :func:`~lfmri_core.study.tables.paired_comparisons` of ``results`` if already computed
+        :func:`~lfmri_core.study.comparisons.paired_comparisons` of ``results`` if already computed
         (default: computed here with seed :data:`BOOTSTRAP_SEED`).
     """
     if comparisons is None:

@@ -5,7 +5,11 @@
 :mod:`.labels`: image-level labels from fastMRI+ annotations; :mod:`.masks`: the per-batch 4x/8x
 masks; :mod:`.batch`: readout crop, mask, coil maps and target of a batch; :mod:`.losses`: L1,
 SSIM, the CAM-weighted lesion loss and a perceptual loss; :mod:`.checkpoint`: exact-resume
-checkpoints; :mod:`.distributed`: ``torchrun`` / DDP; :mod:`.trainer`: the loop.
+checkpoints; :mod:`.distributed`: ``torchrun`` / DDP; the run itself: :mod:`.factory` (the model a
+task trains), :mod:`.sampling` (which slices, in which seeded order, in which shard),
+:mod:`.steps` (the loss of one batch), :mod:`.validation` (the validation rounds),
+:mod:`.report` (log lines and the run's result), :mod:`.trainer` (the loop) and :mod:`.job` (a
+whole run as the command line starts it).
 
 The models themselves (:mod:`lfmri_core.models`) never import this package.
 """
@@ -27,16 +31,11 @@ from lfmri_core.training.distributed import DistributedContext, distributed_sess
 from lfmri_core.training.labels import frequent_labels, positive_weights, slice_targets
 from lfmri_core.training.losses import LossTerms, ReconstructionLoss, SSIMLoss, lesion_l1, lesion_weights, ssim_loss
 from lfmri_core.training.masks import DEFAULT_ACCELERATIONS, draw_mask_spec
-from lfmri_core.training.trainer import (
-    DataOrder,
-    Trainer,
-    TrainingJob,
-    TrainingResult,
-    build_model,
-    default_model_config,
-    load_phase1_classifier,
-    train,
-)
+from lfmri_core.training.factory import build_model, default_model_config, load_phase1_classifier
+from lfmri_core.training.job import TrainingJob, train
+from lfmri_core.training.report import TrainingResult
+from lfmri_core.training.sampling import DataOrder
+from lfmri_core.training.trainer import Trainer
 
 __all__ = [
     "DEFAULT_ACCELERATIONS",

@@ -9,6 +9,9 @@
   states of its :class:`torch.Generator` s (``get_state()`` is a uint8 tensor);
 - header metadata :data:`METADATA_KEY`: JSON with the step, elapsed seconds, the training
   configuration, and whatever else the trainer keeps (format :data:`FORMAT_NAME`).
+
+:func:`check_resumable` refuses a checkpoint of another task, architecture or settings, and
+:func:`trim_log` drops the log lines a resumed run will write again.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import torch
 from torch import nn
 
 from lfmri_core.errors import InputError
-from lfmri_core.io.atomic import atomic_path
+from lfmri_core.io.atomic import atomic_path, atomic_write_text
+from lfmri_core.training.config import RESUMABLE_CHANGES, TrainingConfig
 
 FORMAT_NAME = "lfmri-training-checkpoint"
 FORMAT_VERSION = 1
@@ -141,3 +145,41 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: Mapping[int, M
 def read_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Only the JSON metadata of a checkpoint (no tensors are read)."""
     return _read(Path(path), with_tensors=False)[0]
+
+
+def check_resumable(metadata: Mapping[str, Any], config: TrainingConfig, model_config: Mapping[str, Any], *,
+                    source: str) -> None:
+    """Refuse to resume a checkpoint of another task, architecture or settings.
+
+    Parameters
+    ----------
+    metadata
+        The checkpoint's metadata.
+    config
+        The settings of the run that resumes; only :data:`~lfmri_core.training.config.RESUMABLE_CHANGES`
+        may differ from the stored ones (settings the checkpoint predates count at their defaults).
+    model_config
+        The run's architecture as JSON values.
+    source
+        The checkpoint's name, for the messages.
+    """
+    if metadata.get("task") != config.task:
+        raise InputError(f"{source} is a checkpoint of {metadata.get('task')!r}, not of {config.task!r}")
+    if metadata.get("model_config") != model_config:
+        raise InputError(f"{source} is a checkpoint of another {config.task} architecture")
+    current = config.to_dict()
+    defaults = TrainingConfig(task=config.task).to_dict()
+    stored = {k: v for k, v in defaults.items() if k not in ("task",)} | metadata.get("config", {})
+    differing = sorted(k for k in set(stored) | set(current) if k not in RESUMABLE_CHANGES and stored.get(k) != current.get(k))
+    if differing:
+        detail = ", ".join(f"{k}={stored.get(k)!r} (now {current.get(k)!r})" for k in differing)
+        raise InputError(f"{source}: the run was started with other settings: {detail}")
+
+
+def trim_log(log: Path, step: int) -> None:
+    """Keep only the rounds of ``log`` (a ``train_log.jsonl``) up to ``step``, if it exists."""
+    if not log.is_file():
+        return
+    kept = [line for line in log.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    atomic_write_text(log, "".join(line + "\n" for line in kept))
