@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="JSON of every slice's per-stage LF-PSNR")
     args = p.parse_args(argv)
 
-    csv = args.annotations or next(c for c in sorted(args.data.glob("*.csv")) if "file_list" not in c.name)
+    csv = args.annotations or next((c for c in sorted(args.data.glob("*.csv")) if "file_list" not in c.name), None)
+    if csv is None:
+        p.error(f"no annotation CSV in {args.data}: give --annotations, or --data the evaluation's cache folder")
     annotations = read_annotations(csv)
     traced: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = []
     solve = unrolled.solve_data_consistency

@@ -18,7 +18,7 @@ from lfmri_core.progress import progress_bar
 _TRAIN_TASKS = ("classifier", "lfmri", "unrolled-no-focus", "unet")
 # Architecture options of the unrolled networks (LF-MRI and its no-focus ablation).
 _UNROLLED_SHAPE = ("num_stages", "width", "denoiser", "levels")
-_FOCUS_SHAPE = ("focus", "relax_denoiser")  # lfmri only
+_FOCUS_SHAPE = ("focus", "relax_denoiser", "lesion_module", "mu2_init")  # lfmri only
 # Options of `lfmri train` in the order the stored command line lists them.
 _TRAIN_OPTIONS = (
     "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "num_slices", "cache", "steps",
@@ -26,7 +26,7 @@ _TRAIN_OPTIONS = (
     "num_stages", "width", "denoiser", "levels", "backbone", "num_classes",
     "pooling", "norm", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
     "flip_fraction", "validate_every",
-    "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "recon_fraction", "recon_weights",
+    "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "lesion_module", "mu2_init", "recon_fraction", "recon_weights",
     "init_weights", "time_budget", "preload", "resume", "quiet",
 )
 
@@ -141,13 +141,15 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         model_config = UNetConfig(**({"width": args.width} if args.width is not None else {}))
     else:
         shape = {k: getattr(args, k) for k in _UNROLLED_SHAPE if getattr(args, k) is not None}
+        lesion = {k: getattr(args, k) for k in ("lesion_module", "mu2_init") if getattr(args, k) is not None}
         if oracle:
-            model_config = LFMRIConfig(lesion_focus=True, focus="oracle", relax_denoiser=args.relax_denoiser, **shape)
+            model_config = LFMRIConfig(lesion_focus=True, focus="oracle", relax_denoiser=args.relax_denoiser,
+                                       **shape, **lesion)
         elif task == "lfmri":
             assert classifier_path is not None
             net_c = load_phase1_classifier(classifier_path)
             model_config = LFMRIConfig(lesion_focus=True, classifier=net_c.config, relax_denoiser=args.relax_denoiser,
-                                       **shape)
+                                       **shape, **lesion)
         else:
             model_config = LFMRIConfig(lesion_focus=False, **shape)
 
@@ -160,7 +162,19 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
                 and args.focus != start_config.focus:
             raise InputError(f"--focus {args.focus} does not match the focus of --init-weights {args.init_weights} "
                              f"({start_config.focus})")
-        if keeps_architecture:
+        if isinstance(start_config, LFMRIConfig) and start_config.lesion_focus and args.lesion_module is not None \
+                and args.lesion_module != start_config.lesion_module:
+            raise InputError(f"--lesion-module {args.lesion_module} does not match the lesion module of --init-weights "
+                             f"{args.init_weights} ({start_config.lesion_module})")
+        if isinstance(start_config, LFMRIConfig) and not start_config.lesion_focus and task == "lfmri":
+            if args.lesion_module != "residual":
+                raise InputError(f"--init-weights {args.init_weights} is a network without lesion focus: an lfmri "
+                                 f"run can start from it only with --lesion-module residual")
+            # the ablation's denoisers with a new residual lesion module (it starts neutral)
+            model_config = dataclasses.replace(model_config, **{k: getattr(start_config, k) for k in
+                                                                 ("num_stages", "width", "depth", "cg_iterations",
+                                                                  "denoiser", "levels")})
+        elif keeps_architecture:
             model_config = start_config  # fine-tuning keeps the file's architecture
             if isinstance(model_config, LFMRIConfig) and model_config.lesion_focus and args.relax_denoiser:
                 # how the denoiser is weighed changes no parameter: the command line's choice applies
@@ -297,6 +311,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--relax-denoiser", action="store_true",
                    help="lfmri: weigh each stage's denoiser by 1 - c_t, so inside lesions data consistency and the "
                         "lesion module decide")
+    p.add_argument("--lesion-module", choices=("separate", "residual"),
+                   help="lfmri: how each stage's lesion estimate U_t is made: separate (default; a second network "
+                        "G_u(X)) or residual (U_t = Z_t + R_t(X, Z_t, c_t), starting at U_t = Z_t with the focus map "
+                        "as an input; may start from a no-focus network's --init-weights)")
+    p.add_argument("--mu2-init", type=float, metavar="MU",
+                   help="lfmri: initial weight mu2 of every stage's lesion term (default 0.5)")
     p.add_argument("--preload", action="store_true",
                    help="read the training slices onto the device once (keeps a GPU fed; needs the memory)")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",

@@ -25,6 +25,7 @@ from lfmri_core.models.unet import UNet
 from lfmri_core.models.unet_recon import UNetConfig, UNetRecon
 from lfmri_core.models.unrolled import (
     DenoiserCNN,
+    LesionCorrection,
     DenoiserUNet,
     LFMRIConfig,
     LFMRINet,
@@ -46,6 +47,7 @@ __all__ = [
     "min_max_normalise",
     "normalise_images",
     "DenoiserCNN",
+    "LesionCorrection",
     "DenoiserUNet",
     "LFMRIConfig",
     "LFMRINet",

@@ -79,6 +79,18 @@ def build_model(task: str, config: ModelConfig, classifier: LesionClassifier | N
         return LFMRINet(config, classifier=copy.deepcopy(classifier) if config.uses_classifier else None)
 
 
+def starts_from_ablation(start: object, wanted: object) -> bool:
+    """Whether a network of config ``wanted`` may start from weights of config ``start`` by loading
+    the denoisers and ``mu1`` alone: ``start`` is a no-focus network, ``wanted`` the same network
+    with the residual lesion module (which starts neutral, ``U = Z``)."""
+    if not (isinstance(start, LFMRIConfig) and isinstance(wanted, LFMRIConfig)):
+        return False
+    if start.lesion_focus or not wanted.lesion_focus or wanted.lesion_module != "residual":
+        return False
+    shape = ("num_stages", "width", "depth", "cg_iterations", "denoiser", "levels")
+    return all(getattr(start, name) == getattr(wanted, name) for name in shape)
+
+
 def uses_oracle_focus(model_config: ModelConfig | None) -> bool:
     """Whether a model is the oracle-focus LF-MRI variant (boxes instead of Net_c's CAM)."""
     return isinstance(model_config, LFMRIConfig) and model_config.lesion_focus and model_config.focus == "oracle"

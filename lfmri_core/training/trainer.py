@@ -74,6 +74,7 @@ from lfmri_core.training.factory import (  # re-exported: the names this module 
     default_model_config,
     load_phase1_classifier,
     needs_classifier,
+    starts_from_ablation,
     uses_oracle_focus,
 )
 from lfmri_core.training.losses import ReconstructionLoss
@@ -109,6 +110,7 @@ __all__ = [
     "format_validation",
     "load_phase1_classifier",
     "needs_classifier",
+    "starts_from_ablation",
     "uses_oracle_focus",
 ]
 
@@ -269,6 +271,15 @@ class Trainer:
         if isinstance(found, LFMRIConfig) and isinstance(wanted, LFMRIConfig):
             # how the denoiser is weighed changes no parameter: a network may be fine-tuned with it on or off
             found = replace(found, relax_denoiser=wanted.relax_denoiser)
+        if starts_from_ablation(found, wanted):
+            # The residual lesion module starts at U = Z: the new network begins as the ablation it
+            # is loaded from, with only the lesion module (and mu2) new.
+            missing, unexpected = self.model.load_state_dict(start.state_dict(), strict=False)
+            new = ("lesion_nets.", "raw_mu2", "classifier.")
+            if unexpected or any(not key.startswith(new) for key in missing):
+                raise InputError(f"--init-weights {path}: its tensors do not fit the network "
+                                 f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+            return
         if type(start) is not type(self.model) or found != wanted:
             raise InputError(f"--init-weights {path}: holds {type(start).__name__} {start.config}, the run trains "  # type: ignore[union-attr]
                              f"{type(self.model).__name__} {self.model.config}")  # type: ignore[union-attr]

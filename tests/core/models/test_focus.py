@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox
-from lfmri_core.models import LFMRIConfig, LFMRINet, build_classifier, load_weights, save_weights, solve_data_consistency
+from lfmri_core.models import LesionCorrection, LFMRIConfig, LFMRINet, build_classifier, load_weights, save_weights, solve_data_consistency
 from lfmri_core.models.focus import box_focus_map, box_focus_maps
 from lfmri_core.physics import SenseOperator, center_crop
 
@@ -187,3 +188,75 @@ def test_relaxing_needs_the_lesion_term() -> None:
         solve_data_consistency(op, x, x, x, torch.tensor(0.5), relax_denoiser=True)
     with pytest.raises(InputError, match="need lesion_focus on"):
         LFMRIConfig(lesion_focus=False, relax_denoiser=True)
+
+
+# --- the residual lesion module ---------------------------------------------------------------------
+
+
+def _residual(seed: int = 0, focus: str = "oracle") -> LFMRINet:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LFMRINet(LFMRIConfig(num_stages=2, width=4, depth=3, cg_iterations=2, focus=focus,  # type: ignore[arg-type]
+                                    lesion_module="residual", mu2_init=0.2))
+
+
+def test_a_new_residual_lesion_module_returns_the_denoised_image_and_learns_from_the_focus() -> None:
+    gen = torch.Generator().manual_seed(3)
+    shape = (2, 12, 12)
+    x = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
+    z = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
+    focus = torch.zeros(shape)
+    focus[:, 3:6, 4:8] = 1.0
+    module = LesionCorrection(width=4, depth=3)
+    assert torch.equal(module(x, z, focus), z)  # zero last layer: U = Z exactly
+    module(x, z, focus).abs().sum().backward()
+    last = module.net[-1]
+    assert last.weight.grad is not None and float(last.weight.grad.abs().sum()) > 0
+    # the focus map is an input: a trained module answers to where the lesion is
+    with torch.no_grad():
+        last.weight.normal_(generator=gen)
+    assert not torch.equal(module(x, z, focus), module(x, z, torch.zeros(shape)))
+    with pytest.raises(InputError, match="one shape"):
+        module(x, z, focus[:, :4])
+
+
+def test_a_new_residual_network_solves_the_ablation_stage_with_extra_weight_on_the_denoiser_in_the_map() -> None:
+    """With ``U = Z`` each stage's data consistency is the ablation's with ``2 mu1 + 2 mu2 c^2`` on ``Z``."""
+    net = _residual()
+    ablation = LFMRINet(LFMRIConfig(num_stages=2, width=4, depth=3, cg_iterations=2, lesion_focus=False))
+    missing, unexpected = net.load_state_dict(ablation.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(("lesion_nets.", "raw_mu2")) for k in missing)
+    kspace, mask, maps = _problem()
+    focus = torch.zeros(2, 24, 24)
+    with torch.no_grad():
+        # an all-zero focus map: exactly the ablation
+        torch.testing.assert_close(net(kspace, mask, maps, focus=focus).image, ablation(kspace, mask, maps).image,
+                                   rtol=0, atol=0)
+        focus[:, 8:14, 6:12] = 1.0
+        out = net(kspace, mask, maps, focus=focus).image
+        # by hand: the ablation's stages with the denoiser weighted 2 mu1 + 2 mu2 c^2
+        op = SenseOperator(maps, mask)
+        adjoint = op.adjoint(kspace)
+        x = adjoint
+        for t in range(2):
+            z = ablation.denoisers[t](x)
+            x = solve_data_consistency(op, adjoint, x, z, net.mu1[t], lesion_target=z, cam=focus, mu2=net.mu2[t],
+                                       iterations=2)
+        torch.testing.assert_close(out, x, rtol=0, atol=0)
+        assert not torch.equal(out, ablation(kspace, mask, maps).image)
+
+
+def test_residual_lesion_module_config_round_trips_and_old_configs_keep_the_separate_module(tmp_path: Path) -> None:
+    net = _residual()
+    path = tmp_path / "residual.safetensors"
+    save_weights(path, net)
+    loaded = load_weights(path)
+    assert isinstance(loaded, LFMRINet) and loaded.config.lesion_module == "residual"
+    assert isinstance(loaded.lesion_nets[0], LesionCorrection)  # type: ignore[index]
+    stored = json.loads(LFMRIConfig(num_stages=2).to_json())
+    del stored["lesion_module"]
+    assert LFMRIConfig.from_json(json.dumps(stored)).lesion_module == "separate"
+    with pytest.raises(InputError, match="lesion_module must be 'separate' or 'residual'"):
+        LFMRIConfig(lesion_module="both")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="lesion_module 'residual' need lesion_focus on"):
+        LFMRIConfig(lesion_focus=False, lesion_module="residual")

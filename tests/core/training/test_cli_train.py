@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from lfmri_core.cli import main
 from lfmri_core.models import read_weights_metadata
@@ -145,3 +146,36 @@ def test_oracle_focus_training_from_the_command_line(tiny_data: Path, classifier
     for args, message in cases:
         err = _error([*args, "--out", str(tmp_path / "x")], capsys)
         assert message in err, (args, err)
+
+
+def test_residual_lesion_module_starts_from_the_no_focus_network(tiny_data: Path, classifier_file: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from lfmri_core.models import LesionCorrection, load_weights
+
+    capsys.readouterr()
+    data = ["--data", str(tiny_data), "--annotations", str(tiny_data / "lfmri_knee.csv")]
+    code, out, err = _run(["train", "unrolled-no-focus", *data, *TINY, "--steps", "1", "--out", str(tmp_path / "ab")], capsys)
+    assert code == 0, err
+    ablation_file = tmp_path / "ab" / "unrolled-no-focus.safetensors"
+    ablation = load_weights(ablation_file)
+    base = ["train", "lfmri", *data, "--classifier", str(classifier_file), "--device", "cpu", "--quiet",
+            "--crop-rows", "32", "--val-slices", "1"]
+    # no steps trained: the loaded denoisers are the ablation's, the lesion module is new
+    code, _, err = _run([*base, "--init-weights", str(ablation_file), "--lesion-module", "residual",
+                           "--mu2-init", "0.1", "--steps", "1", "--lr", "1e-30", "--out", str(tmp_path / "res")], capsys)
+    assert code == 0, err
+    tuned = load_weights(tmp_path / "res" / "lfmri.safetensors")
+    assert tuned.config.lesion_module == "residual" and tuned.config.num_stages == 1  # type: ignore[union-attr]
+    assert isinstance(tuned.lesion_nets[0], LesionCorrection)  # type: ignore[union-attr,index]
+    assert abs(float(tuned.mu2.detach()[0]) - 0.1) < 1e-6  # type: ignore[union-attr,index]
+    for name, value in ablation.state_dict().items():
+        torch.testing.assert_close(tuned.state_dict()[name], value, rtol=1e-20, atol=1e-20)
+    meta = read_weights_metadata(tmp_path / "res" / "lfmri.safetensors")
+    assert "--lesion-module residual" in meta["command"] and "--mu2-init 0.1" in meta["command"]
+    err = _error([*base, "--init-weights", str(ablation_file), "--steps", "1", "--out", str(tmp_path / "sep")], capsys)
+    assert "can start from it only with --lesion-module residual" in err
+    err = _error([*base, "--init-weights", str(tmp_path / "res" / "lfmri.safetensors"), "--lesion-module", "separate",
+                  "--steps", "1", "--out", str(tmp_path / "mis")], capsys)
+    assert "--lesion-module separate does not match the lesion module of --init-weights" in err
+    err = _error(["train", "unet", *data, "--lesion-module", "residual", *TINY[:2], "--out", str(tmp_path / "u")], capsys)
+    assert "--lesion-module applies to lfmri only" in err
