@@ -231,6 +231,11 @@ def run_recon_batch(args: argparse.Namespace, recon_one: ReconOne) -> int:
             settings = _settings(args, fmt)
             prints = {item.name: _fingerprint(item.source, settings) for item in items}
             done_before = {item.name for item in items if finished_report(item, prints[item.name]) is not None}
+            stale = [item for item in items if item.name not in done_before and item.report.is_file()]
+            if stale and shard.is_main:
+                warnings.warn(f"{len(stale)} file{'s' if len(stale) > 1 else ''} in --out {out} (first "
+                              f"{stale[0].report.name}) were made with other settings, from a changed input or are "
+                              "incomplete: made again", InputWarning, stacklevel=1)
             # Every process has decided what is left before any of them writes a new output.
             shard.barrier()
             pending = [item for item in items if item.name not in done_before]

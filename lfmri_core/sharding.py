@@ -40,6 +40,7 @@ __all__ = [
     "Shard",
     "is_file_list",
     "list_inputs",
+    "main_first",
     "read_file_list",
     "shard_session",
 ]
@@ -141,6 +142,17 @@ def shard_session(device: str = "auto") -> Iterator[Shard]:
         yield shard
     finally:
         torch.distributed.destroy_process_group()
+
+
+@contextlib.contextmanager
+def main_first(shard: Shard) -> Iterator[None]:
+    """Rank 0 runs the block first (makes a shared cache, say); the others run it after, when
+    what it made is there."""
+    if not shard.is_main:
+        shard.barrier()
+    yield
+    if shard.is_main:
+        shard.barrier()
 
 
 def is_file_list(path: str | os.PathLike[str]) -> bool:
