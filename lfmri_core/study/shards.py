@@ -124,10 +124,13 @@ def _decode(cls: type, data: dict[str, Any]) -> Any:
     return cls(**values)
 
 
-def _write_part(path: Path, fingerprint: str, volume: EvaluationVolume, results: EvaluationResults) -> None:
+def _write_part(path: Path, fingerprint: str, volume: EvaluationVolume, results: EvaluationResults,
+                shard: Shard) -> None:
     payload = {
         "fingerprint": fingerprint,
         "volume": volume.name,
+        "rank": shard.rank,
+        "world_size": shard.world_size,
         "device": results.device,
         "seconds": results.seconds,
         "has_classifier": results.has_classifier,
@@ -194,7 +197,7 @@ def evaluate_in_parts(
                                  device=dev, pointing_tolerance=pointing_tolerance, prior_center=prior_center,
                                  progress=report, cancel=cancel)
         base += round(per_slice * len(volume.slices))
-        _write_part(folder / f"{volume.name}.json", prints[volume.name], volume, results)
+        _write_part(folder / f"{volume.name}.json", prints[volume.name], volume, results, shard)
     shard.barrier()
     if not shard.is_main:
         return None
