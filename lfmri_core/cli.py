@@ -459,6 +459,7 @@ def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs, shard: Shard) -
     import math
     import shlex
 
+    from lfmri_core.sharding import main_first
     from lfmri_core.study import (
         SyntheticRecipe,
         ensure_synthetic_set,
@@ -466,7 +467,6 @@ def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs, shard: Shard) -
         plan_evaluation,
         write_results,
     )
-    from lfmri_core.sharding import main_first
     from lfmri_core.study.shards import evaluate_in_parts
     from lfmri_core.study.testset import lesion_slices_only
 

@@ -40,7 +40,12 @@ from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.recon.registry import CancelCallback
 from lfmri_core.sharding import Shard, read_json
 from lfmri_core.study.plan import EvaluationPlan
-from lfmri_core.study.runner import EvaluationResults, SliceResult, VolumeResult, run_evaluation
+from lfmri_core.study.runner import (
+    EvaluationResults,
+    SliceResult,
+    VolumeResult,
+    run_evaluation,
+)
 from lfmri_core.study.testset import EvaluationSet, EvaluationVolume
 
 __all__ = ["PARTS_FOLDER", "check_out_apart", "evaluate_in_parts", "part_fingerprint", "read_part"]
