@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -261,10 +262,21 @@ def test_evaluate_two_processes_equal_one_and_resume(data: Path, weights: Path, 
     assert {name for name in before if after[name] != before[name]} == {"knee_1.json"}
     for name in csvs:
         assert (two / name).read_text() == (one / name).read_text(), name
-    # other settings: no part is reused
-    assert main([*evaluate_args(data, weights, one), "--pointing-tolerance", "2"]) == 0
-    assert all(t != before[name] for name, t in mtimes(one / "parts", "*.json").items())
     capsys.readouterr()
+    # a part made with other settings is not reused
+    from lfmri_core.study import load_fastmri_set, plan_evaluation
+    from lfmri_core.study.shards import part_fingerprint, read_part
+
+    volume = load_fastmri_set(data, data / "knee.csv").volumes[1]
+    plan = plan_evaluation(["zero-filled", "lfmri", "unrolled-no-focus"], accelerations=[8.0], weights_dir=weights,
+                           stage_weights={2: weights / "lfmri-t2.safetensors"})
+    same = part_fingerprint(volume, plan, device=torch.device("cpu"), tolerance=0.0, prior_center=None)
+    assert read_part(one / "parts" / "knee_1.json", same) is not None
+    for other in (part_fingerprint(volume, plan, device=torch.device("cpu"), tolerance=2.0, prior_center=None),
+                  part_fingerprint(volume, plan, device=torch.device("cpu"), tolerance=0.0, prior_center=(5.0, 5.0)),
+                  part_fingerprint(volume, replace(plan, accelerations=(4.0,)), device=torch.device("cpu"),
+                                   tolerance=0.0, prior_center=None)):
+        assert other != same and read_part(one / "parts" / "knee_1.json", other) is None
 
 
 # --- bad input ----------------------------------------------------------------------------
