@@ -248,8 +248,8 @@ def run_recon_batch(args: argparse.Namespace, recon_one: ReconOne) -> int:
                                                 "rank": shard.rank, "world_size": shard.world_size}}
                 try:
                     recon_one(one, inputs)
-                except InputError as err:
-                    failed[str(item.source)] = str(err)
+                except (InputError, OSError) as err:  # this file's problem: the others go on
+                    failed[str(item.source)] = " ".join(str(err).split())
                     warnings.warn(f"{item.source} failed: {err}", InputWarning, stacklevel=1)
             everyone = shard.gather(failed)
             if not shard.is_main:

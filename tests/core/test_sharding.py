@@ -337,3 +337,22 @@ def test_a_readable_file_among_damaged_ones_is_reconstructed(data: Path, tmp_pat
     captured = capsys.readouterr()
     assert "lfmri: warning: skipped" in captured.err and "bad.h5" in captured.err
     assert [r["status"] for r in read_csv(tmp_path / "out" / "summary.csv")] == ["done"]
+
+
+def test_a_file_that_fails_is_reported_and_the_others_go_on(data: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "two.h5").write_bytes((data / "knee_0.h5").read_bytes())
+    with h5py.File(data / "knee_1.h5") as f:
+        write_volume(mixed / "one.h5", f["kspace"][:1], encoding=EncodingInfo((SIZE, SIZE), (SIZE, SIZE)),
+                     reconstruction_rss=f["reconstruction_rss"][:1], attrs={"acquisition": "CORPD_FBK"})
+    assert main(["recon", str(mixed), "--out", str(tmp_path / "out"), "--slices", "1", "--quiet"]) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("lfmri: error: ")]
+    assert len(errors) == 1 and "1 of 2 files failed (one.h5)" in errors[0], captured.err
+    assert "one.h5 failed: --slices names slice 1, but the volume has 1 slices" in captured.err
+    rows = read_csv(tmp_path / "out" / "summary.csv")
+    assert [(Path(r["file"]).name, r["status"], r["slices"]) for r in rows] == [("one.h5", "failed", ""),
+                                                                                ("two.h5", "done", "1")]
+    assert "Traceback" not in captured.err
