@@ -22,8 +22,11 @@ from lfmri_core.progress import bar_callback, progress_bar
 
 
 def _cmd_recon(args: argparse.Namespace) -> int:
+    from lfmri_core.batch import is_batch_input, run_recon_batch
     from lfmri_core.io.volume import volume_files
 
+    if is_batch_input(args.file):  # a folder or a .txt list: every file, sharded over torchrun's processes
+        return run_recon_batch(args, _recon)
     with protect_inputs(*volume_files(args.file)) as inputs:
         return _recon(args, inputs)
 
@@ -162,6 +165,7 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         report["out_format"] = out_format
         report["out_files"] = [str(f) for f in files]
     _print_report(report)
+    report.update(getattr(args, "report_extra", None) or {})  # a batch's record of its settings (lfmri_core.batch)
     if args.report is not None:
         from lfmri_core.io.atomic import atomic_write_text
 
@@ -205,7 +209,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("recon", help="undersample and reconstruct a volume, scored against its reference")
     p.add_argument("file", help="k-space file (fully sampled, or a test file with its stored mask): fastMRI, M4Raw, "
-                                "ISMRMRD/MRD or SKM-TEA .h5, or a BART .cfl/.hdr pair")
+                                "ISMRMRD/MRD or SKM-TEA .h5, or a BART .cfl/.hdr pair; or a folder of them or a .txt "
+                                "list of them (one a line), reconstructed into --out FOLDER with a summary table, "
+                                "resumable, shared over the processes of torchrun (docs/batch.md)")
     _add_source_options(p)
     p.add_argument("--accel", type=float, help="acceleration (default 4)")
     p.add_argument("--mask", help="mask type (default random; see 'lfmri list')")
@@ -230,7 +236,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(falls back to the CPU with a warning when there is no GPU)")
     p.add_argument("--annotations", help="fastMRI+ CSV (default: look beside the file)")
     p.add_argument("--out", help="write the reconstruction here: HDF5 (fastMRI 'reconstruction' format with the source's "
-                   "ismrmrd_header; attribute 'acceleration' the requested one, 'achieved_acceleration' the mask's), NIfTI for .nii/.nii.gz (plus _error and _cam volumes), or a DICOM folder")
+                   "ismrmrd_header; attribute 'acceleration' the requested one, 'achieved_acceleration' the mask's), NIfTI for .nii/.nii.gz (plus _error and _cam volumes), or a DICOM folder; for a folder or list of "
+                   "inputs, the folder of every file's output, report and the summary")
     p.add_argument("--format", choices=("h5", "nifti", "dicom"),
                    help="format of --out (default: nifti for .nii/.nii.gz, else h5; dicom writes a folder: an MR series "
                    "per volume and the lesion boxes as an SR)")

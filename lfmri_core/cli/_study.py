@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lfmri_core.cli._common import _check_folder, _resolve_slices, _slice_range
 from lfmri_core.errors import InputError
 from lfmri_core.io.protected import ProtectedInputs, check_output, protect_inputs
 from lfmri_core.progress import bar_callback, bar_on_first_step, progress_bar
+
+if TYPE_CHECKING:
+    from lfmri_core.sharding import Shard
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -58,22 +62,26 @@ def _variant(text: str) -> tuple[str, str]:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    with protect_inputs() as inputs:
-        return _evaluate(args, inputs)
+    from lfmri_core.sharding import shard_session
+
+    # Under torchrun the volumes are shared out over the processes (lfmri_core.study.shards).
+    with shard_session(args.device) as shard, protect_inputs() as inputs:
+        return _evaluate(args, inputs, shard)
 
 
-def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
+def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs, shard: Shard) -> int:
     import math
     import shlex
 
+    from lfmri_core.sharding import main_first
     from lfmri_core.study import (
         SyntheticRecipe,
         ensure_synthetic_set,
         load_fastmri_set,
         plan_evaluation,
-        run_evaluation,
         write_results,
     )
+    from lfmri_core.study.shards import evaluate_in_parts
     from lfmri_core.study.testset import lesion_slices_only
 
     real = (args.data, args.annotations, args.file_list)
@@ -116,11 +124,16 @@ def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     if plan is not None:
         inputs.add(*(f.path for f in plan.weights_files()))
     if args.data is not None:
+        from lfmri_core.sharding import is_file_list, read_file_list
+        from lfmri_core.study.shards import check_out_apart
+
+        check_out_apart(out, args.data)
         file_list = args.file_list
         if file_list is None:
             beside = Path(args.annotations).with_name(Path(args.annotations).stem + "_file_list.csv")
             file_list = beside if beside.is_file() else None
-        inputs.add(args.annotations, file_list, *sorted(Path(args.data).glob("*.h5")))
+        data_files = [args.data, *read_file_list(args.data)] if is_file_list(args.data) else sorted(Path(args.data).glob("*.h5"))
+        inputs.add(args.annotations, file_list, *data_files)
     for name in ("results.md", "results.json"):
         check_output(out / name, option="--out")
     if args.data is not None:
@@ -132,9 +145,12 @@ def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
             num_volumes=defaults.num_volumes if args.num_volumes is None else args.num_volumes,
             num_slices=defaults.num_slices if args.num_slices is None else args.num_slices,
             contrasts=tuple(args.contrasts or defaults.contrasts))
-        with bar_on_first_step(quiet=args.quiet, desc="test set", unit="volume", leave=False) as progress:
+        with main_first(shard), bar_on_first_step(quiet=args.quiet or not shard.is_main, desc="test set",
+                                                  unit="volume", leave=False) as progress:
             evaluation_set = ensure_synthetic_set(recipe, args.cache, progress=progress, workers=args.data_workers or 1)
         if args.prepare_data:
+            if not shard.is_main:
+                return 0
             print(f"test set ready: {evaluation_set.description.get('folder')} "
                   f"({len(evaluation_set.volumes)} volumes, {evaluation_set.description.get('lesion_slices')} lesion slices)")
             return 0
@@ -163,13 +179,16 @@ def _evaluate(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     command += ["--device", args.device, "--pointing-tolerance", f"{args.pointing_tolerance:g}"]
     if prior_center is not None:
         command += ["--prior-center", *(f"{v:g}" for v in prior_center)]
-    with progress_bar(quiet=args.quiet, total=None, desc="evaluate", unit="slice") as bar:
+    with progress_bar(quiet=args.quiet or not shard.is_main, total=None, desc="evaluate", unit="slice") as bar:
         def progress(done: int, total: int, what: str) -> None:
             bar_callback(bar, what)(done, total)
 
-        results = run_evaluation(evaluation_set, plan, device=args.device,
-                                 pointing_tolerance=args.pointing_tolerance, prior_center=prior_center,
-                                 progress=progress)
+        # Volume by volume into --out/parts (resumable); rank 0 merges every process's rows.
+        results = evaluate_in_parts(evaluation_set, plan, out, shard, device=args.device,
+                                    pointing_tolerance=args.pointing_tolerance, prior_center=prior_center,
+                                    progress=progress)
+    if results is None:
+        return 0
     written = write_results(out, results, evaluation_set, command=shlex.join(command),
                             tolerance=args.pointing_tolerance, prior_center=prior_center)
     if not args.quiet:
@@ -195,8 +214,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars and no printed report")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("evaluate", help="the paper's tables on a held-out synthetic test set (or fastMRI files)")
-    p.add_argument("--out", required=True, help="output folder: results.md, one CSV per table, results.json")
+    p = sub.add_parser("evaluate", help="the paper's tables on a held-out synthetic test set (or fastMRI files); "
+                                        "resumable, the volumes shared over the processes of torchrun")
+    p.add_argument("--out", required=True, help="output folder: results.md, one CSV per table, results.json, and "
+                                                "parts/ (each volume's rows: a rerun skips the volumes done)")
     p.add_argument("--num-volumes", type=int, help="volumes per contrast (default 8: test seeds 0-7, 60 lesion "
                                                    "slices; with --data: all)")
     p.add_argument("--num-slices", type=int, help="slices per volume (default 16; with --data: all, else the central N)")
@@ -227,7 +248,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="evaluate only the slices with lesion boxes (LF metrics and CAM unchanged; PSNR/SSIM over "
                         "those slices; no AUC)")
     p.add_argument("--data", help="folder of fully sampled fastMRI (or ISMRMRD/MRD) .h5 files to evaluate instead "
-                   "of synthetic data")
+                   "of synthetic data, or a .txt list of them (one a line)")
     p.add_argument("--annotations", help="fastMRI+ CSV of the lesion boxes of --data")
     p.add_argument("--file-list", help="fastMRI+ file list of reviewed files (default: <csv>_file_list.csv beside it)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,

@@ -7,7 +7,9 @@
   Net_c on the reconstructions and on the fully sampled images;
 - :mod:`.diagnostics`: ROC AUC, accuracy, pointing game, CAM energy inside the boxes;
 - :mod:`.tables`: Tables 1 (PD), 2 (PDFS), 3 (stages), 7 (Net_c), CAM localisation, targets;
-- :mod:`.report`: ``results.md``, one CSV per table, ``results.json``.
+- :mod:`.report`: ``results.md``, one CSV per table, ``results.json``;
+- :mod:`.shards`: the run volume by volume into ``--out/parts`` (resumable), shared over
+  ``torchrun`` processes and merged by rank 0 (docs/batch.md).
 
 >>> evaluation_set = ensure_synthetic_set(SyntheticRecipe())                  # doctest: +SKIP
 >>> plan = plan_evaluation()                                                 # doctest: +SKIP

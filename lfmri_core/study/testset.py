@@ -326,7 +326,8 @@ def load_fastmri_set(
     Parameters
     ----------
     data
-        Folder of ``.h5`` files (fully sampled multicoil files with ``reconstruction_rss``).
+        Folder of ``.h5`` files (fully sampled multicoil files with ``reconstruction_rss``), or
+        a ``.txt`` list of such files (:func:`lfmri_core.sharding.read_file_list`).
     annotations, file_list
         fastMRI+ CSV and its list of reviewed files (default: ``<csv stem>_file_list.csv``
         beside the CSV when present). Slices of files not reviewed have unknown labels and are
@@ -338,8 +339,11 @@ def load_fastmri_set(
     num_slices
         Evaluate only the central ``num_slices`` slices of each volume; default all.
     """
+    from lfmri_core.sharding import is_file_list, read_file_list
+
     folder = Path(data)
-    if not folder.is_dir():
+    listed = is_file_list(folder)  # a .txt list of files instead of a folder
+    if not listed and not folder.is_dir():
         raise InputError(f"--data {folder} is not a folder")
     csv_path = Path(annotations)
     if not csv_path.is_file():
@@ -349,7 +353,7 @@ def load_fastmri_set(
         file_list = beside if beside.is_file() else None
     elif not Path(file_list).is_file():
         raise InputError(f"--file-list {file_list} does not exist")
-    paths = sorted(folder.glob("*.h5"))
+    paths = read_file_list(folder) if listed else sorted(folder.glob("*.h5"))
     if not paths:
         raise InputError(f"--data {folder} holds no .h5 files")
     if num_volumes is not None and num_volumes < 1:

@@ -102,7 +102,10 @@ def test_evaluate_writes_every_table(evaluated: tuple[Path, Path, int]) -> None:
     assert code == 0
     names = {p.name for p in out.iterdir()}
     assert names == {"results.md", "results.json", "table1_pd.csv", "table2_pdfs.csv", "table3_stages.csv",
-                     "paired_differences.csv", "table7_classifier.csv", "cam_localisation.csv", "targets.csv"}
+                     "paired_differences.csv", "table7_classifier.csv", "cam_localisation.csv", "targets.csv",
+                     "parts"}
+    # each volume's rows, kept so that a rerun skips it (lfmri_core.study.shards)
+    assert sorted(p.name for p in (out / "parts").iterdir()) == ["lfmri_test_pd_000.json", "lfmri_test_pdfs_000.json"]
     assert (cache / "manifest.json").is_file()
     methods = ["zero-filled", "lfmri", "unrolled-no-focus"]
     for name in ("table1_pd.csv", "table2_pdfs.csv"):
