@@ -277,6 +277,8 @@ def register_mask(name: str) -> Callable[[_B], _B]:
     """
     if not isinstance(name, str) or not name or name != name.strip():
         raise InputError(f"mask name must be a non-empty string without surrounding spaces, got {name!r}")
+    if name == "drawn":
+        raise InputError("mask name 'drawn' is reserved for masks drawn by hand (lfmri_core.masks.DrawnMaskSpec)")
 
     def decorate(builder: _B) -> _B:
         if name in MASK_REGISTRY:
@@ -405,6 +407,10 @@ class MaskSpec:
             self.name, shape, acceleration=self.acceleration, center_fraction=self.center_fraction, offset=self.offset, seed=self.seed
         )
 
+    def with_seed(self, seed: Seed | None) -> MaskSpec:
+        """This spec with ``seed`` (a drawn mask, which has no randomness, stays as it is)."""
+        return dataclasses.replace(self, seed=seed)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (a tuple seed becomes a list); inverse of :meth:`from_dict`."""
         seed = list(self.seed) if isinstance(self.seed, tuple) else self.seed
@@ -418,9 +424,17 @@ class MaskSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MaskSpec:
-        """Rebuild a spec from :meth:`to_dict`'s output (e.g. after a JSON round trip)."""
+        """Rebuild a spec from :meth:`to_dict`'s output (e.g. after a JSON round trip).
+
+        A drawn mask's dict (name ``"drawn"``) gives a
+        :class:`~lfmri_core.masks.drawn.DrawnMaskSpec`.
+        """
         if not isinstance(data, Mapping):
             raise InputError(f"mask spec must be a mapping, got {type(data).__name__}")
+        if data.get("name") == "drawn":
+            from lfmri_core.masks.drawn import DrawnMaskSpec  # drawn.py builds on this module
+
+            return DrawnMaskSpec.from_dict(data)
         fields = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(fields))
         if unknown:
