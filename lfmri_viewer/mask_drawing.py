@@ -52,9 +52,14 @@ class MaskDrawing:
     @property
     def pattern(self) -> np.ndarray:
         """The pattern being drawn (a copy): the mask in force until the first edit."""
-        return self._current().copy()
+        return np.array(self._current(), copy=True)
 
     def _current(self) -> np.ndarray:
+        """The edited pattern, else the mask in force (not to be written to)."""
+        self._check()
+        return self._pattern if self._pattern is not None else self.session.mask().pattern
+
+    def _editable(self) -> np.ndarray:
         self._check()
         if self._pattern is None:
             self._pattern = np.array(self.session.mask().pattern, dtype=bool, copy=True)
@@ -78,7 +83,7 @@ class MaskDrawing:
         """The pattern as an ``(H, W)`` boolean image (a line mask broadcast over the rows)."""
         pattern = self._current()
         height, width = self.session.info.image_shape
-        return np.broadcast_to(pattern, (height, width)).copy() if pattern.ndim == 1 else pattern.copy()
+        return np.broadcast_to(pattern, (height, width)).copy() if pattern.ndim == 1 else np.array(pattern, copy=True)
 
     def acquired_columns(self) -> tuple[int, int]:
         """Half-open range of phase-encode columns that carry data (the header's padding)."""
@@ -98,7 +103,7 @@ class MaskDrawing:
         """Toggle phase-encode line ``column`` (a 2-D mask: the whole column, sampled unless it
         was fully sampled). Returns whether the line is sampled now."""
         column = self._column(column)
-        pattern = self._current()
+        pattern = self._editable()
         on = not bool(pattern[..., column].all())
         pattern[..., column] = on
         return on
@@ -106,7 +111,7 @@ class MaskDrawing:
     def set_lines(self, columns: Iterable[int], sampled: bool) -> None:
         """Sample (or unsample) the phase-encode lines ``columns``."""
         checked = [self._column(c) for c in columns]
-        self._current()[..., checked] = bool(sampled)
+        self._editable()[..., checked] = bool(sampled)
 
     def set_points(self, pattern: np.ndarray) -> None:
         """Replace the pattern by a painted ``(H, W)`` one (a line mask becomes 2-D)."""

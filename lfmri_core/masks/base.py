@@ -432,7 +432,9 @@ class MaskSpec:
         if not isinstance(data, Mapping):
             raise InputError(f"mask spec must be a mapping, got {type(data).__name__}")
         if data.get("name") == "drawn":
-            from lfmri_core.masks.drawn import DrawnMaskSpec  # drawn.py builds on this module
+            from lfmri_core.masks.drawn import (
+                DrawnMaskSpec,  # drawn.py builds on this module
+            )
 
             return DrawnMaskSpec.from_dict(data)
         fields = [f.name for f in dataclasses.fields(cls)]

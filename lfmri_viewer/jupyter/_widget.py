@@ -40,6 +40,7 @@ from lfmri_viewer.formatting import (
     timing_line,
 )
 from lfmri_viewer.jobs import Job, JobState, Progress, run_sync, sync_requested
+from lfmri_viewer.jupyter._mask_click import MaskClicks
 from lfmri_viewer.jupyter._panels import PANELS, FigurePanels
 from lfmri_viewer.jupyter._runner import ThreadRunner
 from lfmri_viewer.jupyter._session import (
@@ -51,6 +52,7 @@ from lfmri_viewer.jupyter._session import (
     session_of,
 )
 from lfmri_viewer.jupyter._tables import html_table
+from lfmri_viewer.session_file import open_session, save_session
 from lfmri_viewer.settings import DEVICES, ReconSettings
 
 _WIDE = {"description_width": "initial"}
@@ -128,16 +130,19 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
         self._view_method = controller.settings.methods[-1]
         self._build_controls(auto_update)
         self._build_figure(interactive)
+        self.mask_clicks = MaskClicks(controller, self.figure, self.axes, self._apply)
         self.children = [
             self.title_html,
             widgets.HBox([self.slice_slider, self.acceleration_slider, self.center_fraction_slider]),
             widgets.HBox([self.mask_dropdown, self.seed_input, self.device_dropdown, self.virtual_coils_input]),
+            self.mask_clicks.box,
             widgets.HBox([self.methods_select,
                           widgets.VBox([self.view_dropdown, self.boxes_checkbox, self.cam_checkbox, self.opacity_slider]),
                           widgets.VBox([self.window_dropdown, self.link_contrast_checkbox, self.units_label])]),
             widgets.HBox([self.auto_checkbox, self.reconstruct_button, self.volume_button, self.cancel_button]),
             widgets.HBox([self.progress_bar, self.status_label]),
-            widgets.HBox([self.output_path, self.save_annotations_button, self.export_volumes_button]),
+            widgets.HBox([self.output_path, self.save_annotations_button, self.save_session_button,
+                          self.export_volumes_button]),
             self.notice_html,
             self._host.widget,
             self.readout_html,
@@ -198,6 +203,9 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
         self.save_annotations_button = widgets.Button(
             description="Save annotations", icon="save", layout=fit,
             tooltip="the lesion boxes as a fastMRI+ CSV (flipped frame, labels kept) at the path on the left")
+        self.save_session_button = widgets.Button(
+            description="Save session", icon="save", layout=fit,
+            tooltip="the volume, slice and settings (a drawn mask too) as JSON at the path on the left")
         self.export_volumes_button = widgets.Button(
             description="Export volumes", icon="download", layout=fit,
             tooltip="the shown method's reconstruction, error map and CAM as NIfTI (.nii.gz) or HDF5 (.h5)")
@@ -226,6 +234,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
         self.volume_button.on_click(lambda _: self._apply(self.controller.reconstruct_volume))
         self.cancel_button.on_click(lambda _: self.controller.cancel())
         self.save_annotations_button.on_click(lambda _: self.save_annotations(self.output_path.value))
+        self.save_session_button.on_click(lambda _: self.save_session(self.output_path.value))
         self.export_volumes_button.on_click(lambda _: self.export_volumes(self.output_path.value))
 
     def _connect(self) -> None:
@@ -265,6 +274,26 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
             return None
         self._on_notice("info", f"{len(self.controller.all_boxes())} lesion boxes saved to {saved}")
         return saved
+
+    def save_session(self, path: str | os.PathLike[str]) -> Path | None:
+        """Save the session (volume, slice, settings, a drawn mask) as JSON (the "Save session"
+        button, with the path typed beside it); None when refused (the message is the notice)."""
+        if not str(path).strip():
+            self._on_notice("error", "type the JSON file to save the session to in 'save to'")
+            return None
+        try:
+            saved = save_session(self.controller, Path(str(path).strip()))
+        except (InputError, OSError) as exc:
+            self._on_notice("error", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            return None
+        self._on_notice("info", f"session saved to {saved}")
+        return saved
+
+    def open_session(self, path: str | os.PathLike[str]) -> bool:
+        """Reopen a saved session (volume, slice, settings, a drawn mask); False when refused."""
+        with self._batch():
+            self._guarded(lambda: open_session(self.controller, path))
+        return self.controller.is_open and self.controller.path is not None
 
     def export_volumes(self, path: str | os.PathLike[str]) -> list[Path] | None:
         """Export the shown method's reconstruction, error map and CAM (NIfTI for ``.nii.gz``,
@@ -337,6 +366,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
             self.runner.close()
             if self.controller.runner is self.runner:
                 self.controller.runner = run_sync
+        self.mask_clicks.close()
         self._host.close()
         close_tree(self.children)
         super().close()
@@ -443,6 +473,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
         self.title_html.value = (
             f"<b>{html.escape(info.name)}</b> · {html.escape(str(info.acquisition or 'unknown acquisition'))} · "
             f"{info.num_slices} slices · {info.num_coils} coils · k-space {ky} x {kx}")
+        self.mask_clicks.volume_opened()
         self._sync_controls()
         self._changed()
 

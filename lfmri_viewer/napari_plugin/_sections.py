@@ -75,6 +75,10 @@ def build_sections(widget: ReconstructionWidget) -> None:
     volume_layout.addWidget(widget.volume_label)
     volume_layout.addLayout(_row(widget.open_button, widget.annotations_button))
     volume_layout.addWidget(widget.save_annotations_button)
+    widget.save_session_button = QPushButton("Save session…")
+    widget.save_session_button.setToolTip("the volume, slice and settings (a drawn mask too) as JSON")
+    widget.open_session_button = QPushButton("Open session…")
+    volume_layout.addLayout(_row(widget.save_session_button, widget.open_session_button))
     column.addWidget(volume)
 
     sampling = QGroupBox("Sampling")
@@ -108,6 +112,7 @@ def build_sections(widget: ReconstructionWidget) -> None:
     form.addRow(widget.mask_preview)
     form.addRow(widget.mask_label)
     column.addWidget(sampling)
+    column.addWidget(widget.mask_editor)
 
     recon = QGroupBox("Reconstruction")
     recon_layout = QFormLayout(recon)

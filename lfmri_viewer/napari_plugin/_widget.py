@@ -41,6 +41,7 @@ from lfmri_viewer.napari_plugin._layers import (
     ROLE_KEY,
     SOURCE_KEY,
 )
+from lfmri_viewer.napari_plugin._mask_editor import MaskEditor
 from lfmri_viewer.napari_plugin._offer import offered_methods
 from lfmri_viewer.napari_plugin._qt_helpers import (
     blocked,
@@ -58,6 +59,7 @@ from lfmri_viewer.napari_plugin._sections import (
     build_sections,
 )
 from lfmri_viewer.review import FailureCase
+from lfmri_viewer.session_file import open_session, save_session
 
 if TYPE_CHECKING:
     import napari
@@ -74,6 +76,7 @@ REFUSED = _Refused()
 
 VOLUME_FILTER = "k-space volumes (*.h5 *.cfl *.hdr);;All files (*)"
 CSV_FILTER = "CSV files (*.csv);;All files (*)"
+SESSION_FILTER = "LF-MRI sessions (*.json);;All files (*)"
 
 
 class ReconstructionWidget(QWidget):
@@ -110,6 +113,7 @@ class ReconstructionWidget(QWidget):
         self._ensure_inputs.setSingleShot(True)
         self._ensure_inputs.timeout.connect(self.scene.ensure_inputs)
 
+        self.mask_editor = MaskEditor(napari_viewer, self.controller, self.scene, on_error=show_error)
         self._build()
         self._connect()
         self._show_settings()
@@ -117,6 +121,7 @@ class ReconstructionWidget(QWidget):
         self._show_volume()
         self._show_job(None)
         napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self.destroyed.connect(self.mask_editor.disconnect_all)
         self.destroyed.connect(functools.partial(_shut_down, self.controller, self.scene, self.runner,
                                                  napari_viewer, self._on_layer_inserted))
         for layer in list(napari_viewer.layers):
@@ -131,6 +136,8 @@ class ReconstructionWidget(QWidget):
         self.open_button.clicked.connect(lambda: self.open_file())
         self.annotations_button.clicked.connect(lambda: self.load_annotations())
         self.save_annotations_button.clicked.connect(lambda: self.save_annotations())
+        self.save_session_button.clicked.connect(lambda: self.save_session())
+        self.open_session_button.clicked.connect(lambda: self.open_session())
         self.acceleration.valueChanged.connect(lambda v: self._update(acceleration=float(v)))
         self.mask_type.currentTextChanged.connect(lambda name: self._update(mask=name))
         self.center_fraction.valueChanged.connect(lambda v: self._update(center_fraction=float(v)))
@@ -244,6 +251,29 @@ class ReconstructionWidget(QWidget):
             return None
         show_info(f"{len(self.controller.all_boxes())} lesion boxes saved to {saved}")
         return saved
+
+    def save_session(self, path: str | os.PathLike[str] | None = None) -> Path | None:
+        """Save the session (volume, slice, settings, a drawn mask) as JSON (asks for the path
+        without one); None if cancelled or refused."""
+        if not self.controller.is_open:
+            show_error("no volume is open: open one before saving the session")
+            return None
+        path = path if path is not None else self._ask_save_path("Save session", "lfmri_session.json", SESSION_FILTER)
+        if path is None:
+            return None
+        saved = self._try(save_session, self.controller, path, about=path)
+        if isinstance(saved, _Refused):
+            return None
+        show_info(f"session saved to {saved}")
+        return saved
+
+    def open_session(self, path: str | os.PathLike[str] | None = None) -> bool:
+        """Reopen a saved session (asks for it without ``path``); False if refused."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open a session", "", SESSION_FILTER)
+            if not path:
+                return False
+        return self._try(open_session, self.controller, path, about=path) is not REFUSED
 
     def export_volumes(self, path: str | os.PathLike[str] | None = None) -> list[Path] | None:
         """Export the reconstruction, error map and CAM of the CAM method (default the last
@@ -479,11 +509,10 @@ class ReconstructionWidget(QWidget):
             return
         self.mask_preview.setPixmap(mask_pixmap(self.controller.mask_image()))
         settings = self.controller.settings
-        source = "stored in the file" if self.controller.is_undersampled_file else settings.mask
-        self.mask_label.setText(
-            f"mask ({source}): achieved acceleration {mask.achieved_acceleration:.2f}x"
-            f" (requested {settings.acceleration:g}x)"
-        )
+        source = ("stored in the file" if self.controller.is_undersampled_file
+                  else "drawn" if settings.is_drawn else settings.mask)
+        requested = "" if settings.is_drawn else f" (requested {settings.acceleration:g}x)"
+        self.mask_label.setText(f"mask ({source}): achieved acceleration {mask.achieved_acceleration:.2f}x{requested}")
 
     def _show_cam_choices(self) -> None:
         with blocked(self.cam_method):
