@@ -24,6 +24,10 @@ mm from the header), so the world of the viewer is the display frame in mm, with
 bar on; the data stay in the stored frame. The reference and the reconstructions share one
 contrast window (linked: changing one changes all; :meth:`Scene.apply_window` sets a preset),
 and :meth:`Scene.set_grid` shows them side by side in napari's grid, one camera for all.
+
+The scene is made of parts: :class:`~._scene_display.SceneDisplay` (frame, contrast window,
+grid) and :class:`~._scene_boxes.SceneBoxes` (the boxes layer and the session's boxes); the
+editable sampling layer of a drawn mask is the dock's :class:`~._mask_editor.MaskEditor`.
 """
 
 from __future__ import annotations

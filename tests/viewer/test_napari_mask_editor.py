@@ -15,18 +15,24 @@ from napari.utils.interactions import (
     mouse_release_callbacks,
 )
 
+from lfmri_viewer.jobs import SYNC_ENV
 from lfmri_viewer.napari_plugin._mask_editor import POINTS, SAMPLING_ROLE
 from lfmri_viewer.napari_plugin._widget import ReconstructionWidget
 from tests.viewer.conftest import SmallDataset
-from tests.viewer.test_napari_widget import (  # noqa: F401
+from tests.viewer.test_napari_widget import (
     MakeViewer,
     dock,
     errors_since,
     layers_with_role,
-    sync,
 )
 
 pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs run on the GUI thread: every action has finished when its call returns."""
+    monkeypatch.setenv(SYNC_ENV, "1")
 
 
 def _unsampled(widget: ReconstructionWidget, count: int) -> list[int]:
