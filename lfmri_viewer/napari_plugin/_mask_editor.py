@@ -179,7 +179,7 @@ class MaskEditor(QGroupBox):
             return
         if self.layer is not None:
             self.layer.mode = "paint" if mode == POINTS else "pan_zoom"
-            self.layer.mouse_pan = mode == POINTS  # a drag draws lines, not pans
+            self.layer.mouse_pan = False  # a drag draws (lines or points); the wheel still zooms
 
     def _show_pattern(self) -> None:
         if self.layer is None:
