@@ -117,11 +117,15 @@ def test_painting_points_makes_a_2d_mask(make_napari_viewer: MakeViewer, small_d
     layer = editor.layer
     assert layer is not None and layer.mode == "paint"
     column = _unsampled(widget, 1)[0]
-    layer.brush_size = 1
-    layer.paint((4, column), 1)  # what napari's brush does: paint, then the layer's paint event
+    preset = c.mask_image() > 0
+    layer.brush_size = 10
+    layer.paint((20, column), 1)  # what napari's brush does: paint, then the layer's paint event
     qtbot.waitUntil(lambda: c.settings.is_drawn, timeout=5_000)
     pattern = c.mask().pattern
-    assert pattern.shape == c.info.image_shape and pattern[4, column] and pattern[:, column].sum() == 1
+    assert pattern.shape == c.info.image_shape
+    painted = np.argwhere(pattern & ~preset)
+    assert [20, column] in painted.tolist()  # a blob of points around the brush, nothing elsewhere
+    assert (np.abs(painted - [20, column]).max(axis=0) <= 10).all() and not (~pattern & preset).any()
     result = c.result("zero-filled")
     assert result is not None and result.mask_key == ("drawn", c.settings.drawn_mask)
 
