@@ -125,7 +125,9 @@ def test_painting_points_makes_a_2d_mask(make_napari_viewer: MakeViewer, small_d
     assert pattern.shape == c.info.image_shape
     painted = np.argwhere(pattern & ~preset)
     assert [20, column] in painted.tolist()  # a blob of points around the brush, nothing elsewhere
-    assert (np.abs(painted - [20, column]).max(axis=0) <= 10).all() and not (~pattern & preset).any()
+    # the brush's size is in data pixels or in world units (mm here): either way within this reach
+    reach = layer.brush_size / min(1.0, float(np.min(np.abs(layer.scale))))
+    assert (np.abs(painted - [20, column]).max(axis=0) <= reach).all() and not (~pattern & preset).any()
     result = c.result("zero-filled")
     assert result is not None and result.mask_key == ("drawn", c.settings.drawn_mask)
 
