@@ -291,9 +291,10 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
 
     def open_session(self, path: str | os.PathLike[str]) -> bool:
         """Reopen a saved session (volume, slice, settings, a drawn mask); False when refused."""
+        opened: list[object] = []
         with self._batch():
-            self._guarded(lambda: open_session(self.controller, path))
-        return self.controller.is_open and self.controller.path is not None
+            self._guarded(lambda: opened.append(open_session(self.controller, path)))
+        return bool(opened)
 
     def export_volumes(self, path: str | os.PathLike[str]) -> list[Path] | None:
         """Export the shown method's reconstruction, error map and CAM (NIfTI for ``.nii.gz``,
