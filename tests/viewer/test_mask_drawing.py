@@ -292,6 +292,8 @@ def test_jupyter_saves_and_reopens_a_session(small_dataset: SmallDataset, tmp_pa
     widget.save_session_button.click()
     assert (tmp_path / "nb_session.json").is_file()
     other = LFMRIWidget(methods=FAST, sync=True, interactive=False, classifier=None)
+    assert not other.open_session(tmp_path / "missing.json")
+    assert "no such file" in other.notice_html.value
     assert other.open_session(tmp_path / "nb_session.json")
     assert other.controller.mask() == widget.controller.mask() and other.controller.settings.is_drawn
     scores = [{k: row[k] for k in ("method", "PSNR (dB)", "LF-PSNR (dB)")} for row in widget.displayed_readouts()]
