@@ -38,6 +38,7 @@ from lfmri_core.masks._checks import (
 __all__ = [
     "MASK_REGISTRY",
     "MaskBuilder",
+    "SPEC_KINDS",
     "MaskSpec",
     "SamplingMask",
     "Seed",
@@ -277,8 +278,8 @@ def register_mask(name: str) -> Callable[[_B], _B]:
     """
     if not isinstance(name, str) or not name or name != name.strip():
         raise InputError(f"mask name must be a non-empty string without surrounding spaces, got {name!r}")
-    if name == "drawn":
-        raise InputError("mask name 'drawn' is reserved for masks drawn by hand (lfmri_core.masks.DrawnMaskSpec)")
+    if name in SPEC_KINDS:
+        raise InputError(f"mask name {name!r} is reserved for masks drawn by hand (lfmri_core.masks.DrawnMaskSpec)")
 
     def decorate(builder: _B) -> _B:
         if name in MASK_REGISTRY:
@@ -366,6 +367,11 @@ def _check_options(name: str, builder: MaskBuilder, options: Mapping[str, Any]) 
         raise InputError(f"the {name} mask has no option {', '.join(unknown)}; its options: {', '.join(known) or 'none'}")
 
 
+SPEC_KINDS: dict[str, Callable[[Mapping[str, Any]], MaskSpec]] = {}
+"""Mask names whose specs are not a registered builder's parameters -> the reader of their
+dict (``"drawn"``: :meth:`lfmri_core.masks.drawn.DrawnMaskSpec.from_dict`, registered there)."""
+
+
 @dataclass(frozen=True)
 class MaskSpec:
     """A mask choice without a shape: what a user picks and what gets saved.
@@ -431,12 +437,9 @@ class MaskSpec:
         """
         if not isinstance(data, Mapping):
             raise InputError(f"mask spec must be a mapping, got {type(data).__name__}")
-        if data.get("name") == "drawn":
-            from lfmri_core.masks.drawn import (
-                DrawnMaskSpec,  # drawn.py builds on this module
-            )
-
-            return DrawnMaskSpec.from_dict(data)
+        reader = SPEC_KINDS.get(data.get("name"))  # type: ignore[arg-type]
+        if reader is not None:
+            return reader(data)
         fields = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(fields))
         if unknown:

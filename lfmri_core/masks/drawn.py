@@ -37,7 +37,7 @@ import numpy as np
 
 from lfmri_core.errors import InputError
 from lfmri_core.masks._checks import check_shape
-from lfmri_core.masks.base import MaskSpec, SamplingMask
+from lfmri_core.masks.base import SPEC_KINDS, MaskSpec, SamplingMask
 
 DRAWN = "drawn"
 """The mask name of drawn masks (not a registered builder: the pattern is the spec)."""
@@ -222,6 +222,9 @@ class DrawnMaskSpec(MaskSpec):
 
     def __delattr__(self, name: str) -> None:
         raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+SPEC_KINDS[DRAWN] = DrawnMaskSpec.from_dict
 
 
 def _lines_pattern(lines: Any, width: int) -> np.ndarray:
