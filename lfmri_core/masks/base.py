@@ -37,8 +37,8 @@ from lfmri_core.masks._checks import (
 
 __all__ = [
     "MASK_REGISTRY",
-    "MaskBuilder",
     "SPEC_KINDS",
+    "MaskBuilder",
     "MaskSpec",
     "SamplingMask",
     "Seed",
