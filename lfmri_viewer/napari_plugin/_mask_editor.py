@@ -72,6 +72,7 @@ class MaskEditor(QGroupBox):
         self.drawing = MaskDrawing(controller)
         self.layer: Labels | None = None
         self._writing = False
+        self._painted = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -194,6 +195,7 @@ class MaskEditor(QGroupBox):
     def toggle_line(self, column: int) -> bool | None:
         """Toggle phase-encode line ``column`` (the session gets it after the pause); None if refused."""
         try:
+            self._take_painted()  # points painted just before stay
             on = self.drawing.toggle_line(column)
         except InputError as error:
             self.on_error(str(error))
@@ -222,14 +224,18 @@ class MaskEditor(QGroupBox):
             yield
 
     def _on_paint(self, event: Any = None) -> None:
+        # napari may announce a paint before it writes the layer's data (a paint outside a
+        # brush stroke): the painted points are read at the commit, after the pause.
         if self._writing or self.layer is None:
             return
-        try:
-            self.drawing.set_points(np.asarray(self.layer.data) > 0)
-        except InputError as error:
-            self.on_error(str(error))
+        self._painted = True
+        self._timer.start()
+
+    def _take_painted(self) -> None:
+        if not self._painted or self.layer is None:
             return
-        self._edited()
+        self._painted = False
+        self.drawing.set_points(np.asarray(self.layer.data) > 0)
 
     def _edited(self) -> None:
         self._show_pattern()
@@ -240,6 +246,7 @@ class MaskEditor(QGroupBox):
         """Give the session the drawn mask now (the timer does it after a pause in the edits)."""
         self._timer.stop()
         try:
+            self._take_painted()
             self.drawing.commit()
         except InputError as error:
             self.on_error(str(error))
@@ -249,6 +256,7 @@ class MaskEditor(QGroupBox):
     def reset(self) -> None:
         """Back to the preset mask."""
         self._timer.stop()
+        self._painted = False
         try:
             self.drawing.reset()
         except InputError as error:
@@ -256,13 +264,14 @@ class MaskEditor(QGroupBox):
 
     # -- session events ---------------------------------------------------------------------------
     def _on_settings_changed(self, _: Any = None) -> None:
-        if self.drawing.pending:
+        if self.drawing.pending or self._painted:
             return  # the edits in progress win; they are committed after the pause
         self._show_pattern()
         self._show_summary()
 
     def _on_volume_opened(self, _: Any = None) -> None:
         self._timer.stop()
+        self._painted = False
         self.drawing.discard()
         self._remove_layer()
         self.edit.blockSignals(True)
