@@ -295,7 +295,8 @@ class SessionController:
         if self._presets is None:
             reference = self.reference_volume()
             if reference is None:  # not kept: more reconstructions make a better histogram
-                images = [r.image for r in self._results.values()] or [np.zeros((1, 1), np.float32)]
+                found = (self._results.get(key) for key in list(self._results))
+                images = [r.image for r in found if r is not None] or [np.zeros((1, 1), np.float32)]
                 return window_presets(np.stack([i for i in images if i.shape == images[0].shape]))
             self._presets = window_presets(reference)
         return dict(self._presets)

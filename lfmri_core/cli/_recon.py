@@ -6,6 +6,7 @@ import argparse
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 from lfmri_core.cli._common import (
     _add_source_options,
@@ -76,9 +77,13 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     build_method(args.method, **method_params)
     with open_volume(path, **_source_selection(args)) as vol:
         info = vol.info
-        mask_requested = any(v is not None for v in (args.accel, args.mask, args.center_fraction, args.seed))
+        mask_requested = any(v is not None for v in (args.accel, args.mask, args.center_fraction, args.seed,
+                                                      args.mask_file))
         spec = None
-        if info.mask is None:
+        if args.mask_file is not None and info.mask is None:
+            spec = _read_mask_file(args.mask_file, args)
+            inputs.add(args.mask_file)
+        elif info.mask is None:
             spec = MaskSpec(
                 name=args.mask or "random",
                 acceleration=args.accel if args.accel is not None else 4.0,
@@ -86,7 +91,8 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
                 seed=args.seed,
             )
         elif mask_requested:
-            raise InputError(f"{info.name} is already undersampled (stored mask); drop --accel/--mask/--center-fraction/--seed")
+            raise InputError(f"{info.name} is already undersampled (stored mask); drop "
+                             "--accel/--mask/--center-fraction/--seed/--mask-file")
         slices = _resolve_slices(args.slices, info.num_slices)
         ann = _load_annotations(path, args.annotations, info.num_slices, info.recon_shape, inputs)
         # Every input is known now: refuse a bad output before the reconstruction, not after it.
@@ -121,7 +127,8 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         "mask": {"name": mask.name, "nominal_acceleration": mask.nominal_acceleration,
                  "achieved_acceleration": mask.achieved_acceleration,
                  "num_low_frequencies": mask.num_low_frequencies,
-                 "seed": "per-file (fastMRI convention)" if spec is not None and spec.seed is None else (spec.seed if spec else "stored")},
+                 "seed": "per-file (fastMRI convention)" if spec is not None and spec.seed is None else (spec.seed if spec else "stored"),
+                 **({"spec": spec.to_dict()} if spec is not None and spec.name == "drawn" else {})},
         "coil_maps": result.sensitivity_method,
         "coil_map_warnings": list(result.map_warnings),
         "virtual_coils": virtual_coil_count(args.coil_compression, info.num_coils),
@@ -173,6 +180,27 @@ def _recon(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     return 0
 
 
+def _read_mask_file(path: str, args: argparse.Namespace) -> Any:
+    """The mask of ``--mask-file``: a mask spec as JSON (``MaskSpec.to_dict``, a drawn mask
+    included), or a viewer session file (its drawn mask, else its preset)."""
+    from lfmri_core.masks import MaskSpec
+
+    if any(v is not None for v in (args.accel, args.mask, args.center_fraction, args.seed)):
+        raise InputError("--mask-file gives the whole mask; drop --accel/--mask/--center-fraction/--seed")
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--mask-file {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"--mask-file {path} is not JSON ({type(error).__name__}: {error})") from None
+    if isinstance(data, dict) and data.get("format") == "lfmri-viewer-session":
+        settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
+        data = settings.get("drawn_mask") or {
+            "name": settings.get("mask", "random"), "acceleration": settings.get("acceleration", 4.0),
+            "center_fraction": settings.get("center_fraction", 0.08), "seed": settings.get("seed")}
+    return MaskSpec.from_dict(data)
+
+
 def _print_report(report: dict[str, object]) -> None:
     mask = report["mask"]
     assert isinstance(mask, dict)
@@ -217,6 +245,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", help="mask type (default random; see 'lfmri list')")
     p.add_argument("--center-fraction", type=float, help="fully sampled centre fraction (default 0.08)")
     p.add_argument("--seed", type=int, help="mask seed (default: fastMRI's per-file seed from the file name)")
+    p.add_argument("--mask-file", help="the mask as JSON instead of --accel/--mask/...: a mask spec (e.g. a mask drawn "
+                   "in the viewer, {\"name\": \"drawn\", ...}) or a viewer session file (its mask)")
     p.add_argument("--method", default="zero-filled",
                    help="reconstruction method (default zero-filled; see 'lfmri list' for all)")
     p.add_argument("--weights", metavar="PATH",

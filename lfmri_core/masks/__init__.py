@@ -10,6 +10,8 @@
   ``equispaced_fraction``, ``magic``, ``magic_fraction``), and :class:`LineMaskSampler`,
   the stateful equivalent of fastMRI's ``MaskFunc``.
 - 2-D variable-density ``poisson`` and ``gaussian`` masks.
+- :class:`DrawnMaskSpec`: a mask drawn by hand (lines or 2-D points), a :class:`MaskSpec`
+  kind that holds its pattern.
 """
 
 from lfmri_core.masks._checks import Seed
@@ -35,10 +37,13 @@ from lfmri_core.masks.cartesian import (  # isort: skip
     random_mask,
 )
 from lfmri_core.masks.variable_density import gaussian_mask, poisson_mask  # isort: skip
+from lfmri_core.masks.drawn import DRAWN, DrawnMaskSpec  # isort: skip
 
 __all__ = [
+    "DRAWN",
     "LINE_MASKS",
     "MASK_REGISTRY",
+    "DrawnMaskSpec",
     "LineMaskSampler",
     "MaskBuilder",
     "MaskSpec",

@@ -37,6 +37,7 @@ from lfmri_core.masks._checks import (
 
 __all__ = [
     "MASK_REGISTRY",
+    "SPEC_KINDS",
     "MaskBuilder",
     "MaskSpec",
     "SamplingMask",
@@ -277,6 +278,8 @@ def register_mask(name: str) -> Callable[[_B], _B]:
     """
     if not isinstance(name, str) or not name or name != name.strip():
         raise InputError(f"mask name must be a non-empty string without surrounding spaces, got {name!r}")
+    if name in SPEC_KINDS:
+        raise InputError(f"mask name {name!r} is reserved for masks drawn by hand (lfmri_core.masks.DrawnMaskSpec)")
 
     def decorate(builder: _B) -> _B:
         if name in MASK_REGISTRY:
@@ -364,6 +367,11 @@ def _check_options(name: str, builder: MaskBuilder, options: Mapping[str, Any]) 
         raise InputError(f"the {name} mask has no option {', '.join(unknown)}; its options: {', '.join(known) or 'none'}")
 
 
+SPEC_KINDS: dict[str, Callable[[Mapping[str, Any]], MaskSpec]] = {}
+"""Mask names whose specs are not a registered builder's parameters -> the reader of their
+dict (``"drawn"``: :meth:`lfmri_core.masks.drawn.DrawnMaskSpec.from_dict`, registered there)."""
+
+
 @dataclass(frozen=True)
 class MaskSpec:
     """A mask choice without a shape: what a user picks and what gets saved.
@@ -405,6 +413,10 @@ class MaskSpec:
             self.name, shape, acceleration=self.acceleration, center_fraction=self.center_fraction, offset=self.offset, seed=self.seed
         )
 
+    def with_seed(self, seed: Seed | None) -> MaskSpec:
+        """This spec with ``seed`` (a drawn mask, which has no randomness, stays as it is)."""
+        return dataclasses.replace(self, seed=seed)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (a tuple seed becomes a list); inverse of :meth:`from_dict`."""
         seed = list(self.seed) if isinstance(self.seed, tuple) else self.seed
@@ -418,9 +430,16 @@ class MaskSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MaskSpec:
-        """Rebuild a spec from :meth:`to_dict`'s output (e.g. after a JSON round trip)."""
+        """Rebuild a spec from :meth:`to_dict`'s output (e.g. after a JSON round trip).
+
+        A drawn mask's dict (name ``"drawn"``) gives a
+        :class:`~lfmri_core.masks.drawn.DrawnMaskSpec`.
+        """
         if not isinstance(data, Mapping):
             raise InputError(f"mask spec must be a mapping, got {type(data).__name__}")
+        reader = SPEC_KINDS.get(data.get("name"))  # type: ignore[arg-type]
+        if reader is not None:
+            return reader(data)
         fields = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(fields))
         if unknown:

@@ -108,7 +108,7 @@ def volume_mask(info: VolumeInfo, spec: MaskSpec | None) -> SamplingMask:
     if spec is None:
         raise InputError(f"{info.name} is fully sampled: choose a mask (name, acceleration, center fraction)")
     if spec.seed is None:
-        spec = MaskSpec(spec.name, spec.acceleration, spec.center_fraction, spec.offset, seed_from_filename(info.name))
+        spec = spec.with_seed(seed_from_filename(info.name))
     mask = spec.build(info.image_shape)
     return mask.with_padding(left, right) if mask.is_1d and (left, right) != (0, info.image_shape[1]) else mask
 

@@ -32,8 +32,8 @@ from lfmri_viewer.jupyter._figure import (
     show_image,
     zoom_to,
 )
+from lfmri_viewer.jupyter._session import BatchedRedraw, close_tree, session_of
 from lfmri_viewer.jupyter._tables import html_table
-from lfmri_viewer.jupyter._widget import BatchedRedraw, _close_tree, session_of
 from lfmri_viewer.results import Readout, readout
 from lfmri_viewer.review import FailureCase
 
@@ -239,7 +239,7 @@ class CompareView(widgets.VBox, _Subscriber, BatchedRedraw):
     def close(self) -> None:
         self._disconnect()
         self._host.close()
-        _close_tree(self.children)
+        close_tree(self.children)
         super().close()
 
     # ------------------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ class FailureCasesView(widgets.VBox, _Subscriber):
 
     def close(self) -> None:
         self._disconnect()
-        _close_tree(self.children)
+        close_tree(self.children)
         super().close()
 
     def _mark_current(self) -> None:

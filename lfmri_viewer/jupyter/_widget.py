@@ -21,10 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from lfmri_core.display import (
-    CAM_COLORMAP,
-    ERROR_COLORMAP,
     WINDOW_PRESETS,
-    describe_units,
 )
 from lfmri_core.errors import InputError
 from lfmri_core.inference import SHIPPED, ClassifierArg
@@ -39,92 +36,29 @@ from lfmri_viewer.formatting import (
     SEED_FILE,
     SEED_HELP,
     VIRTUAL_COILS_HELP,
-    hit,
-    number,
-    peak,
     readout_cells,
     timing_line,
 )
 from lfmri_viewer.jobs import Job, JobState, Progress, run_sync, sync_requested
-from lfmri_viewer.jupyter._figure import (
-    FigureHost,
-    cam_overlay,
-    draw_boxes,
-    image_panel,
-    scale_bar,
-    show_image,
-    zoom_to,
-)
+from lfmri_viewer.jupyter._mask_click import MaskClicks
+from lfmri_viewer.jupyter._panels import PANELS, FigurePanels
 from lfmri_viewer.jupyter._runner import ThreadRunner
+from lfmri_viewer.jupyter._session import (
+    SAMPLE_NAMES,
+    BatchedRedraw,
+    Source,
+    close_tree,
+    open_source,
+    session_of,
+)
 from lfmri_viewer.jupyter._tables import html_table
-from lfmri_viewer.results import Readout
+from lfmri_viewer.session_file import open_session, save_session
 from lfmri_viewer.settings import DEVICES, ReconSettings
-
-Source = str | os.PathLike[str]
-"""A volume file (fastMRI ``.h5``, BART ``.cfl``), or ``"PD"`` / ``"PDFS"`` for the embedded sample."""
-
-SAMPLE_NAMES = ("PD", "PDFS")
-
-PANELS = ("reference", "reconstruction", "error", "cam", "mask", "kspace")
-"""The figure's panels, row by row (2 x 3)."""
 
 _WIDE = {"description_width": "initial"}
 
 
-def session_of(session: SessionController | Any) -> SessionController:
-    """The controller of ``session``: a :class:`SessionController`, or a view holding one."""
-    if isinstance(session, SessionController):
-        return session
-    controller = getattr(session, "controller", None)
-    if not isinstance(controller, SessionController):
-        raise InputError(f"expected a SessionController or a viewer holding one, got {type(session).__name__}")
-    return controller
-
-
-def open_source(controller: SessionController, source: Source) -> VolumeInfo:
-    """Open a file, or the embedded sample for ``"PD"`` / ``"PDFS"`` (unless a file has that name)."""
-    if isinstance(source, str) and source.upper() in SAMPLE_NAMES and not Path(source).exists():
-        return controller.open_sample(source)
-    return controller.open(source)
-
-
-def _close_tree(children: tuple[widgets.Widget, ...]) -> None:
-    """Close widgets and their descendants (a closed box leaves its children open)."""
-    for child in children:
-        _close_tree(getattr(child, "children", ()))
-        child.close()
-
-
-class BatchedRedraw:
-    """Redraw once per user action: events that arrive inside :meth:`_batch` only mark the
-    view dirty. Subclasses set ``_depth = 0`` and ``_dirty = False`` and define ``refresh()``
-    (which clears ``_dirty``)."""
-
-    _depth: int
-    _dirty: bool
-
-    def refresh(self) -> None:
-        raise NotImplementedError
-
-    @contextlib.contextmanager
-    def _batch(self) -> Iterator[None]:
-        """Collect the redraws that events ask for while a control's action runs into one."""
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if self._depth == 0 and self._dirty:
-                self.refresh()
-
-    def _changed(self) -> None:
-        if self._depth:
-            self._dirty = True
-        else:
-            self.refresh()
-
-
-class LFMRIWidget(widgets.VBox, BatchedRedraw):
+class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
     """The LF-MRI Viewer in a notebook.
 
     >>> LFMRIWidget("PD")                                 # doctest: +SKIP
@@ -196,16 +130,19 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self._view_method = controller.settings.methods[-1]
         self._build_controls(auto_update)
         self._build_figure(interactive)
+        self.mask_clicks = MaskClicks(controller, self.figure, self.axes, self._apply)
         self.children = [
             self.title_html,
             widgets.HBox([self.slice_slider, self.acceleration_slider, self.center_fraction_slider]),
             widgets.HBox([self.mask_dropdown, self.seed_input, self.device_dropdown, self.virtual_coils_input]),
+            self.mask_clicks.box,
             widgets.HBox([self.methods_select,
                           widgets.VBox([self.view_dropdown, self.boxes_checkbox, self.cam_checkbox, self.opacity_slider]),
                           widgets.VBox([self.window_dropdown, self.link_contrast_checkbox, self.units_label])]),
             widgets.HBox([self.auto_checkbox, self.reconstruct_button, self.volume_button, self.cancel_button]),
             widgets.HBox([self.progress_bar, self.status_label]),
-            widgets.HBox([self.output_path, self.save_annotations_button, self.export_volumes_button]),
+            widgets.HBox([self.output_path, self.save_annotations_button, self.save_session_button,
+                          self.export_volumes_button]),
             self.notice_html,
             self._host.widget,
             self.readout_html,
@@ -266,6 +203,9 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.save_annotations_button = widgets.Button(
             description="Save annotations", icon="save", layout=fit,
             tooltip="the lesion boxes as a fastMRI+ CSV (flipped frame, labels kept) at the path on the left")
+        self.save_session_button = widgets.Button(
+            description="Save session", icon="save", layout=fit,
+            tooltip="the volume, slice and settings (a drawn mask too) as JSON at the path on the left")
         self.export_volumes_button = widgets.Button(
             description="Export volumes", icon="download", layout=fit,
             tooltip="the shown method's reconstruction, error map and CAM as NIfTI (.nii.gz) or HDF5 (.h5)")
@@ -294,24 +234,8 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.volume_button.on_click(lambda _: self._apply(self.controller.reconstruct_volume))
         self.cancel_button.on_click(lambda _: self.controller.cancel())
         self.save_annotations_button.on_click(lambda _: self.save_annotations(self.output_path.value))
+        self.save_session_button.on_click(lambda _: self.save_session(self.output_path.value))
         self.export_volumes_button.on_click(lambda _: self.export_volumes(self.output_path.value))
-
-    def _build_figure(self, interactive: bool | None) -> None:
-        self._host = FigureHost((11.0, 7.4), interactive)
-        self.figure = self._host.figure
-        grid = self.figure.subplots(2, 3)
-        self.axes = dict(zip(PANELS, grid.ravel(), strict=True))
-        self.images = {
-            "reference": image_panel(self.axes["reference"], (1, 1)),
-            "reconstruction": image_panel(self.axes["reconstruction"], (1, 1)),
-            "cam_overlay": image_panel(self.axes["reconstruction"], (1, 1), cmap=CAM_COLORMAP),
-            "error": image_panel(self.axes["error"], (1, 1), cmap=ERROR_COLORMAP),
-            "cam": image_panel(self.axes["cam"], (1, 1), cmap=CAM_COLORMAP),
-            "mask": image_panel(self.axes["mask"], (1, 1)),
-            "kspace": image_panel(self.axes["kspace"], (1, 1)),
-        }
-        self._box_patches: list[Any] = []
-        self._scale_bar: Any | None = None
 
     def _connect(self) -> None:
         events = self.controller.events
@@ -351,6 +275,27 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self._on_notice("info", f"{len(self.controller.all_boxes())} lesion boxes saved to {saved}")
         return saved
 
+    def save_session(self, path: str | os.PathLike[str]) -> Path | None:
+        """Save the session (volume, slice, settings, a drawn mask) as JSON (the "Save session"
+        button, with the path typed beside it); None when refused (the message is the notice)."""
+        if not str(path).strip():
+            self._on_notice("error", "type the JSON file to save the session to in 'save to'")
+            return None
+        try:
+            saved = save_session(self.controller, Path(str(path).strip()))
+        except (InputError, OSError) as exc:
+            self._on_notice("error", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            return None
+        self._on_notice("info", f"session saved to {saved}")
+        return saved
+
+    def open_session(self, path: str | os.PathLike[str]) -> bool:
+        """Reopen a saved session (volume, slice, settings, a drawn mask); False when refused."""
+        opened: list[object] = []
+        with self._batch():
+            self._guarded(lambda: opened.append(open_session(self.controller, path)))
+        return bool(opened)
+
     def export_volumes(self, path: str | os.PathLike[str]) -> list[Path] | None:
         """Export the shown method's reconstruction, error map and CAM (NIfTI for ``.nii.gz``,
         else HDF5) with the file's geometry; None when refused (the message is the notice)."""
@@ -358,7 +303,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
             self._on_notice("error", "type the file to export to in 'save to' (.nii.gz or .h5)")
             return None
         notices: list[tuple[str, str]] = []
-        collect = lambda level, message: notices.append((level, message))  # noqa: E731
+        collect = lambda level, message: notices.append((level, message))
         self.controller.events.notice.connect(collect)
         try:
             files = self.controller.export_volumes(Path(str(path).strip()), self._view_method)
@@ -422,86 +367,10 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
             self.runner.close()
             if self.controller.runner is self.runner:
                 self.controller.runner = run_sync
+        self.mask_clicks.close()
         self._host.close()
-        _close_tree(self.children)
+        close_tree(self.children)
         super().close()
-
-    # ------------------------------------------------------------------------------------------
-    # drawing
-    def _draw(self, view: Readout | None) -> None:
-        controller, index = self.controller, self.controller.slice_index
-        shape = controller.recon_shape
-        method = self._view_method
-        result = controller.result(method, index)
-        reference = controller.reference(index)
-        axes, images = self.axes, self.images
-        frame = controller.display_frame
-        window = controller.window_presets()[self.window_dropdown.value]
-
-        show_image(images["reference"], reference, window if reference is not None else None, frame)
-        axes["reference"].set_title(f"reference · slice {index}" if reference is not None else "no reference in this file")
-        if self._scale_bar is not None:
-            self._scale_bar.remove()
-        self._scale_bar = scale_bar(axes["reference"], frame)
-        self.units_label.value = f"<small>{html.escape(describe_units(frame))}</small>"
-
-        # Linked: the reconstruction on the reference's window, so like is compared with like.
-        linked = self.link_contrast_checkbox.value
-        if result is None:
-            for name in ("reconstruction", "cam_overlay", "error", "cam"):
-                show_image(images[name], None)
-            busy = self._job is not None and not self._job.finished
-            waiting = "reconstructing…" if busy else "not reconstructed yet"
-            axes["reconstruction"].set_title(f"{method}: {waiting}")
-            axes["error"].set_title("|error|")
-            axes["cam"].set_title("CAM")
-        else:
-            show_image(images["reconstruction"], result.image, window if linked else None, frame)
-            title = method
-            if view is not None:
-                title += f" · PSNR {number(view.psnr)} · LF-PSNR {number(view.lf_psnr)} dB"
-            axes["reconstruction"].set_title(title)
-            error = controller.error_map(method, index)
-            show_image(images["error"], error, controller.error_limits(), frame)
-            axes["error"].set_title(f"|{method} − reference|" if error is not None else "no reference: no error map")
-            show_image(images["cam"], result.cam, (0.0, 1.0), frame)
-            overlay = cam_overlay(result.cam) if self.cam_checkbox.value and result.cam is not None else None
-            show_image(images["cam_overlay"], overlay, (0.0, 1.0), frame)
-            images["cam_overlay"].set_alpha(float(self.opacity_slider.value))
-            if result.cam is None:
-                axes["cam"].set_title("no CAM (no classifier)")
-            else:
-                cam_hit = view.cam_hit if view is not None else None
-                distance = f" ({peak(view.cam_peak_px, view.cam_peak_mm)} away)" if view is not None and cam_hit is False else ""
-                axes["cam"].set_title(f"CAM · p(lesion) {number(result.lesion_probability)} · peak in box {hit(cam_hit)}"
-                                      + distance)
-        for name in ("reference", "reconstruction", "error", "cam"):
-            zoom_to(axes[name], None, shape, frame)
-
-        for patch in self._box_patches:
-            patch.remove()
-        self._box_patches = []
-        if self.boxes_checkbox.value:
-            boxes = controller.boxes(index)
-            for name in ("reference", "reconstruction", "error", "cam"):
-                self._box_patches += draw_boxes(axes[name], boxes, frame=frame)
-
-        try:
-            mask = controller.mask()
-        except InputError as exc:
-            show_image(images["mask"], None)
-            show_image(images["kspace"], None)
-            axes["mask"].set_title("no mask for these settings")
-            axes["kspace"].set_title("")
-            self._on_notice("error", str(exc))
-            return
-        show_image(images["mask"], controller.mask_image(), (0.0, 1.0))
-        axes["mask"].set_title(f"{mask.name} mask · {mask.achieved_acceleration:.1f}x achieved")
-        kspace = controller.kspace_image(index)
-        show_image(images["kspace"], kspace)
-        axes["kspace"].set_title("sampled k-space, log(1 + |k|)")
-        for name in ("mask", "kspace"):
-            zoom_to(axes[name], None, kspace.shape)
 
     # ------------------------------------------------------------------------------------------
     # controls -> controller
@@ -605,6 +474,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
         self.title_html.value = (
             f"<b>{html.escape(info.name)}</b> · {html.escape(str(info.acquisition or 'unknown acquisition'))} · "
             f"{info.num_slices} slices · {info.num_coils} coils · k-space {ky} x {kx}")
+        self.mask_clicks.volume_opened()
         self._sync_controls()
         self._changed()
 

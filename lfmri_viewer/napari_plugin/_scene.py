@@ -24,6 +24,10 @@ mm from the header), so the world of the viewer is the display frame in mm, with
 bar on; the data stay in the stored frame. The reference and the reconstructions share one
 contrast window (linked: changing one changes all; :meth:`Scene.apply_window` sets a preset),
 and :meth:`Scene.set_grid` shows them side by side in napari's grid, one camera for all.
+
+The scene is made of parts: :class:`~._scene_display.SceneDisplay` (frame, contrast window,
+grid) and :class:`~._scene_boxes.SceneBoxes` (the boxes layer and the session's boxes); the
+editable sampling layer of a drawn mask is the dock's :class:`~._mask_editor.MaskEditor`.
 """
 
 from __future__ import annotations
@@ -36,33 +40,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Image, Layer, Shapes
-from napari.layers.base import ActionType
 from napari.utils.notifications import show_error
 
 from lfmri_core.display import (
     CAM_COLORMAP,
     ERROR_COLORMAP,
     IMAGE_COLORMAP,
-    DisplayFrame,
 )
 from lfmri_core.errors import InputError
-from lfmri_core.io.annotations import LesionBox
 from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.napari_plugin._layers import (
     BOXES_ROLE,
-    DEFAULT_LABEL,
-    IMAGE_SHAPE_KEY,
     REFERENCE_ROLE,
     ROLE_KEY,
     SOURCE_KEY,
     boxes_layer,
-    boxes_to_shapes,
     frame_kwargs,
     reference_layer,
-    shapes_to_boxes,
     volume_stem,
 )
+from lfmri_viewer.napari_plugin._scene_boxes import SceneBoxes, sorted_boxes
+from lfmri_viewer.napari_plugin._scene_display import SceneDisplay, scale_bar
 from lfmri_viewer.results import SliceResult
 from lfmri_viewer.settings import ReconSettings
 
@@ -81,8 +80,6 @@ CAM_OPACITY = 0.5
 # Stacking order above the reference (lowest first); the boxes stay on top of everything.
 _RANK = {MASK_ROLE: 0, KSPACE_ROLE: 1, RECONSTRUCTION_ROLE: 2, ERROR_ROLE: 3, CAM_ROLE: 4}
 
-_BOX_EDITS = {ActionType.ADDED, ActionType.CHANGED, ActionType.REMOVED}
-
 
 def same_volume(a: str | os.PathLike[str] | None, b: str | os.PathLike[str] | None) -> bool:
     """Whether two paths name the same volume (a BART array by its ``.cfl`` or its ``.hdr``)."""
@@ -96,7 +93,7 @@ def same_volume(a: str | os.PathLike[str] | None, b: str | os.PathLike[str] | No
     return key(a) == key(b)
 
 
-class Scene:
+class Scene(SceneDisplay, SceneBoxes):
     """Mirrors one :class:`SessionController` into layers of one napari viewer.
 
     Parameters
@@ -217,7 +214,7 @@ class Scene:
             if layer is not self.boxes:
                 self._drop(self.boxes)
                 self._set_boxes_layer(layer)
-                if _sorted_boxes(self._layer_boxes(layer)) != _sorted_boxes(self.controller.all_boxes()):
+                if sorted_boxes(self._layer_boxes(layer)) != sorted_boxes(self.controller.all_boxes()):
                     self._write_boxes()
             return True
         return False
@@ -333,92 +330,6 @@ class Scene:
             self._set_limits(self._window)
 
     # ------------------------------------------------------------------------------------------
-    # display: frame, contrast window, grid
-    @property
-    def _frame(self) -> DisplayFrame | None:
-        return self.controller.display_frame if self.controller.is_open else None
-
-    @property
-    def _kspace_frame(self) -> DisplayFrame | None:
-        return DisplayFrame.for_kspace(self.controller.info) if self.controller.is_open else None
-
-    def windowed_layers(self) -> list[Image]:
-        """The reference and the reconstructions: the layers that share one contrast window."""
-        layers = [self.reference] if self.reference is not None else []
-        return layers + list(self.reconstructions.values())
-
-    @property
-    def window(self) -> tuple[float, float]:
-        """The contrast window of the reference and the reconstructions."""
-        return self._range()
-
-    @property
-    def link_contrast(self) -> bool:
-        return self._link_contrast
-
-    def set_link_contrast(self, on: bool) -> None:
-        """Link the contrast of the reference and every reconstruction (on: a change of one
-        changes all, and they take the reference's window now)."""
-        self._link_contrast = bool(on)
-        if self._link_contrast and self.reference is not None:
-            self._set_limits(tuple(self.reference.contrast_limits))  # type: ignore[arg-type]
-
-    def apply_window(self, preset: str) -> tuple[float, float]:
-        """Set the reference and every reconstruction to a window/level preset (one of
-        :data:`~lfmri_core.display.WINDOW_PRESETS`); returns its limits."""
-        presets = self.controller.window_presets()
-        if preset not in presets:
-            raise InputError(f"no window preset {preset!r}; choose one of {', '.join(presets)}")
-        self._set_limits(presets[preset])
-        return presets[preset]
-
-    def _set_limits(self, limits: tuple[float, float]) -> None:
-        self._window = (float(limits[0]), float(limits[1]))
-        self._linking = True
-        try:
-            for layer in self.windowed_layers():
-                if tuple(layer.contrast_limits) != self._window:
-                    layer.contrast_limits = self._window
-        finally:
-            self._linking = False
-
-    def _on_contrast_changed(self, event: Any = None) -> None:
-        if self._linking:
-            return
-        source = getattr(event, "source", None)
-        if source is None or not any(source is layer for layer in self.windowed_layers()):
-            return
-        limits = (float(source.contrast_limits[0]), float(source.contrast_limits[1]))
-        if self._link_contrast:
-            self._set_limits(limits)
-        for listener in self.window_listeners:
-            listener(limits)
-
-    @property
-    def grid(self) -> bool:
-        """Whether the reference and the reconstructions are shown side by side."""
-        return self._grid_visibility is not None
-
-    def set_grid(self, on: bool) -> None:
-        """Side by side (napari's grid, one camera: zoom and pan move every panel together):
-        the reference and every reconstruction visible, one per panel, the overlays (CAM,
-        error maps, boxes, k-space) hidden; off restores the visibilities from before."""
-        grid = _grid_model(self.viewer)
-        if on and self._grid_visibility is None:
-            self._grid_visibility = {id(layer): layer.visible for layer in self.viewer.layers}
-            shown = self.windowed_layers()
-            for layer in self.viewer.layers:
-                layer.visible = any(layer is s for s in shown)
-            grid.stride = -1  # the reference (lowest layer) in the first panel
-            grid.enabled = True
-        elif not on and self._grid_visibility is not None:
-            grid.enabled = False
-            for layer in self.viewer.layers:
-                if id(layer) in self._grid_visibility:
-                    layer.visible = self._grid_visibility[id(layer)]
-            self._grid_visibility = None
-
-    # ------------------------------------------------------------------------------------------
     # volume
     def _on_volume_opened(self, info: VolumeInfo) -> None:
         # napari recentres the slider when the first layers arrive; the controller's slice wins.
@@ -428,7 +339,7 @@ class Scene:
             if self.viewer.dims.ndim == 3 and self._frame is not None:  # napari's default labels are -3, -2, -1
                 self.viewer.dims.axis_labels = self._frame.napari_transform()["axis_labels"]
             # In the units of the layers: mm from the header, else pixels.
-            _scale_bar(self.viewer).visible = True
+            scale_bar(self.viewer).visible = True
         finally:
             self._moving_dims = False
         self._on_slice_changed(self.controller.slice_index)
@@ -656,89 +567,6 @@ class Scene:
         top = float(image.max())
         self.kspace.contrast_limits = (0.0, top if top > 0 else 1.0)
 
-    # ------------------------------------------------------------------------------------------
-    # boxes
-    def _set_boxes_layer(self, layer: Shapes) -> None:
-        self.boxes = layer
-        layer.events.data.connect(self._on_boxes_edited)
-        layer.events.features.connect(self._on_box_labels_edited)
-
-    def _layer_boxes(self, layer: Shapes) -> list[LesionBox]:
-        shape = layer.metadata.get(IMAGE_SHAPE_KEY) or self._shape
-        count = len(layer.data)
-        labels = list(layer.features["label"])[:count] if "label" in layer.features else []
-        # napari keeps stale feature rows when a layer's data is emptied.
-        labels += [DEFAULT_LABEL] * (count - len(labels))
-        return [b for b in shapes_to_boxes(layer.data, labels, tuple(shape)) if not b.is_empty]
-
-    def _on_boxes_edited(self, event: Any) -> None:
-        """A box was drawn, moved, resized or deleted: the controller gets the affected slices."""
-        if self._writing_boxes or getattr(event, "action", None) not in _BOX_EDITS or self.boxes is None:
-            return
-        if not self.controller.is_open:
-            return
-        try:
-            drawn = self._layer_boxes(self.boxes)
-        except InputError as error:
-            self.on_error(str(error))
-            self._write_boxes()  # back to the boxes the readouts use
-            return
-        self._push_boxes(drawn)
-
-    def _on_box_labels_edited(self, event: Any = None) -> None:
-        """A box was relabelled (the layer's ``label`` feature edited): the controller gets the
-        new labels. Geometry changes come through :meth:`_on_boxes_edited`: napari also sends
-        features events while a shape is being added, which are left alone here."""
-        if self._writing_boxes or self.boxes is None or not self.controller.is_open:
-            return
-        try:
-            drawn = self._layer_boxes(self.boxes)
-        except InputError:
-            return  # a shape the data event refuses (and reports)
-        current = self.controller.all_boxes()
-        same_places = sorted(s[:5] for s in _sorted_boxes(drawn)) == sorted(s[:5] for s in _sorted_boxes(current))
-        if same_places and _sorted_boxes(drawn) != _sorted_boxes(current):
-            self._push_boxes(drawn)
-
-    def _push_boxes(self, drawn: list[LesionBox]) -> None:
-        """Give the controller the boxes of the layer, slice by slice (a refused box: an error
-        and the layer redrawn from the controller)."""
-        new: dict[int, list[LesionBox]] = {}
-        for box in drawn:
-            new.setdefault(box.slice, []).append(box)
-        affected = sorted({b.slice for b in self.controller.all_boxes()} | set(new))
-        refused: InputError | None = None
-        self._writing_boxes = True
-        try:
-            for index in affected:
-                self.controller.set_boxes(index, new.get(index, []))
-        except InputError as error:
-            refused = error
-        finally:
-            self._writing_boxes = False
-        if refused is not None:
-            self.on_error(str(refused))
-            self._write_boxes()
-
-    def _on_boxes_changed(self, index: int) -> None:
-        if not self._writing_boxes:
-            self._write_boxes()
-
-    def _write_boxes(self) -> None:
-        """Redraw the boxes layer from the controller (annotations loaded, or a box refused)."""
-        if self.boxes is None or not self.controller.is_open:
-            return
-        data, features = boxes_to_shapes(self.controller.all_boxes())
-        self._writing_boxes = True
-        try:
-            self.boxes.data = data
-            # Reassigned in full: napari keeps stale rows when the shape count drops to zero,
-            # and resets the defaults a hand-drawn box takes its label from.
-            self.boxes.features = {"label": np.asarray(features["label"], dtype=object)}
-            self.boxes.feature_defaults = {"label": DEFAULT_LABEL}
-        finally:
-            self._writing_boxes = False
-
 
 def _refill_layer(layer: Layer, data: Any, kwargs: dict[str, Any]) -> None:
     """Give a layer new data (any shape) and the attributes of ``kwargs`` that can change."""
@@ -754,22 +582,6 @@ def _set_transform(layer: Layer, kwargs: dict[str, Any]) -> None:
     for name in ("scale", "translate", "units", "axis_labels"):
         if name in kwargs:
             setattr(layer, name, kwargs[name])
-
-
-def _scale_bar(viewer: napari.viewer.Viewer) -> Any:
-    # napari 0.9 moved the scale bar to viewer.canvas.overlays (viewer.scale_bar is deprecated).
-    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
-    return overlays.scale_bar if hasattr(overlays, "scale_bar") else viewer.scale_bar
-
-
-def _grid_model(viewer: napari.viewer.Viewer) -> Any:
-    # napari 0.9 moved the grid to viewer.canvas.grid (viewer.grid is deprecated there).
-    canvas = getattr(viewer, "canvas", None)
-    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid
-
-
-def _sorted_boxes(boxes: Iterator[LesionBox] | tuple[LesionBox, ...] | list[LesionBox]) -> list[tuple[object, ...]]:
-    return sorted((b.slice, b.row0, b.row1, b.col0, b.col1, b.label) for b in boxes)
 
 
 __all__ = ["CAM_COLORMAP", "CAM_OPACITY", "ERROR_COLORMAP", "Scene", "same_volume"]

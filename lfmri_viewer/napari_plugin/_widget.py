@@ -13,72 +13,53 @@ too, so it can be driven without a file dialog (``widget.open_file(path)``).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import math
 import os
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QSignalBlocker, Qt, QThread, QThreadPool, QTimer
-from qtpy.QtGui import QImage, QPixmap
-from qtpy.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
-    QScrollArea,
-    QSlider,
-    QSpinBox,
-    QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import QFileDialog, QWidget
 
 from lfmri_core.display import WINDOW_PRESETS, describe_units
 from lfmri_core.errors import InputError
-from lfmri_core.masks import available_masks
-from lfmri_core.recon import available_methods, installed_learned_methods, method_info
-from lfmri_core.recon.registry import Cancelled
 from lfmri_viewer.controller import SessionController
-from lfmri_viewer.formatting import ALL_COILS as ALL_COILS_TEXT
 from lfmri_viewer.formatting import (
     FAILURE_COLUMNS,
     READOUT_COLUMNS,
     READOUT_KEY_COLUMNS,
-    SEED_FILE,
-    SEED_HELP,
-    VIRTUAL_COILS_HELP,
     failure_cells,
     readout_cells,
     timing_line,
 )
-from lfmri_viewer.jobs import Job, JobState, Progress, sync_requested
+from lfmri_viewer.jobs import Job, JobState, sync_requested
 from lfmri_viewer.napari_plugin._layers import (
     BOXES_ROLE,
     REFERENCE_ROLE,
     ROLE_KEY,
     SOURCE_KEY,
 )
+from lfmri_viewer.napari_plugin._mask_editor import MaskEditor
+from lfmri_viewer.napari_plugin._offer import offered_methods
+from lfmri_viewer.napari_plugin._qt_helpers import (
+    blocked,
+    fill,
+    mask_pixmap,
+    table_rows,
+)
+from lfmri_viewer.napari_plugin._runner import WorkerRunner
 from lfmri_viewer.napari_plugin._scene import Scene, same_volume
+from lfmri_viewer.napari_plugin._sections import (
+    ALL_COILS,
+    CUSTOM_WINDOW,
+    DEVICE_CHOICES,
+    FILE_SEED,
+    build_sections,
+)
 from lfmri_viewer.review import FailureCase
+from lfmri_viewer.session_file import open_session, save_session
 
 if TYPE_CHECKING:
     import napari
@@ -93,114 +74,9 @@ class _Refused:
 
 REFUSED = _Refused()
 
-DEVICE_CHOICES = (("auto", "auto"), ("CPU", "cpu"), ("GPU", "cuda"))
-"""``(shown, setting)`` pairs of the device choice."""
-
-FILE_SEED = -1
-"""Seed box value shown as ``"file"``: fastMRI's per-file seed (``seed=None``)."""
-
-ALL_COILS = 0
-"""Virtual-coil box value shown as ``"all"``: no coil compression (``virtual_coils=None``)."""
-
-CUSTOM_WINDOW = "custom"
-"""Window choice shown once a contrast slider was moved by hand."""
-
-MASK_PREVIEW_SIZE = 160
-"""Longest side of the mask preview, in screen pixels."""
-
 VOLUME_FILTER = "k-space volumes (*.h5 *.cfl *.hdr);;All files (*)"
 CSV_FILTER = "CSV files (*.csv);;All files (*)"
-
-
-def offered_methods() -> list[str]:
-    """Methods the user can choose: every classical one, learned ones only with weights."""
-    installed = set(installed_learned_methods())
-    return [m for m in available_methods() if not method_info(m).learned or m in installed]
-
-
-class _Failed:
-    """A job's exception, carried out of the worker thread as its return value."""
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-
-def _drive(job: Job[Any]) -> Generator[Progress, None, Any]:
-    """``job.work()`` as a generator function (what ``create_worker`` makes a thread of).
-
-    Exceptions come back as a :class:`_Failed` value: superqt takes a ``RuntimeError`` raised
-    by a generator (which :class:`Cancelled` is) for a deleted worker and then never says that
-    the worker finished.
-    """
-    try:
-        return (yield from job.work())
-    except Exception as error:  # noqa: BLE001 - every failure is the job's, reported by job.fail
-        return _Failed(error)
-
-
-def _finish(job: Job[Any], value: Any) -> None:
-    if isinstance(value, _Failed):
-        job.fail(value.error)
-    else:
-        job.complete(value)
-
-
-class WorkerRunner:
-    """Runs controller jobs in napari worker threads, reporting back on the GUI thread.
-
-    Yields go to :meth:`Job.report`, the return value to :meth:`Job.complete` and an exception
-    to :meth:`Job.fail` (a :class:`Cancelled` makes the job cancelled), all delivered by Qt on
-    the GUI thread; each job gets a napari progress bar in the activity dock.
-    """
-
-    def __init__(self) -> None:
-        self.workers: set[GeneratorWorker] = set()
-        # A pool of our own, not Qt's global one: Qt converts and scales images (napari's
-        # activity spinner, for one) on the global pool while the GUI thread holds the GIL, so
-        # workers waiting for the GIL in the global pool's threads would deadlock the GUI.
-        self.pool = QThreadPool()
-        self.pool.setMaxThreadCount(max(2, QThread.idealThreadCount()))
-
-    def __call__(self, job: Job[Any]) -> None:
-        bar = progress(total=0, desc=job.name)
-
-        def on_progress(_: Job[Any], report: Progress) -> None:
-            if bar.total != report.total:
-                bar.total = report.total
-            if report.done > bar.n:
-                bar.update(report.done - bar.n)
-            if report.message:
-                bar.set_description(f"{job.name}: {report.message}")
-
-        def on_aborted() -> None:
-            # napari's activity dock can stop a worker itself; the job must still end.
-            job.cancel()
-            job.fail(Cancelled(f"{job.name} cancelled"))
-
-        job.progress_listeners.append(on_progress)
-        # Handlers given to create_worker: with an "errored" handler superqt does not re-raise.
-        worker: GeneratorWorker = create_worker(_drive, job, _start_thread=False, _connect={
-            "yielded": job.report,
-            "returned": functools.partial(_finish, job),
-            "errored": job.fail,
-            "aborted": on_aborted,
-            "finished": bar.close,
-        })
-        worker.finished.connect(functools.partial(self.workers.discard, worker))
-        self.workers.add(worker)
-        self.pool.start(worker)
-
-    def wait(self, timeout_ms: int = 10_000) -> None:
-        """Wait for every started worker thread to end (after cancelling their jobs).
-
-        Safe in every state: a worker or the pool whose Qt object is gone already (at the
-        interpreter's exit, PyQt deletes the objects Python owns in no set order) is skipped.
-        """
-        for worker in list(self.workers):
-            with contextlib.suppress(RuntimeError):  # "wrapped C/C++ object ... has been deleted"
-                worker.quit()
-        with contextlib.suppress(RuntimeError):
-            self.pool.waitForDone(timeout_ms)
+SESSION_FILTER = "LF-MRI sessions (*.json);;All files (*)"
 
 
 class ReconstructionWidget(QWidget):
@@ -237,6 +113,7 @@ class ReconstructionWidget(QWidget):
         self._ensure_inputs.setSingleShot(True)
         self._ensure_inputs.timeout.connect(self.scene.ensure_inputs)
 
+        self.mask_editor = MaskEditor(napari_viewer, self.controller, self.scene, on_error=show_error)
         self._build()
         self._connect()
         self._show_settings()
@@ -244,6 +121,7 @@ class ReconstructionWidget(QWidget):
         self._show_volume()
         self._show_job(None)
         napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self.destroyed.connect(self.mask_editor.disconnect_all)
         self.destroyed.connect(functools.partial(_shut_down, self.controller, self.scene, self.runner,
                                                  napari_viewer, self._on_layer_inserted))
         for layer in list(napari_viewer.layers):
@@ -252,173 +130,14 @@ class ReconstructionWidget(QWidget):
     # ------------------------------------------------------------------------------------------
     # building
     def _build(self) -> None:
-        content = QWidget()
-        column = QVBoxLayout(content)
-
-        volume = QGroupBox("Volume")
-        volume_layout = QVBoxLayout(volume)
-        self.volume_label = QLabel()
-        self.volume_label.setWordWrap(True)
-        self.open_button = QPushButton("Open file…")
-        self.annotations_button = QPushButton("Load annotations (CSV)…")
-        self.save_annotations_button = QPushButton("Save annotations (CSV)…")
-        self.save_annotations_button.setToolTip("the lesion boxes as edited, as a fastMRI+ CSV (labels kept)")
-        volume_layout.addWidget(self.volume_label)
-        volume_layout.addLayout(_row(self.open_button, self.annotations_button))
-        volume_layout.addWidget(self.save_annotations_button)
-        column.addWidget(volume)
-
-        sampling = QGroupBox("Sampling")
-        form = QFormLayout(sampling)
-        self.acceleration = QDoubleSpinBox()
-        self.acceleration.setRange(1.0, 64.0)
-        self.acceleration.setDecimals(1)
-        self.acceleration.setSingleStep(1.0)
-        self.acceleration.setSuffix("x")
-        self.acceleration.setKeyboardTracking(False)
-        self.mask_type = QComboBox()
-        self.mask_type.addItems(available_masks())
-        self.center_fraction = QDoubleSpinBox()
-        self.center_fraction.setRange(0.005, 0.5)
-        self.center_fraction.setDecimals(3)
-        self.center_fraction.setSingleStep(0.01)
-        self.center_fraction.setKeyboardTracking(False)
-        self.seed = QSpinBox()
-        self.seed.setRange(FILE_SEED, 2**31 - 1)
-        self.seed.setSpecialValueText(SEED_FILE)
-        self.seed.setToolTip(SEED_HELP)
-        self.seed.setKeyboardTracking(False)
-        self.mask_preview = QLabel()
-        self.mask_preview.setAlignment(Qt.AlignCenter)
-        self.mask_label = QLabel()
-        self.mask_label.setWordWrap(True)
-        form.addRow("acceleration", self.acceleration)
-        form.addRow("mask", self.mask_type)
-        form.addRow("centre fraction", self.center_fraction)
-        form.addRow("seed", self.seed)
-        form.addRow(self.mask_preview)
-        form.addRow(self.mask_label)
-        column.addWidget(sampling)
-
-        recon = QGroupBox("Reconstruction")
-        recon_layout = QFormLayout(recon)
-        self.methods = QListWidget()
-        for name in offered_methods():
-            item = QListWidgetItem(name)
-            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-            item.setCheckState(Qt.Unchecked)
-            self.methods.addItem(item)
-        self.methods.setMaximumHeight(170)
-        self.device = QComboBox()
-        for shown, value in DEVICE_CHOICES:
-            self.device.addItem(shown, value)
-        self.virtual_coils = QSpinBox()
-        self.virtual_coils.setRange(ALL_COILS, 64)
-        self.virtual_coils.setSpecialValueText(ALL_COILS_TEXT)
-        self.virtual_coils.setToolTip(VIRTUAL_COILS_HELP)
-        self.virtual_coils.setKeyboardTracking(False)
-        self.auto_update = QCheckBox("auto-update (slice and settings changes)")
-        self.reconstruct_slice_button = QPushButton("Reconstruct slice")
-        self.reconstruct_volume_button = QPushButton("Reconstruct volume")
-        self.cancel_button = QPushButton("Cancel")
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        recon_layout.addRow("methods", self.methods)
-        recon_layout.addRow("device", self.device)
-        recon_layout.addRow("virtual coils", self.virtual_coils)
-        recon_layout.addRow(self.auto_update)
-        recon_layout.addRow(_row(self.reconstruct_slice_button, self.reconstruct_volume_button, self.cancel_button))
-        recon_layout.addRow(self.status)
-        column.addWidget(recon)
-
-        display = QGroupBox("Display")
-        display_layout = QFormLayout(display)
-        self.window_preset = QComboBox()
-        self.window_preset.addItems([*WINDOW_PRESETS, CUSTOM_WINDOW])
-        self.window_preset.setToolTip("window/level of the reference and every reconstruction, from the "
-                                      "reference's histogram")
-        self.link_contrast = QCheckBox("link contrast (reference and reconstructions)")
-        self.link_contrast.setChecked(self.scene.link_contrast)
-        self.grid_mode = QCheckBox("side by side (grid: reference and reconstructions)")
-        self.units_label = QLabel()
-        self.units_label.setWordWrap(True)
-        self.cam_method = QComboBox()
-        self.cam_opacity = QSlider(Qt.Horizontal)
-        self.cam_opacity.setRange(0, 100)
-        self.cam_opacity.setValue(round(100 * self.scene.cam_opacity))
-        display_layout.addRow("window", self.window_preset)
-        display_layout.addRow(self.link_contrast)
-        display_layout.addRow(self.grid_mode)
-        display_layout.addRow("CAM of", self.cam_method)
-        display_layout.addRow("CAM opacity", self.cam_opacity)
-        display_layout.addRow(self.units_label)
-        column.addWidget(display)
-
-        # Readouts, failure cases and exports in tabs under the scrolling controls (a splitter
-        # between them): always on screen, each one click away, none below the others.
-        self.results_tabs = QTabWidget()
-        readouts = QWidget()
-        readouts_layout = QVBoxLayout(readouts)
-        readouts_layout.setContentsMargins(2, 2, 2, 2)
-        self.readout_table = _table(READOUT_COLUMNS)
-        self.all_columns = QCheckBox("all columns")
-        self.all_columns.setToolTip("also the CAM peak distance to the nearest box (px and mm), p(lesion) and time")
-        self.timing_label = QLabel()
-        self.timing_label.setWordWrap(True)
-        self.timing_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        readouts_layout.addWidget(self.readout_table)
-        readouts_layout.addWidget(self.all_columns)
-        readouts_layout.addWidget(self.timing_label)
-        self.results_tabs.addTab(readouts, "Readouts (slice)")
-
-        failures = QWidget()
-        failures_layout = QVBoxLayout(failures)
-        failures_layout.setContentsMargins(2, 2, 2, 2)
-        failures_label = QLabel("CAM misses first; click a row to go to its slice")
-        failures_label.setWordWrap(True)
-        self.failure_table = _table(FAILURE_COLUMNS)
-        failures_layout.addWidget(failures_label)
-        failures_layout.addWidget(self.failure_table)
-        self.results_tabs.addTab(failures, "Failure cases")
-
-        export = QWidget()
-        export_layout = QVBoxLayout(export)
-        self.export_png_button = QPushButton("Export view (PNG)…")
-        self.export_csv_button = QPushButton("Export failure table (CSV)…")
-        self.export_readouts_button = QPushButton("Export readouts (CSV)…")
-        self.export_volumes_button = QPushButton("Export volumes (NIfTI / HDF5)…")
-        self.export_volumes_button.setToolTip("the reconstruction, error map and CAM of the CAM method, every slice "
-                                              "reconstructed so far, with the file's geometry")
-        export_layout.addWidget(self.export_png_button)
-        export_layout.addWidget(self.export_csv_button)
-        export_layout.addWidget(self.export_readouts_button)
-        export_layout.addWidget(self.export_volumes_button)
-        export_layout.addStretch(1)
-        self.results_tabs.addTab(export, "Export")
-        self._show_columns()
-        column.addStretch(1)
-
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(content)
-        # Room for the vertical scroll bar, so that the controls never scroll sideways.
-        scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        self.splitter = QSplitter(Qt.Vertical)
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(scroll)
-        self.splitter.addWidget(self.results_tabs)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
-        self.controls_scroll = scroll
-        outer.addWidget(self.splitter)
+        build_sections(self)
 
     def _connect(self) -> None:
         self.open_button.clicked.connect(lambda: self.open_file())
         self.annotations_button.clicked.connect(lambda: self.load_annotations())
         self.save_annotations_button.clicked.connect(lambda: self.save_annotations())
+        self.save_session_button.clicked.connect(lambda: self.save_session())
+        self.open_session_button.clicked.connect(lambda: self.open_session())
         self.acceleration.valueChanged.connect(lambda v: self._update(acceleration=float(v)))
         self.mask_type.currentTextChanged.connect(lambda name: self._update(mask=name))
         self.center_fraction.valueChanged.connect(lambda v: self._update(center_fraction=float(v)))
@@ -487,7 +206,7 @@ class ReconstructionWidget(QWidget):
         if unknown:
             show_error(f"method {min(unknown)!r} is not offered; choose from {', '.join(offered_methods())}")
             return
-        with _blocked(self.methods):
+        with blocked(self.methods):
             for i in range(self.methods.count()):
                 item = self.methods.item(i)
                 item.setCheckState(Qt.Checked if item.text() in wanted else Qt.Unchecked)
@@ -532,6 +251,29 @@ class ReconstructionWidget(QWidget):
             return None
         show_info(f"{len(self.controller.all_boxes())} lesion boxes saved to {saved}")
         return saved
+
+    def save_session(self, path: str | os.PathLike[str] | None = None) -> Path | None:
+        """Save the session (volume, slice, settings, a drawn mask) as JSON (asks for the path
+        without one); None if cancelled or refused."""
+        if not self.controller.is_open:
+            show_error("no volume is open: open one before saving the session")
+            return None
+        path = path if path is not None else self._ask_save_path("Save session", "lfmri_session.json", SESSION_FILTER)
+        if path is None:
+            return None
+        saved = self._try(save_session, self.controller, path, about=path)
+        if isinstance(saved, _Refused):
+            return None
+        show_info(f"session saved to {saved}")
+        return saved
+
+    def open_session(self, path: str | os.PathLike[str] | None = None) -> bool:
+        """Reopen a saved session (asks for it without ``path``); False if refused."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open a session", "", SESSION_FILTER)
+            if not path:
+                return False
+        return self._try(open_session, self.controller, path, about=path) is not REFUSED
 
     def export_volumes(self, path: str | os.PathLike[str] | None = None) -> list[Path] | None:
         """Export the reconstruction, error map and CAM of the CAM method (default the last
@@ -589,20 +331,20 @@ class ReconstructionWidget(QWidget):
 
     def set_link_contrast(self, on: bool) -> None:
         """Link (or unlink) the contrast of the reference and the reconstructions."""
-        with _blocked(self.link_contrast):
+        with blocked(self.link_contrast):
             self.link_contrast.setChecked(bool(on))
         self.scene.set_link_contrast(bool(on))
 
     def set_grid(self, on: bool) -> None:
         """Side by side: the reference and the reconstructions in napari's grid (or back)."""
-        with _blocked(self.grid_mode):
+        with blocked(self.grid_mode):
             self.grid_mode.setChecked(bool(on))
         self.scene.set_grid(bool(on))
 
     def _on_window_changed(self, window: tuple[float, float]) -> None:
         # The user moved a contrast slider: the preset shown is no longer in force.
         if self.window_preset.currentText() != CUSTOM_WINDOW and window != self._shown_window:
-            with _blocked(self.window_preset):
+            with blocked(self.window_preset):
                 self.window_preset.setCurrentText(CUSTOM_WINDOW)
 
     def _show_columns(self) -> None:
@@ -680,11 +422,11 @@ class ReconstructionWidget(QWidget):
     # redraws
     def displayed_readouts(self) -> list[dict[str, str]]:
         """The readout table's rows as shown: ``{column: text}`` per method."""
-        return _table_rows(self.readout_table)
+        return table_rows(self.readout_table)
 
     def displayed_failures(self) -> list[dict[str, str]]:
         """The failure table's rows as shown."""
-        return _table_rows(self.failure_table)
+        return table_rows(self.failure_table)
 
     def _on_volume_opened(self, _: Any) -> None:
         self._show_window()
@@ -739,7 +481,7 @@ class ReconstructionWidget(QWidget):
 
     def _show_settings(self) -> None:
         settings = self.controller.settings
-        with _blocked(self.acceleration, self.mask_type, self.center_fraction, self.seed, self.methods, self.device,
+        with blocked(self.acceleration, self.mask_type, self.center_fraction, self.seed, self.methods, self.device,
                       self.virtual_coils):
             self.acceleration.setValue(settings.acceleration)
             self.mask_type.setCurrentText(settings.mask)
@@ -754,7 +496,7 @@ class ReconstructionWidget(QWidget):
         self._show_auto_update(self.controller.auto_update)
 
     def _show_auto_update(self, on: bool) -> None:
-        with _blocked(self.auto_update):
+        with blocked(self.auto_update):
             self.auto_update.setChecked(on)
 
     def _show_mask(self) -> None:
@@ -765,16 +507,15 @@ class ReconstructionWidget(QWidget):
         mask = self._try(self.controller.mask)
         if isinstance(mask, _Refused):
             return
-        self.mask_preview.setPixmap(_mask_pixmap(self.controller.mask_image()))
+        self.mask_preview.setPixmap(mask_pixmap(self.controller.mask_image()))
         settings = self.controller.settings
-        source = "stored in the file" if self.controller.is_undersampled_file else settings.mask
-        self.mask_label.setText(
-            f"mask ({source}): achieved acceleration {mask.achieved_acceleration:.2f}x"
-            f" (requested {settings.acceleration:g}x)"
-        )
+        source = ("stored in the file" if self.controller.is_undersampled_file
+                  else "drawn" if settings.is_drawn else settings.mask)
+        requested = "" if settings.is_drawn else f" (requested {settings.acceleration:g}x)"
+        self.mask_label.setText(f"mask ({source}): achieved acceleration {mask.achieved_acceleration:.2f}x{requested}")
 
     def _show_cam_choices(self) -> None:
-        with _blocked(self.cam_method):
+        with blocked(self.cam_method):
             self.cam_method.clear()
             self.cam_method.addItems(self.controller.settings.methods)
             if self.scene.cam_method is not None:
@@ -782,7 +523,7 @@ class ReconstructionWidget(QWidget):
 
     def _show_readouts(self) -> None:
         readouts = list(self.controller.readouts().values()) if self.controller.is_open else []
-        _fill(self.readout_table, READOUT_COLUMNS, [readout_cells(r) for r in readouts])
+        fill(self.readout_table, READOUT_COLUMNS, [readout_cells(r) for r in readouts])
         self.timing_label.setText("\n".join(timing_line(r) for r in readouts))
 
     def _show_failures(self) -> None:
@@ -790,7 +531,7 @@ class ReconstructionWidget(QWidget):
             self._failure_cases = []
         else:
             self._failure_cases = self.controller.failure_cases(self.scene.cam_method)
-        _fill(self.failure_table, FAILURE_COLUMNS, [failure_cells(c) for c in self._failure_cases])
+        fill(self.failure_table, FAILURE_COLUMNS, [failure_cells(c) for c in self._failure_cases])
 
     def _show_job(self, job: Job[Any] | None) -> None:
         running = job is not None and not job.finished
@@ -833,68 +574,4 @@ def _shut_down(controller: SessionController, scene: Scene, runner: WorkerRunner
             continue
 
 
-def _row(*widgets: QWidget) -> QHBoxLayout:
-    layout = QHBoxLayout()
-    for widget in widgets:
-        layout.addWidget(widget)
-    return layout
-
-
-def _table(columns: Sequence[str]) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    for c, column in enumerate(columns):
-        # Units on a second header line keep the columns narrow; the column's name stays its key.
-        item = QTableWidgetItem(column.replace(" (", "\n("))
-        item.setData(Qt.UserRole, column)
-        table.setHorizontalHeaderItem(c, item)
-    table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SingleSelection)
-    table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-    return table
-
-
-def _fill(table: QTableWidget, columns: Sequence[str], rows: Sequence[dict[str, str]]) -> None:
-    table.setRowCount(len(rows))
-    for r, row in enumerate(rows):
-        for c, column in enumerate(columns):
-            table.setItem(r, c, QTableWidgetItem(row[column]))
-
-
-def _table_rows(table: QTableWidget) -> list[dict[str, str]]:
-    columns = [table.horizontalHeaderItem(c).data(Qt.UserRole) for c in range(table.columnCount())]
-    return [
-        {column: (item.text() if (item := table.item(r, c)) is not None else "") for c, column in enumerate(columns)}
-        for r in range(table.rowCount())
-    ]
-
-
-class _blocked:
-    """Block the signals of several widgets while the view shows the model's values."""
-
-    def __init__(self, *widgets: QWidget) -> None:
-        self._widgets = widgets
-        self._blockers: list[QSignalBlocker] = []
-
-    def __enter__(self) -> None:
-        self._blockers = [QSignalBlocker(w) for w in self._widgets]
-
-    def __exit__(self, *_: object) -> None:
-        for blocker in self._blockers:
-            blocker.unblock()
-        self._blockers = []
-
-
-def _mask_pixmap(image: np.ndarray) -> QPixmap:
-    """A mask ``(H, W)`` in ``[0, 1]`` as a gray pixmap whose longest side is the preview size."""
-    gray = np.ascontiguousarray(np.clip(image, 0.0, 1.0) * 255, dtype=np.uint8)
-    height, width = gray.shape
-    qimage = QImage(gray.data, width, height, width, QImage.Format_Grayscale8).copy()
-    scale = MASK_PREVIEW_SIZE / max(height, width)
-    return QPixmap.fromImage(qimage).scaled(
-        max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)), Qt.KeepAspectRatio, Qt.FastTransformation
-    )
-
-
-__all__ = ["DEVICE_CHOICES", "ReconstructionWidget", "WorkerRunner", "offered_methods"]
+__all__ = ["ALL_COILS", "DEVICE_CHOICES", "FILE_SEED", "ReconstructionWidget", "WorkerRunner", "offered_methods"]
