@@ -47,7 +47,7 @@ from lfmri_core.study.report import build_tables, write_results
 from lfmri_core.study.runner import (
     REFERENCE,
     EvaluationResults,
-    SliceResult,
+    SliceRow,
     VolumeResult,
     run_evaluation,
 )
@@ -76,7 +76,7 @@ __all__ = [
     "EvaluationResults",
     "EvaluationSet",
     "EvaluationVolume",
-    "SliceResult",
+    "SliceRow",
     "Summary",
     "SyntheticRecipe",
     "Table",

@@ -34,7 +34,7 @@ from lfmri_core.study.plan import method_label
 from lfmri_core.study.runner import (
     REFERENCE,
     EvaluationResults,
-    SliceResult,
+    SliceRow,
     VolumeResult,
 )
 from lfmri_core.study.statistics import (
@@ -259,7 +259,7 @@ def stage_table(results: EvaluationResults) -> Table | None:
                          results.plan.accelerations, notes)
 
 
-def _labelled(slices: Iterable[SliceResult]) -> tuple[np.ndarray, np.ndarray]:
+def _labelled(slices: Iterable[SliceRow]) -> tuple[np.ndarray, np.ndarray]:
     kept = [s for s in slices if s.label is not None]
     return np.array([s.label for s in kept], dtype=bool), np.array([s.probability for s in kept])
 
@@ -269,7 +269,7 @@ def _sources(results: EvaluationResults) -> list[tuple[str, str, bool]]:
     return [(REFERENCE, "Fully sampled", True), *[(m, method_label(m), m in plan.methods) for m in plan.requested]]
 
 
-def _pick(results: EvaluationResults, source: str, acceleration: float) -> list[SliceResult]:
+def _pick(results: EvaluationResults, source: str, acceleration: float) -> list[SliceRow]:
     if source == REFERENCE:
         return [s for s in results.slices if s.source == REFERENCE]
     return [s for s in results.slices if s.source == source and s.acceleration == acceleration]
@@ -318,7 +318,7 @@ PRIOR_SOURCE = "centre prior"
 PRIOR_LABEL = "Centre prior"
 
 
-def _pointing(slices: Sequence[SliceResult], tolerance: float | None = None) -> tuple[float, int, int]:
+def _pointing(slices: Sequence[SliceRow], tolerance: float | None = None) -> tuple[float, int, int]:
     """(fraction of hits, hits, lesion slices) over slices with boxes: hits as evaluated
     (``tolerance`` None) or within ``tolerance`` pixels."""
     scored = [s for s in slices if s.pointing_hit is not None]
@@ -329,7 +329,7 @@ def _pointing(slices: Sequence[SliceResult], tolerance: float | None = None) -> 
     return (hits / len(scored) if scored else float("nan")), hits, len(scored)
 
 
-def _prior_pointing(slices: Sequence[SliceResult], tolerance: float) -> tuple[float, int, int]:
+def _prior_pointing(slices: Sequence[SliceRow], tolerance: float) -> tuple[float, int, int]:
     """(fraction of hits, hits, lesion slices) of the centre prior: its point within
     ``tolerance`` pixels of a box, over the slices that have a prior distance (those with boxes)."""
     scored = [s.prior_distance for s in slices if s.prior_distance is not None]

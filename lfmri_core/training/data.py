@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -33,6 +33,7 @@ from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import AnnotationSet, FileAnnotations, LesionBox, file_stem, read_annotations
 from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.io.volume import open_volume
+from lfmri_core.progress import Progress
 from lfmri_core.training.labels import slice_targets
 
 ANNOTATIONS_NAME = "lfmri_knee"
@@ -46,8 +47,6 @@ SYNTHETIC_CONTRASTS: tuple[tuple[str, float], ...] = (("PD", 30.0), ("PDFS", 18.
 
 _RECIPE_VERSION = 1
 
-Progress = Callable[[int, int], None]
-"""``progress(done, total)``."""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from lfmri_core.models import (
 )
 from lfmri_core.models.classifier import Normalisation, input_scales
 from lfmri_core.physics import center_crop
+from lfmri_core.progress import Cancel, Progress
 from lfmri_core.training.batch import coil_images, recon_batch, rss_target, zero_filled
 from lfmri_core.training.budget import CALIBRATION_STEPS, BudgetClock, PaceGroup, check_budget
 from lfmri_core.training.checkpoint import (
@@ -86,10 +87,6 @@ CHECKPOINT_NAME = "checkpoint.safetensors"
 LOG_NAME = "train_log.jsonl"
 
 ModelConfig = ClassifierConfig | LFMRIConfig | UNetConfig
-Progress = Callable[[int, int], None]
-"""``progress(step, total)`` after each step."""
-Cancel = Callable[[], bool]
-"""Returns True to stop (a checkpoint is written first)."""
 
 
 # --- models ----------------------------------------------------------------------------------------
