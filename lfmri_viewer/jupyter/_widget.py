@@ -30,7 +30,7 @@ from lfmri_core.errors import InputError
 from lfmri_core.inference import SHIPPED, ClassifierArg
 from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_core.masks import available_masks
-from lfmri_core.recon import available_methods, method_info
+from lfmri_core.recon import available_methods
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import (
     ALL_COILS,
@@ -58,7 +58,7 @@ from lfmri_viewer.jupyter._figure import (
 from lfmri_viewer.jupyter._runner import ThreadRunner
 from lfmri_viewer.jupyter._tables import html_table
 from lfmri_viewer.results import Readout
-from lfmri_viewer.settings import DEVICES, ReconSettings
+from lfmri_viewer.settings import DEVICES, ReconSettings, offered_methods
 
 Source = str | os.PathLike[str]
 """A volume file (fastMRI ``.h5``, BART ``.cfl``), or ``"PD"`` / ``"PDFS"`` for the embedded sample."""
@@ -595,8 +595,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
 
     @staticmethod
     def _method_options(settings: ReconSettings) -> tuple[str, ...]:
-        runnable = [m for m in available_methods() if not method_info(m).needs_boxes]  # oracle runs need boxes
-        return tuple(dict.fromkeys((*runnable, *settings.methods)))
+        return offered_methods(settings.methods)
 
     # ------------------------------------------------------------------------------------------
     # controller events -> view

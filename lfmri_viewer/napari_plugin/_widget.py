@@ -55,7 +55,7 @@ from qtpy.QtWidgets import (
 from lfmri_core.display import WINDOW_PRESETS, describe_units
 from lfmri_core.errors import InputError
 from lfmri_core.masks import available_masks
-from lfmri_core.recon import available_methods, installed_learned_methods, method_info
+from lfmri_core.device import DEVICE_LABELS
 from lfmri_core.recon.registry import Cancelled
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import ALL_COILS as ALL_COILS_TEXT
@@ -79,6 +79,8 @@ from lfmri_viewer.napari_plugin._layers import (
 )
 from lfmri_viewer.napari_plugin._scene import Scene, same_volume
 from lfmri_viewer.review import FailureCase
+from lfmri_viewer.settings import DEVICES
+from lfmri_viewer.settings import offered_methods as offered_method_names
 
 if TYPE_CHECKING:
     import napari
@@ -93,8 +95,8 @@ class _Refused:
 
 REFUSED = _Refused()
 
-DEVICE_CHOICES = (("auto", "auto"), ("CPU", "cpu"), ("GPU", "cuda"))
-"""``(shown, setting)`` pairs of the device choice."""
+DEVICE_CHOICES = tuple((DEVICE_LABELS[d], d) for d in DEVICES)
+"""``(shown, setting)`` pairs of the device choice (:data:`lfmri_core.device.DEVICE_CHOICES`)."""
 
 FILE_SEED = -1
 """Seed box value shown as ``"file"``: fastMRI's per-file seed (``seed=None``)."""
@@ -113,9 +115,8 @@ CSV_FILTER = "CSV files (*.csv);;All files (*)"
 
 
 def offered_methods() -> list[str]:
-    """Methods the user can choose: every classical one, learned ones only with weights."""
-    installed = set(installed_learned_methods())
-    return [m for m in available_methods() if not method_info(m).learned or m in installed]
+    """Methods the user can choose (:func:`lfmri_viewer.settings.offered_methods`)."""
+    return list(offered_method_names())
 
 
 class _Failed:
