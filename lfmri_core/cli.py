@@ -26,13 +26,13 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from lfmri_core.errors import InputError, InputWarning
 from lfmri_core.io.protected import ProtectedInputs, check_distinct_outputs, check_output, protect_inputs
-from lfmri_core.progress import bar_callback, bar_on_first_step, progress_bar
+from lfmri_core.progress import Progress, bar_callback, bar_on_first_step, progress_bar
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -592,7 +592,7 @@ def _train_command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
-def _data_bar(quiet: bool) -> Callable[[int, int], None]:
+def _data_bar(quiet: bool) -> Progress:
     """A progress callback that shows a tqdm bar of generated volumes once something is generated."""
     bars: list[Any] = []
 
