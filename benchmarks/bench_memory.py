@@ -66,8 +66,9 @@ def rss_mb() -> float:
 def _emulate_old() -> int:
     """Patch in the behaviour before issue 15: a count-capped cache, float64 SSIM maps, heap arrays."""
     import lfmri_viewer.cache as cache
+    import lfmri_core.pipeline.run as pipeline_run
     import lfmri_viewer.controller as controller
-    from lfmri_core.metrics import mean_ssim_map, nmse, psnr
+    from lfmri_core.metrics import SliceScores, mean_ssim_map, nmse, psnr
 
     cache.OFF_HEAP_BYTES = 2**62  # every array stays on the heap
 
@@ -81,12 +82,13 @@ def _emulate_old() -> int:
                 dropped.append(key)
             return dropped
 
-    def whole_slice_metrics(reference, image, maxval):  # type: ignore[no-untyped-def]
-        ssim = mean_ssim_map(reference, image, maxval)
-        return psnr(reference[None], image[None], maxval), ssim.mean_ssim, nmse(reference[None], image[None]), ssim.ssim_map
+    def score_slice(reference, image, maxval, boxes=()):  # type: ignore[no-untyped-def]
+        ssim = mean_ssim_map(reference, image, maxval)  # the float64 map kept, as before
+        return SliceScores(psnr(reference[None], image[None], maxval), ssim.mean_ssim, nmse(reference[None], image[None]),
+                           ssim_map=ssim.ssim_map)
 
     controller.ResultCache = CountCache  # type: ignore[misc]
-    controller.whole_slice_metrics = whole_slice_metrics
+    pipeline_run.score_slice = score_slice
     return 2**62
 
 

@@ -1,9 +1,12 @@
-"""Reconstruct a few slices and explain them: the call the napari and Jupyter viewers make.
+"""Reconstruct a few slices held in memory and explain them: the slice pipeline on arrays.
 
 :func:`infer_slices` undersamples k-space with a mask, reconstructs it with any registered
 method (classical or learned), crops the magnitude to the recon size and, when a lesion
 classifier (Net_c) is available, adds its class activation map (CAM) and class probabilities
-for the reconstruction. Every step is timed.
+for the reconstruction. Every step is timed. It is
+:func:`lfmri_core.pipeline.reconstruct_batch`, the work of the slice pipeline that the viewers,
+``lfmri recon`` and ``lfmri evaluate`` run on volumes (:func:`lfmri_core.pipeline.run_slices`),
+for k-space that is not in a file.
 
 >>> result = infer_slices(kspace, mask, "lfmri")                          # doctest: +SKIP
 >>> result.image.shape, result.cam.shape, result.timings["total"]        # doctest: +SKIP
@@ -15,44 +18,27 @@ Conventions: k-space complex ``(coils, H, W)`` or ``(slices, coils, H, W)``, ``H
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-import lfmri_core.weights as shipped
-from lfmri_core.coils import compress_coils, estimate_sensitivities, virtual_coil_count
 from lfmri_core.coils.calibration import as_kspace_batch
 from lfmri_core.device import resolve_device
-from lfmri_core.errors import InputError
-from lfmri_core.masks import SamplingMask
-from lfmri_core.models.classifier import LesionClassifier
-from lfmri_core.models.inputs import MODEL_MAPS, model_sensitivities
-from lfmri_core.models.unrolled import LFMRINet
-from lfmri_core.physics import center_crop
-from lfmri_core.physics.sense import apply_mask
-from lfmri_core.recon.learned import LearnedReconstruction, load_model
-from lfmri_core.recon.registry import (
-    CancelCallback,
-    Cancelled,
-    ProgressCallback,
-    build_method,
-    method_info,
+from lfmri_core.pipeline import (
+    SHIPPED,
+    ClassifierArg,
+    MaskArg,
+    as_sampling_mask,
+    check_recon_shape,
+    classify,
+    load_classifier,
+    reconstruct_batch,
 )
-
-ClassifierArg = str | os.PathLike[str] | LesionClassifier | None
-MaskArg = SamplingMask | np.ndarray | torch.Tensor
-
-SHIPPED = "shipped"
-"""``classifier=SHIPPED``: the shipped Net_c (``lfmri_core/weights/net_c.safetensors``) if installed."""
-
-CLASSIFIER_BATCH = 8
-"""Images per classifier forward pass."""
+from lfmri_core.progress import Cancel, Progress
+from lfmri_core.recon.registry import build_method, method_info
 
 
 @dataclass(frozen=True)
@@ -82,74 +68,6 @@ class InferenceResult:
     """What the coil-map checks found, one line each (see :mod:`lfmri_core.coils.checks`)."""
 
 
-def _mask_tensor(mask: MaskArg, shape: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, SamplingMask]:
-    """The mask as a boolean tensor broadcastable to k-space of ``shape`` (``(1, W)`` or ``(H, W)``)."""
-    if not isinstance(mask, SamplingMask):
-        if isinstance(mask, torch.Tensor):
-            pattern = mask.detach().cpu().numpy()
-        elif isinstance(mask, np.ndarray):
-            pattern = mask
-        else:
-            raise InputError(f"mask must be a SamplingMask or a boolean array/tensor, got {type(mask).__name__}")
-        if pattern.ndim == 2 and pattern.shape[0] == 1:
-            pattern = pattern[0]
-        if pattern.ndim in (1, 2) and pattern.size and pattern.dtype == np.bool_:
-            sampled = int(np.count_nonzero(pattern))
-            mask = SamplingMask(pattern, name="given", nominal_acceleration=pattern.size / max(sampled, 1),
-                                num_low_frequencies=0)
-        else:
-            raise InputError(
-                f"mask must be a boolean (W,), (1, W) or (H, W) array, got {pattern.dtype} of shape {tuple(np.shape(mask))}"
-            )
-    return mask.to_tensor(shape, device=device), mask
-
-
-def _recon_shape(value: Any, image_shape: tuple[int, int]) -> tuple[int, int]:
-    if value is None:
-        return image_shape
-    try:
-        rows, cols = value
-    except (TypeError, ValueError):
-        raise InputError(f"recon_shape must be (rows, columns), got {value!r}") from None
-    for v in (rows, cols):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise InputError(f"recon_shape must be two positive integers, got {value!r}")
-    if rows > image_shape[0] or cols > image_shape[1]:
-        raise InputError(f"recon_shape {int(rows)} x {int(cols)} is larger than the image, {image_shape[0]} x {image_shape[1]}")
-    return int(rows), int(cols)
-
-
-def _classifier(spec: ClassifierArg, device: torch.device) -> LesionClassifier | None:
-    """Net_c on ``device``, or None (no classifier asked for, or none shipped)."""
-    if spec is None:
-        return None
-    if isinstance(spec, LesionClassifier):
-        return spec.to(device)
-    if isinstance(spec, str) and spec == SHIPPED:
-        path = shipped.shipped_weights("net_c")
-        if path is None:
-            return None
-        spec = path
-    if not isinstance(spec, (str, os.PathLike)):
-        raise InputError(f"classifier must be 'shipped', a weights file, a LesionClassifier or None, got {type(spec).__name__}")
-    model = load_model(Path(spec), device)
-    if isinstance(model, LFMRINet) and model.classifier is not None:
-        return model.classifier  # an LF-MRI file carries its own Net_c
-    if not isinstance(model, LesionClassifier):
-        raise InputError(f"{spec}: holds no lesion classifier (Net_c); pass a classifier weights file")
-    return model
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _poll(cancel: CancelCallback | None, what: str) -> None:
-    if cancel is not None and cancel():
-        raise Cancelled(f"inference cancelled {what}")
-
-
 def infer_slices(
     kspace: np.ndarray | torch.Tensor,
     mask: MaskArg,
@@ -162,8 +80,8 @@ def infer_slices(
     method_params: Mapping[str, object] | None = None,
     sensitivity_method: str = "espirit",
     coil_compression: int | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: CancelCallback | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
     warn: bool = True,
 ) -> InferenceResult:
     """Undersample, reconstruct and classify slices.
@@ -232,62 +150,21 @@ def infer_slices(
     dev = resolve_device(device, strict=strict_device)
     batch, _ = as_kspace_batch(kspace)
     batch = batch.to(dev)
-    image_shape = (int(batch.shape[-2]), int(batch.shape[-1]))
-    crop = _recon_shape(recon_shape, image_shape)
-    mask_tensor, sampling_mask = _mask_tensor(mask, tuple(batch.shape), dev)
+    crop = check_recon_shape(recon_shape, (int(batch.shape[-2]), int(batch.shape[-1])))
+    sampling_mask = as_sampling_mask(mask)
+    sampling_mask.to_tensor(tuple(batch.shape))  # a mask that does not fit fails before the work
     recon = build_method(method, **dict(method_params or {}))
-    net_c = _classifier(classifier, dev)
-    timings = {"compression": 0.0, "maps": 0.0, "reconstruction": 0.0, "classifier": 0.0}
-
-    _poll(cancel, "before the reconstruction")
-    undersampled = apply_mask(batch, mask_tensor)
-    virtual = virtual_coil_count(coil_compression, undersampled.shape[1])
-    if virtual is not None:
-        tick = time.perf_counter()
-        undersampled = compress_coils(undersampled, virtual, mask=sampling_mask).kspace
-        _sync(dev)
-        timings["compression"] = time.perf_counter() - tick
-    maps = None
-    coil_maps: str | None = None
-    coil_map_warnings: tuple[str, ...] = ()
-    if info.needs_sensitivities or isinstance(recon, LearnedReconstruction):
-        _sync(dev)
-        tick = time.perf_counter()
-        if isinstance(recon, LearnedReconstruction):
-            maps = model_sensitivities(undersampled, mask_tensor)
-            coil_maps = MODEL_MAPS
-        else:
-            estimate = estimate_sensitivities(undersampled, sensitivity_method, mask=sampling_mask, warn=warn)
-            maps, coil_maps, coil_map_warnings = estimate.maps, estimate.method, estimate.warnings
-        _sync(dev)
-        timings["maps"] = time.perf_counter() - tick
-        _poll(cancel, "after the coil maps")
-
-    tick = time.perf_counter()
-    with torch.no_grad():  # (the learned methods run under inference_mode themselves)
-        output = recon(undersampled, mask_tensor, sensitivities=maps, progress=progress, cancel=cancel)
-        magnitude = center_crop(output.abs(), crop).to(torch.float32)
-    _sync(dev)
-    timings["reconstruction"] = time.perf_counter() - tick
-
-    cam = scores = None
-    if net_c is not None:
-        _poll(cancel, "before the classifier")
-        tick = time.perf_counter()
-        cams, probabilities = [], []
-        with torch.inference_mode():
-            for first in range(0, magnitude.shape[0], CLASSIFIER_BATCH):
-                out = net_c(magnitude[first : first + CLASSIFIER_BATCH, None])
-                cams.append(out.cam[:, 0])
-                probabilities.append(torch.sigmoid(out.logits))
-            cam = torch.cat(cams).to(torch.float32).cpu().numpy()
-            scores = torch.cat(probabilities).to(torch.float32).cpu().numpy()
-        timings["classifier"] = time.perf_counter() - tick
-
-    image = magnitude.cpu().numpy()
+    net_c = load_classifier(classifier, dev)
+    out = reconstruct_batch(batch, sampling_mask, recon, info, recon_shape=crop, net_c=net_c,
+                            sensitivity_method=sensitivity_method, coil_compression=coil_compression,
+                            progress=progress, cancel=cancel, warn=warn)
+    found = out.classification
+    timings = dict(out.timings)
+    image = out.magnitude.cpu().numpy()
     timings["total"] = time.perf_counter() - start
-    return InferenceResult(image=image, cam=cam, class_scores=scores, timings=timings, device=str(dev), method=method,
-                           coil_maps=coil_maps, coil_map_warnings=coil_map_warnings)
+    return InferenceResult(image=image, cam=None if found is None else found.cams,
+                           class_scores=None if found is None else found.scores, timings=timings, device=str(dev),
+                           method=method, coil_maps=out.coil_maps, coil_map_warnings=out.coil_map_warnings)
 
 
 def cam_volume(
@@ -309,15 +186,10 @@ def cam_volume(
         classifier (none asked for, or none shipped).
     """
     dev = resolve_device(device)
-    net_c = _classifier(classifier, dev)
+    net_c = load_classifier(classifier, dev)
     if net_c is None:
         return None
-    magnitude = torch.as_tensor(np.asarray(images, dtype=np.float32), device=dev)
-    cams = []
-    with torch.inference_mode():
-        for first in range(0, magnitude.shape[0], CLASSIFIER_BATCH):
-            cams.append(net_c(magnitude[first : first + CLASSIFIER_BATCH, None]).cam[:, 0])
-    return torch.cat(cams).to(torch.float32).cpu().numpy()
+    return classify(net_c, np.asarray(images, dtype=np.float32), device=dev).cams
 
 
-__all__ = ["SHIPPED", "InferenceResult", "cam_volume", "infer_slices"]
+__all__ = ["SHIPPED", "ClassifierArg", "InferenceResult", "cam_volume", "infer_slices"]

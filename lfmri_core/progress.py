@@ -6,8 +6,10 @@ bar off; the environment variable ``LFMRI_PROGRESS`` overrides the terminal chec
 ``always``) drawing the bars into any stream (a CI log that wants them, a test) and ``0``
 (``never``) leaving them out everywhere.
 
-The long loops of the core take a ``progress(done, total)`` callback; :func:`progress_bar`
-gives a bar and :func:`bar_callback` the callback that drives it.
+The long loops of the core take a ``progress(done, total)`` callback (:data:`Progress`) and
+poll a ``cancel()`` callback (:data:`Cancel`): the one definition of both types, used by every
+method, pipeline and trainer. :func:`progress_bar` gives a bar and :func:`bar_callback` the
+callback that drives it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called as long work advances (iterations, stages, slices, steps)."""
+
+Cancel = Callable[[], bool]
+"""``cancel()``: polled between steps; True asks the work to stop (it then raises
+:class:`~lfmri_core.recon.Cancelled`)."""
 
 PROGRESS_ENV = "LFMRI_PROGRESS"
 """Environment variable that forces the bars on (``1``, ``always``) or off (``0``, ``never``)."""
@@ -47,7 +56,7 @@ def progress_bar(*, quiet: bool = False, **kwargs: Any) -> Any:
     return tqdm(file=sys.stderr, disable=bars_disabled(quiet), **kwargs)
 
 
-def bar_callback(bar: Any, description: str | None = None) -> Callable[[int, int], None]:
+def bar_callback(bar: Any, description: str | None = None) -> Progress:
     """A ``progress(done, total)`` callback that moves ``bar`` to ``done`` of ``total``
     (``description`` replaces the bar's label first, when given)."""
 
@@ -62,7 +71,7 @@ def bar_callback(bar: Any, description: str | None = None) -> Callable[[int, int
 
 
 @contextmanager
-def bar_on_first_step(*, quiet: bool = False, **kwargs: Any) -> Iterator[Callable[[int, int], None]]:
+def bar_on_first_step(*, quiet: bool = False, **kwargs: Any) -> Iterator[Progress]:
     """A ``progress(done, total)`` callback whose bar opens at its first call, closed on exit:
     a stage that turns out to have nothing to do (cached data) draws nothing."""
     bars: list[Any] = []

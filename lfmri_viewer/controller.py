@@ -14,6 +14,13 @@ and redraw when its events fire. Same state, same numbers, whichever front end s
 >>> session.readouts()["lfmri"].lf_psnr                            # doctest: +SKIP
 31.2
 
+The controller is split by responsibility: this module holds the volume, the slice and
+settings, the mask, the cached results and the jobs; :mod:`lfmri_viewer.session_boxes` the
+lesion boxes and annotations, :mod:`lfmri_viewer.session_exports` the exports and tables,
+:mod:`lfmri_viewer.session_jobs` the jobs' work (the slice pipeline,
+:func:`lfmri_core.pipeline.run_slices`: the numbers shown are ``lfmri evaluate``'s) and
+:mod:`lfmri_viewer.session_inputs` how reading a user's file fails.
+
 Conventions: images are magnitudes at the recon size ``(rh, rw)`` (fastMRI's centre crop), in
 the stored frame of ``reconstruction_rss``; lesion boxes are in that frame too. Metrics use the
 reference volume's maximum as data range (fastMRI's convention), so slices compare.
@@ -21,43 +28,32 @@ reference volume's maximum as data range (fastMRI's convention), so slices compa
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
-import time
-import warnings
-from collections.abc import Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from psygnal import Signal, SignalGroup
 
 from lfmri_core.coils import finding_kind, virtual_coil_count
+from lfmri_core.device import cuda_fallback, resolve_device
 from lfmri_core.display import DisplayFrame, window_presets
-from lfmri_core.errors import InputError, InputWarning
-from lfmri_core.inference import SHIPPED, ClassifierArg, infer_slices
-from lfmri_core.io.annotations import (
-    FileAnnotations,
-    LesionBox,
-    find_annotations,
-    read_annotations,
-    write_annotations,
-)
+from lfmri_core.errors import InputError
+from lfmri_core.io.annotations import LesionBox
 from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_core.io.protected import check_output, protect_inputs
 from lfmri_core.io.volume import KSpaceVolume, open_volume, volume_files
 from lfmri_core.masks import SamplingMask
-from lfmri_core.recon.pipeline import volume_mask
-from lfmri_core.recon.registry import Cancelled
+from lfmri_core.pipeline import SHIPPED, ClassifierArg, volume_mask
 from lfmri_viewer.cache import ResultCache, default_cache_bytes
-from lfmri_viewer.csv_table import write_csv
 from lfmri_viewer.jobs import Job, Progress, Runner, run_sync
 from lfmri_viewer.reference import reference_image
-from lfmri_viewer.results import Readout, SliceResult, readout, whole_slice_metrics
-from lfmri_viewer.review import FailureCase, failure_cases, write_failure_csv
+from lfmri_viewer.results import Readout, SliceResult, readout
+from lfmri_viewer.session_boxes import BoxesMixin
+from lfmri_viewer.session_exports import ExportsMixin
+from lfmri_viewer.session_inputs import as_input_error, file_list_beside, input_warnings
+from lfmri_viewer.session_jobs import JobSnapshot, reconstruct_job
 from lfmri_viewer.settings import ReconSettings, default_methods
 
 ERROR_FRACTION = 0.2
@@ -89,22 +85,7 @@ class SessionEvents(SignalGroup):
     """``(level, message)`` with level ``"info"``, ``"warning"`` or ``"error"``: one line for the user."""
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    """What a job needs from the state, taken on the state-owning thread when it is made."""
-
-    volume: KSpaceVolume
-    mask: SamplingMask
-    mask_key: tuple[object, ...]
-    device: str
-    virtual_coils: int | None
-    recon_shape: tuple[int, int]
-    reference: np.ndarray | None
-    maxval: float | None
-    classifier: ClassifierArg
-
-
-class SessionController:
+class SessionController(BoxesMixin, ExportsMixin):
     """State, events and jobs of one viewing session.
 
     Parameters
@@ -185,8 +166,8 @@ class SessionController:
         if path.is_dir():
             raise InputError(f"{path}: is a folder; open a fastMRI .h5 or BART .cfl file")
         if annotations is not None and file_list is None:
-            file_list = _file_list_beside(annotations)
-        with _input_warnings() as skipped, _as_input_error(path.name):
+            file_list = file_list_beside(annotations)
+        with input_warnings() as skipped, as_input_error(path.name):
             volume = open_volume(path)
             try:
                 info = volume.info
@@ -318,7 +299,7 @@ class SessionController:
         the RSS of fully sampled k-space; None for undersampled files without a reference."""
         volume = self._require()
         if not self._reference_done:
-            with _as_input_error(f"{volume.info.name}: the reference image"):
+            with as_input_error(f"{volume.info.name}: the reference image"):
                 self._reference = _reference_of(volume)
             self._reference_done = True
         return self._reference
@@ -408,15 +389,13 @@ class SessionController:
         return None if self._volume is None else virtual_coil_count(self._settings.virtual_coils, self.info.num_coils)
 
     def _device(self) -> str:
-        device = self._settings.device
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            if not self._warned_device:
-                self._warned_device = True
-                self.events.notice.emit("warning", f"device {device!r} chosen but no CUDA GPU is available; using the CPU")
-            return "cpu"
-        if device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return device
+        """The device the jobs run on (:func:`lfmri_core.device.resolve_device`); a CUDA choice
+        without a GPU runs on the CPU, with one ``"warning"`` notice per session."""
+        fallback = cuda_fallback(self._settings.device)
+        if fallback is not None and not self._warned_device:
+            self._warned_device = True
+            self.events.notice.emit("warning", fallback)
+        return str(resolve_device(self._settings.device, warn=False))
 
     # ------------------------------------------------------------------------------------------
     # mask and k-space
@@ -554,12 +533,12 @@ class SessionController:
 
     def _submit(self, name: str, todo: list[tuple[int, str]]) -> Job[Any]:
         self.cancel()
-        snapshot = _Snapshot(
+        snapshot = JobSnapshot(
             volume=self._require(), mask=self.mask(), mask_key=self._mask_key(), device=self._device(),
-            virtual_coils=self._virtual_coils(), recon_shape=self.recon_shape, reference=self.reference_volume(),
-            maxval=self.maxval, classifier=self.classifier,
+            virtual_coils=self._virtual_coils(), reference=self.reference_volume(), maxval=self.maxval,
+            boxes=self.all_boxes(), classifier=self.classifier,
         )
-        job: Job[list[SliceResult]] = Job(name, lambda j: _reconstruct(j, snapshot, todo),
+        job: Job[list[SliceResult]] = Job(name, lambda j: reconstruct_job(j, snapshot, todo),
                                           on_complete=lambda _: None, on_payload=self._store)
         job.progress_listeners.append(self._progress)
         job.finish_listeners.append(self._finished)
@@ -579,185 +558,6 @@ class SessionController:
             self.events.notice.emit("error", f"{job.name} failed: {job.error}")
         self.events.job_finished.emit(job)
 
-    # ------------------------------------------------------------------------------------------
-    # lesion boxes
-    def boxes(self, index: int | None = None) -> tuple[LesionBox, ...]:
-        """The boxes on a slice (annotated, or as edited in this session)."""
-        return self._boxes.get(self._index(index), ())
-
-    def all_boxes(self) -> tuple[LesionBox, ...]:
-        return tuple(b for i in sorted(self._boxes) for b in self._boxes[i])
-
-    @property
-    def annotations_source(self) -> Path | None:
-        """The CSV the boxes came from (None: none found, or found beside the file)."""
-        return self._annotations_source
-
-    def set_boxes(self, index: int, boxes: Iterable[LesionBox]) -> None:
-        """Replace a slice's boxes (a user drew, moved or deleted one); LF readouts update.
-
-        Boxes are moved onto ``index`` (labels stripped of surrounding spaces, blank ones
-        ``"lesion"``) and must lie inside the recon-size image. Nothing is
-        written to disk (see :meth:`save_annotations`).
-        """
-        index = self._index(index)
-        rows, cols = self.recon_shape
-        new = []
-        for box in boxes:
-            # Labels are kept as the fastMRI+ reader gives them back: without surrounding spaces.
-            moved = LesionBox(index, box.label.strip() or "lesion", box.row0, box.row1, box.col0, box.col1)
-            if not moved.fits((rows, cols)):
-                raise InputError(f"box {moved.label!r} (rows {moved.row0}:{moved.row1}, cols {moved.col0}:{moved.col1}) "
-                                 f"lies outside the {rows} x {cols} image")
-            new.append(moved)
-        if tuple(new) == self.boxes(index):
-            return
-        if new:
-            self._boxes[index] = tuple(new)
-        else:
-            self._boxes.pop(index, None)
-        self._unsaved_edits = True
-        self.events.boxes_changed.emit(index)
-        self.events.readouts_changed.emit(index)
-
-    def load_annotations(self, csv_path: str | os.PathLike[str], file_list: str | os.PathLike[str] | None = None) -> int:
-        """Read this volume's boxes from a fastMRI+ CSV the user chose (with ``<name>_file_list.csv``
-        beside it when there is one and no ``file_list`` is given); returns how many."""
-        if file_list is None:
-            file_list = _file_list_beside(csv_path)
-        with _input_warnings() as dropped, _as_input_error(Path(csv_path).name):
-            found, read = self._read_annotations(self._path or Path(), self.info, csv_path, file_list)
-        self._inputs = tuple(dict.fromkeys((*self._inputs, *read)))
-        self._set_annotations(found, Path(csv_path))
-        self._unsaved_edits = False
-        for message in dropped:
-            self.events.notice.emit("warning", message)
-        self.events.boxes_changed.emit(-1)
-        for index in range(self.num_slices):
-            self.events.readouts_changed.emit(index)
-        return len(self.all_boxes())
-
-    @property
-    def unsaved_box_edits(self) -> bool:
-        """Whether boxes were edited (:meth:`set_boxes`) since the volume was opened, the
-        annotations loaded or saved."""
-        return self._unsaved_edits
-
-    def save_annotations(self, csv_path: str | os.PathLike[str]) -> Path:
-        """Write the current boxes as a fastMRI+ CSV: boxes in the up/down flipped labelling
-        frame, labels and study-level findings kept, the file named by the volume's stem.
-
-        Atomic, and never over one of the :attr:`inputs` (the volume, the CSV the boxes came
-        from): a refused path is an :class:`InputError`. Reading the file back
-        (:meth:`load_annotations`) gives the same boxes and labels.
-        """
-        self._require()
-        assert self._path is not None
-        csv_path = Path(csv_path)
-        frame = self.recon_shape
-        stem = self._path.stem if self._path.suffix in (".h5", ".cfl", ".hdr") else self._path.name
-        record = FileAnnotations(file=stem, boxes=self.all_boxes(), study_findings=self._study_findings)
-        with protect_inputs(*self._inputs):
-            write_annotations(csv_path, [record], frame_height=frame[0])
-        self._unsaved_edits = False
-        return csv_path
-
-    def export_volumes(self, path: str | os.PathLike[str], method: str | None = None,
-                       fmt: str | None = None) -> list[Path]:
-        """Export ``method``'s reconstruction (default the last chosen method), its error map
-        (with a reference) and its CAM (with a classifier), for the current settings, as NIfTI
-        (``.nii.gz``: three files), HDF5 (one file, the source's header kept) or DICOM (a
-        folder, with the boxes as an SR); see :mod:`lfmri_core.io.export`.
-
-        Exports the slices reconstructed so far (a ``"warning"`` notice when that is not every
-        slice; :class:`InputError` when none is). Never over one of the :attr:`inputs`. A volume
-        without an ISMRMRD header gets 1 mm voxels and a ``"warning"`` notice.
-        """
-        from lfmri_core.io.export import ExportVolumes, export_volumes
-
-        volume = self._require()
-        info = volume.info
-        method = method or self._settings.methods[-1]
-        done = [i for i in range(info.num_slices) if self.result(method, i) is not None]
-        if not done:
-            raise InputError(f"no slice reconstructed with {method} for these settings yet: reconstruct the volume "
-                             "first, then export it")
-        results = [self.result(method, i) for i in done]
-        images = np.stack([r.image for r in results if r is not None])
-        errors = [self.error_map(method, i) for i in done]
-        cams = [r.cam for r in results if r is not None]
-        mask = self.mask()
-        data = ExportVolumes(
-            reconstruction=images, slices=tuple(done), num_slices=info.num_slices, method=method,
-            acceleration=mask.achieved_acceleration, mask_name=mask.name,
-            error=None if any(e is None for e in errors) else np.stack(errors),  # type: ignore[arg-type]
-            cam=None if any(c is None for c in cams) else np.stack(cams),  # type: ignore[arg-type]
-            boxes=tuple(b for b in self.all_boxes() if b.slice in done), mask_pattern=mask.pattern,
-            header_xml=getattr(volume, "header_xml", None) if info.has_header else None,
-            source_attrs=info.attrs, source=info.name)
-        with _input_warnings() as notes, protect_inputs(*self._inputs):
-            files = export_volumes(path, data, fmt)
-        for message in notes:
-            self.events.notice.emit("warning", message)
-        if len(done) < info.num_slices:
-            self.events.notice.emit("warning", f"exported the {len(done)} of {info.num_slices} slices reconstructed "
-                                    f"with {method} so far")
-        return files
-
-    def _read_annotations(self, path: Path, info: VolumeInfo, csv_path: str | os.PathLike[str] | None,
-                          file_list: str | os.PathLike[str] | None) -> tuple[FileAnnotations | None, tuple[Path, ...]]:
-        """The volume's annotations and the files they were read from."""
-        if csv_path is None:
-            beside = find_annotations(path, frame_shape=info.recon_shape)
-            if beside is None:
-                return None, ()
-            found, read = beside.annotations, tuple(p for p in (beside.csv, beside.file_list) if p is not None)
-        else:
-            found = read_annotations(csv_path, file_list, frame_shape=info.recon_shape).for_file(path.name)
-            read = tuple(Path(p) for p in (csv_path, file_list) if p is not None)
-        found = found.within(info.recon_shape)
-        found.validate(info.num_slices, info.recon_shape)
-        return found, read
-
-    def _set_annotations(self, found: FileAnnotations | None, source: Path | None) -> None:
-        self._boxes = {}
-        for box in found.boxes if found is not None else ():
-            self._boxes.setdefault(box.slice, ())
-            self._boxes[box.slice] = (*self._boxes[box.slice], box)
-        self._study_findings = found.study_findings if found is not None else ()
-        self._annotations_source = source
-        self._unsaved_edits = False
-
-    # ------------------------------------------------------------------------------------------
-    # tables
-    def failure_cases(self, method: str | None = None) -> list[FailureCase]:
-        """Slices with boxes ranked by how far the CAM (on ``method``'s reconstructions, default
-        the last chosen method) misses them; only slices already reconstructed count."""
-        method = method or self._settings.methods[-1]
-        cams, probabilities = {}, {}
-        for index in range(self.num_slices):
-            result = self.result(method, index)
-            if result is not None and result.cam is not None:
-                cams[index], probabilities[index] = result.cam, result.lesion_probability
-        boxes = {i: self._boxes[i] for i in self._boxes}
-        return failure_cases(cams, boxes, method=method, probabilities=probabilities, pixel_mm=self.pixel_mm)
-
-    def export_failure_csv(self, path: str | os.PathLike[str], method: str | None = None) -> Path:
-        """Write the failure-case table as CSV (never over one of the :attr:`inputs`)."""
-        cases = self.failure_cases(method)
-        with protect_inputs(*self._inputs):
-            write_failure_csv(path, cases)
-        return Path(path)
-
-    def readout_rows(self, index: int | None = None) -> list[dict[str, object]]:
-        """The readouts of a slice as flat rows (for a table or CSV)."""
-        return [r.as_row() for r in self.readouts(index).values()]
-
-    def export_readouts_csv(self, path: str | os.PathLike[str], index: int | None = None) -> Path:
-        """Write a slice's readouts as CSV (never over one of the :attr:`inputs`)."""
-        rows = self.readout_rows(index)
-        with protect_inputs(*self._inputs):
-            return write_csv(path, rows)
 
 
 def _reference_of(volume: KSpaceVolume) -> np.ndarray | None:
@@ -767,80 +567,5 @@ def _reference_of(volume: KSpaceVolume) -> np.ndarray | None:
     return reference_image(volume)[0]
 
 
-def _file_list_beside(csv_path: str | os.PathLike[str]) -> Path | None:
-    """``<name>_file_list.csv`` beside an annotation CSV, when there is one."""
-    beside = Path(csv_path).with_name(f"{Path(csv_path).stem}_file_list.csv")
-    return beside if beside.is_file() else None
-
-
-_READ_ERRORS = (OSError, RuntimeError, ValueError, MemoryError, KeyError, TypeError)
-"""What reading a user's file can raise beyond InputError, should a reader miss a case: the
-front ends show an InputError and go on, where anything else would end the session."""
-
-
-@contextlib.contextmanager
-def _as_input_error(what: str) -> Iterator[None]:
-    """Errors of reading a user's file as one InputError line (``what: Kind: message``)."""
-    try:
-        yield
-    except InputError:
-        raise
-    except _READ_ERRORS as error:
-        lines = str(error).strip().splitlines()
-        detail = f"{type(error).__name__}: {lines[0]}" if lines and lines[0] else type(error).__name__
-        raise InputError(f"{what} cannot be read ({detail})") from error
-
-
-@contextlib.contextmanager
-def _input_warnings() -> Iterator[list[str]]:
-    """Collect the :class:`InputWarning` lines raised inside (a CSV skipped, a box dropped), for
-    the session to send as notices; other warnings go on as they would have."""
-    messages: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", InputWarning)
-        try:
-            yield messages
-        finally:
-            mine = [w for w in caught if issubclass(w.category, InputWarning)]
-            others = [w for w in caught if not issubclass(w.category, InputWarning)]
-    messages.extend(str(w.message) for w in mine)
-    for warning in others:
-        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-
-
-def _reconstruct(job: Job[Any], snap: _Snapshot, todo: list[tuple[int, str]]) -> Generator[Progress, None, list[SliceResult]]:
-    """The work of a reconstruction job (runs on any thread; reads only ``snap``)."""
-    done: list[SliceResult] = []
-    kspace_cache: tuple[int, np.ndarray] | None = None
-    for n, (index, method) in enumerate(todo):
-        if job.is_cancelled():
-            raise Cancelled(f"{job.name} cancelled")
-        yield Progress(n, len(todo), f"{method} on slice {index}")
-        if kspace_cache is None or kspace_cache[0] != index:
-            kspace_cache = (index, np.asarray(snap.volume.kspace(index)))
-        # the checks' findings come back in the result and become notices, not Python warnings
-        out = infer_slices(kspace_cache[1], snap.mask, method, device=snap.device, recon_shape=snap.recon_shape,
-                           classifier=snap.classifier, coil_compression=snap.virtual_coils, cancel=job.is_cancelled,
-                           warn=False)
-        timings = dict(out.timings)
-        image = out.image[0]
-        psnr = ssim = nmse = math.nan
-        ssim_map = None
-        if snap.reference is not None and snap.maxval is not None:
-            tick = time.perf_counter()
-            psnr, ssim, nmse, ssim_map = whole_slice_metrics(snap.reference[index], image, snap.maxval)
-            timings["metrics"] = time.perf_counter() - tick
-        result = SliceResult(
-            method=method, slice=index, mask_key=snap.mask_key, image=image,
-            cam=None if out.cam is None else out.cam[0],
-            lesion_probability=None if out.class_scores is None else float(out.class_scores[0, 0]),
-            timings=timings, device=snap.device, psnr=psnr, ssim=ssim, nmse=nmse, ssim_map=ssim_map,
-            virtual_coils=snap.virtual_coils, coil_maps=out.coil_maps, coil_map_warnings=out.coil_map_warnings,
-        )
-        done.append(result)
-        yield Progress(n + 1, len(todo), f"{method} on slice {index} done", payload=[result])
-    return done
-
 
 __all__ = ["ERROR_FRACTION", "SessionController", "SessionEvents"]
-

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lfmri_core.io.annotations import LesionBox
-from lfmri_core.metrics.cam import energy_fraction, pointing_game
+from lfmri_core.metrics.cam import cam_localisation, pointing_distance
 from lfmri_viewer.csv_table import write_csv
 
 
@@ -42,17 +42,9 @@ class FailureCase:
 
 def peak_distance(cam: np.ndarray, boxes: Iterable[LesionBox], spacing: tuple[float, float] = (1.0, 1.0)) -> float:
     """Euclidean distance from the CAM's maximum to the nearest pixel centre of a box, in
-    pixels, or in mm given the ``(row, col)`` pixel ``spacing`` in mm (nearest in that unit)."""
-    cam = np.asarray(cam)
-    boxes = [b for b in boxes if not b.is_empty]
-    if not boxes or cam.size == 0 or float(cam.max()) == float(cam.min()):
-        return math.inf
-    row, col = np.unravel_index(int(np.argmax(cam)), cam.shape)
-    sr, sc = spacing
-    return min(
-        math.hypot(sr * max(b.row0 - row, 0, row - (b.row1 - 1)), sc * max(b.col0 - col, 0, col - (b.col1 - 1)))
-        for b in boxes
-    )
+    pixels, or in mm given the ``(row, col)`` pixel ``spacing`` in mm (nearest in that unit):
+    :func:`lfmri_core.metrics.pointing_distance`."""
+    return pointing_distance(cam, boxes, spacing)
 
 
 def failure_cases(
@@ -89,13 +81,12 @@ def failure_cases(
         slice_boxes = [b for b in boxes[index] if not b.is_empty]
         if not slice_boxes:
             continue
-        cam = cams[index]
+        where = cam_localisation(cams[index], slice_boxes, pixel_mm=pixel_mm)
         cases.append(FailureCase(
-            slice=index, method=method, hit=pointing_game(cam, slice_boxes),
-            peak_distance=peak_distance(cam, slice_boxes), energy_inside=energy_fraction(cam, slice_boxes),
-            lesion_probability=None if probabilities is None else probabilities.get(index),
+            slice=index, method=method, hit=bool(where.hit), peak_distance=where.distance_px,
+            energy_inside=where.energy, lesion_probability=None if probabilities is None else probabilities.get(index),
             num_boxes=len(slice_boxes), labels="; ".join(sorted({b.label for b in slice_boxes})),
-            peak_distance_mm=math.nan if pixel_mm is None else peak_distance(cam, slice_boxes, pixel_mm),
+            peak_distance_mm=where.distance_mm,
         ))
 
     def order(case: FailureCase) -> tuple[int, float, int]:

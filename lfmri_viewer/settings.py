@@ -1,22 +1,34 @@
 """What the user chooses: acceleration, mask (a preset or a drawn one), centre fraction, seed,
-methods, device, virtual coils."""
+methods, device, virtual coils; and what the front ends offer to choose from
+(:func:`offered_methods`, :data:`DEVICES`)."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-_PRESET_FIELDS = frozenset({"acceleration", "mask", "center_fraction", "seed"})
-
+from lfmri_core.device import DEVICE_CHOICES, check_device
 from lfmri_core.errors import InputError
 from lfmri_core.masks import DrawnMaskSpec, MaskSpec
 from lfmri_core.recon import available_methods, installed_learned_methods, method_info
 
-DEVICES = ("auto", "cpu", "cuda")
-"""Device choices the front ends offer (``"cuda:N"`` is accepted too)."""
+_PRESET_FIELDS = frozenset({"acceleration", "mask", "center_fraction", "seed"})
 
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+DEVICES = DEVICE_CHOICES
+"""Device choices the front ends offer (:data:`lfmri_core.device.DEVICE_CHOICES`; ``"cuda:N"``
+is accepted too)."""
+
+
+def offered_methods(chosen: Iterable[str] = ()) -> tuple[str, ...]:
+    """The methods a front end offers, in registration order: every classical method (plugins'
+    included), the learned ones whose weights are installed, never one that needs the annotated
+    boxes (an evaluation experiment); then any of ``chosen`` (the current settings' methods)
+    not among them, so a front end can always show what is selected."""
+    installed = set(installed_learned_methods())
+    runnable = [m for m in available_methods()
+                if not method_info(m).needs_boxes and (not method_info(m).learned or m in installed)]
+    return tuple(dict.fromkeys((*runnable, *chosen)))
 
 
 def default_methods() -> tuple[str, ...]:
@@ -81,10 +93,7 @@ class ReconSettings:
                 raise InputError(f"{name} takes the annotated boxes as its focus: an evaluation experiment "
                                  "(lfmri evaluate --methods ...), not a viewer method")
         object.__setattr__(self, "methods", methods)
-        device = str(self.device).strip().lower()
-        if not _DEVICE.match(device):
-            raise InputError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        object.__setattr__(self, "device", device)
+        object.__setattr__(self, "device", check_device(self.device))
         v = self.virtual_coils
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise InputError(f"virtual coils must be a positive integer or None (all coils), got {v!r}")
@@ -155,4 +164,4 @@ class ReconSettings:
         return cls(**values)
 
 
-__all__ = ["DEVICES", "ReconSettings", "default_methods"]
+__all__ = ["DEVICES", "ReconSettings", "default_methods", "offered_methods"]

@@ -6,13 +6,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.protected import ProtectedInputs, check_output, protect_inputs
-from lfmri_core.progress import progress_bar
+from lfmri_core.progress import Progress, progress_bar
 
 
 _TRAIN_TASKS = ("classifier", "lfmri", "unrolled-no-focus", "unet")
@@ -45,7 +44,7 @@ def _train_command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
-def _data_bar(quiet: bool) -> Callable[[int, int], None]:
+def _data_bar(quiet: bool) -> Progress:
     """A progress callback that shows a tqdm bar of generated volumes once something is generated."""
     bars: list[Any] = []
 

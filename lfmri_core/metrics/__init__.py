@@ -1,5 +1,6 @@
 """Image-quality metrics: fastMRI's PSNR/SSIM/NMSE and the lesion-focused LF-PSNR/LF-SSIM;
-CAM localisation (pointing game, energy fraction) and classification scores.
+CAM localisation (pointing game, energy fraction) and classification scores; and the numbers
+of one reconstructed slice, computed in one place (:mod:`lfmri_core.metrics.slice_scores`).
 
 See :mod:`lfmri_core.metrics.image` for the fastMRI conventions and
 :mod:`lfmri_core.metrics.lesion` (and ``docs/metrics.md``) for the definition of the
@@ -8,6 +9,8 @@ lesion-focused metrics; :mod:`lfmri_core.metrics.cam` for the pointing game and 
 
 from lfmri_core.metrics.cam import (
     STANDARD_POINTING_TOLERANCE,
+    CamLocalisation,
+    cam_localisation,
     check_pointing_tolerance,
     energy_fraction,
     pointing_distance,
@@ -24,9 +27,15 @@ from lfmri_core.metrics.lesion import (
     lf_ssim_slice,
     mean_ssim_map,
 )
+from lfmri_core.metrics.slice_scores import SliceScores, lesion_scores, score_slice
 
 __all__ = [
+    "CamLocalisation",
     "LesionMetrics",
+    "SliceScores",
+    "cam_localisation",
+    "lesion_scores",
+    "score_slice",
     "SSIMMap",
     "STANDARD_POINTING_TOLERANCE",
     "accuracy",

@@ -4,6 +4,8 @@
   a tolerance of) one of the slice's lesion boxes (Zhang et al., ECCV 2016);
   :func:`pointing_distance` is the distance it thresholds.
 - :func:`energy_fraction`: the share of the CAM's total inside the union of the boxes.
+- :func:`cam_localisation`: all of them for one slice (what the viewers and ``lfmri evaluate``
+  report).
 
 Boxes and CAMs are both in the stored frame of the recon crop (``LesionBox`` rows and columns
 index the ``(rh, rw)`` image that the CAM is computed on).
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,6 +25,8 @@ from lfmri_core.metrics.lesion import lesion_mask
 
 __all__ = [
     "STANDARD_POINTING_TOLERANCE",
+    "CamLocalisation",
+    "cam_localisation",
     "check_pointing_tolerance",
     "energy_fraction",
     "pointing_distance",
@@ -37,8 +42,9 @@ STANDARD_POINTING_TOLERANCE = 15.0
 """Pixels of slack of the pointing game as Zhang et al. (ECCV 2016) defined it."""
 
 
-def pointing_distance(cam: np.ndarray, boxes: Iterable[LesionBox]) -> float:
-    """Euclidean distance in pixels from the CAM's maximum to the nearest box pixel.
+def pointing_distance(cam: np.ndarray, boxes: Iterable[LesionBox], spacing: tuple[float, float] = (1.0, 1.0)) -> float:
+    """Euclidean distance in pixels from the CAM's maximum to the nearest box pixel (in mm given
+    the ``(row, col)`` pixel ``spacing`` in mm: the nearest in that unit).
 
     Parameters
     ----------
@@ -65,7 +71,7 @@ def pointing_distance(cam: np.ndarray, boxes: Iterable[LesionBox]) -> float:
     for box in _nonempty(boxes):
         d_row = max(box.row0 - row, 0, row - (box.row1 - 1))
         d_col = max(box.col0 - col, 0, col - (box.col1 - 1))
-        best = min(best, math.hypot(d_row, d_col))
+        best = min(best, math.hypot(spacing[0] * d_row, spacing[1] * d_col))
     return best
 
 
@@ -124,3 +130,31 @@ def energy_fraction(cam: np.ndarray, boxes: Iterable[LesionBox]) -> float:
     ]
     inside = lesion_mask(relabelled, 0, cam.shape)
     return float(cam[inside].sum()) / total
+
+
+@dataclass(frozen=True)
+class CamLocalisation:
+    """How well one slice's CAM points at its boxes (None/NaN on a slice without boxes)."""
+
+    hit: bool | None
+    """Pointing game: :attr:`distance_px` <= the tolerance."""
+    energy: float
+    """:func:`energy_fraction`."""
+    distance_px: float
+    """:func:`pointing_distance` in pixels (0 for a hit inside a box, inf for a CAM that points nowhere)."""
+    distance_mm: float
+    """The same in mm (nearest in mm); NaN without a pixel spacing."""
+
+
+def cam_localisation(
+    cam: np.ndarray, boxes: Iterable[LesionBox], tolerance: float = 0.0, pixel_mm: tuple[float, float] | None = None
+) -> CamLocalisation:
+    """Pointing game, energy fraction and peak distance of one slice's CAM: the numbers the
+    viewers show and ``lfmri evaluate`` tabulates, from this one function."""
+    check_pointing_tolerance(tolerance)
+    boxes = _nonempty(boxes)
+    if not boxes:
+        return CamLocalisation(None, math.nan, math.nan, math.nan)
+    distance = pointing_distance(cam, boxes)
+    return CamLocalisation(hit=distance <= tolerance, energy=energy_fraction(cam, boxes), distance_px=distance,
+                           distance_mm=math.nan if pixel_mm is None else pointing_distance(cam, boxes, pixel_mm))

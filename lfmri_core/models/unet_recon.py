@@ -17,7 +17,8 @@ from torch import nn
 from lfmri_core.errors import InputError
 from lfmri_core.models.config_json import dump_config, load_config_fields
 from lfmri_core.models.unet import UNet
-from lfmri_core.models.unrolled import LFMRIOutput, ProgressCallback, check_model_inputs
+from lfmri_core.models.unrolled import LFMRIOutput, check_model_inputs
+from lfmri_core.progress import Progress
 from lfmri_core.models.weights import ModelKind, register_model_kind
 from lfmri_core.physics.sense import SenseOperator
 
@@ -79,7 +80,7 @@ class UNetRecon(nn.Module):
         kspace: torch.Tensor,
         mask: torch.Tensor | None,
         sensitivities: torch.Tensor,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
     ) -> LFMRIOutput:
         """Same inputs as :meth:`LFMRINet.forward`; ``cam``, ``mu2`` are None, ``mu1`` empty."""
         check_model_inputs(kspace, mask, sensitivities)

@@ -36,12 +36,10 @@ from lfmri_core.models.classifier import ClassifierConfig, LesionClassifier, bui
 from lfmri_core.models.unet import UNet
 from lfmri_core.models.weights import ModelKind, register_model_kind
 from lfmri_core.physics.sense import SenseOperator
+from lfmri_core.progress import Progress
 
 FORMAT_NAME = "lfmri-unrolled"
 FORMAT_VERSION = 1
-
-ProgressCallback = Callable[[int, int], None]
-"""``progress(stage, total)``, called after each finished stage (``stage`` counts from 1)."""
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -520,7 +518,7 @@ class LFMRINet(nn.Module):
         kspace: torch.Tensor,
         mask: torch.Tensor | None,
         sensitivities: torch.Tensor,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
         focus: torch.Tensor | None = None,
         stages: int | None = None,
     ) -> LFMRIOutput:

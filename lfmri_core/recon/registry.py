@@ -30,12 +30,15 @@ from typing import Protocol
 import torch
 
 from lfmri_core.errors import InputError
+from lfmri_core.progress import Cancel, Progress
 
-ProgressCallback = Callable[[int, int], None]
-"""Called as ``progress(done, total)`` while a method works (iterations or stages)."""
+ProgressCallback = Progress
+"""The public name plugins use for :data:`lfmri_core.progress.Progress`, the one callback type
+(``progress(done, total)`` while a method works: iterations or stages)."""
 
-CancelCallback = Callable[[], bool]
-"""Returns True when the caller wants the work stopped; methods then raise :class:`Cancelled`."""
+CancelCallback = Cancel
+"""The public name plugins use for :data:`lfmri_core.progress.Cancel` (True: stop; methods then
+raise :class:`Cancelled`)."""
 
 
 class Cancelled(RuntimeError):

@@ -49,7 +49,7 @@ from lfmri_core.study.report import build_tables, write_results
 from lfmri_core.study.runner import (
     REFERENCE,
     EvaluationResults,
-    SliceResult,
+    SliceRow,
     VolumeResult,
     run_evaluation,
 )
@@ -78,7 +78,7 @@ __all__ = [
     "EvaluationResults",
     "EvaluationSet",
     "EvaluationVolume",
-    "SliceResult",
+    "SliceRow",
     "Summary",
     "SyntheticRecipe",
     "Table",

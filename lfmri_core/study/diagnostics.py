@@ -7,7 +7,7 @@
 - :func:`pointing_game`, :func:`pointing_distance`, :func:`energy_fraction`: CAM localisation
   against the lesion boxes, defined in :mod:`lfmri_core.metrics.cam` and re-exported here.
 - :func:`classify`: Net_c's lesion probability and CAM (class 0, "any lesion") for a stack of
-  magnitude images.
+  magnitude images (:func:`lfmri_core.pipeline.classify`, the one place Net_c runs).
 
 Boxes and CAMs are both in the stored frame of the recon crop (``LesionBox`` rows and columns
 index the ``(rh, rw)`` image that the CAM is computed on).
@@ -19,9 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from scipy.special import expit
 
-from lfmri_core.errors import InputError
 from lfmri_core.metrics.cam import (
     STANDARD_POINTING_TOLERANCE,
     check_pointing_tolerance,
@@ -31,6 +29,8 @@ from lfmri_core.metrics.cam import (
 )
 from lfmri_core.metrics.classification import accuracy, roc_auc
 from lfmri_core.models.classifier import LesionClassifier
+from lfmri_core.pipeline.classifier import classify as classify_images
+from lfmri_core.pipeline.classifier import lesion_probability
 
 __all__ = [
     "ClassifierScores",
@@ -76,16 +76,6 @@ def classify(
     batch_size
         Images per forward pass.
     """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 3:
-        raise InputError(f"images for the classifier must have shape (n, H, W), got {images.shape}")
-    logits = np.empty(len(images))
-    cams = np.empty(images.shape, dtype=np.float32)
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(images[start:start + batch_size]).to(device)[:, None]
-            out = classifier(batch)
-            logits[start:start + len(batch)] = out.logits[:, 0].double().cpu().numpy()
-            cams[start:start + len(batch)] = out.cam[:, 0].float().cpu().numpy()
-    probabilities = expit(logits)
-    return ClassifierScores(logits, probabilities, cams)
+    found = classify_images(classifier, np.asarray(images, dtype=np.float32), device=device, batch_size=batch_size)
+    logits = found.logits[:, 0].astype(np.float64)
+    return ClassifierScores(logits, np.array([lesion_probability(v) for v in logits]), found.cams)

@@ -24,7 +24,7 @@ from lfmri_core.study.plan import method_label
 from lfmri_core.study.runner import (
     REFERENCE,
     EvaluationResults,
-    SliceResult,
+    SliceRow,
     VolumeResult,
 )
 from lfmri_core.study.table_format import (
@@ -136,7 +136,7 @@ def stage_table(results: EvaluationResults) -> Table | None:
                          results.plan.accelerations, notes)
 
 
-def _labelled(slices: Iterable[SliceResult]) -> tuple[np.ndarray, np.ndarray]:
+def _labelled(slices: Iterable[SliceRow]) -> tuple[np.ndarray, np.ndarray]:
     kept = [s for s in slices if s.label is not None]
     return np.array([s.label for s in kept], dtype=bool), np.array([s.probability for s in kept])
 
@@ -146,7 +146,7 @@ def _sources(results: EvaluationResults) -> list[tuple[str, str, bool]]:
     return [(REFERENCE, "Fully sampled", True), *[(m, method_label(m), m in plan.methods) for m in plan.requested]]
 
 
-def pick_slices(results: EvaluationResults, source: str, acceleration: float) -> list[SliceResult]:
+def pick_slices(results: EvaluationResults, source: str, acceleration: float) -> list[SliceRow]:
     """The per-slice results of ``source`` (a method, or :data:`~lfmri_core.study.runner.REFERENCE`,
     whose slices do not depend on the acceleration) at ``acceleration``."""
     if source == REFERENCE:
@@ -197,7 +197,7 @@ PRIOR_SOURCE = "centre prior"
 PRIOR_LABEL = "Centre prior"
 
 
-def pointing_rate(slices: Sequence[SliceResult], tolerance: float | None = None) -> tuple[float, int, int]:
+def pointing_rate(slices: Sequence[SliceRow], tolerance: float | None = None) -> tuple[float, int, int]:
     """(fraction of hits, hits, lesion slices) over slices with boxes: hits as evaluated
     (``tolerance`` None) or within ``tolerance`` pixels."""
     scored = [s for s in slices if s.pointing_hit is not None]
@@ -208,7 +208,7 @@ def pointing_rate(slices: Sequence[SliceResult], tolerance: float | None = None)
     return (hits / len(scored) if scored else float("nan")), hits, len(scored)
 
 
-def prior_pointing_rate(slices: Sequence[SliceResult], tolerance: float) -> tuple[float, int, int]:
+def prior_pointing_rate(slices: Sequence[SliceRow], tolerance: float) -> tuple[float, int, int]:
     """(fraction of hits, hits, lesion slices) of the centre prior: its point within
     ``tolerance`` pixels of a box, over the slices that have a prior distance (those with boxes)."""
     scored = [s.prior_distance for s in slices if s.prior_distance is not None]
@@ -217,7 +217,7 @@ def prior_pointing_rate(slices: Sequence[SliceResult], tolerance: float) -> tupl
 
 
 def _pointing_cells(cells: list[str], raw: list[object], rate: Callable[..., tuple[float, int, int]],
-                    slices: Sequence[SliceResult], tolerance: float | None, standard: float | None) -> None:
+                    slices: Sequence[SliceRow], tolerance: float | None, standard: float | None) -> None:
     """Append the pointing-game cells of ``slices`` scored by ``rate`` (:func:`pointing_rate` or
     :func:`prior_pointing_rate`) at ``tolerance``, and at ``standard`` pixels too unless None."""
     fraction, hits, count = rate(slices, tolerance)

@@ -30,25 +30,22 @@ from lfmri_core.evaluation import Scores, score_volume
 from lfmri_core.io.annotations import ImageLabel, LesionBox
 from lfmri_core.io.volume import KSpaceVolume, open_volume
 from lfmri_core.masks import MaskSpec
-from lfmri_core.metrics import lf_metrics, slice_metrics
+from lfmri_core.coils import finding_kind
+from lfmri_core.metrics.cam import cam_localisation, check_pointing_tolerance, pointing_distance
 from lfmri_core.models.classifier import LesionClassifier
+from lfmri_core.models.inputs import MODEL_MAPS
+from lfmri_core.pipeline import SliceResult, classify, lesion_probability, run_slices
+from lfmri_core.progress import Cancel, Progress
 from lfmri_core.recon.reference import reference_image
-from lfmri_core.recon.registry import CancelCallback
-from lfmri_core.study.diagnostics import (
-    check_pointing_tolerance,
-    classify,
-    energy_fraction,
-    pointing_distance,
-)
 from lfmri_core.study.plan import EvaluationPlan, center_fraction_for
 from lfmri_core.study.testset import EvaluationSet, EvaluationVolume
 
-__all__ = ["REFERENCE", "EvaluationResults", "SliceResult", "VolumeResult", "run_evaluation"]
+__all__ = ["REFERENCE", "EvaluationResults", "SliceRow", "VolumeResult", "run_evaluation"]
 
 REFERENCE = "fully sampled"
-"""Source name of the fully sampled reference images in :class:`SliceResult`."""
+"""Source name of the fully sampled reference images in :class:`SliceRow`."""
 
-Progress = Callable[[int, int, str], None]
+StudyProgress = Callable[[int, int, str], None]
 """``progress(done, total, what)``: slices reconstructed so far, of all, and what runs now."""
 
 
@@ -95,8 +92,10 @@ class VolumeResult:
 
 
 @dataclass(frozen=True)
-class SliceResult:
-    """One slice, from one source (a method's reconstruction or the fully sampled reference).
+class SliceRow:
+    """One slice, from one source (a method's reconstruction or the fully sampled reference): a
+    row of the study's per-slice table. A method's numbers are those of the slice pipeline's
+    :class:`~lfmri_core.pipeline.SliceResult`, the numbers the viewers show.
 
     Attributes
     ----------
@@ -174,7 +173,7 @@ class EvaluationResults:
     """
 
     volumes: tuple[VolumeResult, ...]
-    slices: tuple[SliceResult, ...]
+    slices: tuple[SliceRow, ...]
     stages: tuple[VolumeResult, ...]
     plan: EvaluationPlan
     device: str
@@ -211,6 +210,7 @@ class _VolumeRun:
             raise InputError(f"{volume.path.name} has no reconstruction_rss reference to score against")
         # The data range is the whole volume's maximum, also when only some slices are scored.
         self.maxval = float(full_target.max())
+        self.full_target = full_target
         self.target = full_target[self.indices]
         position = {s: n for n, s in enumerate(self.indices)}
         self.local_boxes = [LesionBox(position[b.slice], b.label, b.row0, b.row1, b.col0, b.col1)
@@ -232,60 +232,72 @@ class _VolumeRun:
         params: dict[str, object],
         stage_count: int | None,
         *,
-        progress: Callable[[int, int], None],
-        cancel: CancelCallback | None,
+        progress: Progress,
+        cancel: Cancel | None,
         label: str | None = None,
-    ) -> tuple[VolumeResult, np.ndarray]:
-        """Undersample (random mask, per-file seed), reconstruct with the registered ``method`` and
-        score the volume; the result is recorded under ``label`` (default: the method)."""
-        from lfmri_core.recon.pipeline import reconstruct_volume
-
+        explain: bool = True,
+    ) -> tuple[VolumeResult, list[SliceResult]]:
+        """Undersample (random mask, per-file seed), reconstruct with the registered ``method``
+        through the slice pipeline and score the volume; the result is recorded under ``label``
+        (default: the method). With ``explain``, each slice is classified by Net_c and scored
+        against the reference as well (the per-slice results)."""
         spec = MaskSpec("random", acceleration, center_fraction_for(acceleration))
-        result = reconstruct_volume(self.vol, method=method, mask_spec=spec, slices=self.indices, device=self.device,
-                                    progress=progress, cancel=cancel, method_params=params,
-                                    lesion_boxes=self.volume.boxes)
-        scores = score_volume(self.target, result.images, self.volume.boxes, self.indices, maxval=self.maxval)
+        results = list(run_slices(
+            self.vol, self.indices, spec, method, method_params=params, device=self.device,
+            classifier=self.classifier if explain else None, reference=self.full_target if explain else None,
+            maxval=self.maxval, boxes=self.volume.boxes, progress=progress, cancel=cancel, warn=True))
+        images = np.stack([r.image for r in results])
+        scores = score_volume(self.target, images, self.volume.boxes, self.indices, maxval=self.maxval)
+        estimated = [r.coil_maps for r in results if r.coil_maps is not None and r.coil_maps != MODEL_MAPS]
+        warned: list[str] = []
+        for line in (line for r in results for line in r.coil_map_warnings):
+            if finding_kind(line) not in {finding_kind(w) for w in warned}:
+                warned.append(line)
         row = VolumeResult(self.volume.name, self.volume.contrast, label or method, stage_count, acceleration,
-                           result.mask.achieved_acceleration, scores, float(np.mean(result.seconds)),
-                           result.sensitivity_method, result.map_warnings)
-        return row, result.images
+                           results[0].mask.achieved_acceleration if results[0].mask is not None else acceleration,
+                           scores, float(np.mean([r.recon_seconds for r in results])),
+                           ", ".join(dict.fromkeys(estimated)) or None, tuple(warned))
+        return row, results
 
-    def slice_results(self, images: np.ndarray | None, source: str, acceleration: float | None) -> list[SliceResult]:
-        """Per-slice metrics and Net_c of ``images`` ``(n, rh, rw)`` (None: the reference itself)."""
+    def reference_rows(self) -> list[SliceRow]:
+        """The fully sampled reference's rows: Net_c on the reference slices (no metrics)."""
         nan = float("nan")
-        lesion = None if images is None else lf_metrics(self.target, images, self.local_boxes, maxval=self.maxval)
-        shown = self.target if images is None else images
-        scored = classify(self.classifier, shown, device=self.device) if self.classifier is not None else None
-        out = []
-        for n, index in enumerate(self.indices):
-            boxes = _slice_boxes(self.volume, index)
-            glob = {"psnr": nan, "ssim": nan} if images is None else slice_metrics(self.target[n], images[n], self.maxval)
-            hit = energy = distance = None
-            if scored is not None and boxes:
-                distance = pointing_distance(scored.cams[n], boxes)
-                hit = distance <= self.tolerance
-                energy = energy_fraction(scored.cams[n], boxes)
-            prior = pointing_distance(self.prior_map, boxes) if boxes else None
-            out.append(SliceResult(
-                volume=self.volume.name, contrast=self.volume.contrast, slice=index, source=source,
-                acceleration=acceleration, label=_label(self.volume.labels[index]), num_boxes=len(boxes),
-                psnr=float(glob["psnr"]), ssim=float(glob["ssim"]),
-                lf_psnr=nan if lesion is None else float(lesion.per_slice_lf_psnr[n]),
-                lf_ssim=nan if lesion is None else float(lesion.per_slice_lf_ssim[n]),
-                logit=nan if scored is None else float(scored.logits[n]),
-                probability=nan if scored is None else float(scored.probabilities[n]),
-                pointing_hit=hit, energy_fraction=energy, pointing_distance=distance, prior_distance=prior,
-            ))
-        return out
+        found = classify(self.classifier, self.target, device=self.device) if self.classifier is not None else None
+        return [self._row(index, REFERENCE, None, psnr=nan, ssim=nan, lf_psnr=nan, lf_ssim=nan,
+                          cam=None if found is None else found.cams[n],
+                          logit=None if found is None else float(found.logits[n, 0]))
+                for n, index in enumerate(self.indices)]
+
+    def slice_rows(self, results: list[SliceResult], source: str, acceleration: float) -> list[SliceRow]:
+        """The rows of a method's slices: the pipeline's numbers, as the viewers show them."""
+        return [self._row(r.slice, source, acceleration, psnr=r.psnr, ssim=r.ssim, lf_psnr=r.lf_psnr,
+                          lf_ssim=r.lf_ssim, cam=r.cam,
+                          logit=None if r.class_logits is None else float(r.class_logits[0]))
+                for r in results]
+
+    def _row(self, index: int, source: str, acceleration: float | None, *, psnr: float, ssim: float, lf_psnr: float,
+             lf_ssim: float, cam: np.ndarray | None, logit: float | None) -> SliceRow:
+        boxes = _slice_boxes(self.volume, index)
+        nan = float("nan")
+        where = cam_localisation(cam, boxes, self.tolerance) if cam is not None and boxes else None
+        return SliceRow(
+            volume=self.volume.name, contrast=self.volume.contrast, slice=index, source=source,
+            acceleration=acceleration, label=_label(self.volume.labels[index]), num_boxes=len(boxes),
+            psnr=float(psnr), ssim=float(ssim), lf_psnr=float(lf_psnr), lf_ssim=float(lf_ssim),
+            logit=nan if logit is None else logit, probability=nan if logit is None else lesion_probability(logit),
+            pointing_hit=None if where is None else where.hit, energy_fraction=None if where is None else where.energy,
+            pointing_distance=None if where is None else where.distance_px,
+            prior_distance=pointing_distance(self.prior_map, boxes) if boxes else None,
+        )
 
 
 class _Counter:
-    def __init__(self, total: int, progress: Progress | None) -> None:
+    def __init__(self, total: int, progress: StudyProgress | None) -> None:
         self.done = 0
         self.total = total
         self.progress = progress
 
-    def callback(self, what: str) -> Callable[[int, int], None]:
+    def callback(self, what: str) -> Progress:
         base = self.done
 
         def update(done: int, _total: int) -> None:
@@ -303,8 +315,8 @@ def run_evaluation(
     device: str | torch.device = "auto",
     pointing_tolerance: float = 0.0,
     prior_center: tuple[float, float] | None = None,
-    progress: Progress | None = None,
-    cancel: CancelCallback | None = None,
+    progress: StudyProgress | None = None,
+    cancel: Cancel | None = None,
 ) -> EvaluationResults:
     """Reconstruct, score and classify (see the module docstring).
 
@@ -347,24 +359,24 @@ def run_evaluation(
         sum(len(v.slices) for v in evaluation_set.volumes) * len(plan.accelerations) * runs_per_setting, progress)
 
     volumes: list[VolumeResult] = []
-    slices: list[SliceResult] = []
+    slices: list[SliceRow] = []
     stages: list[VolumeResult] = []
     for volume in evaluation_set.volumes:
         with open_volume(volume.path) as vol:
             run = _VolumeRun(volume, vol, classifier, dev, pointing_tolerance, prior_center)
-            slices += run.slice_results(None, REFERENCE, None)
+            slices += run.reference_rows()
             for acceleration in plan.accelerations:
                 for method in plan.methods:
-                    row, images = run.reconstruct(
+                    row, results = run.reconstruct(
                         plan.registered_method(method), acceleration, plan.method_params(method), None, label=method,
                         progress=counter.callback(f"{method} {acceleration:g}x {volume.name}"), cancel=cancel)
                     volumes.append(row)
-                    slices += run.slice_results(images, method, acceleration)
+                    slices += run.slice_rows(results, method, acceleration)
                     if method == "lfmri":
                         stages += [replace(row, stages=t) for t in sorted(reused)]
                 for t in stage_runs:
                     row, _ = run.reconstruct(
-                        "lfmri", acceleration, {"weights": plan.stage_weights[t].path}, t,
+                        "lfmri", acceleration, {"weights": plan.stage_weights[t].path}, t, explain=False,
                         progress=counter.callback(f"lfmri T={t} {acceleration:g}x {volume.name}"), cancel=cancel)
                     stages.append(row)
     stages.sort(key=lambda r: (r.stages or 0, r.acceleration, r.volume))

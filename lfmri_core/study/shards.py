@@ -42,7 +42,7 @@ from lfmri_core.sharding import Shard, read_json
 from lfmri_core.study.plan import EvaluationPlan
 from lfmri_core.study.runner import (
     EvaluationResults,
-    SliceResult,
+    SliceRow,
     VolumeResult,
     run_evaluation,
 )
@@ -155,7 +155,7 @@ def read_part(path: Path, fingerprint: str) -> dict[str, Any] | None:
         return {
             **data,
             "volumes": [_decode(VolumeResult, r) for r in data["volumes"]],
-            "slices": [_decode(SliceResult, r) for r in data["slices"]],
+            "slices": [_decode(SliceRow, r) for r in data["slices"]],
             "stages": [_decode(VolumeResult, r) for r in data["stages"]],
         }
     except (KeyError, TypeError, ValueError):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from lfmri_core.io.annotations import (
 from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.io.fastmri_h5 import FastMRIVolume
 from lfmri_core.io.volume import open_volume
+from lfmri_core.progress import Progress
 
 __all__ = [
     "ACQUISITION_CONTRAST",
@@ -82,7 +83,6 @@ TESTSET_VERSION = 1
 ANNOTATIONS_NAME = "lfmri_test"
 MANIFEST_NAME = "manifest.json"
 
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,7 @@ def ensure_synthetic_set(
     recipe: SyntheticRecipe,
     cache: str | os.PathLike[str] | None = None,
     *,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
     workers: int = 1,
 ) -> EvaluationSet:
     """The synthetic test set of ``recipe``, generated into ``cache`` unless already there.

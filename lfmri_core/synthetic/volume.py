@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ import numpy as np
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox
+from lfmri_core.progress import Progress
 from lfmri_core.synthetic.anatomy import KneeSubject, SliceAnatomy, SliceTextures
 from lfmri_core.synthetic.coils import CoilArray, coil_maps, flatten_maps, reference_rss
 from lfmri_core.synthetic.compose import FractionPainter, SignalPainter
@@ -232,7 +232,7 @@ def _boxes(supports: list[LesionSupport], slice_index: int, geometry: KneeGeomet
     return boxes
 
 
-def generate_volume(config: SyntheticConfig, progress: Callable[[int, int], None] | None = None) -> SyntheticVolume:
+def generate_volume(config: SyntheticConfig, progress: Progress | None = None) -> SyntheticVolume:
     """Generate one synthetic multi-coil knee volume.
 
     Parameters

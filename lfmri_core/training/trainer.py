@@ -36,7 +36,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lfmri_core.errors import InputError
+from lfmri_core.progress import Cancel, Progress
 from lfmri_core.models import (
     LesionClassifier,
     LFMRIConfig,
@@ -117,10 +118,6 @@ __all__ = [
 CHECKPOINT_NAME = "checkpoint.safetensors"
 LOG_NAME = "train_log.jsonl"
 
-Progress = Callable[[int, int], None]
-"""``progress(step, total)`` after each step."""
-Cancel = Callable[[], bool]
-"""Returns True to stop (a checkpoint is written first)."""
 
 
 _pair_scales = pair_scales  # its name before it moved to .steps

@@ -6,18 +6,17 @@ makes them from a folder of fastMRI ``.h5`` files and a fastMRI+ CSV.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import AnnotationSet, FileAnnotations, file_stem, read_annotations
 from lfmri_core.io.volume import open_volume
+from lfmri_core.progress import Progress
 
 __all__ = ["Progress", "TrainingData", "VolumeEntry", "check_count", "scan_folder"]
 
-Progress = Callable[[int, int], None]
-"""``progress(done, total)``."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from lfmri_core.errors import InputError
 from lfmri_core.inference import SHIPPED, ClassifierArg
 from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_core.masks import available_masks
-from lfmri_core.recon import available_methods, method_info
+from lfmri_core.recon import available_methods
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import (
     ALL_COILS,
@@ -53,7 +53,7 @@ from lfmri_viewer.jupyter._session import (
 )
 from lfmri_viewer.jupyter._tables import html_table
 from lfmri_viewer.session_file import open_session, save_session
-from lfmri_viewer.settings import DEVICES, ReconSettings
+from lfmri_viewer.settings import DEVICES, ReconSettings, offered_methods
 
 _WIDE = {"description_width": "initial"}
 
@@ -464,8 +464,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
 
     @staticmethod
     def _method_options(settings: ReconSettings) -> tuple[str, ...]:
-        runnable = [m for m in available_methods() if not method_info(m).needs_boxes]  # oracle runs need boxes
-        return tuple(dict.fromkeys((*runnable, *settings.methods)))
+        return offered_methods(settings.methods)
 
     # ------------------------------------------------------------------------------------------
     # controller events -> view

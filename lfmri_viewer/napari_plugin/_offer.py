@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from lfmri_core.recon import available_methods, installed_learned_methods, method_info
+from lfmri_viewer.settings import offered_methods as offered_method_names
 
 
 def offered_methods() -> list[str]:
-    """Methods the user can choose: every classical one, learned ones only with weights."""
-    installed = set(installed_learned_methods())
-    return [m for m in available_methods() if not method_info(m).learned or m in installed]
+    """Methods the user can choose (:func:`lfmri_viewer.settings.offered_methods`)."""
+    return list(offered_method_names())
 
 
 

@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from lfmri_core.device import DEVICE_LABELS
 from lfmri_core.display import WINDOW_PRESETS
 from lfmri_core.masks import available_masks
 from lfmri_viewer.formatting import ALL_COILS as ALL_COILS_TEXT
@@ -40,14 +41,15 @@ from lfmri_viewer.formatting import (
     VIRTUAL_COILS_HELP,
 )
 from lfmri_viewer.napari_plugin._offer import offered_methods
+from lfmri_viewer.settings import DEVICES
 from lfmri_viewer.napari_plugin._qt_helpers import row as _row
 from lfmri_viewer.napari_plugin._qt_helpers import table as _table
 
 if TYPE_CHECKING:
     from lfmri_viewer.napari_plugin._widget import ReconstructionWidget
 
-DEVICE_CHOICES = (("auto", "auto"), ("CPU", "cpu"), ("GPU", "cuda"))
-"""``(shown, setting)`` pairs of the device choice."""
+DEVICE_CHOICES = tuple((DEVICE_LABELS[d], d) for d in DEVICES)
+"""``(shown, setting)`` pairs of the device choice (:data:`lfmri_core.device.DEVICE_CHOICES`)."""
 
 FILE_SEED = -1
 """Seed box value shown as ``"file"``: fastMRI's per-file seed (``seed=None``)."""

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-import lfmri_viewer.controller as controller_module
+import lfmri_viewer.session_jobs as session_jobs
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox, read_annotations
 from lfmri_core.io.bart_cfl import write_cfl
@@ -299,7 +299,7 @@ def test_a_failing_job_becomes_a_notice_and_the_session_goes_on(knee: Path, monk
     def broken(*args: object, **kwargs: object) -> None:
         raise InputError("weights file is not safetensors")
 
-    monkeypatch.setattr(controller_module, "infer_slices", broken)
+    monkeypatch.setattr(session_jobs, "run_slices", broken)
     job = session.reconstruct_slice()
     assert job is not None and job.state is JobState.FAILED
     assert ("notice", ("error", f"{job.name} failed: weights file is not safetensors")) in seen

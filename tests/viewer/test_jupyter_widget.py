@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from matplotlib.patches import Rectangle
 
-import lfmri_viewer.controller as controller_module
+import lfmri_viewer.session_jobs as session_jobs
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox, read_annotations
 from lfmri_core.metrics import lf_psnr_slice
@@ -342,13 +342,13 @@ def test_thread_runner_without_a_loop_runs_synchronously() -> None:
 def test_widget_jobs_run_off_the_kernel_thread(small_dataset: SmallDataset, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SYNC_ENV, raising=False)
     workers: set[int] = set()
-    real = controller_module.infer_slices
+    real = session_jobs.run_slices
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         workers.add(threading.get_ident())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(controller_module, "infer_slices", recording)
+    monkeypatch.setattr(session_jobs, "run_slices", recording)
 
     async def main() -> dict[str, Any]:
         widget = LFMRIWidget(small_dataset.h5, methods=FAST, interactive=False)

@@ -22,7 +22,7 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 from qtpy.QtCore import Qt
 from qtpy.QtTest import QTest
 
-import lfmri_viewer.controller as controller_module
+import lfmri_viewer.session_jobs as session_jobs
 from lfmri_core.io.annotations import LesionBox
 from lfmri_core.metrics import lf_psnr_slice
 from lfmri_viewer.formatting import (
@@ -412,13 +412,13 @@ def test_jobs_run_in_worker_threads(
 ) -> None:
     monkeypatch.delenv(SYNC_ENV, raising=False)
     threads: list[threading.Thread] = []
-    infer = controller_module.infer_slices
+    infer = session_jobs.run_slices
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.current_thread())
         return infer(*args, **kwargs)
 
-    monkeypatch.setattr(controller_module, "infer_slices", recording)
+    monkeypatch.setattr(session_jobs, "run_slices", recording)
     viewer = make_napari_viewer()
     widget = dock(viewer)
     assert isinstance(widget.controller.runner, WorkerRunner)
@@ -469,7 +469,7 @@ def test_a_failing_job_is_an_error_notification(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(controller_module, "infer_slices", broken)
+    monkeypatch.setattr(session_jobs, "run_slices", broken)
     start = len(notification_manager.records)
     job = widget.reconstruct_slice()
     assert job is not None

@@ -16,7 +16,7 @@ from lfmri_core.study.plan import EvaluationPlan
 from lfmri_core.study.runner import (
     REFERENCE,
     EvaluationResults,
-    SliceResult,
+    SliceRow,
     VolumeResult,
 )
 from lfmri_core.study.tables import (
@@ -55,7 +55,7 @@ NUMBERS = {"zero-filled": (25.0, 22.0), "cs-wavelet": (30.0, 27.0), "unet": (32.
 
 
 def results(skipped: dict[str, str] | None = None, *, classifier: bool = False,
-            slices: tuple[SliceResult, ...] = (), numbers: dict[str, tuple[float, float]] | None = None) -> EvaluationResults:
+            slices: tuple[SliceRow, ...] = (), numbers: dict[str, tuple[float, float]] | None = None) -> EvaluationResults:
     rows = []
     numbers = {**NUMBERS, **(numbers or {})}
     the_plan = plan(skipped)
@@ -119,7 +119,7 @@ def test_stage_table_rows_per_stage_count() -> None:
     assert stage_table(EvaluationResults((), (), (), plan(), "cpu", 0.0, False)) is None
 
 
-def reference_and_method_slices() -> tuple[SliceResult, ...]:
+def reference_and_method_slices() -> tuple[SliceRow, ...]:
     out = []
     # four slices: two with lesions; the reference ranks them perfectly, zero-filled does not
     for source, accel, probs, hits in ((REFERENCE, None, (0.9, 0.8, 0.2, 0.1), (True, True)),
@@ -133,7 +133,7 @@ def reference_and_method_slices() -> tuple[SliceResult, ...]:
             distance = (0.0 if hits[s] else 20.0 if (source, accel) == ("zero-filled", 4.0) else 10.0) if positive else None
             # the centre prior misses both boxes, by 12 px (within 15 px) and 30 px
             prior = (12.0, 30.0)[s] if positive else None
-            out.append(SliceResult("v0", "PD", s, source, accel, positive, int(positive), 30.0, 0.9,
+            out.append(SliceRow("v0", "PD", s, source, accel, positive, int(positive), 30.0, 0.9,
                                    float("nan"), float("nan"), 0.0, probs[s],
                                    hits[s] if positive else None, (0.5 if s == 0 else 0.25) if positive else None,
                                    distance, prior))
@@ -189,14 +189,14 @@ def test_cam_table_has_the_centre_prior_row() -> None:
 
 
 def slice_result(volume: str, index: int, source: str, accel: float | None, *, lf_psnr: float = float("nan"),
-                 boxes: int = 1, distance: float | None = None, prior: float | None = None) -> SliceResult:
+                 boxes: int = 1, distance: float | None = None, prior: float | None = None) -> SliceRow:
     lesion = boxes > 0
-    return SliceResult(volume, "PD", index, source, accel, lesion, boxes, 30.0, 0.9, lf_psnr,
+    return SliceRow(volume, "PD", index, source, accel, lesion, boxes, 30.0, 0.9, lf_psnr,
                        0.8 if lesion else float("nan"), 0.0, 0.5, None if distance is None else distance <= 0.0,
                        None if distance is None else 0.5, distance, prior)
 
 
-def lesion_slices(no_focus: Sequence[float], gains: Sequence[float], accel: float = 8.0) -> tuple[SliceResult, ...]:
+def lesion_slices(no_focus: Sequence[float], gains: Sequence[float], accel: float = 8.0) -> tuple[SliceRow, ...]:
     """LF-PSNR of the no-focus ablation and LF-MRI's gain on each lesion slice (three volumes),
     plus a slice without boxes on each volume whose (impossible) finite LF-PSNR must be ignored."""
     out = []
@@ -325,7 +325,7 @@ def test_cs_target_is_at_least_equal_psnr() -> None:
 
 
 def pointing_slices(lfmri: Sequence[float], prior: Sequence[float],
-                    reference: Sequence[float]) -> tuple[SliceResult, ...]:
+                    reference: Sequence[float]) -> tuple[SliceRow, ...]:
     out = [slice_result("v0", s, "lfmri", 8.0, distance=d, prior=p) for s, (d, p) in enumerate(zip(lfmri, prior))]
     out += [slice_result("v0", s, REFERENCE, None, distance=d, prior=p)
             for s, (d, p) in enumerate(zip(reference, prior))]

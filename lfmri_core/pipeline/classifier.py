@@ -1,0 +1,101 @@
+"""Net_c on reconstructed slices: the one place the lesion classifier runs.
+
+The slice pipeline classifies every reconstruction with :func:`classify`; ``lfmri evaluate``
+classifies the fully sampled references with it too, and ``lfmri recon --cam`` its volumes
+(:func:`lfmri_core.inference.cam_volume`). The lesion probability of a slice is
+:func:`lesion_probability` of its class-0 logit, whoever shows it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.special import expit
+
+import lfmri_core.weights as shipped
+from lfmri_core.errors import InputError
+from lfmri_core.models.classifier import LesionClassifier
+from lfmri_core.models.unrolled import LFMRINet
+from lfmri_core.recon.learned import load_model
+
+ClassifierArg = str | os.PathLike[str] | LesionClassifier | None
+"""Net_c as a caller names it: :data:`SHIPPED`, a weights file, a model, or None (no classifier)."""
+
+SHIPPED = "shipped"
+"""``classifier=SHIPPED``: the shipped Net_c (``lfmri_core/weights/net_c.safetensors``) if installed."""
+
+CLASSIFIER_BATCH = 8
+"""Images per classifier forward pass."""
+
+
+def load_classifier(spec: ClassifierArg, device: torch.device) -> LesionClassifier | None:
+    """Net_c on ``device``, or None (no classifier asked for, or none shipped).
+
+    ``spec``: :data:`SHIPPED`, a weights file (a classifier, or an LF-MRI file, whose own Net_c
+    is used), a :class:`LesionClassifier` (moved to ``device``) or None.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, LesionClassifier):
+        return spec.to(device)
+    if isinstance(spec, str) and spec == SHIPPED:
+        path = shipped.shipped_weights("net_c")
+        if path is None:
+            return None
+        spec = path
+    if not isinstance(spec, (str, os.PathLike)):
+        raise InputError(f"classifier must be 'shipped', a weights file, a LesionClassifier or None, got {type(spec).__name__}")
+    model = load_model(Path(spec), device)
+    if isinstance(model, LFMRINet) and model.classifier is not None:
+        return model.classifier  # an LF-MRI file carries its own Net_c
+    if not isinstance(model, LesionClassifier):
+        raise InputError(f"{spec}: holds no lesion classifier (Net_c); pass a classifier weights file")
+    return model
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Net_c on a stack of ``n`` magnitude images (numpy, on the CPU)."""
+
+    logits: np.ndarray
+    """Class logits, float32 ``(n, classes)``; class 0 is "any lesion"."""
+    scores: np.ndarray
+    """Class probabilities, ``sigmoid(logits)`` in float32, ``(n, classes)``."""
+    cams: np.ndarray
+    """Class-0 activation maps, float32 ``(n, rh, rw)`` in ``[0, 1]`` (all zero: no activation)."""
+
+
+def classify(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *, device: str | torch.device | None = None,
+             batch_size: int = CLASSIFIER_BATCH) -> Classification:
+    """Run Net_c on magnitude images ``(n, rh, rw)`` (any intensity scale: Net_c normalises each
+    image), ``batch_size`` at a time, on ``device`` (default: where the images are)."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    if images.ndim != 3:
+        raise InputError(f"images for the classifier must have shape (n, H, W), got {tuple(images.shape)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    images = images.to(device=device if device is not None else images.device, dtype=torch.float32)
+    cams, logits = [], []
+    with torch.inference_mode():
+        for first in range(0, images.shape[0], batch_size):
+            out = net_c(images[first : first + batch_size, None])
+            cams.append(out.cam[:, 0])
+            logits.append(out.logits)
+        all_logits = torch.cat(logits).to(torch.float32)
+        return Classification(logits=all_logits.cpu().numpy(), scores=torch.sigmoid(all_logits).cpu().numpy(),
+                              cams=torch.cat(cams).to(torch.float32).cpu().numpy())
+
+
+def lesion_probability(logit: float) -> float:
+    """The "any lesion" probability of a class-0 logit: ``sigmoid`` in float64 (the float32
+    scores saturate at 1 from a logit of about 17, which would tie confident slices in a ROC)."""
+    return float(expit(np.float64(logit)))
+
+
+__all__ = ["CLASSIFIER_BATCH", "SHIPPED", "Classification", "ClassifierArg", "classify", "lesion_probability",
+           "load_classifier"]
