@@ -21,6 +21,12 @@ comes back in the units of the data (BART's ``-S``). Conventions: k-space comple
 ``(slices, coils, H, W)``, ``H`` readout, ``W`` phase encode, centered orthonormal FFT; maps
 ``(slices or 1, coils, H, W)``; mask boolean ``(W,)``, ``(1, W)`` or ``(H, W)``.
 
+The solvers get their normal operators composed from :mod:`lfmri_core.physics`: ``A.gram + lam *
+Identity()`` (``cg-sense``), ``A.gram`` (``cs-wavelet``) and ``A.gram + rho * G.gram`` with ``G``
+the finite differences (``cs-tv``'s x-update, built by :class:`~lfmri_core.recon.admm.ADMM`),
+``A`` the :class:`~lfmri_core.physics.SenseOperator` in the solvers' ``ifftshift``-ed image
+layout (``shifted=True``, see :mod:`lfmri_core.physics.sense`).
+
 Every iterative method is also available as a stepping solver (:meth:`CgSense.solver` etc.,
 ``update()`` / ``done()`` / ``result``) for front ends that drive the iterations themselves.
 """

@@ -157,6 +157,7 @@ def test_adjointness(name: str, device: str) -> None:
     assert ax.device.type == device and ahy.device.type == device
     lhs, rhs = _inner(ax, y), _inner(x, ahy)
     assert abs(lhs - rhs) <= case.rtol * (_norm(ax) * _norm(y) + _norm(x) * _norm(ahy))
+    _close(case.operator.adjoint(y), ahy, case.rtol * case.norm * _norm(y))  # the view and the method agree
 
 
 @pytest.mark.parametrize("device", DEVICES)
