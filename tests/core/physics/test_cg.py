@@ -8,7 +8,13 @@ import torch
 
 from lfmri_core.errors import InputError
 from lfmri_core.models import solve_data_consistency
-from lfmri_core.physics import ConjugateGradient, Diagonal, Identity, SenseOperator, conjugate_gradient
+from lfmri_core.physics import (
+    ConjugateGradient,
+    Diagonal,
+    Identity,
+    SenseOperator,
+    conjugate_gradient,
+)
 from tests.tolerances import assert_close_in_norm, rounding_rtol
 
 DEVICES = [

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from lfmri_core.physics import Diagonal, Identity, LinearOperator, SelfAdjoint, SenseOperator
+from lfmri_core.physics import (
+    Diagonal,
+    Identity,
+    LinearOperator,
+    SelfAdjoint,
+    SenseOperator,
+)
 from lfmri_core.recon.proximal import FiniteDifferences
 from tests.tolerances import rounding_rtol
 
@@ -100,7 +106,6 @@ CASES: dict[str, Callable[[str, torch.Generator], Case]] = {
 def _compound(name: str) -> Callable[[str, torch.Generator], Case]:
     def build(device: str, gen: torch.Generator) -> Case:
         sense = _sense(device, gen, mask="line", shifted=False)
-        slices, h, w = sense.in_shape
         weights = _randn(sense.in_shape, gen, device, torch.float32).abs()
         wmax = float(weights.max())
         if name == "sense-adjoint":
@@ -205,11 +210,11 @@ def test_algebra_laws(name: str, device: str) -> None:
 def test_scalars_must_be_numbers_or_0d_tensors() -> None:
     op = Identity()
     with pytest.raises(TypeError, match="0-d tensor"):
-        torch.ones(3) * op  # noqa: B018
+        torch.ones(3) * op
     with pytest.raises(TypeError, match="0-d tensor"):
-        op * torch.ones(3)  # noqa: B018
+        op * torch.ones(3)
     with pytest.raises(TypeError):
-        op @ torch.ones(3)  # noqa: B018
+        op @ torch.ones(3)
     assert isinstance(torch.tensor(2.0) * op, LinearOperator)
 
 
