@@ -82,7 +82,9 @@ class FISTA(IterativeAlgorithm):
             self.x_prev, self.t = x, t_next
         else:
             v, self.x_prev = x.clone(), x
-        gradient = torch.sub(self.normal(v), self.rhs)  # an operator may return its input (identity)
+        gradient = self.normal(v)
+        # in place on the operator's new tensor; an identity returns v itself
+        gradient = gradient - self.rhs if gradient is v else gradient.sub_(self.rhs)
         self.z = v.sub_(gradient, alpha=self.step)
         self.iteration += 1
 
