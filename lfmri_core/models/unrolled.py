@@ -10,7 +10,8 @@ FFT, coil sensitivities), unrolled into ``T`` stages. Each stage has a denoising
 ``G_u`` of the same architecture whose correction is
 weighted by the class activation map of the frozen classifier Net_c,
 :mod:`lfmri_core.models.classifier`) and a data-consistency module that solves the stage's
-quadratic with a few differentiable conjugate-gradient steps (:func:`solve_data_consistency`).
+quadratic with a few differentiable conjugate-gradient steps
+(:func:`~lfmri_core.models.data_consistency.solve_data_consistency`, re-exported here).
 
 Images are complex ``(batch, H, W)``; k-space and coil maps are complex
 ``(batch, coils, H, W)``; the FFT is centered and orthonormal (DC at ``(H // 2, W // 2)``).
@@ -31,6 +32,7 @@ from torch import nn
 
 from lfmri_core.errors import InputError
 from lfmri_core.models.config_json import dump_config, load_config_fields
+from lfmri_core.models.data_consistency import conjugate_gradient, solve_data_consistency  # noqa: F401  (re-exported)
 from lfmri_core.models.scaling import robust_scale
 from lfmri_core.models.classifier import ClassifierConfig, LesionClassifier, build_classifier
 from lfmri_core.models.unet import UNet
@@ -40,119 +42,6 @@ from lfmri_core.progress import Progress
 
 FORMAT_NAME = "lfmri-unrolled"
 FORMAT_VERSION = 1
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def _real_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``Re <a, b>`` per batch item over the image axes, shape ``(batch, 1, 1)``."""
-    return torch.sum((a.conj() * b).real, dim=(-2, -1), keepdim=True)
-
-
-def conjugate_gradient(
-    normal: Callable[[torch.Tensor], torch.Tensor],
-    rhs: torch.Tensor,
-    x0: torch.Tensor,
-    iterations: int,
-) -> torch.Tensor:
-    """A fixed number of CG steps for ``normal(x) = rhs``, differentiable (no in-place updates).
-
-    Parameters
-    ----------
-    normal
-        Hermitian positive definite operator on complex ``(batch, H, W)``, one system per item.
-    rhs, x0
-        Complex ``(batch, H, W)``; ``x0`` is the warm start.
-    iterations
-        Number of CG steps (>= 0). A system whose residual is exactly zero stays put, with no
-        division by zero (so no NaN gradients either).
-    """
-    x = x0
-    r = rhs - normal(x)
-    p = r
-    rs_old = _real_dot(r, r)
-    for _ in range(iterations):
-        ap = normal(p)
-        pap = _real_dot(p, ap)
-        ok = pap > 0
-        alpha = torch.where(ok, rs_old / torch.where(ok, pap, torch.ones_like(pap)), torch.zeros_like(pap))
-        x = x + alpha * p
-        r = r - alpha * ap
-        rs_new = _real_dot(r, r)
-        nonzero = rs_old > 0
-        beta = torch.where(nonzero, rs_new / torch.where(nonzero, rs_old, torch.ones_like(rs_old)), torch.zeros_like(rs_old))
-        p = r + beta * p
-        rs_old = rs_new
-    return x
-
-
-def solve_data_consistency(
-    operator: SenseOperator,
-    adjoint_data: torch.Tensor,
-    x0: torch.Tensor,
-    denoised: torch.Tensor,
-    mu1: torch.Tensor,
-    *,
-    lesion_target: torch.Tensor | None = None,
-    cam: torch.Tensor | None = None,
-    mu2: torch.Tensor | None = None,
-    iterations: int = 5,
-    relax_denoiser: bool = False,
-) -> torch.Tensor:
-    """One LF-MRI data-consistency step by CG, warm-started at ``x0``.
-
-    Solves ``(A^H A + 2 mu1 I + 2 mu2 diag(cam^2)) X = A^H Y + 2 mu1 Z + 2 mu2 cam^2 U``, the
-    minimiser of ``1/2 ||A X - Y||^2 + mu1 ||X - Z||^2 + mu2 ||cam * (X - U)||^2``. Without
-    ``lesion_target``/``cam``/``mu2`` the lesion term is left out. With ``relax_denoiser`` the
-    denoiser's weight is ``mu1 (1 - cam)`` per pixel instead of ``mu1``: inside a lesion the
-    solution answers to the data and the lesion module, not to a denoiser that smooths small
-    structures away (the system stays positive definite: ``mu1 (1 - c) + mu2 c^2 > 0`` for
-    ``c`` in ``[0, 1]``).
-
-    Parameters
-    ----------
-    operator
-        The SENSE operator ``A``.
-    adjoint_data
-        ``A^H Y``, complex ``(batch, H, W)``.
-    x0
-        Warm start, complex ``(batch, H, W)``.
-    denoised
-        ``Z = D_w(X)``, complex ``(batch, H, W)``.
-    mu1, mu2
-        Positive scalars (0-d tensors).
-    lesion_target
-        ``U = G_u(X)``, complex ``(batch, H, W)``.
-    cam
-        Real ``(batch, H, W)`` lesion map in ``[0, 1]``.
-    iterations
-        CG steps.
-    relax_denoiser
-        Weigh the denoiser term by ``1 - cam`` (needs the lesion term).
-    """
-    lesion = lesion_target is not None
-    if lesion != (cam is not None) or lesion != (mu2 is not None):
-        raise InputError("solve_data_consistency needs lesion_target, cam and mu2 together or none of them")
-    if relax_denoiser and not lesion:
-        raise InputError("relax_denoiser needs the lesion term (lesion_target, cam and mu2)")
-    if lesion:
-        assert cam is not None and mu2 is not None
-        denoiser_weight = 2 * mu1 * (1 - cam) if relax_denoiser else 2 * mu1
-        weight = 2 * mu2 * cam**2
-        rhs = adjoint_data + denoiser_weight * denoised + weight * lesion_target
-        diagonal = denoiser_weight + weight
-
-        def normal(v: torch.Tensor) -> torch.Tensor:
-            return operator.gram(v) + diagonal * v
-
-    else:
-        rhs = adjoint_data + 2 * mu1 * denoised
-
-        def normal(v: torch.Tensor) -> torch.Tensor:
-            return operator.gram(v) + 2 * mu1 * v
-
-    return conjugate_gradient(normal, rhs, x0, iterations)
 
 
 # --- networks --------------------------------------------------------------------------------

@@ -1,12 +1,26 @@
-"""The multi-coil SENSE operator ``A = M F S`` and its adjoint.
+"""The multi-coil SENSE operator ``A = M F S``, its adjoint and its normal operator.
 
 - ``S``: multiply the image ``(..., H, W)`` by each coil sensitivity -> ``(..., C, H, W)``;
 - ``F``: centered orthonormal 2-D FFT per coil (:func:`~lfmri_core.physics.fft.fft2c`);
 - ``M``: keep sampled k-space locations, set the others to exactly ``+0.0``.
 
-``A^H y = sum_c conj(S_c) F^H (M y_c)`` and the normal (Gram) operator ``A^H A``. Everything
-is batched over any leading dimensions (slices), runs on the device of its tensors and keeps
-complex64.
+``A^H y = sum_c conj(S_c) F^H (M y_c)``. Everything is batched over any leading dimensions
+(slices), runs on the device of its tensors and keeps complex64.
+
+The normal operator without shifts
+----------------------------------
+``F_c = P F P^-1`` with ``P = fftshift`` and ``F`` the plain orthonormal FFT, so
+``F_c^H M F_c = P^-1 F^H M' F P`` with ``M' = ifftshift(M)``. ``F^H M' F`` is a circular
+convolution, which commutes with the circular shift ``P``: ``F_c^H M F_c = F^H M' F``, and
+
+    A^H A x = sum_c conj(S_c) F^H M' F (S_c x)
+
+needs no shifted copies. The same holds in the ``ifftshift``-ed image layout (``shifted=True``)
+that the iterative solvers use, with ``S' = ifftshift(S)`` in place of ``S`` and
+``x' = ifftshift(x)``: ``ifftshift(A^H A x) = sum_c conj(S'_c) F^H M' F (S'_c x')``, for odd
+sizes too. A line mask (the same on every readout row) commutes with the readout FFT, which
+cancels: 1-D FFTs along the phase encode suffice, half the work. Without a mask
+``A^H A x = sum_c |S_c|^2 x``.
 """
 
 from __future__ import annotations
@@ -15,6 +29,9 @@ import torch
 
 from lfmri_core.errors import InputError
 from lfmri_core.physics.fft import fft2c, ifft2c
+from lfmri_core.physics.operator import LinearOperator
+
+_DIMS = (-2, -1)
 
 
 def apply_mask(kspace: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -29,7 +46,7 @@ def apply_mask(kspace: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return torch.where(mask.to(device=kspace.device, dtype=torch.bool), kspace, torch.zeros((), dtype=kspace.dtype, device=kspace.device))
 
 
-class SenseOperator:
+class SenseOperator(LinearOperator):
     """``A = M F S`` for multi-coil Cartesian MRI.
 
     Parameters
@@ -40,6 +57,16 @@ class SenseOperator:
     mask
         Boolean sampling mask broadcastable to ``(..., C, H, W)`` (e.g. ``(1, W)`` for a line
         mask over phase-encode columns), or None for full sampling.
+    shifted
+        False: images are centred (the usual layout). True: images are in the ``ifftshift``-ed
+        layout (:meth:`to_internal`), where the normal operator and the adjoint need no shifts
+        of the image; k-space stays centred. The iterative solvers work in this layout.
+
+    Attributes
+    ----------
+    line_mask
+        True when the mask is the same on every readout row (the normal operator then uses
+        1-D FFTs along the phase encode).
 
     Examples
     --------
@@ -49,7 +76,7 @@ class SenseOperator:
     >>> g = A.gram(x)       # A^H A x
     """
 
-    def __init__(self, sensitivities: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+    def __init__(self, sensitivities: torch.Tensor, mask: torch.Tensor | None = None, *, shifted: bool = False) -> None:
         if not sensitivities.is_complex():
             raise InputError(f"coil sensitivities must be complex, got {sensitivities.dtype}")
         if sensitivities.ndim < 3:
@@ -67,12 +94,36 @@ class SenseOperator:
                 ) from None
         self.sensitivities = sensitivities
         self.mask = mask
-        self._shifted_mask: torch.Tensor | None = None
+        self.shifted = shifted
+        self._maps = torch.fft.ifftshift(sensitivities, dim=_DIMS).contiguous() if shifted else sensitivities
         self._conj: torch.Tensor | None = None
+        self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.line_mask = False
+        self._weights: torch.Tensor | None = None  # ifftshift(M) of the normal operator's FFTs
+        self._adjoint_weights: torch.Tensor | None = None  # ifftshift(M) over both image axes
+        if mask is not None:
+            rows = mask if mask.ndim > 1 else mask[None]  # (..., 1 or H, W)
+            self.line_mask = rows.shape[-2] == 1 or bool((rows == rows[..., :1, :]).all())
+            # 0/1 of the maps' dtype: a real factor would be promoted to complex on every call
+            weights = rows.to(sensitivities.dtype)
+            if self.line_mask:
+                self._weights = torch.fft.ifftshift(weights[..., :1, :], dim=-1)
+            else:
+                self._weights = torch.fft.ifftshift(weights, dim=_DIMS)
+            if shifted:
+                self._adjoint_weights = torch.fft.ifftshift(weights, dim=_DIMS)
 
     @property
     def image_shape(self) -> tuple[int, int]:
         return tuple(self.sensitivities.shape[-2:])  # type: ignore[return-value]
+
+    def to_internal(self, image: torch.Tensor) -> torch.Tensor:
+        """A centred image in this operator's layout (``ifftshift`` when ``shifted``)."""
+        return torch.fft.ifftshift(image, dim=_DIMS) if self.shifted else image
+
+    def from_internal(self, image: torch.Tensor) -> torch.Tensor:
+        """An image of this operator's layout, centred (``fftshift`` when ``shifted``)."""
+        return torch.fft.fftshift(image, dim=_DIMS) if self.shifted else image
 
     def _check_image(self, image: torch.Tensor) -> None:
         if tuple(image.shape[-2:]) != self.image_shape:
@@ -81,56 +132,81 @@ class SenseOperator:
                 f"{tuple(self.sensitivities.shape)}"
             )
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """``A x``: image ``(..., H, W)`` -> masked coil k-space ``(..., C, H, W)``."""
-        self._check_image(image)
-        return apply_mask(fft2c(self.sensitivities * image.unsqueeze(-3)), self.mask)
-
-    __call__ = forward
-
-    def adjoint(self, kspace: torch.Tensor) -> torch.Tensor:
-        """``A^H y``: coil k-space ``(..., C, H, W)`` -> image ``(..., H, W)``."""
+    def _check_kspace(self, kspace: torch.Tensor) -> None:
         if tuple(kspace.shape[-3:]) != tuple(self.sensitivities.shape[-3:]):
             raise InputError(
                 f"k-space of shape {tuple(kspace.shape)} does not match coil maps of shape "
                 f"{tuple(self.sensitivities.shape)}"
             )
-        coil_images = ifft2c(apply_mask(kspace, self.mask))
-        return torch.sum(self.sensitivities.conj() * coil_images, dim=-3)
 
-    def H(self, kspace: torch.Tensor) -> torch.Tensor:  # noqa: N802 - the usual name for A^H
-        """Alias of :meth:`adjoint`."""
-        return self.adjoint(kspace)
+    def _maps_conj(self) -> torch.Tensor:
+        if self._conj is None:
+            self._conj = self._maps.conj().resolve_conj()
+        return self._conj
 
-    def gram(self, image: torch.Tensor) -> torch.Tensor:
-        """Normal operator ``A^H A x``.
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """``A x``: image ``(..., H, W)`` -> masked coil k-space ``(..., C, H, W)``."""
+        self._check_image(image)
+        coil_images = self._maps * image.unsqueeze(-3)
+        if self.shifted:
+            spectrum = torch.fft.fftshift(torch.fft.fft2(coil_images, norm="ortho"), dim=_DIMS)
+        else:
+            spectrum = fft2c(coil_images)
+        return apply_mask(spectrum, self.mask)
 
-        ``F_c^H M F_c`` is a (circular) convolution, so it commutes with the shifts inside the
-        centred FFT: ``F_c^H M F_c = F^H M' F`` with ``M' = ifftshift(M)`` and the plain FFT,
-        which saves four shifted copies per call. A line mask (constant along the fully sampled
-        readout ``H``: shape ``(W,)`` or ``(..., 1, W)``) needs only 1-D FFTs along the phase
-        encode, since the readout FFT cancels; without a mask the Gram operator is
-        ``sum_c |S_c|^2 x`` (no FFT at all). All equal ``A^H(A x)`` to rounding.
+    def adjoint(self, kspace: torch.Tensor) -> torch.Tensor:
+        """``A^H y``: coil k-space ``(..., C, H, W)`` -> image ``(..., H, W)`` (in this operator's layout)."""
+        self._check_kspace(kspace)
+        if not self.shifted:
+            coil_images = ifft2c(apply_mask(kspace, self.mask))
+            return torch.sum(self.sensitivities.conj() * coil_images, dim=-3)
+        shifted = torch.fft.ifftshift(kspace, dim=_DIMS)
+        if self._adjoint_weights is not None:
+            shifted = shifted * self._adjoint_weights
+        coil_images = torch.fft.ifft2(shifted, norm="ortho")
+        return torch.sum(coil_images * self._maps_conj(), dim=-3)
+
+    def normal(self, image: torch.Tensor) -> torch.Tensor:
+        """``A^H A x`` without FFT shifts (see the module docstring); equals ``A^H(A x)`` to rounding.
+
+        Reuses two coil-sized buffers between calls unless autograd records the call.
         """
         self._check_image(image)
-        coil_images = self.sensitivities * image.unsqueeze(-3)
-        if self.mask is None:
-            filtered = coil_images
-        elif self.mask.ndim == 1 or self.mask.shape[-2] == 1:
-            weights = self._gram_weights(dims=(-1,))
-            filtered = torch.fft.ifft(weights * torch.fft.fft(coil_images, dim=-1), dim=-1)
+        if self._weights is None:
+            return torch.sum(self._maps_conj() * (self._maps * image.unsqueeze(-3)), dim=-3)
+        if torch.is_grad_enabled() and (image.requires_grad or self._maps.requires_grad):
+            coils = self._maps * image.unsqueeze(-3)
+            if self.line_mask:
+                filtered = torch.fft.ifft(torch.fft.fft(coils, dim=-1, norm="ortho") * self._weights, dim=-1, norm="ortho")
+            else:
+                filtered = torch.fft.ifft2(torch.fft.fft2(coils, norm="ortho") * self._weights, norm="ortho")
+            return torch.sum(filtered * self._maps_conj(), dim=-3)
+        coils, spectrum = self._coil_buffers(image)
+        torch.mul(self._maps, image.unsqueeze(-3), out=coils)
+        if self.line_mask:
+            torch.fft.fft(coils, dim=-1, norm="ortho", out=spectrum)
+            spectrum.mul_(self._weights)
+            torch.fft.ifft(spectrum, dim=-1, norm="ortho", out=coils)
         else:
-            weights = self._gram_weights(dims=(-2, -1))
-            filtered = torch.fft.ifft2(weights * torch.fft.fft2(coil_images, dim=(-2, -1)), dim=(-2, -1))
-        if self._conj is None:
-            self._conj = self.sensitivities.conj().resolve_conj()
-        return torch.sum(self._conj * filtered, dim=-3)
+            torch.fft.fft2(coils, norm="ortho", out=spectrum)
+            spectrum.mul_(self._weights)
+            torch.fft.ifft2(spectrum, norm="ortho", out=coils)
+        return torch.sum(coils.mul_(self._maps_conj()), dim=-3)
 
-    def _gram_weights(self, dims: tuple[int, ...]) -> torch.Tensor:
-        """The mask moved to the plain FFT's layout (``ifftshift``), as 0/1 of the maps' dtype
-        (a real factor would be promoted to complex on every call)."""
-        if self._shifted_mask is None:
-            assert self.mask is not None
-            mask = self.mask if self.mask.ndim > 1 else self.mask[None]
-            self._shifted_mask = torch.fft.ifftshift(mask.to(self.sensitivities.dtype), dim=dims)
-        return self._shifted_mask
+    def _coil_buffers(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = torch.broadcast_shapes(self._maps.shape, image.unsqueeze(-3).shape)
+        dtype = torch.promote_types(self._maps.dtype, image.dtype)
+        buffers = self._buffers
+        if (
+            buffers is None
+            or buffers[0].shape != shape
+            or buffers[0].dtype != dtype
+            # an inference-mode tensor cannot be written outside inference mode
+            or (buffers[0].is_inference() and not torch.is_inference_mode_enabled())
+        ):
+            buffers = (
+                torch.empty(shape, dtype=dtype, device=self._maps.device),
+                torch.empty(shape, dtype=dtype, device=self._maps.device),
+            )
+            self._buffers = buffers
+        return buffers

@@ -16,7 +16,7 @@ from lfmri_core.recon.classical import (  # registers zero-filled-sense, cg-sens
     SenseReconstruction,
     ZeroFilledSense,
 )
-from lfmri_core.recon.conjugate_gradient import ConjugateGradient
+from lfmri_core.physics.cg import ConjugateGradient
 from lfmri_core.recon.learned import (  # registers unet, unrolled-no-focus, lfmri (after the classical ones)
     LEARNED_METHODS,
     LearnedReconstruction,

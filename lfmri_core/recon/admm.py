@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import torch
 
 from lfmri_core.errors import InputError
-from lfmri_core.recon.conjugate_gradient import ConjugateGradient
-from lfmri_core.recon.iterative import IterativeAlgorithm, LinearMap, Prox
+from lfmri_core.physics.cg import ConjugateGradient, LinearMap
+from lfmri_core.physics.operator import LinearOperator, Sum, as_operator
+from lfmri_core.physics.stepping import IterativeAlgorithm
+from lfmri_core.recon.iterative import Prox
 
 
 @dataclass(frozen=True)
@@ -18,19 +20,14 @@ class SplitTerm:
 
     Attributes
     ----------
-    forward
-        ``G``: image ``(*batch, ...)`` -> coefficients ``(*batch, ...)``.
-    adjoint
-        ``G^H``.
-    normal
-        ``G^H G``.
+    operator
+        ``G``: image ``(*batch, ...)`` -> coefficients ``(*batch, ...)``; its adjoint and its
+        normal operator ``G^H G`` enter the x-update.
     prox
         ``prox(v, alpha)`` of ``alpha * g`` on the coefficients.
     """
 
-    forward: LinearMap
-    adjoint: LinearMap
-    normal: LinearMap
+    operator: LinearOperator
     prox: Prox
 
 
@@ -48,7 +45,8 @@ class ADMM(IterativeAlgorithm):
     Parameters
     ----------
     normal
-        ``A^H A``, batched like ``rhs``.
+        ``A^H A`` (a :class:`~lfmri_core.physics.operator.LinearOperator` such as ``A.gram``,
+        or a function), batched like ``rhs``.
     rhs
         ``A^H y``, shape ``(*batch, ...)``.
     terms
@@ -99,6 +97,8 @@ class ADMM(IterativeAlgorithm):
         self.rhs = rhs
         self.terms = list(terms)
         self.rho = float(rho)
+        # the x-update's system A^H A + rho sum_j G_j^H G_j
+        self.system = Sum(as_operator(normal), *(self.rho * term.operator.gram for term in self.terms))
         self.relaxation = float(relaxation)
         self.max_iterations = int(max_iterations)
         self.cg_iterations = int(cg_iterations)
@@ -113,21 +113,15 @@ class ADMM(IterativeAlgorithm):
         self.cg_iterations_done = torch.zeros(batch_shape, dtype=torch.int64, device=rhs.device)
         self.active = torch.ones(batch_shape, dtype=torch.bool, device=rhs.device)
 
-    def _system(self, v: torch.Tensor) -> torch.Tensor:
-        out = self.normal(v)
-        for term in self.terms:
-            out.add_(term.normal(v), alpha=self.rho)
-        return out
-
     def update(self) -> None:
         rhs = self.rhs
         if self.iteration > 0:
             rhs = rhs.clone()
             for term, z, u in zip(self.terms, self.z, self.u, strict=True):
-                rhs.add_(term.adjoint(z - u), alpha=self.rho)  # type: ignore[operator]
+                rhs.add_(term.operator.adjoint(z - u), alpha=self.rho)  # type: ignore[operator]
         first = self.iteration == 0
         cg = ConjugateGradient(
-            self._system,
+            self.system,
             rhs,
             None if first else self.x,
             max_iterations=self.cg_iterations,
@@ -141,10 +135,10 @@ class ADMM(IterativeAlgorithm):
         x = cg.result
         all_active = bool(self.active.all())
         for j, term in enumerate(self.terms):
-            gx = term.forward(x)
+            gx = term.operator(x)
             z_old, u_old = self.z[j], self.u[j]
             if z_old is None or u_old is None:  # first iteration: z = u = 0
-                v = gx.mul_(self.relaxation)
+                v = gx * self.relaxation  # not in place: an operator may return its input
             else:
                 v = torch.lerp(z_old, gx, self.relaxation).add_(u_old)
             z = term.prox(v.clone(), 1.0 / self.rho)

@@ -21,6 +21,12 @@ comes back in the units of the data (BART's ``-S``). Conventions: k-space comple
 ``(slices, coils, H, W)``, ``H`` readout, ``W`` phase encode, centered orthonormal FFT; maps
 ``(slices or 1, coils, H, W)``; mask boolean ``(W,)``, ``(1, W)`` or ``(H, W)``.
 
+The solvers get their normal operators composed from :mod:`lfmri_core.physics`: ``A.gram + lam *
+Identity()`` (``cg-sense``), ``A.gram`` (``cs-wavelet``) and ``A.gram + rho * G.gram`` with ``G``
+the finite differences (``cs-tv``'s x-update, built by :class:`~lfmri_core.recon.admm.ADMM`),
+``A`` the :class:`~lfmri_core.physics.SenseOperator` in the solvers' ``ifftshift``-ed image
+layout (``shifted=True``, see :mod:`lfmri_core.physics.sense`).
+
 Every iterative method is also available as a stepping solver (:meth:`CgSense.solver` etc.,
 ``update()`` / ``done()`` / ``result``) for front ends that drive the iterations themselves.
 """
@@ -35,15 +41,15 @@ from typing import Any, TypeVar
 import torch
 
 from lfmri_core.errors import InputError
-from lfmri_core.physics import ifft2c, sensitivity_combine
+from lfmri_core.physics import Identity, LinearOperator, SenseOperator, ifft2c, sensitivity_combine
+from lfmri_core.physics.cg import ConjugateGradient
+from lfmri_core.physics.stepping import IterativeAlgorithm
 from lfmri_core.recon.admm import ADMM, SplitTerm
-from lfmri_core.recon.conjugate_gradient import ConjugateGradient
 from lfmri_core.recon.fista import FISTA
-from lfmri_core.recon.iterative import IterativeAlgorithm, run
+from lfmri_core.recon.iterative import run
 from lfmri_core.recon.proximal import FiniteDifferences, joint_soft_threshold
 from lfmri_core.recon.registry import CancelCallback, ProgressCallback, register_method
 from lfmri_core.recon.scaling import bart_scaling
-from lfmri_core.recon.shifted_sense import ShiftedSense
 from lfmri_core.recon.wavelet_transform import WAVELET_FILTERS, WaveletSoftThreshold
 
 # -- parameters ----------------------------------------------------------------------------
@@ -296,7 +302,7 @@ class SenseReconstruction(IterativeAlgorithm):
     the data scaling, giving a complex64 image ``(slices, H, W)``.
     """
 
-    def __init__(self, solver: IterativeAlgorithm, sense: ShiftedSense, scale: torch.Tensor) -> None:
+    def __init__(self, solver: IterativeAlgorithm, sense: SenseOperator, scale: torch.Tensor) -> None:
         self.solver = solver
         self.sense = sense
         self.scale = scale
@@ -315,8 +321,9 @@ class SenseReconstruction(IterativeAlgorithm):
         return self.sense.from_internal(self.solver.result) * self.scale
 
 
-def _sense_problem(inputs: SenseInputs, scale: torch.Tensor) -> tuple[ShiftedSense, torch.Tensor]:
-    sense = ShiftedSense(inputs.sensitivities, inputs.mask)
+def _sense_problem(inputs: SenseInputs, scale: torch.Tensor) -> tuple[SenseOperator, torch.Tensor]:
+    """The SENSE operator in the solvers' (``ifftshift``-ed) image layout and ``A^H y / s``."""
+    sense = SenseOperator(inputs.sensitivities, inputs.mask, shifted=True)
     rhs = sense.adjoint(inputs.kspace) / scale
     return sense, rhs
 
@@ -359,7 +366,9 @@ class CgSense(_SenseMethod):
         inputs = check_sense_inputs(kspace, mask, sensitivities, self.name)
         scale = _scales(inputs, self.params.scaling)
         sense, rhs = _sense_problem(inputs, scale)
-        cg = ConjugateGradient(sense.normal, rhs, l2_lambda=self.params.lam, max_iterations=self.params.iterations)
+        lam = self.params.lam
+        normal: LinearOperator = sense.gram + lam * Identity() if lam else sense.gram
+        cg = ConjugateGradient(normal, rhs, max_iterations=self.params.iterations)
         return SenseReconstruction(cg, sense, scale)
 
 
@@ -385,7 +394,7 @@ class CsWavelet(_SenseMethod):
         if p.eigen_step:
             energy = float(torch.sum(inputs.sensitivities.abs().square(), dim=-3).max())
             step = step / energy if energy > 0 else step
-        fista = FISTA(sense.normal, rhs, prox, step=step, max_iterations=p.iterations)
+        fista = FISTA(sense.gram, rhs, prox, step=step, max_iterations=p.iterations)
         return SenseReconstruction(fista, sense, scale)
 
 
@@ -403,16 +412,10 @@ class CsTv(_SenseMethod):
         inputs = check_sense_inputs(kspace, mask, sensitivities, self.name)
         scale = _scales(inputs, p.scaling)
         sense, rhs = _sense_problem(inputs, scale)
-        gradient = FiniteDifferences()
         lam = p.lam
-        term = SplitTerm(
-            forward=gradient.forward,
-            adjoint=gradient.adjoint,
-            normal=gradient.normal,
-            prox=lambda v, alpha: joint_soft_threshold(v, lam * alpha, dim=-3),
-        )
+        term = SplitTerm(FiniteDifferences(), prox=lambda v, alpha: joint_soft_threshold(v, lam * alpha, dim=-3))
         admm = ADMM(
-            sense.normal,
+            sense.gram,
             rhs,
             [term],
             rho=p.rho,

@@ -7,7 +7,9 @@ import math
 import torch
 
 from lfmri_core.errors import InputError
-from lfmri_core.recon.iterative import IterativeAlgorithm, LinearMap, Prox
+from lfmri_core.physics.cg import LinearMap
+from lfmri_core.physics.stepping import IterativeAlgorithm
+from lfmri_core.recon.iterative import Prox
 
 
 class FISTA(IterativeAlgorithm):
@@ -21,7 +23,8 @@ class FISTA(IterativeAlgorithm):
     Parameters
     ----------
     normal
-        ``A^H A``, batched like ``rhs``.
+        ``A^H A`` (e.g. ``A.gram`` of a :class:`~lfmri_core.physics.operator.LinearOperator`),
+        batched like ``rhs``.
     rhs
         ``A^H y``, shape ``(*batch, ...)``.
     prox
@@ -79,7 +82,9 @@ class FISTA(IterativeAlgorithm):
             self.x_prev, self.t = x, t_next
         else:
             v, self.x_prev = x.clone(), x
-        gradient = self.normal(v).sub_(self.rhs)
+        gradient = self.normal(v)
+        # in place on the operator's new tensor; an identity returns v itself
+        gradient = gradient - self.rhs if gradient is v else gradient.sub_(self.rhs)
         self.z = v.sub_(gradient, alpha=self.step)
         self.iteration += 1
 

@@ -1,7 +1,7 @@
-"""The stepping interface of the iterative solvers (sigpy's ``update()`` / ``done()``).
+"""Driving the stepping solvers (sigpy's ``update()`` / ``done()``) with progress and cancel.
 
-A solver is an object that does one iteration per :meth:`IterativeAlgorithm.update` call and
-says when it has finished with :meth:`IterativeAlgorithm.done`, so any front end can drive it:
+A solver (:class:`~lfmri_core.physics.stepping.IterativeAlgorithm`) does one iteration per
+``update()`` call and says when it has finished with ``done()``, so any front end can drive it:
 the CLI with a tqdm bar, napari from a worker thread, Jupyter with an ``IntProgress``, a test
 step by step. :func:`run` drives one to the end with the registry's ``progress(done, total)``
 and ``cancel()`` callbacks; :func:`steps` is the same loop as a generator (stardist-napari's
@@ -14,46 +14,17 @@ taken per problem, so a batch of slices gives the same result as each slice alon
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
 
 import torch
 
+from lfmri_core.physics.stepping import IterativeAlgorithm
 from lfmri_core.recon.registry import CancelCallback, Cancelled, ProgressCallback
 
-LinearMap = Callable[[torch.Tensor], torch.Tensor]
-"""A linear operator as a function, e.g. the normal operator ``x -> A^H A x``."""
+__all__ = ["IterativeAlgorithm", "Prox", "run", "steps"]
 
 Prox = Callable[[torch.Tensor, float], torch.Tensor]
 """``prox(v, alpha)``: the proximal operator of ``alpha * g`` at ``v`` (``g`` holds its own lambda)."""
-
-
-class IterativeAlgorithm(ABC):
-    """One iteration per :meth:`update`; finished when :meth:`done` says so.
-
-    Attributes
-    ----------
-    max_iterations
-        Upper bound on the number of :meth:`update` calls (the ``total`` of progress reports).
-    iteration
-        Number of :meth:`update` calls so far.
-    """
-
-    max_iterations: int
-    iteration: int
-
-    @abstractmethod
-    def update(self) -> None:
-        """Do one iteration."""
-
-    def done(self) -> bool:
-        """True when no further iteration is needed."""
-        return self.iteration >= self.max_iterations
-
-    @property
-    @abstractmethod
-    def result(self) -> torch.Tensor:
-        """The current solution."""
 
 
 def steps(
@@ -97,26 +68,3 @@ def run(
     if progress is not None and last[0] < last[1]:
         progress(last[1], last[1])
     return result
-
-
-def reduce_dims(x: torch.Tensor, batch_ndim: int) -> tuple[int, ...]:
-    """The dimensions an inner product of ``x`` sums over: all but the leading ``batch_ndim``."""
-    return tuple(range(batch_ndim, x.ndim))
-
-
-def real_dot(a: torch.Tensor, b: torch.Tensor, batch_ndim: int) -> torch.Tensor:
-    """``Re <a, b>`` per problem, shape ``(*batch, 1, ..., 1)`` (broadcasts against ``a``).
-
-    Computed on the real views (``ar * br + ai * bi``), which is what the Hermitian solvers
-    need, without forming ``conj(a) * b``.
-    """
-    if a.is_complex():
-        a, b = torch.view_as_real(a), torch.view_as_real(b)
-        dims = reduce_dims(a, batch_ndim)
-        return torch.sum(a * b, dim=dims, keepdim=True).squeeze(-1)
-    return torch.sum(a * b, dim=reduce_dims(a, batch_ndim), keepdim=True)
-
-
-def squared_norm(x: torch.Tensor, batch_ndim: int) -> torch.Tensor:
-    """``||x||^2`` per problem, shape ``(*batch, 1, ..., 1)``."""
-    return real_dot(x, x, batch_ndim)

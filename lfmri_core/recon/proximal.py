@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from lfmri_core.physics.operator import LinearOperator
+
 
 def soft_threshold(x: torch.Tensor, threshold: float, *, out: torch.Tensor | None = None) -> torch.Tensor:
     """``x * max(|x| - t, 0) / |x|`` entrywise (0 where ``|x| <= t``).
@@ -59,7 +61,7 @@ def _forward_difference_add(x: torch.Tensor, dim: int, out: torch.Tensor) -> tor
     return out
 
 
-class FiniteDifferences:
+class FiniteDifferences(LinearOperator):
     """Circular backward differences over the last two axes, stacked on axis ``-3``.
 
     ``G x = stack([x - roll(x, 1, -2), x - roll(x, 1, -1)], -3)``: image ``(..., H, W)`` ->
@@ -73,8 +75,6 @@ class FiniteDifferences:
         _backward_difference(image, -2, out[..., 0, :, :])
         _backward_difference(image, -1, out[..., 1, :, :])
         return out
-
-    __call__ = forward
 
     def adjoint(self, gradient: torch.Tensor) -> torch.Tensor:
         """``G^H g = sum_d (g_d - roll(g_d, -1, d))``: gradient ``(..., 2, H, W)`` -> image."""

@@ -25,7 +25,6 @@ from lfmri_core.recon import (
     build_method,
     method_info,
 )
-from lfmri_core.recon.shifted_sense import ShiftedSense
 from tests.conftest import devices
 from tests.tolerances import assert_close_in_norm, rounding_rtol
 
@@ -170,7 +169,7 @@ def test_shifted_normal_operator_is_the_sense_gram(mask_shape: str, size: tuple[
     mask = (torch.rand((1, w), generator=gen) < 0.4) if mask_shape == "line" else (torch.rand((h, w), generator=gen) < 0.4)
     x = torch.randn((2, h, w), dtype=torch.complex64, generator=gen)
     y = torch.randn((2, 3, h, w), dtype=torch.complex64, generator=gen)
-    fast, reference = ShiftedSense(maps, mask), SenseOperator(maps, mask)
+    fast, reference = SenseOperator(maps, mask, shifted=True), SenseOperator(maps, mask)
     assert fast.line_mask == (mask_shape == "line")
     gram = fast.from_internal(fast.normal(fast.to_internal(x)))
     # relative to ||A||^2 ||x|| and ||A|| ||y||, ||A||^2 <= max over pixels of sum_c |S_c|^2

@@ -8,6 +8,7 @@ import scipy.optimize
 import torch
 
 from lfmri_core.errors import InputError
+from lfmri_core.physics import Identity
 from lfmri_core.recon import ADMM, FISTA, Cancelled, ConjugateGradient, SplitTerm, run, steps
 from lfmri_core.recon.proximal import joint_soft_threshold, soft_threshold
 from tests.conftest import devices
@@ -147,8 +148,7 @@ def test_admm_with_an_identity_split_solves_the_lasso() -> None:
     expected = _lasso_reference(a, y, 1.5)
     at = torch.from_numpy(a)
     gram = at.T @ at
-    copy = lambda v: v.clone()  # noqa: E731
-    identity = SplitTerm(copy, copy, copy, lambda v, alpha: soft_threshold(v, 1.5 * alpha))
+    identity = SplitTerm(Identity(), lambda v, alpha: soft_threshold(v, 1.5 * alpha))
     rhs = (at.T @ torch.from_numpy(y))[None]
     admm = ADMM(lambda v: v @ gram.T, rhs, [identity], rho=2.0, max_iterations=400, cg_iterations=20, cg_tolerance=1e-12)
     assert np.linalg.norm(run(admm)[0].numpy() - expected) <= _reference_atol(a, y, 1.5, expected)
@@ -159,8 +159,7 @@ def test_admm_stops_on_the_total_cg_budget() -> None:
     gen = torch.Generator().manual_seed(6)
     matrix = _spd(30, gen, torch.float64)
     b = torch.randn((1, 30), generator=gen, dtype=torch.float64)
-    copy = lambda v: v.clone()  # noqa: E731
-    term = SplitTerm(copy, copy, copy, lambda v, alpha: soft_threshold(v, 0.1 * alpha))
+    term = SplitTerm(Identity(), lambda v, alpha: soft_threshold(v, 0.1 * alpha))
     admm = ADMM(lambda v: v @ matrix.T, b, [term], max_iterations=100, cg_iterations=4, cg_tolerance=0.0, max_total_cg_iterations=10)
     run(admm)
     assert admm.iteration == 3 and int(admm.cg_iterations_done) == 12  # 4 + 4 + 4 > 10
