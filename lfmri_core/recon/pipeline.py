@@ -18,11 +18,11 @@ import torch
 from lfmri_core.io.annotations import LesionBox
 from lfmri_core.io.volume import KSpaceVolume
 from lfmri_core.masks import MaskSpec, SamplingMask
-from lfmri_core.pipeline import LEARNED_SLICES_PER_CALL, run_slices, volume_mask
+from lfmri_core.pipeline import LEARNED_SLICES_PER_CALL, coil_maps_for, run_slices, volume_mask
 from lfmri_core.coils import finding_kind
 from lfmri_core.device import resolve_device
-from lfmri_core.models.inputs import MODEL_MAPS
 from lfmri_core.progress import Cancel, Progress
+from lfmri_core.recon.registry import method_info
 
 @dataclass(frozen=True)
 class VolumeReconstruction:
@@ -130,6 +130,8 @@ def reconstruct_volume(
     map_warnings: list[str] = []
     device_used = str(resolve_device(device, warn=False))
     mask = volume_mask(info, mask_spec)
+    # the learned methods' own maps are not an estimate to report (their name may equal one: lowres)
+    estimates_maps = coil_maps_for(method_info(method)) == "estimated"
     for n, result in enumerate(run_slices(
             volume, indices, mask, method, method_params=method_params, device=device, boxes=lesion_boxes,
             sensitivity_method=sensitivity_method, sensitivity_params=sensitivity_params,
@@ -139,7 +141,7 @@ def reconstruct_volume(
         seconds[n] = result.recon_seconds
         map_seconds[n] = result.timings["maps"]
         device_used = result.device
-        if result.coil_maps is not None and result.coil_maps != MODEL_MAPS:
+        if estimates_maps and result.coil_maps is not None:
             estimated.append(result.coil_maps)
         map_warnings += [line for line in result.coil_map_warnings
                          if finding_kind(line) not in {finding_kind(w) for w in map_warnings}]
