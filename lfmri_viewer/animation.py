@@ -137,6 +137,42 @@ class Movie:
     error_window: tuple[float, float]
 
 
+def parse_values(text: str) -> tuple[float, ...]:
+    """The values of a sweep typed in a control: numbers separated by spaces or commas, and
+    ranges ``a..b`` (step 1) or ``a..b/step``; ``""`` gives ``()`` (the sweep's default).
+
+    >>> parse_values("2..12/2")
+    (2.0, 4.0, 6.0, 8.0, 10.0, 12.0)
+    """
+    values: list[float] = []
+    for token in text.replace(",", " ").split():
+        try:
+            if ".." in token:
+                span, _, step_text = token.partition("/")
+                low, high = (float(v) for v in span.split("..", 1))
+                step = float(step_text) if step_text else 1.0
+                if not step > 0 or high < low:
+                    raise ValueError
+                count = int(math.floor((high - low) / step + 1e-9)) + 1
+                values.extend(low + i * step for i in range(count))
+            else:
+                values.append(float(token))
+        except ValueError:
+            raise InputError(f"cannot read {token!r} as a sweep value: give numbers (2 4 8) or a range (2..12/2)") from None
+    return tuple(values)
+
+
+def run_to_end(generator: Generator[Progress, None, Any], progress: Callable[[Progress], None] | None = None) -> Any:
+    """Drive a generator of :class:`Progress` to its end on this thread; its return value."""
+    while True:
+        try:
+            report = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(report)
+
+
 # ----------------------------------------------------------------------------------------------
 # frames from the session
 def sweep_frames(session: SessionController, sweep: Sweep, *,
@@ -416,15 +452,7 @@ def export_animation(session: SessionController, path: str | os.PathLike[str], s
     with protect_inputs(*session.inputs):
         session.check_output(path)
     check_writer(movie_format(path))
-    generator = sweep_frames(session, sweep, cancel=cancel)
-    while True:
-        try:
-            report = next(generator)
-        except StopIteration as stop:
-            movie: Movie = stop.value
-            break
-        if progress is not None:
-            progress(report)
+    movie: Movie = run_to_end(sweep_frames(session, sweep, cancel=cancel), progress)
     renderer = FrameRenderer(movie, errors=errors)
     images = [renderer.render(frame) for frame in movie.frames]
     with protect_inputs(*session.inputs):
@@ -444,6 +472,8 @@ __all__ = [
     "export_animation",
     "label",
     "movie_format",
+    "parse_values",
+    "run_to_end",
     "sweep_frames",
     "write_movie",
 ]

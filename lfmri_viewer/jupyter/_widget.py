@@ -46,6 +46,7 @@ from lfmri_viewer.formatting import (
     timing_line,
 )
 from lfmri_viewer.jobs import Job, JobState, Progress, run_sync, sync_requested
+from lfmri_viewer.jupyter._animation import MovieControls
 from lfmri_viewer.jupyter._figure import (
     FigureHost,
     cam_overlay,
@@ -212,6 +213,8 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw):
             self.all_columns_checkbox,
             self.timing_html,
         ]
+        self.movie_controls = MovieControls(controller, interactive=interactive)  # lfmri_viewer.animation
+        self.children = (*self.children, self.movie_controls)
         self._connect()
         with self._batch():
             if controller.is_open:
