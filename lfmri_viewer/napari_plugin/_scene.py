@@ -470,6 +470,7 @@ class Scene:
         if self.mask is None:
             self.mask = self._image(self.controller.mask_image(), MASK_ROLE, mask_name, visible=False,
                                     colormap="gray", contrast_limits=(0.0, 1.0))
+            self.mask.events.visible.connect(self._on_mask_visible)
         else:
             _refill_layer(self.mask, self.controller.mask_image(), {"name": mask_name, "contrast_limits": (0.0, 1.0),
                                                                      **frame_kwargs(self._kspace_frame, leading=0)})
@@ -609,8 +610,7 @@ class Scene:
             self.cam.name = self._cam_name()
         self._refill()
         if self.mask is not None:
-            self.mask.data = self.controller.mask_image()
-            self.mask.contrast_limits = (0.0, 1.0)
+            self._update_mask()
         self._update_kspace()
 
     def set_cam_method(self, method: str) -> None:
@@ -667,6 +667,24 @@ class Scene:
             finally:
                 self._moving_dims = False
         self._update_kspace()
+
+    def _update_mask(self) -> None:
+        """The mask of the new settings, written in place (same shape: same volume) and drawn
+        only when the layer is shown: replacing a hidden layer's data costs napari a full
+        layer update on every change. A hidden layer is drawn when shown (:meth:`_on_mask_visible`)."""
+        assert self.mask is not None
+        image = self.controller.mask_image()
+        if self.mask.data.shape != image.shape or not self.mask.data.flags.writeable:
+            self.mask.data = image
+            self.mask.contrast_limits = (0.0, 1.0)
+            return
+        np.copyto(self.mask.data, image)
+        if self.mask.visible:
+            self.mask.refresh()
+
+    def _on_mask_visible(self, event: Any = None) -> None:
+        if self.mask is not None and self.mask.visible:
+            self.mask.refresh()
 
     def _on_kspace_visible(self, event: Any = None) -> None:
         self._update_kspace()
