@@ -32,7 +32,13 @@ from lfmri_core.inference import MaskArg, _mask_tensor, _recon_shape
 from lfmri_core.physics import center_crop
 from lfmri_core.physics.sense import apply_mask
 from lfmri_core.recon.iterative import IterativeAlgorithm
-from lfmri_core.recon.registry import CancelCallback, Cancelled, available_methods, build_method, method_info
+from lfmri_core.recon.registry import (
+    CancelCallback,
+    Cancelled,
+    available_methods,
+    build_method,
+    method_info,
+)
 
 
 @dataclass(frozen=True)

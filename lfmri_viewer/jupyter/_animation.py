@@ -32,7 +32,13 @@ from lfmri_viewer.animation import (
 )
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.jobs import Progress
-from lfmri_viewer.jupyter._figure import FigureHost, draw_boxes, image_panel, show_image, zoom_to
+from lfmri_viewer.jupyter._figure import (
+    FigureHost,
+    draw_boxes,
+    image_panel,
+    show_image,
+    zoom_to,
+)
 
 T = TypeVar("T")
 

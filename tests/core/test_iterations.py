@@ -3,6 +3,8 @@ run ends (exactly), and show the solver converging."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -44,7 +46,7 @@ def test_the_last_iterate_is_the_normal_result_exactly(knee: tuple, method: str,
     np.testing.assert_array_equal(final, normal)
     np.testing.assert_array_equal(frames[-1].image, normal)
     # each frame is a different iterate, not one image repeated
-    assert all(not np.array_equal(a.image, b.image) for a, b in zip(frames, frames[1:]))
+    assert all(not np.array_equal(a.image, b.image) for a, b in itertools.pairwise(frames))
 
 
 def test_cg_iterates_approach_the_reference(knee: tuple) -> None:

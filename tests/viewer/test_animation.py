@@ -14,7 +14,14 @@ import pytest
 
 from lfmri_core.errors import InputError
 from lfmri_core.metrics import psnr
-from lfmri_viewer.animation import FrameRenderer, Sweep, export_animation, label, sweep_frames, write_movie
+from lfmri_viewer.animation import (
+    FrameRenderer,
+    Sweep,
+    export_animation,
+    label,
+    sweep_frames,
+    write_movie,
+)
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.jobs import run_sync
 from lfmri_viewer.settings import ReconSettings
@@ -28,7 +35,7 @@ def session(small_dataset: SmallDataset) -> SessionController:
     return s
 
 
-def _run(generator):  # noqa: ANN001, ANN202
+def _run(generator):
     reports = []
     while True:
         try:
