@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import subprocess
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -44,13 +45,19 @@ def _run(generator):
             return reports, stop.value
 
 
-def _mp4_frames(path: Path) -> list[np.ndarray]:
-    """Every frame decoded by imageio's ffmpeg backend (imageio-ffmpeg), RGB."""
-    frames = imageio_ffmpeg.read_frames(str(path))
-    meta = next(frames)
-    width, height = meta["size"]
-    assert meta["codec"] == "h264"
-    return [np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in frames]
+def mp4_frames(path: Path, height: int, width: int) -> np.ndarray:
+    """Every frame, RGB ``(n, height, width, 3)``, decoded by imageio-ffmpeg's ffmpeg (imageio's
+    MP4 backend); the stream must be H.264. Run to the end in one process, so no pipe is left
+    open (imageio's frame readers leave theirs to the garbage collector)."""
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    probe = subprocess.run([exe, "-hide_banner", "-i", str(path)], capture_output=True, text=True, check=False)
+    assert "Video: h264" in probe.stderr, probe.stderr
+    raw = subprocess.run([exe, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    assert len(raw) % (height * width * 3) == 0
+    frames = np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+    assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == len(frames)
+    return frames
 
 
 def test_acceleration_sweep_as_mp4_has_one_frame_per_acceleration(session: SessionController, tmp_path: Path) -> None:
@@ -58,9 +65,8 @@ def test_acceleration_sweep_as_mp4_has_one_frame_per_acceleration(session: Sessi
     reports: list[object] = []
     out = export_animation(session, tmp_path / "sweep.mp4", Sweep("acceleration", (2, 4, 8)), fps=2,
                            progress=reports.append)
-    frames = _mp4_frames(out)
+    frames = mp4_frames(out, 400, 320)
     assert len(frames) == 3 and len(reports) == 3
-    assert frames[0].shape == (400, 320, 3) and frames[0].dtype == np.uint8
     assert not np.array_equal(frames[0], frames[-1])
     assert session.settings == before  # the session is back where it was
     assert not list(tmp_path.glob(".*.part"))
