@@ -425,6 +425,19 @@ class SessionController(BoxesMixin, ExportsMixin):
         scale = float(np.median(magnitude[magnitude > 0])) if (magnitude > 0).any() else 1.0
         return np.log1p(magnitude / scale).astype(np.float32)
 
+    def iterations(self, method: str, index: int | None = None, *, every: int = 1,
+                   cancel: Any = None) -> Generator[Any, None, np.ndarray]:
+        """The image after every ``every``-th iteration of ``method`` (``cg-sense``, ``cs-wavelet``,
+        ``cs-tv``) on a slice (default the current) with the session's mask, device and virtual
+        coils: :func:`lfmri_core.iterations.iterate_slices`, whose last image is the one
+        :meth:`reconstruct_slice` stores. Runs on the calling thread; nothing is stored."""
+        from lfmri_core.iterations import iterate_slices
+
+        index = self._index(index)
+        return iterate_slices(np.asarray(self._require().kspace(index)), self.mask(), method, device=self._device(),
+                              recon_shape=self.recon_shape, coil_compression=self._virtual_coils(), every=every,
+                              cancel=cancel)
+
     # ------------------------------------------------------------------------------------------
     # results
     def _key(self, method: str, index: int) -> tuple[object, ...]:

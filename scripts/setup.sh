@@ -26,12 +26,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
     # torch first, pinned: an unpinned resolve would pull a multi-GB CUDA build.
     "${pip[@]}" install -c constraints.txt torch
     if [ "$mode" = dev ]; then
-        "${pip[@]}" install -c constraints.txt -e ".[dev,viewer,mrd,nifti,dicom]"
+        "${pip[@]}" install -c constraints.txt -e ".[dev,viewer,mrd,nifti,dicom,animation]"
         # The reference implementation for conformance tests; its own dependency list asks
         # for torchvision and lightning, which the tested modules do not use.
         "${pip[@]}" install --no-deps "fastmri==0.3.0"
     else
-        "${pip[@]}" install -c constraints.txt -e ".[viewer,mrd,nifti,dicom]"
+        "${pip[@]}" install -c constraints.txt -e ".[viewer,mrd,nifti,dicom,animation]"
     fi
     echo "$digest" > "$stamp"
 fi

@@ -40,6 +40,7 @@ from lfmri_viewer.formatting import (
     timing_line,
 )
 from lfmri_viewer.jobs import Job, JobState, Progress, run_sync, sync_requested
+from lfmri_viewer.jupyter._animation import MovieControls
 from lfmri_viewer.jupyter._mask_click import MaskClicks
 from lfmri_viewer.jupyter._panels import PANELS, FigurePanels
 from lfmri_viewer.jupyter._runner import ThreadRunner
@@ -149,6 +150,8 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
             self.all_columns_checkbox,
             self.timing_html,
         ]
+        self.movie_controls = MovieControls(controller, interactive=interactive)  # lfmri_viewer.animation
+        self.children = (*self.children, self.movie_controls)
         self._connect()
         with self._batch():
             if controller.is_open:

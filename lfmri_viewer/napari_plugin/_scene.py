@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,10 @@ CAM_OPACITY = 0.5
 
 # Stacking order above the reference (lowest first); the boxes stay on top of everything.
 _RANK = {MASK_ROLE: 0, KSPACE_ROLE: 1, RECONSTRUCTION_ROLE: 2, ERROR_ROLE: 3, CAM_ROLE: 4}
+
+
+_ZEROS = object()
+"""What a layer record holds for a slice written with zeros (no result)."""
 
 
 def same_volume(a: str | os.PathLike[str] | None, b: str | os.PathLike[str] | None) -> bool:
@@ -139,6 +144,9 @@ class Scene(SceneDisplay, SceneBoxes):
         self._linking = False
         self.window_listeners: list[Callable[[tuple[float, float]], None]] = []
         """Called with the new window when a contrast slider of a windowed layer moves."""
+        self._drawn: dict[int, tuple[Any, dict[int, object]]] = {}
+        """Per layer (by id): its data array and the result each slice of it shows (None: zeros),
+        so a refill writes only the slices that change."""
         self._grid_visibility: dict[int, bool] | None = None
         """Layer visibilities from before grid mode (by layer id), restored when it ends."""
 
@@ -258,6 +266,7 @@ class Scene(SceneDisplay, SceneBoxes):
         """Forget ``layer``; remove it from the viewer when the scene made it."""
         if layer is None:
             return
+        self._drawn.pop(id(layer), None)
         if layer is self.boxes:
             layer.events.data.disconnect(self._on_boxes_edited)
             self.boxes = None
@@ -372,6 +381,7 @@ class Scene(SceneDisplay, SceneBoxes):
         if self.mask is None:
             self.mask = self._image(self.controller.mask_image(), MASK_ROLE, mask_name, visible=False,
                                     colormap="gray", contrast_limits=(0.0, 1.0))
+            self.mask.events.visible.connect(self._on_mask_visible)
         else:
             _refill_layer(self.mask, self.controller.mask_image(), {"name": mask_name, "contrast_limits": (0.0, 1.0),
                                                                      **frame_kwargs(self._kspace_frame, leading=0)})
@@ -446,32 +456,50 @@ class Scene(SceneDisplay, SceneBoxes):
     # ------------------------------------------------------------------------------------------
     # results
     def _refill(self) -> None:
-        """Rewrite every stack from the controller's results for the current settings."""
+        """Rewrite every stack from the controller's results for the current settings (only the
+        slices whose result changed; only the layers written to are refreshed)."""
+        touched: dict[int, Layer] = {}
         for index in range(self.controller.num_slices):
-            self._write_slice(index, refresh=False)
-        for layer in [*self.reconstructions.values(), *self.errors.values(), self.cam]:
-            if layer is not None:
-                layer.refresh()
+            touched.update((id(layer), layer) for layer in self._write_slice(index, refresh=False))
+        for layer in touched.values():
+            layer.refresh()
 
-    def _write_slice(self, index: int, methods: list[str] | None = None, refresh: bool = True) -> None:
+    def _drawn_before(self, layer: Layer, index: int, result: SliceResult | None) -> bool:
+        """Whether slice ``index`` of ``layer`` shows ``result`` (None: zeros) already; records
+        that it does from now on. A layer given a new array forgets what it showed."""
+        data, drawn = self._drawn.get(id(layer), (None, {}))
+        if data is not layer.data:
+            drawn = {}
+            self._drawn[id(layer)] = (layer.data, drawn)
+        previous = drawn.get(index)
+        # Weak references: a result dropped from the cache is not kept alive by the layer record.
+        if previous is _ZEROS if result is None else isinstance(previous, weakref.ref) and previous() is result:
+            return True
+        drawn[index] = _ZEROS if result is None else weakref.ref(result)
+        return False
+
+    def _write_slice(self, index: int, methods: list[str] | None = None, refresh: bool = True) -> list[Layer]:
+        """Write the results of ``methods`` (default all shown) on slice ``index`` into their
+        layers, skipping what a layer shows already; returns the layers written to."""
         touched: list[Layer] = []
         for method in methods or list(self.reconstructions):
             result = self.controller.result(method, index)
             recon = self.reconstructions.get(method)
-            if recon is not None:
+            if recon is not None and not self._drawn_before(recon, index, result):
                 recon.data[index] = 0.0 if result is None else result.image
                 touched.append(recon)
             error = self.errors.get(method)
-            if error is not None:
+            if error is not None and not self._drawn_before(error, index, result):
                 difference = self.controller.error_map(method, index) if result is not None else None
                 error.data[index] = 0.0 if difference is None else difference
                 touched.append(error)
-            if self.cam is not None and method == self._cam_method:
+            if self.cam is not None and method == self._cam_method and not self._drawn_before(self.cam, index, result):
                 self.cam.data[index] = 0.0 if result is None or result.cam is None else result.cam
                 touched.append(self.cam)
         if refresh:
             for layer in touched:
                 layer.refresh()
+        return touched
 
     def _on_result_added(self, result: SliceResult) -> None:
         if not self.controller.is_open or result.method not in self.reconstructions:
@@ -493,8 +521,7 @@ class Scene(SceneDisplay, SceneBoxes):
             self.cam.name = self._cam_name()
         self._refill()
         if self.mask is not None:
-            self.mask.data = self.controller.mask_image()
-            self.mask.contrast_limits = (0.0, 1.0)
+            self._update_mask()
         self._update_kspace()
 
     def set_cam_method(self, method: str) -> None:
@@ -507,6 +534,7 @@ class Scene(SceneDisplay, SceneBoxes):
         self._cam_method = method
         if self.cam is not None:
             self.cam.name = self._cam_name()
+            self._drawn.pop(id(self.cam), None)  # rewritten in full here
             for index in range(self.controller.num_slices):
                 result = self.controller.result(method, index)
                 self.cam.data[index] = 0.0 if result is None or result.cam is None else result.cam
@@ -550,6 +578,24 @@ class Scene(SceneDisplay, SceneBoxes):
             finally:
                 self._moving_dims = False
         self._update_kspace()
+
+    def _update_mask(self) -> None:
+        """The mask of the new settings, written in place (same shape: same volume) and drawn
+        only when the layer is shown: replacing a hidden layer's data costs napari a full
+        layer update on every change. A hidden layer is drawn when shown (:meth:`_on_mask_visible`)."""
+        assert self.mask is not None
+        image = self.controller.mask_image()
+        if self.mask.data.shape != image.shape or not self.mask.data.flags.writeable:
+            self.mask.data = image
+            self.mask.contrast_limits = (0.0, 1.0)
+            return
+        np.copyto(self.mask.data, image)
+        if self.mask.visible:
+            self.mask.refresh()
+
+    def _on_mask_visible(self, event: Any = None) -> None:
+        if self.mask is not None and self.mask.visible:
+            self.mask.refresh()
 
     def _on_kspace_visible(self, event: Any = None) -> None:
         self._update_kspace()

@@ -35,6 +35,7 @@ from lfmri_viewer.formatting import (
     timing_line,
 )
 from lfmri_viewer.jobs import Job, JobState, sync_requested
+from lfmri_viewer.napari_plugin._animation import add_animation_tab
 from lfmri_viewer.napari_plugin._layers import (
     BOXES_ROLE,
     REFERENCE_ROLE,
@@ -126,6 +127,7 @@ class ReconstructionWidget(QWidget):
                                                  napari_viewer, self._on_layer_inserted))
         for layer in list(napari_viewer.layers):
             self._take_layer(layer)
+        self.animation = add_animation_tab(self)  # the "Movie" tab (lfmri_viewer.animation)
 
     # ------------------------------------------------------------------------------------------
     # building
