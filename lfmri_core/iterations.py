@@ -28,7 +28,7 @@ from lfmri_core.coils import compress_coils, estimate_sensitivities, virtual_coi
 from lfmri_core.coils.calibration import as_kspace_batch
 from lfmri_core.device import resolve_device
 from lfmri_core.errors import InputError
-from lfmri_core.inference import MaskArg, _mask_tensor, _recon_shape
+from lfmri_core.pipeline import MaskArg, as_sampling_mask, check_recon_shape
 from lfmri_core.physics import center_crop
 from lfmri_core.physics.sense import apply_mask
 from lfmri_core.recon.iterative import IterativeAlgorithm
@@ -124,8 +124,9 @@ def iterate_slices(
     dev = resolve_device(device)
     batch, _ = as_kspace_batch(kspace)
     batch = batch.to(dev)
-    crop = _recon_shape(recon_shape, (int(batch.shape[-2]), int(batch.shape[-1])))
-    mask_tensor, sampling_mask = _mask_tensor(mask, tuple(batch.shape), dev)
+    crop = check_recon_shape(recon_shape, (int(batch.shape[-2]), int(batch.shape[-1])))
+    sampling_mask = as_sampling_mask(mask)
+    mask_tensor = sampling_mask.to_tensor(tuple(batch.shape), device=dev)
     # The same steps as infer_slices, in the same order: the final image must be its image.
     undersampled = apply_mask(batch, mask_tensor)
     virtual = virtual_coil_count(coil_compression, undersampled.shape[1])

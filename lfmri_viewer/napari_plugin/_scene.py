@@ -61,6 +61,7 @@ from lfmri_viewer.napari_plugin._layers import (
     reference_layer,
     volume_stem,
 )
+from lfmri_viewer.napari_plugin._scene_previews import ScenePreviews
 from lfmri_viewer.napari_plugin._scene_boxes import SceneBoxes, sorted_boxes
 from lfmri_viewer.napari_plugin._scene_display import SceneDisplay, scale_bar
 from lfmri_viewer.results import SliceResult
@@ -98,7 +99,7 @@ def same_volume(a: str | os.PathLike[str] | None, b: str | os.PathLike[str] | No
     return key(a) == key(b)
 
 
-class Scene(SceneDisplay, SceneBoxes):
+class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
     """Mirrors one :class:`SessionController` into layers of one napari viewer.
 
     Parameters
@@ -578,40 +579,6 @@ class Scene(SceneDisplay, SceneBoxes):
             finally:
                 self._moving_dims = False
         self._update_kspace()
-
-    def _update_mask(self) -> None:
-        """The mask of the new settings, written in place (same shape: same volume) and drawn
-        only when the layer is shown: replacing a hidden layer's data costs napari a full
-        layer update on every change. A hidden layer is drawn when shown (:meth:`_on_mask_visible`)."""
-        assert self.mask is not None
-        image = self.controller.mask_image()
-        if self.mask.data.shape != image.shape or not self.mask.data.flags.writeable:
-            self.mask.data = image
-            self.mask.contrast_limits = (0.0, 1.0)
-            return
-        np.copyto(self.mask.data, image)
-        if self.mask.visible:
-            self.mask.refresh()
-
-    def _on_mask_visible(self, event: Any = None) -> None:
-        if self.mask is not None and self.mask.visible:
-            self.mask.refresh()
-
-    def _on_kspace_visible(self, event: Any = None) -> None:
-        self._update_kspace()
-
-    def _update_kspace(self) -> None:
-        # Reading every coil of a slice costs a little: only for a k-space layer being looked at.
-        if self.kspace is None or not self.kspace.visible or not self.controller.is_open:
-            return
-        try:
-            image = self.controller.kspace_image()
-        except InputError as error:  # a damaged slice: said, and the other slices still show
-            self.on_error(str(error))
-            return
-        self.kspace.data = image
-        top = float(image.max())
-        self.kspace.contrast_limits = (0.0, top if top > 0 else 1.0)
 
 
 def _refill_layer(layer: Layer, data: Any, kwargs: dict[str, Any]) -> None:
