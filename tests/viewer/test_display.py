@@ -317,6 +317,6 @@ def test_readout_table_key_columns_fit_a_1600_px_window(
     # The failure table and the exports are tabs beside the readouts, outside the scrolling
     # controls: on screen in a 1000 px high window without scrolling.
     tabs = [widget.results_tabs.tabText(i) for i in range(widget.results_tabs.count())]
-    assert tabs == ["Readouts (slice)", "Failure cases", "Export"]
+    assert tabs == ["Readouts (slice)", "Failure cases", "Export", "Movie"]
     assert not widget.controls_scroll.widget().isAncestorOf(widget.results_tabs)
     assert widget.splitter.indexOf(widget.controls_scroll) == 0 and widget.splitter.indexOf(widget.results_tabs) == 1
