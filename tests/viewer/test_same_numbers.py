@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 import lfmri_core.weights as shipped
 from lfmri_core.io.annotations import ImageLabel, read_annotations
 from lfmri_core.study.plan import EvaluationPlan, center_fraction_for, describe_weights
