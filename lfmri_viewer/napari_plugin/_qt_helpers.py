@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
-from qtpy.QtCore import QSignalBlocker, Qt
+from qtpy.QtCore import QPoint, QSignalBlocker, Qt
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QDockWidget,
     QHBoxLayout,
     QHeaderView,
+    QMainWindow,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -41,6 +43,56 @@ def table(columns: Sequence[str]) -> QTableWidget:
     table.verticalHeader().setVisible(False)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
     return table
+
+
+def keep_columns_whole(table: QTableWidget, on_change: Callable[[], object] | None = None) -> Callable[[], None]:
+    """Keep ``table`` at least as wide as its shown columns ask for (their titles and contents),
+    so that a layout widens rather than cut the last column; ``on_change`` is called after the
+    minimum changed (:func:`fit_dock` widens the dock the table is in). Returns the function
+    that updates the minimum: call it after hiding columns (a hidden column sends no resize).
+
+    The minimum follows every column resize, so showing or hiding columns (or longer contents)
+    widens or narrows it; room for the vertical scroll bar is kept, so that a long table does
+    not need a horizontal one.
+    """
+
+    def update(*_: object) -> None:
+        vertical = table.verticalHeader().width() if table.verticalHeader().isVisible() else 0
+        scroll_bar = table.verticalScrollBar().sizeHint().width()
+        width = table.horizontalHeader().length() + vertical + 2 * table.frameWidth() + scroll_bar
+        if width != table.minimumWidth():
+            table.setMinimumWidth(width)
+            if on_change is not None:
+                on_change()
+
+    table.horizontalHeader().sectionResized.connect(update)
+    table.horizontalScrollBar().rangeChanged.connect(update)
+    update()
+    return update
+
+
+def fit_dock(widget: QWidget, table: QTableWidget) -> None:
+    """Make the dock ``widget`` sits in at least as wide as ``table`` (inside ``widget``) needs
+    (:func:`keep_columns_whole`), widening it in its main window now when it is narrower.
+
+    napari's dock widgets carry a fixed minimum width of their own, so a larger minimum of the
+    content does not reach the main window's dock area by itself. The room around the table
+    (margins, frames, the dock's border) is measured as laid out now, since the layouts above
+    the table take its new minimum only later. Nothing happens outside a dock; a floating dock
+    only gets the minimum.
+    """
+    dock = widget.parentWidget()
+    while dock is not None and not isinstance(dock, QDockWidget):
+        dock = dock.parentWidget()
+    if dock is None:
+        return
+    # The frames and margins between the dock's edges and the table's: the same on both sides.
+    around = 2 * max(0, table.mapTo(dock, QPoint(0, 0)).x())
+    needed = table.minimumWidth() + around
+    dock.setMinimumWidth(needed)
+    window = dock.parentWidget()
+    if isinstance(window, QMainWindow) and not dock.isFloating() and dock.width() < needed:
+        window.resizeDocks([dock], [needed], Qt.Horizontal)
 
 
 def fill(table: QTableWidget, columns: Sequence[str], rows: Sequence[dict[str, str]]) -> None:
@@ -85,4 +137,4 @@ def mask_pixmap(image: np.ndarray) -> QPixmap:
     )
 
 
-__all__ = ["MASK_PREVIEW_SIZE", "blocked", "fill", "mask_pixmap", "row", "table", "table_rows"]
+__all__ = ["MASK_PREVIEW_SIZE", "blocked", "fill", "fit_dock", "keep_columns_whole", "mask_pixmap", "row", "table", "table_rows"]

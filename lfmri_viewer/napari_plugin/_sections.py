@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -42,6 +42,7 @@ from lfmri_viewer.formatting import (
 )
 from lfmri_viewer.napari_plugin._offer import offered_methods
 from lfmri_viewer.settings import DEVICES
+from lfmri_viewer.napari_plugin._qt_helpers import keep_columns_whole
 from lfmri_viewer.napari_plugin._qt_helpers import row as _row
 from lfmri_viewer.napari_plugin._qt_helpers import table as _table
 
@@ -177,6 +178,12 @@ def build_sections(widget: ReconstructionWidget) -> None:
     readouts_layout = QVBoxLayout(readouts)
     readouts_layout.setContentsMargins(2, 2, 2, 2)
     widget.readout_table = _table(READOUT_COLUMNS)
+    # The dock widens rather than cut a column (all columns on: about 650 px); a timer makes
+    # one widening of a burst of column resizes.
+    widget.fit_dock_timer = QTimer(widget)
+    widget.fit_dock_timer.setSingleShot(True)
+    widget.fit_dock_timer.timeout.connect(widget.fit_dock)
+    widget.fit_readout_columns = keep_columns_whole(widget.readout_table, on_change=widget.fit_dock_timer.start)
     widget.all_columns = QCheckBox("all columns")
     widget.all_columns.setToolTip("also the CAM peak distance to the nearest box (px and mm), p(lesion) and time")
     widget.timing_label = QLabel()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QShowEvent
 from qtpy.QtWidgets import QFileDialog, QWidget
 
 from lfmri_core.display import WINDOW_PRESETS, describe_units
@@ -47,6 +48,7 @@ from lfmri_viewer.napari_plugin._offer import offered_methods
 from lfmri_viewer.napari_plugin._qt_helpers import (
     blocked,
     fill,
+    fit_dock,
     mask_pixmap,
     table_rows,
 )
@@ -349,11 +351,20 @@ class ReconstructionWidget(QWidget):
             with blocked(self.window_preset):
                 self.window_preset.setCurrentText(CUSTOM_WINDOW)
 
+    def fit_dock(self) -> None:
+        """Widen the dock to the readout table's shown columns."""
+        fit_dock(self, self.readout_table)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.fit_dock_timer.start()  # docked now: the dock's own minimum is napari's
+
     def _show_columns(self) -> None:
         """Key columns only, or every column ("all columns")."""
         every = self.all_columns.isChecked()
         for c, column in enumerate(READOUT_COLUMNS):
             self.readout_table.setColumnHidden(c, not every and column not in READOUT_KEY_COLUMNS)
+        self.fit_readout_columns()
 
     def _on_cam_method(self, method: str) -> None:
         if method and self._try(self.scene.set_cam_method, method) is not REFUSED:

@@ -10,6 +10,7 @@ displayed outline is sampled from the displayed image and compared with the stor
 from __future__ import annotations
 
 import math
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
@@ -290,6 +291,32 @@ def test_window_presets_linked_contrast_and_grid(
     assert {layer.name: layer.visible for layer in viewer.layers} == before
 
 
+def uncut_columns(table: Any) -> None:
+    """Every shown column of ``table`` is whole on screen: the header's length plus the vertical
+    header (when shown) fits the table's viewport, no horizontal scroll bar is needed, and the
+    table's right edge lies inside the window."""
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(25):  # the dock is widened from a timer, then laid out
+        QApplication.processEvents()
+        time.sleep(0.02)
+    header = table.horizontalHeader()
+    vertical = table.verticalHeader().width() if table.verticalHeader().isVisible() else 0
+    shown = [c for c in range(table.columnCount()) if not table.isColumnHidden(c)]
+    assert header.length() == sum(table.columnWidth(c) for c in shown)
+    # The width each column's contents and title ask for: a column narrower than that is cut.
+    for c in shown:
+        assert table.columnWidth(c) >= max(header.sectionSizeHint(c), table.sizeHintForColumn(c)), \
+            table.horizontalHeaderItem(c).text()
+    assert header.length() + vertical <= table.viewport().width(), (
+        f"the columns need {header.length() + vertical} px, the table shows {table.viewport().width()} px")
+    assert not table.horizontalScrollBar().isVisible()
+    assert table.horizontalScrollBar().maximum() == 0
+    window = table.window()
+    right = table.mapTo(window, table.rect().topRight()).x()
+    assert right < window.width(), f"the table ends at x = {right}, the window at {window.width()}"
+
+
 @pytest.mark.gui
 def test_readout_table_key_columns_fit_a_1600_px_window(
     make_napari_viewer: MakeViewer, small_dataset: SmallDataset, monkeypatch: pytest.MonkeyPatch
@@ -304,16 +331,22 @@ def test_readout_table_key_columns_fit_a_1600_px_window(
     widget.controller.set_slice(an_annotated_box(widget.controller).slice)
     widget.controller.reconstruct_slice()
     viewer.window._qt_window.repaint()
+    assert viewer.window._qt_window.width() == 1600
     table = widget.readout_table
     shown = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount()) if not table.isColumnHidden(c)]
     assert [widget.readout_table.horizontalHeaderItem(c).data(0x0100) for c in range(table.columnCount())
             if not table.isColumnHidden(c)] == list(READOUT_KEY_COLUMNS)
     assert len(shown) == len(READOUT_KEY_COLUMNS)
+    uncut_columns(table)
     width = sum(table.columnWidth(c) for c in range(table.columnCount()) if not table.isColumnHidden(c))
     assert width <= table.viewport().width(), f"key columns need {width} px, the table shows {table.viewport().width()}"
+    # Every column on demand: still whole (the dock widens, the canvas gives way).
     widget.all_columns.setChecked(True)
     assert not any(table.isColumnHidden(c) for c in range(table.columnCount()))
     assert [row for row in widget.displayed_readouts()][0].keys() == set(READOUT_COLUMNS)
+    uncut_columns(table)
+    widget.all_columns.setChecked(False)
+    uncut_columns(table)
     # The failure table and the exports are tabs beside the readouts, outside the scrolling
     # controls: on screen in a 1000 px high window without scrolling.
     tabs = [widget.results_tabs.tabText(i) for i in range(widget.results_tabs.count())]
