@@ -206,7 +206,7 @@ def _writable(out: torch.Tensor, x: torch.Tensor) -> bool:
     return out.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
 
 
-def _accumulate(out: torch.Tensor, term: torch.Tensor, in_place: bool, alpha: complex | float | int = 1) -> torch.Tensor:
+def _accumulate(out: torch.Tensor, term: torch.Tensor, in_place: bool, alpha: complex = 1) -> torch.Tensor:
     """``out + alpha * term``, into ``out`` when ``in_place`` and the sum keeps ``out``'s shape
     and dtype (and ``term`` carries no gradient), else as a new tensor; the same rounding either way."""
     if (
