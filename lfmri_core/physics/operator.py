@@ -17,7 +17,9 @@ weight stays in the autograd graph); a tensor of weights is a :class:`Diagonal`.
 
 Tensors are complex (or real) torch tensors on any device; the operators allocate their
 results (an :class:`Identity` returns its input itself), never write into their inputs, and
-keep the autograd graph, so a solver can be differentiated through them.
+keep the autograd graph, so a solver can be differentiated through them. A :class:`Sum` adds its
+terms into its first operator's fresh result when autograd does not record (as a solver's
+``out.add_(...)``), so an operator must not return a tensor it keeps.
 """
 
 from __future__ import annotations
@@ -70,10 +72,13 @@ class LinearOperator(ABC):
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)
 
-    def _add_forward(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``out + A x`` as a new tensor (:class:`Sum` calls it; scaled and diagonal operators
-        fuse the two steps)."""
-        return out + self.forward(x)
+    def _add_forward(self, out: torch.Tensor, x: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+        """``out + A x`` (:class:`Sum` calls it; a scaled operator fuses the two steps).
+
+        ``in_place``: ``out`` is the sum's own fresh result and autograd does not record, so the
+        term may be added into it (:func:`_accumulate`) instead of allocating a new tensor.
+        """
+        return _accumulate(out, self.forward(x), in_place)
 
     @property
     def H(self) -> LinearOperator:
@@ -172,16 +177,46 @@ class Sum(LinearOperator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first, *rest = self.operators
         out = first.forward(x)
+        in_place = _writable(out, x)
         for op in rest:
-            out = op._add_forward(out, x)
+            out = op._add_forward(out, x, in_place)
         return out
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         first, *rest = self.operators
         out = first.adjoint(y)
+        in_place = _writable(out, y)
         for op in rest:
-            out = out + op.adjoint(y)
+            out = _accumulate(out, op.adjoint(y), in_place)
         return out
+
+
+def _writable(out: torch.Tensor, x: torch.Tensor) -> bool:
+    """Whether a :class:`Sum` may add its further terms into ``out``, its first operator's result.
+
+    The operators allocate their results, except those that return their input itself (an
+    :class:`Identity`), so ``out`` is the sum's own unless it shares memory with ``x``. Autograd
+    must not be recording either: then the terms are added out of place, as a differentiable
+    solver needs. Adding in place saves a tensor of the image's size per application (the CG of
+    ADMM's x-update applies its system once per iteration, as the solvers did before the
+    operator algebra with ``out.add_(...)``).
+    """
+    if torch.is_grad_enabled() and (out.requires_grad or x.requires_grad):
+        return False
+    return out.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+
+
+def _accumulate(out: torch.Tensor, term: torch.Tensor, in_place: bool, alpha: complex = 1) -> torch.Tensor:
+    """``out + alpha * term``, into ``out`` when ``in_place`` and the sum keeps ``out``'s shape
+    and dtype (and ``term`` carries no gradient), else as a new tensor; the same rounding either way."""
+    if (
+        in_place
+        and term.shape == out.shape
+        and term.dtype == out.dtype
+        and not (term.requires_grad and torch.is_grad_enabled())
+    ):
+        return out.add_(term, alpha=alpha)
+    return torch.add(out, term, alpha=alpha)
 
 
 class Scaled(LinearOperator):
@@ -202,10 +237,10 @@ class Scaled(LinearOperator):
         weight = self.scalar.abs().square() if isinstance(self.scalar, torch.Tensor) else abs(self.scalar) ** 2
         return weight * self.operator.normal(x)
 
-    def _add_forward(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def _add_forward(self, out: torch.Tensor, x: torch.Tensor, in_place: bool = False) -> torch.Tensor:
         if isinstance(self.scalar, (int, float)):  # one fused kernel, as the solvers' ``add_(v, alpha=...)``
-            return torch.add(out, self.operator.forward(x), alpha=self.scalar)
-        return out + self.scalar * self.operator.forward(x)
+            return _accumulate(out, self.operator.forward(x), in_place, alpha=self.scalar)
+        return _accumulate(out, self.scalar * self.operator.forward(x), in_place)
 
 
 class Identity(LinearOperator):
@@ -250,8 +285,6 @@ class Diagonal(LinearOperator):
     def normal(self, x: torch.Tensor) -> torch.Tensor:
         return (self.weights.abs().square() if self.weights.is_complex() else self.weights.square()) * x
 
-    def _add_forward(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return out + self.weights * x
 
     @property
     def H(self) -> LinearOperator:
@@ -260,7 +293,8 @@ class Diagonal(LinearOperator):
 
 class SelfAdjoint(LinearOperator):
     """A self-adjoint operator given as a function ``x -> N x`` (a normal operator built
-    elsewhere, a matrix product in a test), so it composes with the others."""
+    elsewhere, a matrix product in a test), so it composes with the others. The function
+    returns a new tensor (or ``x`` itself), not one it keeps: a :class:`Sum` may add into it."""
 
     def __init__(self, apply: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.apply = apply

@@ -267,3 +267,40 @@ def test_the_normal_operator_reuses_its_buffers_only_outside_autograd() -> None:
     traced = op.normal(leaf)
     assert traced.grad_fn is not None
     _close(traced.detach(), first, _sense_rtol((8, 6), 3) * _norm(first))
+
+
+def test_sum_adds_into_its_own_result_and_never_into_the_input() -> None:
+    """Without autograd a sum adds its terms into its first operator's fresh result (ADMM's
+    ``A^H A + rho G^H G``), with the rounding of the out-of-place sum; an input that the first
+    operator returns itself (an identity) is never written, also through the adjoint."""
+    gen = torch.Generator().manual_seed(8)
+    maps = _randn((1, 3, 15, 9), gen, "cpu")
+    mask = torch.rand((1, 9), generator=gen) < 0.5
+    sense = SenseOperator(maps, mask, shifted=True)
+    gradient = FiniteDifferences()
+    x = _randn((1, 15, 9), gen, "cpu")
+    x_before = x.clone()
+    with torch.no_grad():
+        system = sense.gram + 0.5 * gradient.gram
+        expected = torch.add(sense.normal(x), gradient.normal(x), alpha=0.5)
+        assert torch.equal(system(x), expected)
+        assert torch.equal(x, x_before)
+        for operator in (Identity() + 2.0 * Identity(), Identity() + Diagonal(torch.full((15, 9), 2.0))):
+            assert torch.equal(operator(x), torch.add(x, x, alpha=2.0))
+            assert torch.equal(operator.adjoint(x), torch.add(x, x, alpha=2.0))
+            assert torch.equal(x, x_before)
+
+
+def test_sum_stays_differentiable() -> None:
+    """With an input that requires gradients the sum adds out of place: ``d Re<v, N x> / dx = N v``."""
+    gen = torch.Generator().manual_seed(9)
+    maps = _randn((1, 3, 15, 9), gen, "cpu")
+    sense = SenseOperator(maps, torch.rand((1, 9), generator=gen) < 0.5, shifted=True)
+    system = sense.gram + 0.5 * Diagonal(torch.rand((15, 9), generator=gen))
+    x = _randn((1, 15, 9), gen, "cpu").requires_grad_()
+    v = _randn((1, 15, 9), gen, "cpu")
+    torch.sum(v.conj() * system(x)).real.backward()
+    assert x.grad is not None
+    expected = system(v)
+    tol = rounding_rtol(torch.complex64, fft_points=15 * 9, fft_passes=4, terms=3 + 4)
+    assert float((x.grad - expected).norm()) <= tol * float(expected.norm()) * 4
