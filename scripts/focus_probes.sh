@@ -4,6 +4,7 @@
 # rate and seed, so the arms differ only in the lesion module and the loss.
 #
 #   scripts/focus_probes.sh OUT [ARM...]     arms: res-cam res-oracle ctl-camloss ctl-plain netc-recon
+#                                            tgt-cam tgt-oracle
 #
 # Needs the phase-2 training cache (LFMRI_TRAIN_CACHE, default ~/.cache/lfmri/training; it is
 # generated on first use). Each arm writes OUT/<arm>/ and OUT/<arm>.log and appends its time to
@@ -25,6 +26,9 @@ for arm in "${arms[@]}"; do
     case $arm in
         res-cam) args=(lfmri --classifier "$weights/net_c.safetensors" --lesion-module residual --mu2-init 0.1 "${common[@]}");;
         res-oracle) args=(lfmri --focus oracle --lesion-module residual --mu2-init 0.1 "${common[@]}");;
+        tgt-cam) args=(lfmri --classifier "$weights/net_c.safetensors" --lesion-module residual --lesion-term target
+                       --mu2-init 1 "${common[@]}");;
+        tgt-oracle) args=(lfmri --focus oracle --lesion-module residual --lesion-term target --mu2-init 1 "${common[@]}");;
         ctl-camloss) args=(unrolled-no-focus --classifier "$weights/net_c.safetensors" --lesion-weight 1 "${common[@]}");;
         ctl-plain) args=(unrolled-no-focus "${common[@]}");;
         netc-recon) args=(classifier --cache "$cache" --train-volumes 12 --val-volumes 4 --lesion-free-twins --twin-pairs

@@ -17,7 +17,7 @@ from lfmri_core.progress import Progress, progress_bar
 _TRAIN_TASKS = ("classifier", "lfmri", "unrolled-no-focus", "unet")
 # Architecture options of the unrolled networks (LF-MRI and its no-focus ablation).
 _UNROLLED_SHAPE = ("num_stages", "width", "denoiser", "levels")
-_FOCUS_SHAPE = ("focus", "relax_denoiser", "lesion_module", "mu2_init")  # lfmri only
+_FOCUS_SHAPE = ("focus", "relax_denoiser", "lesion_module", "lesion_term", "mu2_init")  # lfmri only
 # Options of `lfmri train` in the order the stored command line lists them.
 _TRAIN_OPTIONS = (
     "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "num_slices", "cache", "steps",
@@ -25,7 +25,7 @@ _TRAIN_OPTIONS = (
     "num_stages", "width", "denoiser", "levels", "backbone", "num_classes",
     "pooling", "norm", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
     "flip_fraction", "validate_every",
-    "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "lesion_module", "mu2_init", "recon_fraction", "recon_weights",
+    "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "lesion_module", "lesion_term", "mu2_init", "recon_fraction", "recon_weights",
     "init_weights", "time_budget", "preload", "resume", "quiet",
 )
 
@@ -140,7 +140,7 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         model_config = UNetConfig(**({"width": args.width} if args.width is not None else {}))
     else:
         shape = {k: getattr(args, k) for k in _UNROLLED_SHAPE if getattr(args, k) is not None}
-        lesion = {k: getattr(args, k) for k in ("lesion_module", "mu2_init") if getattr(args, k) is not None}
+        lesion = {k: getattr(args, k) for k in ("lesion_module", "lesion_term", "mu2_init") if getattr(args, k) is not None}
         if oracle:
             model_config = LFMRIConfig(lesion_focus=True, focus="oracle", relax_denoiser=args.relax_denoiser,
                                        **shape, **lesion)
@@ -314,6 +314,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="lfmri: how each stage's lesion estimate U_t is made: separate (default; a second network "
                         "G_u(X)) or residual (U_t = Z_t + R_t(X, Z_t, c_t), starting at U_t = Z_t with the focus map "
                         "as an input; may start from a no-focus network's --init-weights)")
+    p.add_argument("--lesion-term", choices=("weight", "target"),
+                   help="lfmri: how U_t enters data consistency: weight (default; the paper's mu2 ||c_t (X - U_t)||^2, "
+                        "which adds prior weight inside the map) or target (residual module only: the denoiser's "
+                        "target inside the map moves towards U_t by mu2 c_t, no weight added, so a new module leaves "
+                        "the network exactly as the ablation)")
     p.add_argument("--mu2-init", type=float, metavar="MU",
                    help="lfmri: initial weight mu2 of every stage's lesion term (default 0.5)")
     p.add_argument("--preload", action="store_true",

@@ -169,6 +169,7 @@ class LesionCorrection(nn.Module):
 Denoiser = Literal["cnn", "dilated-cnn", "unet"]
 Focus = Literal["cam", "oracle"]
 LesionModule = Literal["separate", "residual"]
+LesionTerm = Literal["weight", "target"]
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,12 @@ class LFMRIConfig:
         second network ``U_t = G_u^t(X_{t-1})`` of the denoiser's architecture) or
         ``"residual"`` (``U_t = Z_t + R_t(X_{t-1}, Z_t, c_t)``, :class:`LesionCorrection`,
         which starts at ``U_t = Z_t`` and sees the focus map as an input).
+    lesion_term
+        How ``U_t`` enters the data-consistency step: ``"weight"`` (the paper's term
+        ``mu2_t ||c_t * (X - U_t)||^2``, which also adds prior weight ``mu2_t c_t^2`` inside the
+        map) or ``"target"`` (residual module only: the denoiser's target inside the map moves
+        towards ``U_t``, ``mu1_t ||X - (Z_t + mu2_t c_t (U_t - Z_t))||^2``, with no added weight,
+        so a new module leaves the network exactly as the ablation whatever the map).
     relax_denoiser
         Weigh each stage's denoiser term by ``1 - c_t`` (``mu1 (1 - c_t) ||X - Z||^2``), so that
         inside a lesion data consistency and the lesion module decide, not the denoiser.
@@ -227,6 +234,7 @@ class LFMRIConfig:
     lesion_focus: bool = True
     focus: Focus = "cam"
     lesion_module: LesionModule = "separate"
+    lesion_term: LesionTerm = "weight"
     relax_denoiser: bool = False
     detach_cam: bool = False
     mu1_init: float = 0.5
@@ -244,6 +252,10 @@ class LFMRIConfig:
             raise InputError(f"LF-MRI focus must be 'cam' or 'oracle', got {self.focus!r}")
         if self.lesion_module not in ("separate", "residual"):
             raise InputError(f"LF-MRI lesion_module must be 'separate' or 'residual', got {self.lesion_module!r}")
+        if self.lesion_term not in ("weight", "target"):
+            raise InputError(f"LF-MRI lesion_term must be 'weight' or 'target', got {self.lesion_term!r}")
+        if self.lesion_term == "target" and (self.lesion_module != "residual" or self.relax_denoiser):
+            raise InputError("LF-MRI lesion_term 'target' needs lesion_module 'residual' and relax_denoiser off")
         for name in ("lesion_focus", "detach_cam", "relax_denoiser"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"LF-MRI {name} must be true or false, got {getattr(self, name)!r}")
@@ -333,7 +345,9 @@ class LFMRINet(nn.Module):
     with ``mu1_t = softplus(a_t) > 0`` and ``mu2_t = softplus(b_t) > 0`` learnable. Without lesion
     focus the ``c_t``, ``U_t`` and ``mu2_t`` terms are absent. With ``config.focus == "oracle"``
     ``c_t`` is the focus map given to :meth:`forward` (every stage) and there is no Net_c; with
-    ``config.relax_denoiser`` the denoiser term is weighted ``mu1_t (1 - c_t)``.
+    ``config.relax_denoiser`` the denoiser term is weighted ``mu1_t (1 - c_t)``; with
+    ``config.lesion_term == "target"`` the lesion term is replaced by moving the denoiser's
+    target, ``(A^H A + 2 mu1_t I) X_t = A^H Y + 2 mu1_t (Z_t + mu2_t c_t (U_t - Z_t))``.
 
     Parameters
     ----------
@@ -453,6 +467,14 @@ class LFMRINet(nn.Module):
             if self.lesion_nets is not None and mu2 is not None:
                 cam = focus.to(x.real.dtype) if oracle else self.lesion_map(x)  # type: ignore[union-attr]
                 u = self.lesion_nets[t](x, z, cam) if self.config.lesion_module == "residual" else self.lesion_nets[t](x)
+                if self.config.lesion_term == "target":
+                    # the denoiser's target moves towards U inside the map; no weight is added
+                    target = z + (mu2[t] * cam) * (u - z)
+                    x = solve_data_consistency(operator, adjoint_data, x, target, mu1[t],
+                                               iterations=self.config.cg_iterations)
+                    if progress is not None:
+                        progress(t + 1, total)
+                    continue
                 x = solve_data_consistency(
                     operator, adjoint_data, x, z, mu1[t],
                     lesion_target=u, cam=cam, mu2=mu2[t], iterations=self.config.cg_iterations,
@@ -506,6 +528,7 @@ def check_model_inputs(kspace: torch.Tensor, mask: torch.Tensor | None, sensitiv
 def _describe(c: LFMRIConfig) -> str:
     focus = (f"lesion focus on ({'oracle boxes' if c.focus == 'oracle' else 'CAM'}"
              f"{', residual lesion module' if c.lesion_module == 'residual' else ''}"
+             f"{' moving the denoiser target' if c.lesion_term == 'target' else ''}"
              f"{', denoiser relaxed in lesions' if c.relax_denoiser else ''})") if c.lesion_focus else "lesion focus off"
     return f"unrolled network with {c.num_stages} stages, {c.denoiser} denoisers of width {c.width}, {focus}"
 
