@@ -4,7 +4,7 @@
 # rate and seed, so the arms differ only in the lesion module and the loss.
 #
 #   scripts/focus_probes.sh OUT [ARM...]     arms: res-cam res-oracle ctl-camloss ctl-plain netc-recon
-#                                            tgt-cam tgt-oracle
+#                                            tgt-cam tgt-oracle tgt-cam-fast
 #
 # Needs the phase-2 training cache (LFMRI_TRAIN_CACHE, default ~/.cache/lfmri/training; it is
 # generated on first use). Each arm writes OUT/<arm>/ and OUT/<arm>.log and appends its time to
@@ -28,6 +28,8 @@ for arm in "${arms[@]}"; do
         res-oracle) args=(lfmri --focus oracle --lesion-module residual --mu2-init 0.1 "${common[@]}");;
         tgt-cam) args=(lfmri --classifier "$weights/net_c.safetensors" --lesion-module residual --lesion-term target
                        --mu2-init 1 "${common[@]}");;
+        tgt-cam-fast) args=(lfmri --classifier "$weights/net_c.safetensors" --lesion-module residual --lesion-term target
+                            --cam-once --lesion-width 8 --mu2-init 1 "${common[@]}");;
         tgt-oracle) args=(lfmri --focus oracle --lesion-module residual --lesion-term target --mu2-init 1 "${common[@]}");;
         ctl-camloss) args=(unrolled-no-focus --classifier "$weights/net_c.safetensors" --lesion-weight 1 "${common[@]}");;
         ctl-plain) args=(unrolled-no-focus "${common[@]}");;

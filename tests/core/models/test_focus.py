@@ -11,7 +11,16 @@ import torch
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox
-from lfmri_core.models import LesionCorrection, LFMRIConfig, LFMRINet, build_classifier, load_weights, save_weights, solve_data_consistency
+from lfmri_core.models import (
+    ClassifierConfig,
+    LesionCorrection,
+    LFMRIConfig,
+    LFMRINet,
+    build_classifier,
+    load_weights,
+    save_weights,
+    solve_data_consistency,
+)
 from lfmri_core.models.focus import box_focus_map, box_focus_maps
 from lfmri_core.physics import SenseOperator, center_crop
 
@@ -314,3 +323,31 @@ def test_the_target_lesion_term_needs_the_residual_module_and_round_trips(tmp_pa
     stored = json.loads(LFMRIConfig(num_stages=2).to_json())
     del stored["lesion_term"]
     assert LFMRIConfig.from_json(json.dumps(stored)).lesion_term == "weight"
+
+
+def test_cam_once_runs_net_c_once_on_the_first_stage_output_and_starts_as_the_ablation() -> None:
+    config = LFMRIConfig(num_stages=3, width=4, depth=3, cg_iterations=2, lesion_module="residual",
+                         lesion_term="target", lesion_width=3, cam_once=True, mu2_init=1.0,
+                         classifier=ClassifierConfig(width=4))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = LFMRINet(config)
+    assert len(net.lesion_nets) == 2  # type: ignore[arg-type]  # stage 1 has no lesion term
+    assert net.lesion_nets[0].net[0].out_channels == 3  # type: ignore[index]
+    ablation = LFMRINet(LFMRIConfig(num_stages=3, width=4, depth=3, cg_iterations=2, lesion_focus=False))
+    missing, unexpected = net.load_state_dict(ablation.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(("lesion_nets.", "raw_mu2", "classifier.")) for k in missing)
+    seen: list[torch.Tensor] = []
+    assert net.classifier is not None
+    net.classifier.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach().clone()))
+    kspace, mask, maps = _problem()
+    with torch.no_grad():
+        out = net(kspace, mask, maps)
+        torch.testing.assert_close(out.image, ablation(kspace, mask, maps).image, rtol=0, atol=0)
+        assert len(seen) == 1
+        first = ablation(kspace, mask, maps, stages=1).image
+        torch.testing.assert_close(seen[0], first.abs().unsqueeze(1), rtol=0, atol=0)
+    with pytest.raises(InputError, match="cam_once needs lesion_focus on and at least 2 stages"):
+        LFMRIConfig(num_stages=1, lesion_module="residual", cam_once=True)
+    with pytest.raises(InputError, match="lesion_width applies to lesion_module 'residual' only"):
+        LFMRIConfig(lesion_width=4)

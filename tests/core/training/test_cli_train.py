@@ -188,3 +188,6 @@ def test_residual_lesion_module_starts_from_the_no_focus_network(tiny_data: Path
     assert "--lesion-term target" in read_weights_metadata(tmp_path / "tgt" / "lfmri.safetensors")["command"]
     err = _error([*base, "--lesion-term", "target", "--steps", "1", "--out", str(tmp_path / "sep-t")], capsys)
     assert "lesion_term 'target' needs lesion_module 'residual'" in err
+    err = _error([*base, "--init-weights", str(ablation_file), "--lesion-module", "residual", "--cam-once",
+                  "--steps", "1", "--out", str(tmp_path / "once")], capsys)
+    assert "cam_once needs lesion_focus on and at least 2 stages" in err
