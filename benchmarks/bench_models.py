@@ -3,7 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python benchmarks/bench_models.py [--repeats 5] [--device cpu] [--sizes compact fastmri-knee] [--virtual-coils 8 10]
-        [--volume-slices 35 --volume-batch 8]
+        [--volume-slices 35 --volume-batch 8] [--variant NAME=WEIGHTS ...]
 
 Needs the ``fastmri`` package (``pip install --no-deps fastmri==0.3.0``; the dev setup
 installs it). VarNet is fastMRI's default architecture (``fastmri.models.VarNet()``: 12
@@ -17,6 +17,10 @@ count, LF-MRI is also timed on that many virtual coils (:func:`~lfmri_core.coils
 on the masked k-space, in the time), and the cost in image quality is printed: PSNR (fastMRI's,
 on the magnitude) of LF-MRI with and without compression against the fully sampled
 root-sum-of-squares image, both centre-cropped to the recon size.
+
+``--variant NAME=WEIGHTS`` times another weights file of an unrolled network (e.g. a lesion-focus
+design under study) in the same interleaved runs. Every row also gives its time over the no-focus
+ablation's (the cost of the lesion focus; issue target at most 1.3x for LF-MRI).
 
 Input (deterministic): one slice of the synthetic knee (seed 0) at 320 x 320 with 8 coils
 (``compact``) and at 640 x 368 with 15 coils (``fastmri-knee``), fastMRI's ``random`` line
@@ -82,7 +86,8 @@ def model(name: str, default: torch.nn.Module) -> tuple[torch.nn.Module, str]:
     return loaded, what
 
 
-def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: list[int]) -> list[str]:
+def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: list[int],
+          variants: dict[str, Path] | None = None) -> list[str]:
     from fastmri.models import VarNet
 
     kspace, line, low, reference = make_input(geometry)
@@ -95,6 +100,9 @@ def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: list
                           ("unet", UNetRecon())):
         net, described[name] = model(name, default)
         ours[name] = net.to(device).eval()
+    for name, path in (variants or {}).items():
+        ours[name] = load_weights(path).to(device).eval()
+        described[name] = str(path)
     varnet_kspace = torch.view_as_real(kspace).contiguous()
     varnet_mask = line.view(1, 1, 1, width, 1)
 
@@ -122,10 +130,12 @@ def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: list
                 times[name].append(timed(run, device)[0])
     varnet_median = statistics.median(times["varnet"])
     lines = [f"{height} x {width} x {coils} coils, random mask 4x (centre {low} lines), {repeats} runs each:"]
-    lines.append(f"  {'model':<28} {'median [s]':>10} {'min [s]':>8} {'VarNet / model':>15}")
+    ablation_median = statistics.median(times["unrolled-no-focus"])
+    lines.append(f"  {'model':<28} {'median [s]':>10} {'min [s]':>8} {'VarNet / model':>15} {'model / no-focus':>17}")
     for name, values in times.items():
         median = statistics.median(values)
-        lines.append(f"  {name:<28} {median:10.3f} {min(values):8.3f} {varnet_median / median:15.1f}")
+        lines.append(f"  {name:<28} {median:10.3f} {min(values):8.3f} {varnet_median / median:15.1f} "
+                     f"{median / ablation_median:17.2f}")
     lines.append("  models: " + "; ".join(f"{n} {d}" for n, d in described.items()))
     if compressed:
         with torch.inference_mode():
@@ -169,12 +179,20 @@ def main() -> None:
     parser.add_argument("--volume-slices", type=int, default=0,
                         help="also time a volume of this many 640 x 368 x 15 slices through LF-MRI (0: no)")
     parser.add_argument("--volume-batch", type=int, default=8, help="slices per forward pass of the volume")
+    parser.add_argument("--variant", nargs="+", default=[], metavar="NAME=WEIGHTS",
+                        help="also time these weights files of unrolled networks, interleaved with the others")
     args = parser.parse_args()
+    variants: dict[str, Path] = {}
+    for item in args.variant:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not Path(path).is_file():
+            parser.error(f"--variant {item!r}: expected NAME=WEIGHTS with an existing weights file")
+        variants[name] = Path(path)
     device = resolve_device(args.device)
     print(describe_machine(device, threads=True))
     print(load_average())
     for geometry in args.sizes:
-        for line in bench(geometry, device, args.repeats, args.virtual_coils):
+        for line in bench(geometry, device, args.repeats, args.virtual_coils, variants):
             print(line, flush=True)
     if args.volume_slices:
         for line in bench_volume(args.volume_slices, device, args.repeats, args.volume_batch):

@@ -12,7 +12,8 @@
 #   3. phase 2, six runs side by side on the one GPU, with the same number of steps (a pace
 #      group fits it to the time budget of the slowest): LF-MRI (T = 5, 3, 1), the no-focus
 #      ablation, LF-MRI with the oracle focus (the annotated boxes instead of the CAM: the
-#      ceiling of the lesion mechanism) and LF-MRI whose denoiser is relaxed inside the CAM;
+#      ceiling of the lesion mechanism) and LF-MRI with the residual lesion module that moves the
+#      denoiser's target (`--lesion-term target --cam-once --lesion-width 8`, docs/lfmri.md);
 #   4. `lfmri evaluate` on the GPU (learned methods and zero filling; compressed sensing, which
 #      does not depend on training, is left to the CPU evaluation), and a summary.
 # Outputs: RUN_DIR/weights/*.safetensors (named as lfmri evaluate --weights-dir expects),
@@ -129,7 +130,7 @@ NETC="$RUN_DIR/weights/net_c.safetensors"
 
 # 3. phase 2: six runs (those that need Net_c only if it trained), one step count
 recon_runs=(unrolled-no-focus lfmri-oracle)
-[ -f "$NETC" ] && recon_runs+=(lfmri lfmri-relaxed lfmri-t3 lfmri-t1)
+[ -f "$NETC" ] && recon_runs+=(lfmri lfmri-target lfmri-t3 lfmri-t1)
 say "phase 2: ${#recon_runs[@]} reconstruction networks with one step count"
 group=(--pace-group "$RUN_DIR/pace" --pace-group-size "${#recon_runs[@]}")
 [ "$smoke" = 1 ] && group=()
@@ -139,7 +140,8 @@ for name in "${recon_runs[@]}"; do
         unrolled-no-focus) run "$name" unrolled-no-focus "${recon[@]}" ;;
         lfmri-oracle) run "$name" lfmri --focus oracle "${recon[@]}" ;;
         lfmri) run "$name" lfmri --classifier "$NETC" "${recon[@]}" ;;
-        lfmri-relaxed) run "$name" lfmri --classifier "$NETC" --relax-denoiser "${recon[@]}" ;;
+        lfmri-target) run "$name" lfmri --classifier "$NETC" --lesion-module residual --lesion-term target --cam-once \
+                          --lesion-width 8 --mu2-init 1 "${recon[@]}" ;;
         lfmri-t3) run "$name" lfmri --classifier "$NETC" --num-stages 3 "${recon[@]}" ;;
         lfmri-t1) run "$name" lfmri --classifier "$NETC" --num-stages 1 "${recon[@]}" ;;
     esac
@@ -157,7 +159,7 @@ for name in unet unrolled-no-focus lfmri lfmri-oracle; do
     [ -f "$RUN_DIR/weights/$name.safetensors" ] && methods+=("$name")
 done
 variants=()
-[ -f "$RUN_DIR/weights/lfmri-relaxed.safetensors" ] && variants=(--variant "lfmri-relaxed=$RUN_DIR/weights/lfmri-relaxed.safetensors")
+[ -f "$RUN_DIR/weights/lfmri-target.safetensors" ] && variants=(--variant "lfmri-target=$RUN_DIR/weights/lfmri-target.safetensors")
 say "evaluation: ${methods[*]} ${variants[*]}"
 "${LFMRI[@]}" evaluate --out "$RUN_DIR/evaluate" --cache "$CACHE/evaluate" "${test_set[@]}" --device "$device" \
     --weights-dir "$RUN_DIR/weights" --accelerations "${accelerations[@]}" --methods "${methods[@]}" "${variants[@]}" \

@@ -13,11 +13,10 @@ from lfmri_core.errors import InputError
 from lfmri_core.io.protected import ProtectedInputs, check_output, protect_inputs
 from lfmri_core.progress import Progress, progress_bar
 
-
 _TRAIN_TASKS = ("classifier", "lfmri", "unrolled-no-focus", "unet")
 # Architecture options of the unrolled networks (LF-MRI and its no-focus ablation).
 _UNROLLED_SHAPE = ("num_stages", "width", "denoiser", "levels")
-_FOCUS_SHAPE = ("focus", "relax_denoiser", "lesion_module", "mu2_init")  # lfmri only
+_FOCUS_SHAPE = ("focus", "relax_denoiser", "lesion_module", "lesion_term", "lesion_width", "cam_once", "mu2_init")  # lfmri only
 # Options of `lfmri train` in the order the stored command line lists them.
 _TRAIN_OPTIONS = (
     "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "num_slices", "cache", "steps",
@@ -25,7 +24,8 @@ _TRAIN_OPTIONS = (
     "num_stages", "width", "denoiser", "levels", "backbone", "num_classes",
     "pooling", "norm", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
     "flip_fraction", "validate_every",
-    "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "lesion_module", "mu2_init", "recon_fraction", "recon_weights",
+    "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "lesion_module", "lesion_term", "lesion_width", "cam_once", "mu2_init",
+    "recon_fraction", "recon_weights",
     "init_weights", "time_budget", "preload", "resume", "quiet",
 )
 
@@ -65,8 +65,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     from lfmri_core.models import ClassifierConfig, LFMRIConfig, UNetConfig
-    from lfmri_core.training import FolderSource, LossWeights, SyntheticSource, TrainingConfig, TrainingJob, train
-    from lfmri_core.training.trainer import CHECKPOINT_NAME, LOG_NAME, load_phase1_classifier
+    from lfmri_core.training import (
+        FolderSource,
+        LossWeights,
+        SyntheticSource,
+        TrainingConfig,
+        TrainingJob,
+        train,
+    )
+    from lfmri_core.training.trainer import (
+        CHECKPOINT_NAME,
+        LOG_NAME,
+        load_phase1_classifier,
+    )
 
     task = args.task
     architecture = {"classifier": ("width", "backbone", "num_classes", "pooling", "norm"),
@@ -140,7 +151,8 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         model_config = UNetConfig(**({"width": args.width} if args.width is not None else {}))
     else:
         shape = {k: getattr(args, k) for k in _UNROLLED_SHAPE if getattr(args, k) is not None}
-        lesion = {k: getattr(args, k) for k in ("lesion_module", "mu2_init") if getattr(args, k) is not None}
+        lesion = {k: getattr(args, k) for k in ("lesion_module", "lesion_term", "lesion_width", "cam_once", "mu2_init")
+                  if getattr(args, k) is not None}
         if oracle:
             model_config = LFMRIConfig(lesion_focus=True, focus="oracle", relax_denoiser=args.relax_denoiser,
                                        **shape, **lesion)
@@ -314,6 +326,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="lfmri: how each stage's lesion estimate U_t is made: separate (default; a second network "
                         "G_u(X)) or residual (U_t = Z_t + R_t(X, Z_t, c_t), starting at U_t = Z_t with the focus map "
                         "as an input; may start from a no-focus network's --init-weights)")
+    p.add_argument("--lesion-term", choices=("weight", "target"),
+                   help="lfmri: how U_t enters data consistency: weight (default; the paper's mu2 ||c_t (X - U_t)||^2, "
+                        "which adds prior weight inside the map) or target (residual module only: the denoiser's "
+                        "target inside the map moves towards U_t by mu2 c_t, no weight added, so a new module leaves "
+                        "the network exactly as the ablation)")
+    p.add_argument("--lesion-width", type=int, metavar="N",
+                   help="lfmri: hidden channels of the residual lesion module (default: --width); narrower is faster")
+    p.add_argument("--cam-once", action="store_true",
+                   help="lfmri: run Net_c once, on the first stage's output, and weigh stages 2..T by that map (stage 1 "
+                        "has no lesion term); default: Net_c on every stage's input")
     p.add_argument("--mu2-init", type=float, metavar="MU",
                    help="lfmri: initial weight mu2 of every stage's lesion term (default 0.5)")
     p.add_argument("--preload", action="store_true",

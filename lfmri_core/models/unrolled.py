@@ -22,7 +22,6 @@ The general :class:`~lfmri_core.models.unet.UNet` is in its own module. All mode
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -31,10 +30,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from lfmri_core.errors import InputError
+from lfmri_core.models.classifier import (
+    ClassifierConfig,
+    LesionClassifier,
+    build_classifier,
+)
 from lfmri_core.models.config_json import dump_config, load_config_fields
-from lfmri_core.models.data_consistency import conjugate_gradient, solve_data_consistency  # noqa: F401  (re-exported)
+from lfmri_core.models.data_consistency import (  # noqa: F401  (re-exported)
+    conjugate_gradient,
+    solve_data_consistency,
+)
 from lfmri_core.models.scaling import robust_scale
-from lfmri_core.models.classifier import ClassifierConfig, LesionClassifier, build_classifier
 from lfmri_core.models.unet import UNet
 from lfmri_core.models.weights import ModelKind, register_model_kind
 from lfmri_core.physics.sense import SenseOperator
@@ -169,6 +175,7 @@ class LesionCorrection(nn.Module):
 Denoiser = Literal["cnn", "dilated-cnn", "unet"]
 Focus = Literal["cam", "oracle"]
 LesionModule = Literal["separate", "residual"]
+LesionTerm = Literal["weight", "target"]
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,20 @@ class LFMRIConfig:
         second network ``U_t = G_u^t(X_{t-1})`` of the denoiser's architecture) or
         ``"residual"`` (``U_t = Z_t + R_t(X_{t-1}, Z_t, c_t)``, :class:`LesionCorrection`,
         which starts at ``U_t = Z_t`` and sees the focus map as an input).
+    lesion_term
+        How ``U_t`` enters the data-consistency step: ``"weight"`` (the paper's term
+        ``mu2_t ||c_t * (X - U_t)||^2``, which also adds prior weight ``mu2_t c_t^2`` inside the
+        map) or ``"target"`` (residual module only: the denoiser's target inside the map moves
+        towards ``U_t``, ``mu1_t ||X - (Z_t + mu2_t c_t (U_t - Z_t))||^2``, with no added weight,
+        so a new module leaves the network exactly as the ablation whatever the map).
+    lesion_width
+        Hidden channels of a residual lesion module (None: ``width``); a narrower module costs
+        less time per stage.
+    cam_once
+        Run Net_c once, on the first stage's output ``X_1``, and weigh stages ``2..T`` by that
+        map (the first stage has no lesion term, so it is the ablation's first stage); the
+        default runs Net_c on every stage's input. With the oracle focus the boxes' map weighs
+        stages ``2..T`` the same way.
     relax_denoiser
         Weigh each stage's denoiser term by ``1 - c_t`` (``mu1 (1 - c_t) ||X - Z||^2``), so that
         inside a lesion data consistency and the lesion module decide, not the denoiser.
@@ -227,6 +248,9 @@ class LFMRIConfig:
     lesion_focus: bool = True
     focus: Focus = "cam"
     lesion_module: LesionModule = "separate"
+    lesion_term: LesionTerm = "weight"
+    lesion_width: int | None = None
+    cam_once: bool = False
     relax_denoiser: bool = False
     detach_cam: bool = False
     mu1_init: float = 0.5
@@ -244,9 +268,20 @@ class LFMRIConfig:
             raise InputError(f"LF-MRI focus must be 'cam' or 'oracle', got {self.focus!r}")
         if self.lesion_module not in ("separate", "residual"):
             raise InputError(f"LF-MRI lesion_module must be 'separate' or 'residual', got {self.lesion_module!r}")
-        for name in ("lesion_focus", "detach_cam", "relax_denoiser"):
+        if self.lesion_term not in ("weight", "target"):
+            raise InputError(f"LF-MRI lesion_term must be 'weight' or 'target', got {self.lesion_term!r}")
+        if self.lesion_term == "target" and (self.lesion_module != "residual" or self.relax_denoiser):
+            raise InputError("LF-MRI lesion_term 'target' needs lesion_module 'residual' and relax_denoiser off")
+        if self.lesion_width is not None and (isinstance(self.lesion_width, bool) or not isinstance(self.lesion_width, int)
+                                              or self.lesion_width < 1):
+            raise InputError(f"LF-MRI lesion_width must be an integer >= 1 or null, got {self.lesion_width!r}")
+        if self.lesion_width is not None and self.lesion_module != "residual":
+            raise InputError("LF-MRI lesion_width applies to lesion_module 'residual' only")
+        for name in ("lesion_focus", "detach_cam", "relax_denoiser", "cam_once"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"LF-MRI {name} must be true or false, got {getattr(self, name)!r}")
+        if self.cam_once and (not self.lesion_focus or self.num_stages < 2):
+            raise InputError("LF-MRI cam_once needs lesion_focus on and at least 2 stages")
         for name in ("mu1_init", "mu2_init"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -307,7 +342,7 @@ def build_denoiser(config: LFMRIConfig) -> nn.Module:
 def build_lesion_module(config: LFMRIConfig) -> nn.Module:
     """One stage's lesion module: ``G_u`` (``"separate"``) or :class:`LesionCorrection` (``"residual"``)."""
     if config.lesion_module == "residual":
-        return LesionCorrection(config.width, config.depth)
+        return LesionCorrection(config.lesion_width or config.width, config.depth)
     return build_denoiser(config)
 
 
@@ -333,7 +368,10 @@ class LFMRINet(nn.Module):
     with ``mu1_t = softplus(a_t) > 0`` and ``mu2_t = softplus(b_t) > 0`` learnable. Without lesion
     focus the ``c_t``, ``U_t`` and ``mu2_t`` terms are absent. With ``config.focus == "oracle"``
     ``c_t`` is the focus map given to :meth:`forward` (every stage) and there is no Net_c; with
-    ``config.relax_denoiser`` the denoiser term is weighted ``mu1_t (1 - c_t)``.
+    ``config.relax_denoiser`` the denoiser term is weighted ``mu1_t (1 - c_t)``; with
+    ``config.lesion_term == "target"`` the lesion term is replaced by moving the denoiser's
+    target, ``(A^H A + 2 mu1_t I) X_t = A^H Y + 2 mu1_t (Z_t + mu2_t c_t (U_t - Z_t))``; with
+    ``config.cam_once`` stage 1 has no lesion term and ``c_t = c_2 = Net_c(|X_1|)`` for ``t >= 2``.
 
     Parameters
     ----------
@@ -357,7 +395,8 @@ class LFMRINet(nn.Module):
         self.lesion_nets: nn.ModuleList | None
         self.classifier: LesionClassifier | None
         if config.lesion_focus:
-            self.lesion_nets = nn.ModuleList(build_lesion_module(config) for _ in range(t))
+            # with cam_once the first stage has no lesion term, so no lesion module
+            self.lesion_nets = nn.ModuleList(build_lesion_module(config) for _ in range(t - config.cam_once))
             self.raw_mu2 = nn.Parameter(_raw_for(config.mu2_init, t))
         if config.lesion_focus and not config.uses_classifier:
             if classifier is not None:
@@ -448,11 +487,22 @@ class LFMRINet(nn.Module):
             if isinstance(stages, bool) or not isinstance(stages, int) or not 0 <= stages <= total:
                 raise InputError(f"stages must be an integer from 0 to {total}, got {stages!r}")
             total = stages
+        once = self.config.cam_once
         for t in range(total):
             z = self.denoisers[t](x)
-            if self.lesion_nets is not None and mu2 is not None:
-                cam = focus.to(x.real.dtype) if oracle else self.lesion_map(x)  # type: ignore[union-attr]
-                u = self.lesion_nets[t](x, z, cam) if self.config.lesion_module == "residual" else self.lesion_nets[t](x)
+            if self.lesion_nets is not None and mu2 is not None and not (once and t == 0):
+                if cam is None or not once:
+                    cam = focus.to(x.real.dtype) if oracle else self.lesion_map(x)  # type: ignore[union-attr]
+                lesion_net = self.lesion_nets[t - once]
+                u = lesion_net(x, z, cam) if self.config.lesion_module == "residual" else lesion_net(x)
+                if self.config.lesion_term == "target":
+                    # the denoiser's target moves towards U inside the map; no weight is added
+                    target = z + (mu2[t] * cam) * (u - z)
+                    x = solve_data_consistency(operator, adjoint_data, x, target, mu1[t],
+                                               iterations=self.config.cg_iterations)
+                    if progress is not None:
+                        progress(t + 1, total)
+                    continue
                 x = solve_data_consistency(
                     operator, adjoint_data, x, z, mu1[t],
                     lesion_target=u, cam=cam, mu2=mu2[t], iterations=self.config.cg_iterations,
@@ -506,6 +556,8 @@ def check_model_inputs(kspace: torch.Tensor, mask: torch.Tensor | None, sensitiv
 def _describe(c: LFMRIConfig) -> str:
     focus = (f"lesion focus on ({'oracle boxes' if c.focus == 'oracle' else 'CAM'}"
              f"{', residual lesion module' if c.lesion_module == 'residual' else ''}"
+             f"{' moving the denoiser target' if c.lesion_term == 'target' else ''}"
+             f"{', focus map computed once' if c.cam_once else ''}"
              f"{', denoiser relaxed in lesions' if c.relax_denoiser else ''})") if c.lesion_focus else "lesion focus off"
     return f"unrolled network with {c.num_stages} stages, {c.denoiser} denoisers of width {c.width}, {focus}"
 
@@ -515,7 +567,7 @@ def _min_tensors(c: LFMRIConfig) -> int:
     # a weight and a bias
     per_denoiser = 2 * (2 * c.levels if c.denoiser == "unet" else c.depth)
     per_lesion_module = (2 * c.depth if c.lesion_module == "residual" else per_denoiser) if c.lesion_focus else 0
-    return (per_denoiser + per_lesion_module) * c.num_stages
+    return per_denoiser * c.num_stages + per_lesion_module * (c.num_stages - c.cam_once)
 
 
 register_model_kind(ModelKind("lfmri", LFMRINet, LFMRIConfig, LFMRINet, _describe, _min_tensors))

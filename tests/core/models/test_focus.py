@@ -11,7 +11,16 @@ import torch
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox
-from lfmri_core.models import LesionCorrection, LFMRIConfig, LFMRINet, build_classifier, load_weights, save_weights, solve_data_consistency
+from lfmri_core.models import (
+    ClassifierConfig,
+    LesionCorrection,
+    LFMRIConfig,
+    LFMRINet,
+    build_classifier,
+    load_weights,
+    save_weights,
+    solve_data_consistency,
+)
 from lfmri_core.models.focus import box_focus_map, box_focus_maps
 from lfmri_core.physics import SenseOperator, center_crop
 
@@ -260,3 +269,85 @@ def test_residual_lesion_module_config_round_trips_and_old_configs_keep_the_sepa
         LFMRIConfig(lesion_module="both")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="lesion_module 'residual' need lesion_focus on"):
         LFMRIConfig(lesion_focus=False, lesion_module="residual")
+
+
+# --- the residual module moving the denoiser's target -------------------------------------------------
+
+
+def test_a_new_target_lesion_term_network_is_exactly_the_ablation_whatever_the_focus() -> None:
+    """``lesion_term="target"`` adds no weight: with ``U = Z`` every stage is the ablation's."""
+    config = LFMRIConfig(num_stages=2, width=4, depth=3, cg_iterations=2, focus="oracle", lesion_module="residual",
+                         lesion_term="target", mu2_init=1.0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = LFMRINet(config)
+    ablation = LFMRINet(LFMRIConfig(num_stages=2, width=4, depth=3, cg_iterations=2, lesion_focus=False))
+    missing, unexpected = net.load_state_dict(ablation.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(("lesion_nets.", "raw_mu2")) for k in missing)
+    kspace, mask, maps = _problem()
+    focus = torch.zeros(2, 24, 24)
+    focus[:, 8:14, 6:12] = 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(net(kspace, mask, maps, focus=focus).image, ablation(kspace, mask, maps).image,
+                                   rtol=0, atol=0)
+    # a trained module moves the target inside the map only: by hand, Z + mu2 c (U - Z)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for module in net.lesion_nets:  # type: ignore[union-attr]
+            module.net[-1].weight.normal_(std=0.1, generator=gen)
+        out = net(kspace, mask, maps, focus=focus).image
+        op = SenseOperator(maps, mask)
+        adjoint = op.adjoint(kspace)
+        x = adjoint
+        for t in range(2):
+            z = net.denoisers[t](x)
+            u = net.lesion_nets[t](x, z, focus)  # type: ignore[index]
+            assert not torch.equal(u, z)
+            x = solve_data_consistency(op, adjoint, x, z + net.mu2[t] * focus * (u - z), net.mu1[t], iterations=2)
+        torch.testing.assert_close(out, x, rtol=0, atol=0)
+        assert not torch.equal(out, ablation(kspace, mask, maps).image)
+
+
+def test_the_target_lesion_term_needs_the_residual_module_and_round_trips(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="lesion_term 'target' needs lesion_module 'residual'"):
+        LFMRIConfig(lesion_term="target")
+    with pytest.raises(InputError, match="lesion_term 'target' needs lesion_module 'residual' and relax_denoiser off"):
+        LFMRIConfig(lesion_module="residual", lesion_term="target", relax_denoiser=True)
+    with pytest.raises(InputError, match="lesion_term must be 'weight' or 'target'"):
+        LFMRIConfig(lesion_term="both")  # type: ignore[arg-type]
+    net = LFMRINet(LFMRIConfig(num_stages=1, width=4, depth=3, focus="oracle", lesion_module="residual",
+                               lesion_term="target"))
+    save_weights(tmp_path / "t.safetensors", net)
+    loaded = load_weights(tmp_path / "t.safetensors")
+    assert isinstance(loaded, LFMRINet) and loaded.config.lesion_term == "target"
+    stored = json.loads(LFMRIConfig(num_stages=2).to_json())
+    del stored["lesion_term"]
+    assert LFMRIConfig.from_json(json.dumps(stored)).lesion_term == "weight"
+
+
+def test_cam_once_runs_net_c_once_on_the_first_stage_output_and_starts_as_the_ablation() -> None:
+    config = LFMRIConfig(num_stages=3, width=4, depth=3, cg_iterations=2, lesion_module="residual",
+                         lesion_term="target", lesion_width=3, cam_once=True, mu2_init=1.0,
+                         classifier=ClassifierConfig(width=4))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = LFMRINet(config)
+    assert len(net.lesion_nets) == 2  # type: ignore[arg-type]  # stage 1 has no lesion term
+    assert net.lesion_nets[0].net[0].out_channels == 3  # type: ignore[index]
+    ablation = LFMRINet(LFMRIConfig(num_stages=3, width=4, depth=3, cg_iterations=2, lesion_focus=False))
+    missing, unexpected = net.load_state_dict(ablation.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(("lesion_nets.", "raw_mu2", "classifier.")) for k in missing)
+    seen: list[torch.Tensor] = []
+    assert net.classifier is not None
+    net.classifier.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach().clone()))
+    kspace, mask, maps = _problem()
+    with torch.no_grad():
+        out = net(kspace, mask, maps)
+        torch.testing.assert_close(out.image, ablation(kspace, mask, maps).image, rtol=0, atol=0)
+        assert len(seen) == 1
+        first = ablation(kspace, mask, maps, stages=1).image
+        torch.testing.assert_close(seen[0], first.abs().unsqueeze(1), rtol=0, atol=0)
+    with pytest.raises(InputError, match="cam_once needs lesion_focus on and at least 2 stages"):
+        LFMRIConfig(num_stages=1, lesion_module="residual", cam_once=True)
+    with pytest.raises(InputError, match="lesion_width applies to lesion_module 'residual' only"):
+        LFMRIConfig(lesion_width=4)

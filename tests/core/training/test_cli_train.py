@@ -179,3 +179,15 @@ def test_residual_lesion_module_starts_from_the_no_focus_network(tiny_data: Path
     assert "--lesion-module separate does not match the lesion module of --init-weights" in err
     err = _error(["train", "unet", *data, "--lesion-module", "residual", *TINY[:2], "--out", str(tmp_path / "u")], capsys)
     assert "--lesion-module applies to lfmri only" in err
+    # the lesion term that moves the denoiser's target: stored in the config and the command
+    code, _, err = _run([*base, "--init-weights", str(ablation_file), "--lesion-module", "residual", "--lesion-term",
+                         "target", "--mu2-init", "1", "--steps", "1", "--lr", "1e-30", "--out", str(tmp_path / "tgt")], capsys)
+    assert code == 0, err
+    target = load_weights(tmp_path / "tgt" / "lfmri.safetensors")
+    assert target.config.lesion_term == "target"  # type: ignore[union-attr]
+    assert "--lesion-term target" in read_weights_metadata(tmp_path / "tgt" / "lfmri.safetensors")["command"]
+    err = _error([*base, "--lesion-term", "target", "--steps", "1", "--out", str(tmp_path / "sep-t")], capsys)
+    assert "lesion_term 'target' needs lesion_module 'residual'" in err
+    err = _error([*base, "--init-weights", str(ablation_file), "--lesion-module", "residual", "--cam-once",
+                  "--steps", "1", "--out", str(tmp_path / "once")], capsys)
+    assert "cam_once needs lesion_focus on and at least 2 stages" in err
