@@ -175,6 +175,7 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         self.viewer.dims.events.point.disconnect(self._on_dims_point)
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
         self.redraw()
+        self._redraw_request.close()
         if self.boxes is not None:
             self.boxes.events.data.disconnect(self._on_boxes_edited)
             self.boxes.events.features.disconnect(self._on_box_labels_edited)
@@ -615,18 +616,23 @@ class _RedrawRequest(QObject):
 
     def __init__(self, redraw: Callable[[], None]) -> None:
         super().__init__()
-        self._redraw = redraw
+        self._redraw: Callable[[], None] | None = redraw
         self._posted = False
 
     def post(self) -> None:
-        if not self._posted:
+        if not self._posted and self._redraw is not None:
             self._posted = True
             QCoreApplication.postEvent(self, QEvent(self.TYPE))
+
+    def close(self) -> None:
+        """Redraw no more (the scene stopped following its viewer)."""
+        self._redraw = None
 
     def event(self, event: QEvent) -> bool:
         if event.type() == self.TYPE:
             self._posted = False
-            self._redraw()
+            if self._redraw is not None:
+                self._redraw()
             return True
         return super().event(event)
 
