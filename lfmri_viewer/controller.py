@@ -134,6 +134,10 @@ class SessionController(BoxesMixin, ExportsMixin):
         self._results = ResultCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
         self._mask: tuple[tuple[object, ...], SamplingMask] | None = None
         self._presets: dict[str, tuple[float, float]] | None = None
+        self._key_parts: tuple[ReconSettings, KSpaceVolume, tuple[object, ...]] | None = None
+        """The settings and volume the last cache key was made for, and its settings part."""
+        self._coil_rss: tuple[KSpaceVolume, int, np.ndarray] | None = None
+        """The root sum of squares over coils of the last k-space slice shown, ``(H, W)``."""
         self._job: Job[Any] | None = None
         self._warned_device = False
         self._warned_maps: set[str] = set()
@@ -222,6 +226,8 @@ class SessionController(BoxesMixin, ExportsMixin):
         self._results.clear()
         self._mask = None
         self._presets = None
+        self._key_parts = None
+        self._coil_rss = None
 
     @property
     def path(self) -> Path | None:
@@ -420,8 +426,13 @@ class SessionController(BoxesMixin, ExportsMixin):
 
     def kspace_image(self, index: int | None = None) -> np.ndarray:
         """``log(1 + |k|)`` of the undersampled k-space (RSS over coils), ``(H, W)`` float32."""
-        kspace = np.asarray(self._require().kspace(self._index(index)))
-        magnitude = np.sqrt((np.abs(kspace) ** 2).sum(axis=0)) * self.mask_image()
+        volume, index = self._require(), self._index(index)
+        # The coils' RSS does not depend on the mask: kept for the slice, so a mask change (a
+        # drawn edit, say) does not read and sum every coil again.
+        if self._coil_rss is None or self._coil_rss[0] is not volume or self._coil_rss[1] != index:
+            kspace = np.asarray(volume.kspace(index))
+            self._coil_rss = (volume, index, np.sqrt((np.abs(kspace) ** 2).sum(axis=0)))
+        magnitude = self._coil_rss[2] * self.mask_image()
         scale = float(np.median(magnitude[magnitude > 0])) if (magnitude > 0).any() else 1.0
         return np.log1p(magnitude / scale).astype(np.float32)
 
@@ -441,7 +452,13 @@ class SessionController(BoxesMixin, ExportsMixin):
     # ------------------------------------------------------------------------------------------
     # results
     def _key(self, method: str, index: int) -> tuple[object, ...]:
-        return (method, index, self._mask_key(), self._device(), self._virtual_coils())
+        # The settings part is made once per settings and volume: a scene refill looks up every
+        # slice of every method.
+        parts = self._key_parts
+        if parts is None or parts[0] is not self._settings or parts[1] is not self._volume:
+            parts = self._key_parts = (self._settings, self._require(),
+                                       (self._mask_key(), self._device(), self._virtual_coils()))
+        return (method, index, *parts[2])
 
     def result(self, method: str, index: int | None = None) -> SliceResult | None:
         """The stored result of ``method`` on a slice for the current settings, or None."""

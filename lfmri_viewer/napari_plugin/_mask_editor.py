@@ -185,9 +185,19 @@ class MaskEditor(QGroupBox):
     def _show_pattern(self) -> None:
         if self.layer is None:
             return
+        image = self.drawing.image()
+        data = self.layer.data
+        writable = isinstance(data, np.ndarray) and data.shape == image.shape and data.flags.writeable
+        if writable and np.array_equal(data, image):
+            return  # shown already (the commit of an edit shows the pattern the edit drew)
         self._writing = True
         try:
-            self.layer.data = self.drawing.image().astype(np.uint8)
+            if writable:
+                # In place and one redraw: new data costs napari a full layer update per edit.
+                np.copyto(data, image, casting="unsafe")
+                self.layer.refresh()
+            else:
+                self.layer.data = image.astype(np.uint8)
         finally:
             self._writing = False
 

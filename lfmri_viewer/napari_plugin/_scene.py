@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from napari.layers import Image, Layer, Shapes
 from napari.utils.notifications import show_error
+from qtpy.QtCore import QCoreApplication, QEvent, QObject
 
 from lfmri_core.display import (
     CAM_COLORMAP,
@@ -150,6 +151,9 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         so a refill writes only the slices that change."""
         self._grid_visibility: dict[int, bool] | None = None
         """Layer visibilities from before grid mode (by layer id), restored when it ends."""
+        self._stale: dict[int, Layer] = {}
+        """Layers written to since the last :meth:`redraw` (by id)."""
+        self._redraw_request = _RedrawRequest(self.redraw)
 
         events = controller.events
         events.volume_opened.connect(self._on_volume_opened)
@@ -170,6 +174,8 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         events.boxes_changed.disconnect(self._on_boxes_changed)
         self.viewer.dims.events.point.disconnect(self._on_dims_point)
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        self.redraw()
+        self._redraw_request.close()
         if self.boxes is not None:
             self.boxes.events.data.disconnect(self._on_boxes_edited)
             self.boxes.events.features.disconnect(self._on_box_labels_edited)
@@ -268,6 +274,7 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         if layer is None:
             return
         self._drawn.pop(id(layer), None)
+        self._stale.pop(id(layer), None)
         if layer is self.boxes:
             layer.events.data.disconnect(self._on_boxes_edited)
             self.boxes = None
@@ -297,6 +304,7 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
             for method in [m for m, own in table.items() if own is layer]:
                 del table[method]
         self._own = [own for own in self._own if own is not layer]
+        self._stale.pop(id(layer), None)
 
     def _insert(self, layer: Layer, rank: int) -> Layer:
         """Insert a layer the scene made: above the reference and the derived layers of lower
@@ -456,14 +464,30 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
 
     # ------------------------------------------------------------------------------------------
     # results
+    def redraw(self) -> None:
+        """Refresh the layers written to since the last redraw, once each.
+
+        Writes mark their layers and the event loop refreshes them when it next runs, before
+        Qt paints (:class:`_RedrawRequest`), so the writes of one change (a setting's refill,
+        then its results when the job runs in place) cost one refresh per layer, not one per
+        write, and one paint. Call it to refresh at once (before a screenshot, say).
+        """
+        stale, self._stale = self._stale, {}
+        for layer in stale.values():
+            layer.refresh()
+
+    def _refresh_soon(self, layers: list[Layer]) -> None:
+        """Refresh ``layers`` at the next :meth:`redraw`."""
+        for layer in layers:
+            self._stale[id(layer)] = layer
+        if self._stale:
+            self._redraw_request.post()
+
     def _refill(self) -> None:
         """Rewrite every stack from the controller's results for the current settings (only the
         slices whose result changed; only the layers written to are refreshed)."""
-        touched: dict[int, Layer] = {}
         for index in range(self.controller.num_slices):
-            touched.update((id(layer), layer) for layer in self._write_slice(index, refresh=False))
-        for layer in touched.values():
-            layer.refresh()
+            self._write_slice(index)
 
     def _drawn_before(self, layer: Layer, index: int, result: SliceResult | None) -> bool:
         """Whether slice ``index`` of ``layer`` shows ``result`` (None: zeros) already; records
@@ -479,9 +503,10 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         drawn[index] = _ZEROS if result is None else weakref.ref(result)
         return False
 
-    def _write_slice(self, index: int, methods: list[str] | None = None, refresh: bool = True) -> list[Layer]:
+    def _write_slice(self, index: int, methods: list[str] | None = None) -> list[Layer]:
         """Write the results of ``methods`` (default all shown) on slice ``index`` into their
-        layers, skipping what a layer shows already; returns the layers written to."""
+        layers, skipping what a layer shows already; the layers written to are returned and
+        refreshed at the next :meth:`redraw`."""
         touched: list[Layer] = []
         for method in methods or list(self.reconstructions):
             result = self.controller.result(method, index)
@@ -497,9 +522,7 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
             if self.cam is not None and method == self._cam_method and not self._drawn_before(self.cam, index, result):
                 self.cam.data[index] = 0.0 if result is None or result.cam is None else result.cam
                 touched.append(self.cam)
-        if refresh:
-            for layer in touched:
-                layer.refresh()
+        self._refresh_soon(touched)
         return touched
 
     def _on_result_added(self, result: SliceResult) -> None:
@@ -579,6 +602,39 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
             finally:
                 self._moving_dims = False
         self._update_kspace()
+
+
+class _RedrawRequest(QObject):
+    """Calls ``redraw`` once from the event loop, however often :meth:`post` is called before.
+
+    A posted event of normal priority: Qt delivers it before the paint requests of the same
+    turn (posted at low priority), so the layers are refreshed before the canvas paints and
+    one change is painted once (a zero-delay timer would fire after the paint, and paint again).
+    """
+
+    TYPE = QEvent.Type(QEvent.registerEventType())
+
+    def __init__(self, redraw: Callable[[], None]) -> None:
+        super().__init__()
+        self._redraw: Callable[[], None] | None = redraw
+        self._posted = False
+
+    def post(self) -> None:
+        if not self._posted and self._redraw is not None:
+            self._posted = True
+            QCoreApplication.postEvent(self, QEvent(self.TYPE))
+
+    def close(self) -> None:
+        """Redraw no more (the scene stopped following its viewer)."""
+        self._redraw = None
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == self.TYPE:
+            self._posted = False
+            if self._redraw is not None:
+                self._redraw()
+            return True
+        return super().event(event)
 
 
 def _refill_layer(layer: Layer, data: Any, kwargs: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 :class:`ScenePreviews` is a part of :class:`~._scene.Scene` (a base class of it): the sampling
 mask of the current settings, written in place and drawn only while its layer is shown, and
-the current slice's log k-space, read only while its layer is shown.
+the current slice's log k-space, read only while its layer is shown and written in place.
 """
 
 from __future__ import annotations
@@ -55,9 +55,19 @@ class ScenePreviews:
         except InputError as error:  # a damaged slice: said, and the other slices still show
             self.on_error(str(error))
             return
-        self.kspace.data = image
         top = float(image.max())
-        self.kspace.contrast_limits = (0.0, top if top > 0 else 1.0)
+        limits = (0.0, top if top > 0 else 1.0)
+        data = self.kspace.data
+        if data.shape != image.shape or data.dtype != image.dtype or not data.flags.writeable:
+            self.kspace.data = image
+            self.kspace.contrast_limits = limits
+            return
+        # In place and one redraw: a new array costs napari a full layer update (dims, extent,
+        # transforms) on every mask change while the layer is shown (the mask editor shows it).
+        np.copyto(data, image)
+        if tuple(self.kspace.contrast_limits) != limits:
+            self.kspace.contrast_limits = limits
+        self.kspace.refresh()
 
 
 __all__ = ["ScenePreviews"]

@@ -388,6 +388,7 @@ class ReconstructionWidget(QWidget):
         path = Path(path)
         if self._try(self.controller.check_output, path, about=path) is REFUSED:  # never over an input
             return None
+        self.scene.redraw()  # the layers written since the event loop last ran
         if self._try(self.viewer.screenshot, str(path), canvas_only=True, flash=False, about=path) is REFUSED:
             return None
         show_info(f"view saved to {path}")
