@@ -452,8 +452,7 @@ class SessionController(BoxesMixin, ExportsMixin):
     # ------------------------------------------------------------------------------------------
     # results
     def _key(self, method: str, index: int) -> tuple[object, ...]:
-        # The settings part is made once per settings and volume: a scene refill looks up every
-        # slice of every method.
+        # made once per settings and volume: a scene refill looks up every slice of every method
         parts = self._key_parts
         if parts is None or parts[0] is not self._settings or parts[1] is not self._volume:
             parts = self._key_parts = (self._settings, self._require(),

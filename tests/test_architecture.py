@@ -265,3 +265,19 @@ def test_only_the_cli_imports_the_study(module: str) -> None:
         return
     study = sorted(t for t in CORE_GRAPH[module] if t == "lfmri_core.study" or t.startswith("lfmri_core.study."))
     assert not study, f"{module} imports {', '.join(study)} (only lfmri_core.cli may)"
+
+
+# Files long enough to be read in one sitting (issue 16); the synthetic anatomy is one table of
+# tissue shapes and stays whole.
+MAX_LINES = 600
+LONG_FILES_ALLOWED = {"lfmri_core/synthetic/anatomy.py"}
+
+
+def test_no_module_of_the_packages_is_over_600_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): count
+        for package in ("lfmri_core", "lfmri_viewer")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert set(long) <= LONG_FILES_ALLOWED, {k: v for k, v in long.items() if k not in LONG_FILES_ALLOWED}

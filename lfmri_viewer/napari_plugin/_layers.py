@@ -20,7 +20,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox
 from lfmri_core.io.volume import open_volume
 from lfmri_viewer.reference import reference_image
+
+if TYPE_CHECKING:
+    from napari.layers import Layer
 
 #: ``(data, kwargs, layer_type)`` as napari's ``LayerDataTuple`` (kept napari-free here).
 LayerDataTuple = tuple[Any, dict[str, Any], str]
@@ -261,3 +264,31 @@ def box_text(frame: DisplayFrame | None) -> dict[str, Any]:
         text["anchor"] = "lower_left"
         text["translation"] = [0.0, max(6.0, LABEL_LIFT * frame.shape[0]), 0.0]
     return text
+
+
+def refill_layer(layer: Layer, data: Any, kwargs: dict[str, Any]) -> None:
+    """Give a layer new data (any shape) and the attributes of ``kwargs`` that can change."""
+    set_transform(layer, kwargs)
+    layer.data = data
+    for name in ("name", "metadata", "colormap", "contrast_limits"):
+        if name in kwargs:
+            setattr(layer, name, kwargs[name])
+
+
+def set_transform(layer: Layer, kwargs: dict[str, Any]) -> None:
+    """The display transform of ``kwargs`` (:meth:`DisplayFrame.napari_transform`), if any."""
+    for name in ("scale", "translate", "units", "axis_labels"):
+        if name in kwargs:
+            setattr(layer, name, kwargs[name])
+
+
+def same_volume(a: str | os.PathLike[str] | None, b: str | os.PathLike[str] | None) -> bool:
+    """Whether two paths name the same volume (a BART array by its ``.cfl`` or its ``.hdr``)."""
+    if a is None or b is None:
+        return False
+
+    def key(path: str | os.PathLike[str]) -> Path:
+        resolved = Path(path).resolve()
+        return resolved.with_suffix("") if resolved.suffix in (".cfl", ".hdr") else resolved
+
+    return key(a) == key(b)

@@ -1,4 +1,5 @@
-"""Small Qt helpers of the dock widget: rows, tables, signal blocking, the mask preview."""
+"""Small Qt helpers of the dock widget and scene: rows, tables, signal blocking, the mask preview,
+one redraw per change."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from qtpy.QtCore import QPoint, QSignalBlocker, Qt
+from qtpy.QtCore import QCoreApplication, QEvent, QObject, QPoint, QSignalBlocker, Qt
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -137,4 +138,37 @@ def mask_pixmap(image: np.ndarray) -> QPixmap:
     )
 
 
-__all__ = ["MASK_PREVIEW_SIZE", "blocked", "fill", "fit_dock", "keep_columns_whole", "mask_pixmap", "row", "table", "table_rows"]
+__all__ = ["MASK_PREVIEW_SIZE", "RedrawRequest", "blocked", "fill", "fit_dock", "keep_columns_whole", "mask_pixmap", "row", "table", "table_rows"]
+
+
+class RedrawRequest(QObject):
+    """Calls ``redraw`` once from the event loop, however often :meth:`post` is called before.
+
+    A posted event of normal priority: Qt delivers it before the paint requests of the same
+    turn (posted at low priority), so the layers are refreshed before the canvas paints and
+    one change is painted once (a zero-delay timer would fire after the paint, and paint again).
+    """
+
+    TYPE = QEvent.Type(QEvent.registerEventType())
+
+    def __init__(self, redraw: Callable[[], None]) -> None:
+        super().__init__()
+        self._redraw: Callable[[], None] | None = redraw
+        self._posted = False
+
+    def post(self) -> None:
+        if not self._posted and self._redraw is not None:
+            self._posted = True
+            QCoreApplication.postEvent(self, QEvent(self.TYPE))
+
+    def close(self) -> None:
+        """Redraw no more (the scene stopped following its viewer)."""
+        self._redraw = None
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == self.TYPE:
+            self._posted = False
+            if self._redraw is not None:
+                self._redraw()
+            return True
+        return super().event(event)

@@ -33,16 +33,13 @@ editable sampling layer of a drawn mask is the dock's :class:`~._mask_editor.Mas
 from __future__ import annotations
 
 import contextlib
-import os
 import weakref
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Image, Layer, Shapes
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QCoreApplication, QEvent, QObject
 
 from lfmri_core.display import (
     CAM_COLORMAP,
@@ -60,11 +57,15 @@ from lfmri_viewer.napari_plugin._layers import (
     boxes_layer,
     frame_kwargs,
     reference_layer,
+    refill_layer,
+    same_volume,
+    set_transform,
     volume_stem,
 )
-from lfmri_viewer.napari_plugin._scene_previews import ScenePreviews
+from lfmri_viewer.napari_plugin._qt_helpers import RedrawRequest
 from lfmri_viewer.napari_plugin._scene_boxes import SceneBoxes, sorted_boxes
 from lfmri_viewer.napari_plugin._scene_display import SceneDisplay, scale_bar
+from lfmri_viewer.napari_plugin._scene_previews import ScenePreviews
 from lfmri_viewer.results import SliceResult
 from lfmri_viewer.settings import ReconSettings
 
@@ -86,18 +87,6 @@ _RANK = {MASK_ROLE: 0, KSPACE_ROLE: 1, RECONSTRUCTION_ROLE: 2, ERROR_ROLE: 3, CA
 
 _ZEROS = object()
 """What a layer record holds for a slice written with zeros (no result)."""
-
-
-def same_volume(a: str | os.PathLike[str] | None, b: str | os.PathLike[str] | None) -> bool:
-    """Whether two paths name the same volume (a BART array by its ``.cfl`` or its ``.hdr``)."""
-    if a is None or b is None:
-        return False
-
-    def key(path: str | os.PathLike[str]) -> Path:
-        resolved = Path(path).resolve()
-        return resolved.with_suffix("") if resolved.suffix in (".cfl", ".hdr") else resolved
-
-    return key(a) == key(b)
 
 
 class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
@@ -153,7 +142,7 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         """Layer visibilities from before grid mode (by layer id), restored when it ends."""
         self._stale: dict[int, Layer] = {}
         """Layers written to since the last :meth:`redraw` (by id)."""
-        self._redraw_request = _RedrawRequest(self.redraw)
+        self._redraw_request = RedrawRequest(self.redraw)
 
         events = controller.events
         events.volume_opened.connect(self._on_volume_opened)
@@ -248,7 +237,7 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         if self.reference is None:
             data, kwargs, _ = reference_layer(path)
             if old_reference is not None:
-                _refill_layer(old_reference, data, kwargs)
+                refill_layer(old_reference, data, kwargs)
                 self._set_reference(old_reference)
             else:
                 self._set_reference(self._insert(Image(data, **kwargs), rank=-1))
@@ -256,7 +245,7 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
             data, kwargs, _ = boxes_layer(self.controller.all_boxes(), path, self._shape, self._frame)
             if old_boxes is not None:
                 old_boxes.name, old_boxes.metadata = kwargs["name"], kwargs["metadata"]
-                _set_transform(old_boxes, kwargs)
+                set_transform(old_boxes, kwargs)
                 old_boxes.text = kwargs["text"]
                 self._set_boxes_layer(old_boxes)
                 self._write_boxes()
@@ -392,25 +381,25 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
                                     colormap="gray", contrast_limits=(0.0, 1.0))
             self.mask.events.visible.connect(self._on_mask_visible)
         else:
-            _refill_layer(self.mask, self.controller.mask_image(), {"name": mask_name, "contrast_limits": (0.0, 1.0),
+            refill_layer(self.mask, self.controller.mask_image(), {"name": mask_name, "contrast_limits": (0.0, 1.0),
                                                                      **frame_kwargs(self._kspace_frame, leading=0)})
         if self.kspace is None:
             self.kspace = self._image(empty_kspace, KSPACE_ROLE, kspace_name, visible=False, colormap="gray",
                                       contrast_limits=(0.0, 1.0))
             self.kspace.events.visible.connect(self._on_kspace_visible)
         else:
-            _refill_layer(self.kspace, empty_kspace, {"name": kspace_name, "contrast_limits": (0.0, 1.0),
+            refill_layer(self.kspace, empty_kspace, {"name": kspace_name, "contrast_limits": (0.0, 1.0),
                                                       **frame_kwargs(self._kspace_frame, leading=0)})
 
         self._cam_method = self.controller.settings.methods[-1]
         stack = np.zeros(self._shape, np.float32)
         transform = frame_kwargs(self._frame)
         for layer in self.reconstructions.values():
-            _refill_layer(layer, stack.copy(), {"contrast_limits": self._range(), **transform})
+            refill_layer(layer, stack.copy(), {"contrast_limits": self._range(), **transform})
         for layer in self.errors.values():
-            _refill_layer(layer, stack.copy(), {"contrast_limits": self.controller.error_limits(), **transform})
+            refill_layer(layer, stack.copy(), {"contrast_limits": self.controller.error_limits(), **transform})
         if self.cam is not None:
-            _refill_layer(self.cam, stack.copy(), {"contrast_limits": (0.0, 1.0), "name": self._cam_name(), **transform})
+            refill_layer(self.cam, stack.copy(), {"contrast_limits": (0.0, 1.0), "name": self._cam_name(), **transform})
         self._sync_method_layers()
         self._refill()
         self._restack()
@@ -468,9 +457,9 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         """Refresh the layers written to since the last redraw, once each.
 
         Writes mark their layers and the event loop refreshes them when it next runs, before
-        Qt paints (:class:`_RedrawRequest`), so the writes of one change (a setting's refill,
-        then its results when the job runs in place) cost one refresh per layer, not one per
-        write, and one paint. Call it to refresh at once (before a screenshot, say).
+        Qt paints (:class:`~lfmri_viewer.napari_plugin._qt_helpers.RedrawRequest`), so the
+        writes of one change (a setting's refill, then its results when the job runs in place)
+        cost one refresh per layer, not one per write, and one paint. Call it to refresh at once (before a screenshot, say).
         """
         stale, self._stale = self._stale, {}
         for layer in stale.values():
@@ -604,53 +593,4 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         self._update_kspace()
 
 
-class _RedrawRequest(QObject):
-    """Calls ``redraw`` once from the event loop, however often :meth:`post` is called before.
-
-    A posted event of normal priority: Qt delivers it before the paint requests of the same
-    turn (posted at low priority), so the layers are refreshed before the canvas paints and
-    one change is painted once (a zero-delay timer would fire after the paint, and paint again).
-    """
-
-    TYPE = QEvent.Type(QEvent.registerEventType())
-
-    def __init__(self, redraw: Callable[[], None]) -> None:
-        super().__init__()
-        self._redraw: Callable[[], None] | None = redraw
-        self._posted = False
-
-    def post(self) -> None:
-        if not self._posted and self._redraw is not None:
-            self._posted = True
-            QCoreApplication.postEvent(self, QEvent(self.TYPE))
-
-    def close(self) -> None:
-        """Redraw no more (the scene stopped following its viewer)."""
-        self._redraw = None
-
-    def event(self, event: QEvent) -> bool:
-        if event.type() == self.TYPE:
-            self._posted = False
-            if self._redraw is not None:
-                self._redraw()
-            return True
-        return super().event(event)
-
-
-def _refill_layer(layer: Layer, data: Any, kwargs: dict[str, Any]) -> None:
-    """Give a layer new data (any shape) and the attributes of ``kwargs`` that can change."""
-    _set_transform(layer, kwargs)
-    layer.data = data
-    for name in ("name", "metadata", "colormap", "contrast_limits"):
-        if name in kwargs:
-            setattr(layer, name, kwargs[name])
-
-
-def _set_transform(layer: Layer, kwargs: dict[str, Any]) -> None:
-    """The display transform of ``kwargs`` (:meth:`DisplayFrame.napari_transform`), if any."""
-    for name in ("scale", "translate", "units", "axis_labels"):
-        if name in kwargs:
-            setattr(layer, name, kwargs[name])
-
-
-__all__ = ["CAM_COLORMAP", "CAM_OPACITY", "ERROR_COLORMAP", "Scene", "same_volume"]
+__all__ = ["CAM_COLORMAP", "CAM_OPACITY", "ERROR_COLORMAP", "Scene"]

@@ -42,6 +42,7 @@ from lfmri_viewer.napari_plugin._layers import (
     REFERENCE_ROLE,
     ROLE_KEY,
     SOURCE_KEY,
+    same_volume,
 )
 from lfmri_viewer.napari_plugin._mask_editor import MaskEditor
 from lfmri_viewer.napari_plugin._offer import offered_methods
@@ -53,7 +54,7 @@ from lfmri_viewer.napari_plugin._qt_helpers import (
     table_rows,
 )
 from lfmri_viewer.napari_plugin._runner import WorkerRunner
-from lfmri_viewer.napari_plugin._scene import Scene, same_volume
+from lfmri_viewer.napari_plugin._scene import Scene
 from lfmri_viewer.napari_plugin._sections import (
     ALL_COILS,
     CUSTOM_WINDOW,
