@@ -23,7 +23,7 @@ The general :class:`~lfmri_core.models.unet.UNet` is in its own module. All mode
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -490,6 +490,7 @@ class LFMRINet(nn.Module):
         once = self.config.cam_once
         for t in range(total):
             z = self.denoisers[t](x)
+            lesion: dict[str, Any] = {}
             if self.lesion_nets is not None and mu2 is not None and not (once and t == 0):
                 if cam is None or not once:
                     cam = focus.to(x.real.dtype) if oracle else self.lesion_map(x)  # type: ignore[union-attr]
@@ -497,19 +498,10 @@ class LFMRINet(nn.Module):
                 u = lesion_net(x, z, cam) if self.config.lesion_module == "residual" else lesion_net(x)
                 if self.config.lesion_term == "target":
                     # the denoiser's target moves towards U inside the map; no weight is added
-                    target = z + (mu2[t] * cam) * (u - z)
-                    x = solve_data_consistency(operator, adjoint_data, x, target, mu1[t],
-                                               iterations=self.config.cg_iterations)
-                    if progress is not None:
-                        progress(t + 1, total)
-                    continue
-                x = solve_data_consistency(
-                    operator, adjoint_data, x, z, mu1[t],
-                    lesion_target=u, cam=cam, mu2=mu2[t], iterations=self.config.cg_iterations,
-                    relax_denoiser=self.config.relax_denoiser,
-                )
-            else:
-                x = solve_data_consistency(operator, adjoint_data, x, z, mu1[t], iterations=self.config.cg_iterations)
+                    z = z + (mu2[t] * cam) * (u - z)
+                else:
+                    lesion = {"lesion_target": u, "cam": cam, "mu2": mu2[t], "relax_denoiser": self.config.relax_denoiser}
+            x = solve_data_consistency(operator, adjoint_data, x, z, mu1[t], iterations=self.config.cg_iterations, **lesion)
             if progress is not None:
                 progress(t + 1, total)
         return LFMRIOutput(image=x, cam=cam, mu1=mu1, mu2=mu2)
