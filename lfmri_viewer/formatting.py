@@ -22,6 +22,9 @@ FAILURE_COLUMNS = ("slice", "CAM in box", "peak distance (px)", "peak distance (
                    "p(lesion)", "boxes", "labels")
 """Columns of the failure-case table."""
 
+FAILURE_KEY_COLUMNS = ("slice", "CAM in box", "peak distance (mm)", "p(lesion)", "labels")
+"""The failure-case columns the napari table shows by default (the rest on demand)."""
+
 
 SEED_FILE = "file"
 """How both front ends spell the mask seed ``None``: fastMRI's per-file seed."""
@@ -93,4 +96,4 @@ def timing_line(readout: Readout) -> str:
     return f"{readout.method}: {', '.join(parts)} ({readout.device})"
 
 
-__all__ = ["ALL_COILS", "FAILURE_COLUMNS", "READOUT_COLUMNS", "READOUT_KEY_COLUMNS", "SEED_FILE", "SEED_HELP", "VIRTUAL_COILS_HELP", "failure_cells", "hit", "number", "peak", "readout_cells", "timing_line"]
+__all__ = ["ALL_COILS", "FAILURE_COLUMNS", "FAILURE_KEY_COLUMNS", "READOUT_COLUMNS", "READOUT_KEY_COLUMNS", "SEED_FILE", "SEED_HELP", "VIRTUAL_COILS_HELP", "failure_cells", "hit", "number", "peak", "readout_cells", "timing_line"]

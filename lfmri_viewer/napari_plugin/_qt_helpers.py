@@ -72,9 +72,11 @@ def keep_columns_whole(table: QTableWidget, on_change: Callable[[], object] | No
     return update
 
 
-def fit_dock(widget: QWidget, table: QTableWidget) -> None:
+def fit_dock(widget: QWidget, table: QTableWidget, width: int | None = None) -> None:
     """Make the dock ``widget`` sits in at least as wide as ``table`` (inside ``widget``) needs
     (:func:`keep_columns_whole`), widening it in its main window now when it is narrower.
+    ``width``: the table width to make room for, when another table beside ``table`` (with the
+    same margins, in another tab, say) needs more; default ``table.minimumWidth()``.
 
     napari's dock widgets carry a fixed minimum width of their own, so a larger minimum of the
     content does not reach the main window's dock area by itself. The room around the table
@@ -89,7 +91,7 @@ def fit_dock(widget: QWidget, table: QTableWidget) -> None:
         return
     # The frames and margins between the dock's edges and the table's: the same on both sides.
     around = 2 * max(0, table.mapTo(dock, QPoint(0, 0)).x())
-    needed = table.minimumWidth() + around
+    needed = (table.minimumWidth() if width is None else width) + around
     dock.setMinimumWidth(needed)
     window = dock.parentWidget()
     if isinstance(window, QMainWindow) and not dock.isFloating() and dock.width() < needed:

@@ -200,8 +200,13 @@ def build_sections(widget: ReconstructionWidget) -> None:
     failures_label = QLabel("CAM misses first; click a row to go to its slice")
     failures_label.setWordWrap(True)
     widget.failure_table = _table(FAILURE_COLUMNS)
+    widget.fit_failure_columns = keep_columns_whole(widget.failure_table, on_change=widget.fit_dock_timer.start)
+    widget.all_failure_columns = QCheckBox("all columns")
+    widget.all_failure_columns.setToolTip("also the CAM peak distance in px, the CAM energy inside the boxes and the "
+                                          "number of boxes")
     failures_layout.addWidget(failures_label)
     failures_layout.addWidget(widget.failure_table)
+    failures_layout.addWidget(widget.all_failure_columns)
     widget.results_tabs.addTab(failures, "Failure cases")
 
     export = QWidget()

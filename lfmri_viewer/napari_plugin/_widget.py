@@ -29,6 +29,7 @@ from lfmri_core.errors import InputError
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import (
     FAILURE_COLUMNS,
+    FAILURE_KEY_COLUMNS,
     READOUT_COLUMNS,
     READOUT_KEY_COLUMNS,
     failure_cells,
@@ -159,6 +160,7 @@ class ReconstructionWidget(QWidget):
         self.link_contrast.toggled.connect(self.set_link_contrast)
         self.grid_mode.toggled.connect(self.set_grid)
         self.all_columns.toggled.connect(lambda _: self._show_columns())
+        self.all_failure_columns.toggled.connect(lambda _: self._show_columns())
         self.cam_opacity.valueChanged.connect(lambda v: self.scene.set_cam_opacity(v / 100))
         self.failure_table.cellClicked.connect(lambda row, _: self.jump_to_failure(row))
         self.failure_table.cellActivated.connect(lambda row, _: self.jump_to_failure(row))
@@ -353,19 +355,22 @@ class ReconstructionWidget(QWidget):
                 self.window_preset.setCurrentText(CUSTOM_WINDOW)
 
     def fit_dock(self) -> None:
-        """Widen the dock to the readout table's shown columns."""
-        fit_dock(self, self.readout_table)
+        """Widen the dock to the shown columns of the readout and failure tables (the wider)."""
+        fit_dock(self, self.readout_table, max(self.readout_table.minimumWidth(), self.failure_table.minimumWidth()))
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.fit_dock_timer.start()  # docked now: the dock's own minimum is napari's
 
     def _show_columns(self) -> None:
-        """Key columns only, or every column ("all columns")."""
-        every = self.all_columns.isChecked()
-        for c, column in enumerate(READOUT_COLUMNS):
-            self.readout_table.setColumnHidden(c, not every and column not in READOUT_KEY_COLUMNS)
-        self.fit_readout_columns()
+        """Key columns only, or every column ("all columns"), in each table."""
+        for table, columns, key, every, fit in (
+                (self.readout_table, READOUT_COLUMNS, READOUT_KEY_COLUMNS, self.all_columns, self.fit_readout_columns),
+                (self.failure_table, FAILURE_COLUMNS, FAILURE_KEY_COLUMNS, self.all_failure_columns,
+                 self.fit_failure_columns)):
+            for c, column in enumerate(columns):
+                table.setColumnHidden(c, not every.isChecked() and column not in key)
+            fit()
 
     def _on_cam_method(self, method: str) -> None:
         if method and self._try(self.scene.set_cam_method, method) is not REFUSED:

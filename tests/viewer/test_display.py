@@ -25,7 +25,7 @@ from lfmri_core.display import WINDOW_PRESETS, DisplayFrame, window_presets
 from lfmri_core.figures import panels_figure
 from lfmri_core.io.annotations import LesionBox
 from lfmri_viewer.controller import SessionController
-from lfmri_viewer.formatting import READOUT_COLUMNS, READOUT_KEY_COLUMNS, peak
+from lfmri_viewer.formatting import FAILURE_COLUMNS, FAILURE_KEY_COLUMNS, READOUT_COLUMNS, READOUT_KEY_COLUMNS, peak
 from lfmri_viewer.jobs import SYNC_ENV
 from lfmri_viewer.jupyter import LFMRIWidget
 from lfmri_viewer.napari_plugin._widget import ReconstructionWidget
@@ -353,3 +353,51 @@ def test_readout_table_key_columns_fit_a_1600_px_window(
     assert tabs == ["Readouts (slice)", "Failure cases", "Export", "Movie"]
     assert not widget.controls_scroll.widget().isAncestorOf(widget.results_tabs)
     assert widget.splitter.indexOf(widget.controls_scroll) == 0 and widget.splitter.indexOf(widget.results_tabs) == 1
+    # The failure-case table: key columns by default, every column on demand, none cut either way.
+    widget.set_methods(("lfmri",))
+    widget.controller.reconstruct_slice()
+    widget.results_tabs.setCurrentIndex(tabs.index("Failure cases"))
+    failures = widget.failure_table
+    assert failures.rowCount() >= 1
+    assert [failures.horizontalHeaderItem(c).data(0x0100) for c in range(failures.columnCount())
+            if not failures.isColumnHidden(c)] == list(FAILURE_KEY_COLUMNS)
+    uncut_columns(failures)
+    widget.all_failure_columns.setChecked(True)
+    assert not any(failures.isColumnHidden(c) for c in range(failures.columnCount()))
+    assert set(widget.displayed_failures()[0]) == set(FAILURE_COLUMNS)
+    uncut_columns(failures)
+    widget.all_failure_columns.setChecked(False)
+    uncut_columns(failures)
+
+
+def test_layer_names_are_not_cut_in_the_layer_list(
+    make_napari_viewer: MakeViewer, small_dataset: SmallDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every layer the plugin adds shows its whole name in napari's layer list at 1600 x 1000
+    (the delegate elides a name that does not fit its text rectangle)."""
+    from qtpy.QtWidgets import QApplication, QStyle, QStyleOptionViewItem
+
+    monkeypatch.setenv(SYNC_ENV, "1")
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1600, 1000)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    widget.set_methods(("zero-filled", "lfmri"))
+    widget.open_file(small_dataset.h5)
+    widget.controller.set_slice(an_annotated_box(widget.controller).slice)
+    widget.controller.reconstruct_slice()
+    for _ in range(10):
+        QApplication.processEvents()
+    view = viewer.window._qt_viewer.layers
+    model, delegate = view.model(), view.itemDelegate()
+    names = []
+    for row in range(model.rowCount()):
+        index = model.index(row, 0)
+        option = QStyleOptionViewItem()
+        option.rect = view.visualRect(index)
+        delegate.initStyleOption(option, index)
+        delegate.get_layer_icon(option, index)
+        text = view.style().subElementRect(QStyle.SE_ItemViewItemText, option, view)
+        needed = option.fontMetrics.horizontalAdvance(option.text)
+        assert 0 < needed <= text.width(), f"layer name {option.text!r} needs {needed} px, the list shows {text.width()}"
+        names.append(option.text)
+    assert len(names) == len(viewer.layers) >= 6
