@@ -2,9 +2,13 @@
 # Train the shipped weights (lfmri_core/weights/) with the repo's own command, then copy them
 # in. Usage: bash scripts/train_weights.sh [RUNS_DIR]   (default runs/weights)
 #
-# Phase 1 trains Net_c on image-level labels; phase 2 trains LF-MRI, its no-lesion-focus
-# ablation and the U-Net with the same data, steps, batch and seed, and LF-MRI with 1 and 3
-# stages for the stage-count ablation. A step whose weights file exists is skipped, so an
+# Phase 1 trains Net_c on image-level labels. Phase 2 trains the no-lesion-focus network with
+# 5, 3 and 1 stages and the U-Net with the same data, steps, batch and seed (3000 steps); then
+# each no-focus network is fine-tuned for 500 more steps twice, from the same start with the
+# same data order and seed: once as it is (the shipped no-focus ablation, 5 stages) and once as
+# LF-MRI with the lesion module added (the target form with Net_c run once, docs/lfmri.md "The
+# lesion term as a target"), so that LF-MRI and its ablation differ only in the lesion focus.
+# A 1-stage LF-MRI runs Net_c once too, on the zero-filled input (--cam-once needs 2 stages). A step whose weights file exists is skipped, so an
 # interrupted run continues where it stopped (each step also resumes from its checkpoint).
 # Synthetic training data, generated into $LFMRI_CACHE/training: Net_c trains on the 352 lesion
 # slices of 48 training subjects (PD + PDFS, 16 slices each), each paired with the same slice of
@@ -33,11 +37,22 @@ step netc "$RUNS/netc/classifier.safetensors" -- classifier --cache "$CACHE" --t
     --lesion-free-twins --twin-pairs --pooling top-k --norm batch --flip-fraction 0.5 --zero-filled-fraction 0 --lr 5e-4 \
     --steps 1500 --batch-size 16 --validate-every 250 --checkpoint-every 250
 NETC="$RUNS/netc/classifier.safetensors"
-step lfmri "$RUNS/lfmri/lfmri.safetensors" -- lfmri "${DATA[@]}" "${RECON[@]}" --classifier "$NETC"
-step unrolled-no-focus "$RUNS/unrolled-no-focus/unrolled-no-focus.safetensors" -- unrolled-no-focus "${DATA[@]}" "${RECON[@]}"
 step unet "$RUNS/unet/unet.safetensors" -- unet "${DATA[@]}" "${RECON[@]}"
-step lfmri-t3 "$RUNS/lfmri-t3/lfmri.safetensors" -- lfmri "${DATA[@]}" "${RECON[@]}" --classifier "$NETC" --num-stages 3
-step lfmri-t1 "$RUNS/lfmri-t1/lfmri.safetensors" -- lfmri "${DATA[@]}" "${RECON[@]}" --classifier "$NETC" --num-stages 1
+for t in 5 3 1; do
+    step "base-t$t" "$RUNS/base-t$t/unrolled-no-focus.safetensors" -- unrolled-no-focus "${DATA[@]}" "${RECON[@]}" --num-stages "$t"
+done
+# 500 steps from each base, learning rate 5e-4 with 50 warm-up steps, seed 3 (data order and draws)
+TUNE=(--cache "$CACHE" --train-volumes 12 --val-volumes 2 --seed 3 --steps 500 --batch-size 2 --crop-rows 160 --lr 5e-4
+      --warmup-steps 50 --validate-every 500 --checkpoint-every 250)
+FOCUS=(--classifier "$NETC" --lesion-module residual --lesion-term target --mu2-init 1 --lesion-width 8)
+step unrolled-no-focus "$RUNS/unrolled-no-focus/unrolled-no-focus.safetensors" -- unrolled-no-focus "${TUNE[@]}" \
+    --init-weights "$RUNS/base-t5/unrolled-no-focus.safetensors"
+step lfmri "$RUNS/lfmri/lfmri.safetensors" -- lfmri "${TUNE[@]}" "${FOCUS[@]}" --cam-once \
+    --init-weights "$RUNS/base-t5/unrolled-no-focus.safetensors"
+step lfmri-t3 "$RUNS/lfmri-t3/lfmri.safetensors" -- lfmri "${TUNE[@]}" "${FOCUS[@]}" --cam-once --num-stages 3 \
+    --init-weights "$RUNS/base-t3/unrolled-no-focus.safetensors"
+step lfmri-t1 "$RUNS/lfmri-t1/lfmri.safetensors" -- lfmri "${TUNE[@]}" "${FOCUS[@]}" --num-stages 1 \
+    --init-weights "$RUNS/base-t1/unrolled-no-focus.safetensors"
 
 mkdir -p lfmri_core/weights
 cp "$NETC" lfmri_core/weights/net_c.safetensors
