@@ -149,6 +149,7 @@ class LesionCorrection(nn.Module):
             layers.append(nn.Conv2d(channels[i], channels[i + 1], 3, padding=1))
             if i < depth - 1:
                 layers.append(nn.ReLU(inplace=True))
+        self.depth = depth
         last = layers[-1]
         assert isinstance(last, nn.Conv2d)
         nn.init.zeros_(last.weight)
@@ -161,15 +162,39 @@ class LesionCorrection(nn.Module):
             raise InputError(f"LesionCorrection needs complex X and Z and a real focus map of one shape (batch, H, W), "
                              f"got {tuple(image.shape)}, {tuple(denoised.shape)}, {tuple(focus.shape)}")
         scale = robust_scale(image.abs().detach())[:, None, None]
+        # U counts only where c > 0 (the lesion term weighs it by c), so the network runs on
+        # the rectangle around the map's support, widened by its receptive radius (one pixel
+        # per 3x3 convolution): inside the support its output is the full image's, and outside
+        # the rectangle U = Z. Net_c's maps cover a few percent of the image.
+        rows, cols = support_window(focus.detach(), margin=self.depth)
+        crop = (slice(None), rows, cols)
         # stacked along the last axis, so the convolutions get channels-last input like the
         # denoisers' (about twice as fast on the CPU as a contiguous NCHW stack)
         channels = torch.cat([
-            torch.view_as_real(image / scale),
-            torch.view_as_real(denoised / scale),
-            focus.to(image.real.dtype)[..., None],
+            torch.view_as_real(image[crop] / scale),
+            torch.view_as_real(denoised[crop] / scale),
+            focus[crop].to(image.real.dtype)[..., None],
         ], dim=-1).permute(0, 3, 1, 2)
-        correction = self.net(channels).permute(0, 2, 3, 1).contiguous()
-        return denoised + torch.view_as_complex(correction) * scale
+        correction = torch.view_as_complex(self.net(channels).permute(0, 2, 3, 1).contiguous()) * scale
+        if correction.shape == denoised.shape:
+            return denoised + correction
+        return denoised + F.pad(correction, (cols.start, denoised.shape[-1] - cols.stop,
+                                             rows.start, denoised.shape[-2] - rows.stop))
+
+
+def support_window(focus: torch.Tensor, margin: int) -> tuple[slice, slice]:
+    """Rows and columns of the smallest rectangle holding every pixel where any map of the batch
+    ``focus`` ``(batch, H, W)`` is non-zero, widened by ``margin`` pixels on each side and clipped
+    to the image; the whole image when the maps are zero everywhere (so that every parameter of a
+    module still takes part, as distributed training requires)."""
+    inside = focus != 0
+    rows = torch.nonzero(inside.any(dim=(0, 2))).flatten()
+    cols = torch.nonzero(inside.any(dim=(0, 1))).flatten()
+    height, width = focus.shape[-2:]
+    if rows.numel() == 0:
+        return slice(0, height), slice(0, width)
+    return (slice(max(0, int(rows[0]) - margin), min(height, int(rows[-1]) + 1 + margin)),
+            slice(max(0, int(cols[0]) - margin), min(width, int(cols[-1]) + 1 + margin)))
 
 
 Denoiser = Literal["cnn", "dilated-cnn", "unet"]

@@ -229,6 +229,56 @@ def test_a_new_residual_lesion_module_returns_the_denoised_image_and_learns_from
         module(x, z, focus[:, :4])
 
 
+def test_a_trained_residual_module_runs_on_the_map_support_only_with_the_full_image_result_there() -> None:
+    """The module runs on the rectangle around the map's support (plus its receptive radius):
+    where ``c > 0`` its ``U`` is the full-image network's up to float32 rounding, outside the
+    rectangle ``U = Z``, and an all-zero map runs the whole image."""
+    from lfmri_core.models.scaling import robust_scale
+    from lfmri_core.models.unrolled import support_window
+    from tests.tolerances import assert_close_in_norm, rounding_rtol
+
+    gen = torch.Generator().manual_seed(5)
+    shape = (2, 40, 36)
+    x = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
+    z = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
+    module = LesionCorrection(width=6, depth=4)
+    with torch.no_grad():
+        for conv in module.net[::2]:
+            conv.weight.normal_(generator=gen).mul_(0.3)
+            conv.bias.normal_(generator=gen)
+
+    def full_image(focus: torch.Tensor) -> torch.Tensor:
+        scale = robust_scale(x.abs())[:, None, None]
+        channels = torch.cat([torch.view_as_real(x / scale), torch.view_as_real(z / scale), focus[..., None]],
+                             dim=-1).permute(0, 3, 1, 2)
+        return z + torch.view_as_complex(module.net(channels).permute(0, 2, 3, 1).contiguous()) * scale
+
+    focus = torch.zeros(shape)
+    focus[0, 10:14, 20:23] = torch.rand((4, 3), generator=gen) + 0.1  # one blob per image, apart
+    focus[1, 25:27, 5:9] = 0.5
+    rows, cols = support_window(focus, margin=4)
+    assert (rows, cols) == (slice(6, 31), slice(1, 27))
+    with torch.no_grad():
+        u, reference = module(x, z, focus), full_image(focus)
+    inside = focus > 0
+    rtol = rounding_rtol(torch.float32, terms=9 * 6, steps=4)
+    assert_close_in_norm(u[inside], reference[inside], rtol, what="U inside the map")
+    outside = torch.ones(shape, dtype=torch.bool)
+    outside[:, rows, cols] = False
+    assert torch.equal(u[outside], z[outside])
+    assert not torch.allclose(u[inside], z[inside])  # the module did act in the map
+    # gradients of the lesion term (weighted by c) are the full image's too
+    weights = [conv.weight for conv in module.net[::2]]
+    grads = torch.autograd.grad((focus * (module(x, z, focus) - z).abs() ** 2).sum(), weights)
+    expected = torch.autograd.grad((focus * (full_image(focus) - z).abs() ** 2).sum(), weights)
+    for g, e in zip(grads, expected):
+        assert_close_in_norm(g, e, 10 * rtol, what="gradient")
+    # no support: the whole image, every parameter in use
+    assert support_window(torch.zeros(shape), margin=4) == (slice(0, 40), slice(0, 36))
+    with torch.no_grad():
+        assert_close_in_norm(module(x, z, torch.zeros(shape)), full_image(torch.zeros(shape)), rtol)
+
+
 def test_a_new_residual_network_solves_the_ablation_stage_with_extra_weight_on_the_denoiser_in_the_map() -> None:
     """With ``U = Z`` each stage's data consistency is the ablation's with ``2 mu1 + 2 mu2 c^2`` on ``Z``."""
     net = _residual()
