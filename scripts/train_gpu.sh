@@ -10,10 +10,12 @@
 #   2. Net_c (phase 1, the CPU recipe: twin pairs, top-k pooling, BatchNorm), and beside it the
 #      U-Net baseline and the held-out test set (CPU);
 #   3. phase 2, six runs side by side on the one GPU, with the same number of steps (a pace
-#      group fits it to the time budget of the slowest): LF-MRI (T = 5, 3, 1), the no-focus
-#      ablation, LF-MRI with the oracle focus (the annotated boxes instead of the CAM: the
-#      ceiling of the lesion mechanism) and LF-MRI with the residual lesion module that moves the
-#      denoiser's target (`--lesion-term target --cam-once --lesion-width 8`, docs/lfmri.md);
+#      group fits it to the time budget of the slowest): LF-MRI in the shipped design (T = 5, 3,
+#      1: the residual lesion module that moves the denoiser's target, Net_c run once,
+#      `--lesion-term target --cam-once --lesion-width 8`, docs/lfmri.md), the no-focus ablation,
+#      LF-MRI with the oracle focus (the annotated boxes instead of the CAM: the ceiling of the
+#      lesion mechanism) and LF-MRI in the paper's design (`lfmri-paper`: the lesion term adds
+#      weight, Net_c in every stage);
 #   4. `lfmri evaluate` on the GPU (learned methods and zero filling; compressed sensing, which
 #      does not depend on training, is left to the CPU evaluation), and a summary.
 # Outputs: RUN_DIR/weights/*.safetensors (named as lfmri evaluate --weights-dir expects),
@@ -130,20 +132,20 @@ NETC="$RUN_DIR/weights/net_c.safetensors"
 
 # 3. phase 2: six runs (those that need Net_c only if it trained), one step count
 recon_runs=(unrolled-no-focus lfmri-oracle)
-[ -f "$NETC" ] && recon_runs+=(lfmri lfmri-target lfmri-t3 lfmri-t1)
+[ -f "$NETC" ] && recon_runs+=(lfmri lfmri-paper lfmri-t3 lfmri-t1)
 say "phase 2: ${#recon_runs[@]} reconstruction networks with one step count"
 group=(--pace-group "$RUN_DIR/pace" --pace-group-size "${#recon_runs[@]}")
 [ "$smoke" = 1 ] && group=()
+target=(--classifier "$NETC" --lesion-module residual --lesion-term target --lesion-width 8 --mu2-init 1)
 recon=("${recon_data[@]}" --batch-size "$recon_batch" --lr "$recon_lr" --crop-rows "$crop_rows" "${recon_budget[@]}" "${group[@]}")
 for name in "${recon_runs[@]}"; do
     case $name in
         unrolled-no-focus) run "$name" unrolled-no-focus "${recon[@]}" ;;
         lfmri-oracle) run "$name" lfmri --focus oracle "${recon[@]}" ;;
-        lfmri) run "$name" lfmri --classifier "$NETC" "${recon[@]}" ;;
-        lfmri-target) run "$name" lfmri --classifier "$NETC" --lesion-module residual --lesion-term target --cam-once \
-                          --lesion-width 8 --mu2-init 1 "${recon[@]}" ;;
-        lfmri-t3) run "$name" lfmri --classifier "$NETC" --num-stages 3 "${recon[@]}" ;;
-        lfmri-t1) run "$name" lfmri --classifier "$NETC" --num-stages 1 "${recon[@]}" ;;
+        lfmri) run "$name" lfmri "${target[@]}" --cam-once "${recon[@]}" ;;
+        lfmri-paper) run "$name" lfmri --classifier "$NETC" "${recon[@]}" ;;
+        lfmri-t3) run "$name" lfmri "${target[@]}" --cam-once --num-stages 3 "${recon[@]}" ;;
+        lfmri-t1) run "$name" lfmri "${target[@]}" --num-stages 1 "${recon[@]}" ;;  # Net_c once, on the zero-filled input
     esac
 done
 for name in "${recon_runs[@]}"; do
@@ -159,7 +161,7 @@ for name in unet unrolled-no-focus lfmri lfmri-oracle; do
     [ -f "$RUN_DIR/weights/$name.safetensors" ] && methods+=("$name")
 done
 variants=()
-[ -f "$RUN_DIR/weights/lfmri-target.safetensors" ] && variants=(--variant "lfmri-target=$RUN_DIR/weights/lfmri-target.safetensors")
+[ -f "$RUN_DIR/weights/lfmri-paper.safetensors" ] && variants=(--variant "lfmri-paper=$RUN_DIR/weights/lfmri-paper.safetensors")
 say "evaluation: ${methods[*]} ${variants[*]}"
 "${LFMRI[@]}" evaluate --out "$RUN_DIR/evaluate" --cache "$CACHE/evaluate" "${test_set[@]}" --device "$device" \
     --weights-dir "$RUN_DIR/weights" --accelerations "${accelerations[@]}" --methods "${methods[@]}" "${variants[@]}" \
