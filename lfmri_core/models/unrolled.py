@@ -176,10 +176,9 @@ class LesionCorrection(nn.Module):
             focus[crop].to(image.real.dtype)[..., None],
         ], dim=-1).permute(0, 3, 1, 2)
         correction = torch.view_as_complex(self.net(channels).permute(0, 2, 3, 1).contiguous()) * scale
-        if correction.shape == denoised.shape:
-            return denoised + correction
-        return denoised + F.pad(correction, (cols.start, denoised.shape[-1] - cols.stop,
-                                             rows.start, denoised.shape[-2] - rows.stop))
+        lesion = denoised.clone()
+        lesion[crop] += correction
+        return lesion
 
 
 def support_window(focus: torch.Tensor, margin: int) -> tuple[slice, slice]:

@@ -140,9 +140,6 @@ def mask_pixmap(image: np.ndarray) -> QPixmap:
     )
 
 
-__all__ = ["MASK_PREVIEW_SIZE", "RedrawRequest", "blocked", "fill", "fit_dock", "keep_columns_whole", "mask_pixmap", "row", "table", "table_rows"]
-
-
 class RedrawRequest(QObject):
     """Calls ``redraw`` once from the event loop, however often :meth:`post` is called before.
 
@@ -174,3 +171,6 @@ class RedrawRequest(QObject):
                 self._redraw()
             return True
         return super().event(event)
+
+
+__all__ = ["MASK_PREVIEW_SIZE", "RedrawRequest", "blocked", "fill", "fit_dock", "keep_columns_whole", "mask_pixmap", "row", "table", "table_rows"]

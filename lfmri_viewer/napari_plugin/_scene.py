@@ -382,14 +382,14 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
             self.mask.events.visible.connect(self._on_mask_visible)
         else:
             refill_layer(self.mask, self.controller.mask_image(), {"name": mask_name, "contrast_limits": (0.0, 1.0),
-                                                                     **frame_kwargs(self._kspace_frame, leading=0)})
+                                                                    **frame_kwargs(self._kspace_frame, leading=0)})
         if self.kspace is None:
             self.kspace = self._image(empty_kspace, KSPACE_ROLE, kspace_name, visible=False, colormap="gray",
                                       contrast_limits=(0.0, 1.0))
             self.kspace.events.visible.connect(self._on_kspace_visible)
         else:
             refill_layer(self.kspace, empty_kspace, {"name": kspace_name, "contrast_limits": (0.0, 1.0),
-                                                      **frame_kwargs(self._kspace_frame, leading=0)})
+                                                     **frame_kwargs(self._kspace_frame, leading=0)})
 
         self._cam_method = self.controller.settings.methods[-1]
         stack = np.zeros(self._shape, np.float32)
@@ -459,7 +459,8 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         Writes mark their layers and the event loop refreshes them when it next runs, before
         Qt paints (:class:`~lfmri_viewer.napari_plugin._qt_helpers.RedrawRequest`), so the
         writes of one change (a setting's refill, then its results when the job runs in place)
-        cost one refresh per layer, not one per write, and one paint. Call it to refresh at once (before a screenshot, say).
+        cost one refresh per layer, not one per write, and one paint. Call it to refresh at once
+        (before a screenshot, say).
         """
         stale, self._stale = self._stale, {}
         for layer in stale.values():
