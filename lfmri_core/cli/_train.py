@@ -22,7 +22,7 @@ _TRAIN_OPTIONS = (
     "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "num_slices", "cache", "steps",
     "batch_size", "crop_rows", "lr", "warmup_steps", "min_lr_ratio", "grad_clip", "seed", "device", "classifier",
     "num_stages", "width", "denoiser", "levels", "backbone", "num_classes",
-    "pooling", "norm", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
+    "pooling", "norm", "output_stride", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
     "flip_fraction", "validate_every",
     "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "lesion_module", "lesion_term", "lesion_width", "cam_once", "mu2_init",
     "recon_fraction", "recon_weights",
@@ -80,9 +80,9 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     )
 
     task = args.task
-    architecture = {"classifier": ("width", "backbone", "num_classes", "pooling", "norm"),
+    architecture = {"classifier": ("width", "backbone", "num_classes", "pooling", "norm", "output_stride"),
                     "lfmri": _UNROLLED_SHAPE, "unrolled-no-focus": _UNROLLED_SHAPE, "unet": ("width",)}[task]
-    for dest in ("num_stages", "width", "denoiser", "levels", "backbone", "num_classes", "pooling", "norm"):
+    for dest in ("num_stages", "width", "denoiser", "levels", "backbone", "num_classes", "pooling", "norm", "output_stride"):
         if getattr(args, dest) is not None and dest not in architecture:
             raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
     reconstruction_only = ("crop_rows", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight")
@@ -145,7 +145,8 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
 
     model_config: ClassifierConfig | LFMRIConfig | UNetConfig
     if task == "classifier":
-        model_config = ClassifierConfig(**{k: getattr(args, k) for k in ("backbone", "width", "num_classes", "pooling", "norm")
+        model_config = ClassifierConfig(**{k: getattr(args, k) for k in ("backbone", "width", "num_classes", "pooling", "norm",
+                                                                         "output_stride")
                                            if getattr(args, k) is not None})
     elif task == "unet":
         model_config = UNetConfig(**({"width": args.width} if args.width is not None else {}))
@@ -295,6 +296,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="classifier: how position scores become the logit, average (default) or top-k (the CAM's peak)")
     p.add_argument("--norm", choices=("group", "batch"),
                    help="classifier: normalisation layers, group (default) or batch (keeps the CAM local in use)")
+    p.add_argument("--output-stride", type=int, choices=(8, 4, 2),
+                   help="classifier (resnet-small): pixels between CAM features, 8 (default), 4 or 2 (the last strided "
+                        "blocks dilated instead; a stride-8 file can be fine-tuned at 4 or 2 with --init-weights)")
     p.add_argument("--l1-weight", type=float, help="weight of the L1 loss (default 1)")
     p.add_argument("--ssim-weight", type=float, help="weight of the SSIM loss (default 1)")
     p.add_argument("--lesion-weight", type=float, help="weight of the CAM-weighted lesion loss (default: lfmri 1, others 0)")

@@ -56,6 +56,9 @@ Pooling = Literal["average", "top-k"]
 Norm = Literal["group", "batch"]
 """Normalisation layers of the backbone (see :class:`ClassifierConfig`)."""
 
+OUTPUT_STRIDES = (8, 4, 2)
+"""Feature-map strides a classifier can run at (see :attr:`ClassifierConfig.output_stride`)."""
+
 FORMAT_NAME = "lfmri-classifier"
 FORMAT_VERSION = 1
 
@@ -70,7 +73,8 @@ class ClassifierConfig:
         Name in :data:`BACKBONE_REGISTRY` (``"resnet-small"`` or ``"vgg-small"``).
     width
         Channels of the first stage; later stages use ``2 * width`` and ``4 * width``. The
-        feature maps the CAM is made of have ``4 * width`` channels at 1/8 of the input size.
+        feature maps the CAM is made of have ``4 * width`` channels at 1/``output_stride`` of
+        the input size.
     num_classes
         Number of logits. Class 0 is "any lesion"; classes 1.. are lesion types when used.
     normalisation
@@ -87,6 +91,16 @@ class ClassifierConfig:
         position), which ties the score to the CAM's peak (see the module docstring).
     top_fraction
         Share of feature-map positions pooled by ``"top-k"``, in ``(0, 1]``.
+    output_stride
+        Spacing in pixels of the feature maps, and so of the CAM before upsampling: 8 (the
+        plain backbone), 4 or 2 (``resnet-small`` only). A smaller stride drops the stride of
+        the last one or two strided blocks and dilates the convolutions after them (the "a
+        trous" trick of DeepLab), so every receptive field stays the same: with BatchNorm, the
+        features at every 8th pixel are exactly those of the stride-8 network with the same
+        weights, and the positions between are computed by the same filters. A weights file
+        trained at stride 8 can thus be run at 4 or 2 (the CAM resolves lesions a few pixels
+        tall) or fine-tuned there. Costs about 4x (stride 4) and 16x (stride 2) the last
+        blocks' arithmetic.
     norm
         ``"group"``: GroupNorm, which behaves the same for a batch of one in training and in
         use, but normalises each feature map by statistics over the *whole image*, so every
@@ -104,6 +118,7 @@ class ClassifierConfig:
     pooling: Pooling = "average"
     top_fraction: float = 0.003
     norm: Norm = "group"
+    output_stride: int = 8
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONE_REGISTRY:
@@ -129,6 +144,13 @@ class ClassifierConfig:
             raise InputError(f"classifier pooling must be one of {', '.join(get_args(Pooling))}, got {self.pooling!r}")
         if self.norm not in get_args(Norm):
             raise InputError(f"classifier norm must be one of {', '.join(get_args(Norm))}, got {self.norm!r}")
+        if isinstance(self.output_stride, bool) or not isinstance(self.output_stride, int) \
+                or self.output_stride not in OUTPUT_STRIDES:
+            raise InputError(f"classifier output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, "
+                             f"got {self.output_stride!r}")
+        if self.output_stride != 8 and self.backbone != "resnet-small":
+            raise InputError(f"classifier output_stride {self.output_stride} needs the resnet-small backbone, "
+                             f"not {self.backbone!r}")
         if (isinstance(self.top_fraction, bool) or not isinstance(self.top_fraction, (int, float))
                 or not 0 < self.top_fraction <= 1):
             raise InputError(f"classifier top_fraction must be in (0, 1], got {self.top_fraction!r}")
@@ -169,17 +191,26 @@ def _conv_norm_relu(c_in: int, c_out: int, stride: int = 1, norm: Norm = "group"
 
 
 class _ResidualBlock(nn.Module):
-    """Basic ResNet block (two 3x3 convolutions), strided by its first convolution."""
+    """Basic ResNet block (two 3x3 convolutions), strided by its first convolution.
 
-    def __init__(self, c_in: int, c_out: int, stride: int, norm: Norm = "group") -> None:
+    ``dilation``: that of the first convolution (the spacing of the input's original grid);
+    ``dense``: a stride-2 block run without its stride, the second convolution dilated by
+    ``2 * dilation`` so that it reads the same inputs as the strided block (see
+    :attr:`ClassifierConfig.output_stride`). The parameters are the same either way.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int, norm: Norm = "group", *, dilation: int = 1,
+                 dense: bool = False) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        first_stride = 1 if dense else stride
+        second = dilation * stride if dense else dilation
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=first_stride, padding=dilation, dilation=dilation, bias=False)
         self.norm1 = _norm(c_out, norm)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=second, dilation=second, bias=False)
         self.norm2 = _norm(c_out, norm)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), _norm(c_out, norm))
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=first_stride, bias=False), _norm(c_out, norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.norm1(self.conv1(x)))
@@ -188,7 +219,7 @@ class _ResidualBlock(nn.Module):
 
 
 class Backbone(nn.Module):
-    """Feature extractor ``(batch, 1, H, W) -> (batch, out_channels, ceil(H/8), ceil(W/8))``.
+    """Feature extractor ``(batch, 1, H, W) -> (batch, out_channels, ceil(H / stride), ceil(W / stride))``.
 
     Feature ``(i, j)`` is centred on input pixel ``(offset + stride * i, offset + stride * j)``
     (the centre of its receptive field), which is where the CAM puts it when upsampling.
@@ -207,20 +238,26 @@ class Backbone(nn.Module):
         return self.layers(x)
 
 
-def resnet_small(width: int, norm: Norm = "group") -> Backbone:
+def resnet_small(width: int, norm: Norm = "group", output_stride: int = 8) -> Backbone:
     """Strided stem and three residual blocks (stride 1, 2, 2): total stride 8, ``4 * width`` out.
 
     Each stride-2 step is a 3x3 convolution with padding 1 (or a 1x1 shortcut), whose output
     ``j`` is centred on input ``2 j``: feature ``i`` is centred on pixel ``8 i`` (offset 0).
+    ``output_stride`` 4 runs the last block without its stride, 2 the last two (dilated, see
+    :class:`_ResidualBlock`); feature ``i`` is then centred on pixel ``output_stride * i``.
     """
+    dense_last = output_stride <= 4
+    dense_middle = output_stride <= 2
     return Backbone(
         nn.Sequential(
             _conv_norm_relu(1, width, stride=2, norm=norm),
             _ResidualBlock(width, width, stride=1, norm=norm),
-            _ResidualBlock(width, 2 * width, stride=2, norm=norm),
-            _ResidualBlock(2 * width, 4 * width, stride=2, norm=norm),
+            _ResidualBlock(width, 2 * width, stride=2, norm=norm, dense=dense_middle),
+            _ResidualBlock(2 * width, 4 * width, stride=2, norm=norm, dilation=2 if dense_middle else 1,
+                           dense=dense_last),
         ),
         out_channels=4 * width,
+        stride=output_stride,
         offset=0.0,
     )
 
@@ -251,7 +288,8 @@ BACKBONE_REGISTRY: dict[str, Callable[..., Backbone]] = {
     "resnet-small": resnet_small,
     "vgg-small": vgg_small,
 }
-"""Backbone builders by name: ``builder(width, norm) -> Backbone``."""
+"""Backbone builders by name: ``builder(width, norm[, output_stride]) -> Backbone`` (only
+``resnet-small`` takes an output stride)."""
 
 
 def available_backbones() -> list[str]:
@@ -344,7 +382,11 @@ class LesionClassifier(nn.Module):
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = BACKBONE_REGISTRY[config.backbone](config.width, config.norm)
+        builder = BACKBONE_REGISTRY[config.backbone]
+        if config.output_stride == 8:
+            self.backbone = builder(config.width, config.norm)
+        else:
+            self.backbone = builder(config.width, config.norm, config.output_stride)
         self.head = nn.Linear(self.backbone.out_channels, config.num_classes)
 
     def forward(self, image: torch.Tensor, scale: torch.Tensor | None = None) -> ClassifierOutput:

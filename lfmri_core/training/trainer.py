@@ -46,14 +46,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lfmri_core.errors import InputError
-from lfmri_core.progress import Cancel, Progress
 from lfmri_core.models import (
+    ClassifierConfig,
     LesionClassifier,
     LFMRIConfig,
     LFMRINet,
     UNetRecon,
     save_weights,
 )
+from lfmri_core.progress import Cancel, Progress
 from lfmri_core.training.budget import CALIBRATION_STEPS, BudgetClock, PaceGroup
 from lfmri_core.training.checkpoint import (
     check_resumable,
@@ -88,6 +89,7 @@ from lfmri_core.training.sampling import (
     run_datasets,
     run_seeds,
 )
+from lfmri_core.training.slices import SliceDataset, SliceSample, describe_counts
 from lfmri_core.training.steps import (
     classifier_losses,
     oracle_focus_maps,
@@ -95,7 +97,6 @@ from lfmri_core.training.steps import (
     reconstruction_losses,
     staged_estimate,
 )
-from lfmri_core.training.slices import SliceDataset, SliceSample, describe_counts
 from lfmri_core.training.validation import validate_classifier, validate_reconstruction
 from lfmri_core.training.volumes import TrainingData
 
@@ -268,6 +269,10 @@ class Trainer:
         if isinstance(found, LFMRIConfig) and isinstance(wanted, LFMRIConfig):
             # how the denoiser is weighed changes no parameter: a network may be fine-tuned with it on or off
             found = replace(found, relax_denoiser=wanted.relax_denoiser)
+        if isinstance(found, ClassifierConfig) and isinstance(wanted, ClassifierConfig):
+            # the output stride dilates the same filters (no parameter changes): a stride-8 Net_c
+            # may be fine-tuned at a denser stride
+            found = replace(found, output_stride=wanted.output_stride)
         if starts_from_ablation(found, wanted):
             # The residual lesion module starts at U = Z: the new network begins as the ablation it
             # is loaded from, with only the lesion module (and mu2) new.

@@ -187,6 +187,11 @@ def test_bad_config_raises_input_error() -> None:
     for bad in (0, 1.5, True):
         with pytest.raises(InputError, match="top_fraction must be in"):
             ClassifierConfig(pooling="top-k", top_fraction=bad)
+    for bad in (3, 16, 1, True, 4.0):
+        with pytest.raises(InputError, match="output_stride must be one of 8, 4, 2"):
+            ClassifierConfig(output_stride=bad)
+    with pytest.raises(InputError, match="output_stride 4 needs the resnet-small backbone, not 'vgg-small'"):
+        ClassifierConfig(backbone="vgg-small", output_stride=4)
 
 
 def _features(model: LesionClassifier, images: torch.Tensor) -> torch.Tensor:
@@ -266,6 +271,40 @@ def test_batch_norm_keeps_features_local_in_use_group_norm_does_not() -> None:
         assert logits_differ  # the change itself is seen either way
 
 
+@pytest.mark.parametrize("output_stride", [4, 2])
+def test_a_denser_output_stride_computes_the_stride_8_features_and_more(output_stride: int) -> None:
+    """With the same weights and BatchNorm in use, the dilated network's features at every
+    ``8 / output_stride``-th position are the stride-8 network's (same receptive fields, same
+    zero padding at the borders, odd sizes included), and its CAM is placed on the pixels at
+    its own stride."""
+    torch.manual_seed(0)
+    coarse = build_classifier(ClassifierConfig(width=8, norm="batch"))
+    coarse.train()
+    with torch.no_grad():
+        coarse(_images((4, 1, 96, 80), seed=1))  # running statistics
+    coarse.eval()
+    dense = build_classifier(ClassifierConfig(width=8, norm="batch", output_stride=output_stride)).eval()
+    dense.load_state_dict(coarse.state_dict())  # the same parameters: nothing new to learn
+    step = 8 // output_stride
+    for size in ((96, 80), (101, 75)):
+        images = _images((2, 1, *size), seed=2)
+        with torch.no_grad():
+            f8, fd = _features(coarse, images), _features(dense, images)
+            assert fd.shape[-2:] == tuple(-(-n // output_stride) for n in size)
+            convs = [m for m in coarse.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+            fan_in = max(m.in_channels * m.kernel_size[0] * m.kernel_size[1] for m in convs)
+            # both sides round differently (dilated kernels), each through every convolution
+            atol = 2 * rounding_rtol(torch.float32, terms=fan_in, steps=len(convs)) * float(f8.abs().max())
+            torch.testing.assert_close(fd[..., ::step, ::step], f8, rtol=0, atol=atol)
+            between, on_grid = fd[..., 1::step, :], fd[..., ::step, :]
+            rows = min(between.shape[-2], on_grid.shape[-2])
+            # the positions between are computed, not copied from a neighbour
+            assert float((between[..., :rows, :] - on_grid[..., :rows, :]).abs().max()) > 100 * atol
+            out = dense(images)
+        assert out.cam.shape == (2, 1, *size)
+        assert dense.backbone.stride == output_stride and dense.backbone.offset == 0.0
+
+
 def test_cam_upsampling_puts_each_feature_on_its_receptive_field_centre() -> None:
     from lfmri_core.models.classifier import upsample_to_pixels
 
@@ -294,6 +333,8 @@ def test_configs_written_before_pooling_existed_load_as_average() -> None:
     assert config.pooling == "average" and config == ClassifierConfig(width=8)
     top = ClassifierConfig(width=8, pooling="top-k", top_fraction=0.01)
     assert ClassifierConfig.from_json(top.to_json()) == top
+    dense = ClassifierConfig(width=8, norm="batch", output_stride=4)
+    assert ClassifierConfig.from_json(dense.to_json()) == dense  # files before output_stride: 8, above
 
 
 # --- weights files ----------------------------------------------------------------------------

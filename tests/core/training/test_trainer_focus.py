@@ -133,6 +133,21 @@ def test_classifier_trains_on_a_frozen_networks_staged_estimates(data: TrainingD
         Trainer(_config("classifier"), data, tmp_path / "bad", model_config=ClassifierConfig(width=4), init_weights=recon_path)
 
 
+def test_a_stride_8_classifier_is_fine_tuned_at_a_denser_output_stride(data: TrainingData, tmp_path: Path) -> None:
+    from lfmri_core.models import ClassifierConfig
+
+    coarse = ClassifierConfig(width=4, norm="batch")
+    start = Trainer(_config("classifier", steps=1), data, tmp_path / "start", model_config=coarse).run()
+    dense = ClassifierConfig(width=4, norm="batch", output_stride=4)
+    trainer = Trainer(_config("classifier", steps=1), data, tmp_path / "run", model_config=dense, init_weights=start.weights)
+    for name, value in load_weights(start.weights).state_dict().items():  # type: ignore[arg-type]
+        torch.testing.assert_close(trainer.model.state_dict()[name], value, rtol=0, atol=0)
+    assert load_weights(trainer.run().weights).config == dense  # type: ignore[arg-type,union-attr]
+    with pytest.raises(InputError, match="--init-weights .* holds LesionClassifier"):  # other parameters: refused
+        Trainer(_config("classifier"), data, tmp_path / "bad", model_config=ClassifierConfig(width=8, output_stride=4),
+                init_weights=start.weights)
+
+
 def test_a_network_can_stop_after_some_stages() -> None:
     net = LFMRINet(LFMRIConfig(num_stages=3, width=4, depth=2, cg_iterations=1, lesion_focus=False))
     gen = torch.Generator().manual_seed(0)
