@@ -4,6 +4,15 @@ The slice pipeline classifies every reconstruction with :func:`classify`; ``lfmr
 classifies the fully sampled references with it too, and ``lfmri recon --cam`` its volumes
 (:func:`lfmri_core.inference.cam_volume`). The lesion probability of a slice is
 :func:`lesion_probability` of its class-0 logit, whoever shows it.
+
+:func:`gated_saliency` sharpens where Net_c points. A CAM's peak is where the evidence of the
+last features is largest, and their receptive fields are tens of pixels wide: on thin lesions
+(cartilage defects, a few rows tall) the peak lies on the bone below the defect. The gradient of
+the logit with respect to the image (Simonyan et al., ICLR 2014 workshop) is at pixel
+resolution but, on its own, also lights up edges far from any lesion. Restricted to the
+CAM's hot region, it combines the two, in the spirit of Guided Grad-CAM (Selvaraju et al.,
+ICCV 2017). Its three settings were chosen on training and validation subjects, never on the
+test set (``docs/lfmri.md``, "What limits Net_c's pointing game").
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter, maximum_filter
 from scipy.special import expit
 
 import lfmri_core.weights as shipped
@@ -91,11 +101,59 @@ def classify(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *, devi
                               cams=torch.cat(cams).to(torch.float32).cpu().numpy())
 
 
+SALIENCY_SIGMA = 4.0
+"""Pixels: standard deviation of the Gaussian that smooths ``|d logit / d image|``."""
+
+SALIENCY_GATE = 0.7
+"""The CAM level (of its maximum 1) that marks its hot region."""
+
+SALIENCY_WIDEN = 8
+"""Pixels by which the hot region is widened on every side (a square maximum filter)."""
+
+
+def gated_saliency(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *, device: str | torch.device | None = None,
+                   batch_size: int = CLASSIFIER_BATCH) -> np.ndarray:
+    """Net_c's pixel-resolution lesion pointer on magnitude images ``(n, rh, rw)``.
+
+    For each image: ``|d logit_0 / d image|`` smoothed by a Gaussian of :data:`SALIENCY_SIGMA`
+    pixels, set to 0 outside the pixels within :data:`SALIENCY_WIDEN` of the class-0 CAM's
+    region at or above :data:`SALIENCY_GATE`, and scaled to maximum 1. A map is all zero where
+    the CAM is (no activation) or where the logit does not depend on the image there.
+
+    Returns float32 ``(n, rh, rw)`` in ``[0, 1]``; its maximum is the refined peak (score it with
+    :func:`lfmri_core.metrics.pointing_distance`, as a CAM). Needs one backward pass through
+    Net_c per image: a few times the cost of :func:`classify`. Net_c's parameters are left as they are.
+    """
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    if images.ndim != 3:
+        raise InputError(f"images for the classifier must have shape (n, H, W), got {tuple(images.shape)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    images = images.to(device=device if device is not None else images.device, dtype=torch.float32)
+    maps = []
+    with torch.inference_mode(False), torch.enable_grad():
+        for first in range(0, images.shape[0], batch_size):
+            # a fresh tensor: an inference tensor cannot be recorded by autograd
+            x = images[first : first + batch_size, None].clone().requires_grad_(True)
+            out = net_c(x)
+            # each logit depends on its own image only (Net_c is used in eval mode)
+            (grad,) = torch.autograd.grad(out.logits[:, 0].sum(), x)
+            magnitudes = grad[:, 0].abs().to(torch.float32).cpu().numpy()
+            cams = out.cam[:, 0].detach().to(torch.float32).cpu().numpy()
+            for magnitude, cam in zip(magnitudes, cams):
+                gate = maximum_filter(cam >= SALIENCY_GATE, size=2 * SALIENCY_WIDEN + 1, mode="constant")
+                pointer = gaussian_filter(magnitude, SALIENCY_SIGMA) * gate
+                peak = float(pointer.max())
+                maps.append((pointer / peak if peak > 0 else np.zeros_like(pointer)).astype(np.float32))
+    return np.stack(maps) if maps else np.zeros((0, *images.shape[1:]), dtype=np.float32)
+
+
 def lesion_probability(logit: float) -> float:
     """The "any lesion" probability of a class-0 logit: ``sigmoid`` in float64 (the float32
     scores saturate at 1 from a logit of about 17, which would tie confident slices in a ROC)."""
     return float(expit(np.float64(logit)))
 
 
-__all__ = ["CLASSIFIER_BATCH", "SHIPPED", "Classification", "ClassifierArg", "classify", "lesion_probability",
-           "load_classifier"]
+__all__ = ["CLASSIFIER_BATCH", "SALIENCY_GATE", "SALIENCY_SIGMA", "SALIENCY_WIDEN", "SHIPPED", "Classification",
+           "ClassifierArg", "classify", "gated_saliency", "lesion_probability", "load_classifier"]

@@ -35,6 +35,7 @@ from lfmri_core.metrics.cam import cam_localisation, check_pointing_tolerance, p
 from lfmri_core.models.classifier import LesionClassifier
 from lfmri_core.models.inputs import MODEL_MAPS
 from lfmri_core.pipeline import SliceResult, classify, lesion_probability, run_slices
+from lfmri_core.pipeline.classifier import gated_saliency
 from lfmri_core.progress import Cancel, Progress
 from lfmri_core.recon.reference import reference_image
 from lfmri_core.study.plan import EvaluationPlan, center_fraction_for
@@ -126,6 +127,10 @@ class SliceRow:
         The same distance for the centre prior, a map whose only maximum is a fixed pixel
         (``prior_center`` of :func:`run_evaluation`); it does not depend on the source. None on
         slices without boxes.
+    refined_distance
+        The same distance for Net_c's refined pointer (the CAM-gated gradient saliency,
+        :func:`~lfmri_core.pipeline.classifier.gated_saliency`); None where ``pointing_hit`` is
+        None.
     """
 
     volume: str
@@ -145,6 +150,7 @@ class SliceRow:
     energy_fraction: float | None
     pointing_distance: float | None = None
     prior_distance: float | None = None
+    refined_distance: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -263,20 +269,35 @@ class _VolumeRun:
         """The fully sampled reference's rows: Net_c on the reference slices (no metrics)."""
         nan = float("nan")
         found = classify(self.classifier, self.target, device=self.device) if self.classifier is not None else None
+        pointers = self._pointers(self.target, self.indices)
         return [self._row(index, REFERENCE, None, psnr=nan, ssim=nan, lf_psnr=nan, lf_ssim=nan,
                           cam=None if found is None else found.cams[n],
-                          logit=None if found is None else float(found.logits[n, 0]))
+                          logit=None if found is None else float(found.logits[n, 0]), pointer=pointers.get(n))
                 for n, index in enumerate(self.indices)]
 
     def slice_rows(self, results: list[SliceResult], source: str, acceleration: float) -> list[SliceRow]:
         """The rows of a method's slices: the pipeline's numbers, as the viewers show them."""
+        pointers: dict[int, np.ndarray] = {}
+        if results and results[0].cam is not None:
+            pointers = self._pointers(np.stack([r.image for r in results]), [r.slice for r in results])
         return [self._row(r.slice, source, acceleration, psnr=r.psnr, ssim=r.ssim, lf_psnr=r.lf_psnr,
                           lf_ssim=r.lf_ssim, cam=r.cam,
-                          logit=None if r.class_logits is None else float(r.class_logits[0]))
-                for r in results]
+                          logit=None if r.class_logits is None else float(r.class_logits[0]), pointer=pointers.get(n))
+                for n, r in enumerate(results)]
+
+    def _pointers(self, images: np.ndarray, slices: list[int]) -> dict[int, np.ndarray]:
+        """Net_c's refined pointer (:func:`gated_saliency`) on those of the images ``(n, rh, rw)``
+        of volume slices ``slices`` that have boxes, by position in ``images``; {} without Net_c."""
+        if self.classifier is None:
+            return {}
+        boxed = [n for n, index in enumerate(slices) if _slice_boxes(self.volume, index)]
+        if not boxed:
+            return {}
+        maps = gated_saliency(self.classifier, images[boxed], device=self.device)
+        return dict(zip(boxed, maps))
 
     def _row(self, index: int, source: str, acceleration: float | None, *, psnr: float, ssim: float, lf_psnr: float,
-             lf_ssim: float, cam: np.ndarray | None, logit: float | None) -> SliceRow:
+             lf_ssim: float, cam: np.ndarray | None, logit: float | None, pointer: np.ndarray | None = None) -> SliceRow:
         boxes = _slice_boxes(self.volume, index)
         nan = float("nan")
         where = cam_localisation(cam, boxes, self.tolerance) if cam is not None and boxes else None
@@ -288,6 +309,7 @@ class _VolumeRun:
             pointing_hit=None if where is None else where.hit, energy_fraction=None if where is None else where.energy,
             pointing_distance=None if where is None else where.distance_px,
             prior_distance=pointing_distance(self.prior_map, boxes) if boxes else None,
+            refined_distance=pointing_distance(pointer, boxes) if pointer is not None and where is not None else None,
         )
 
 

@@ -134,6 +134,12 @@ def test_evaluate_writes_every_table(evaluated: tuple[Path, Path, int]) -> None:
     assert [r["source"] for r in cam] == ["fully sampled", *methods, "centre prior"]
     assert all(0.0 <= float(r["energy_8x_mean"]) <= 1.0 and int(r["lesion_slices_8x"]) >= 1 for r in cam[:-1])
     assert cam[-1]["energy_8x_mean"] == "" and cam[-1]["lesion_slices_8x"] == cam[0]["lesion_slices_8x"]
+    # Net_c's refined pointer is scored on the same lesion slices as its CAM (none for the prior)
+    assert all(r["refined_slices_8x"] == r["lesion_slices_8x"] and 0.0 <= float(r["pointing_refined_8x"]) <= 1.0
+               for r in cam[:-1])
+    assert cam[-1]["refined_slices_8x"] == "0"
+    rows = json.loads((out / "results.json").read_text())["slices"]
+    assert all((r["refined_distance"] is None) == (r["pointing_hit"] is None) for r in rows)
     targets = read_csv(out / "targets.csv")
     # 2 lesion slices are too few for the interval the focus target needs; cs-wavelet was not run
     assert [t["status"] for t in targets][:2] == ["not evaluated", "not evaluated"]

@@ -166,6 +166,21 @@ def test_classifier_and_cam_tables() -> None:
     assert lenient is not None and "Pointing game 8x, 15 px" not in lenient.header  # no second column then
     assert cells["Fully sampled"]["CAM energy in boxes 8x"] == f"0.375 ± {np.std([0.5, 0.25], ddof=1):.3f}"
     assert classifier_table(results()) is None and cam_table(results()) is None
+    # the refined pointer: no refined distances in these rows, so nothing is scored
+    assert cells["Zero-filled"]["Refined pointer 8x"] == "n/a"
+    refined = tuple(replace(r, refined_distance=(0.0 if r.slice == 0 else 3.0)) if r.pointing_hit is not None else r
+                    for r in reference_and_method_slices())
+    table = cam_table(results({"unet": "no weights installed", "cs-wavelet": "x", "unrolled-no-focus": "y"},
+                              classifier=True, slices=refined))
+    assert table is not None
+    cells = {r[0]: dict(zip(table.header, r)) for r in table.rows}
+    assert cells["Zero-filled"]["Refined pointer 8x"] == "0.500 (1/2)"  # judged at the evaluation's tolerance, 0
+    assert cells["Centre prior"]["Refined pointer 8x"] == "n/a"
+    raw = {r[0]: dict(zip(table.csv_header, r)) for r in table.csv_rows}
+    assert raw["zero-filled"]["hits_refined_8x"] == 1 and raw["zero-filled"]["refined_slices_8x"] == 2
+    lenient = cam_table(results({"unet": "no weights installed", "cs-wavelet": "x", "unrolled-no-focus": "y"},
+                                classifier=True, slices=refined), tolerance=5.0)
+    assert lenient is not None and dict(zip(lenient.header, lenient.rows[1]))["Refined pointer 8x"] == "1.000 (2/2)"
 
 
 def test_cam_table_has_the_centre_prior_row() -> None:
@@ -357,6 +372,11 @@ def test_pointing_targets(lfmri: tuple[float, ...], prior: tuple[float, ...], st
     # judged at the evaluation's own tolerance, which is then the only one shown
     lenient = target_checks(res, 8.0, tolerance=15.0)[2]
     assert "within 15 px of a box" in lenient.requirement and "within 15 px:" not in lenient.measured
+    assert "refined pointer" not in on_lfmri.measured  # no refined distances in these rows
+    # the refined pointer is reported beside the CAM's, and does not change the verdict
+    refined = tuple(replace(r, refined_distance=0.0) for r in pointing_slices(lfmri, prior, (0.0, 0.0, 5.0)))
+    beside = target_checks(results(classifier=True, slices=refined), 8.0)[2]
+    assert beside.measured.endswith("; Net_c's refined pointer 1.000 (3/3)") and beside.status == status
 
 
 def test_targets_not_evaluated() -> None:
