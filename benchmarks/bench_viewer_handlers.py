@@ -17,7 +17,7 @@ from lfmri_sample_data import ensure_sample_data
 from qtpy.QtWidgets import QApplication
 import lfmri_core.pipeline.run as prun
 import lfmri_core.metrics.slice_scores as ss
-from lfmri_viewer.napari_plugin import _scene, _widget, _mask_editor, _scene_previews
+from lfmri_viewer.napari_plugin import _mask_editor, _scene
 from lfmri_viewer.napari_plugin._widget import ReconstructionWidget
 
 acc = collections.defaultdict(float)

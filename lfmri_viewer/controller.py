@@ -29,7 +29,7 @@ reference volume's maximum as data range (fastMRI's convention), so slices compa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 

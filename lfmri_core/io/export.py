@@ -22,7 +22,7 @@ with 1 mm defaults and an :class:`~lfmri_core.errors.InputWarning`. Every target
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
