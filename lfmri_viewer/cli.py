@@ -253,11 +253,11 @@ def render(args: argparse.Namespace) -> list[Path]:
         session.reconstruct_volume()
         _settle(widget, timeout=1800.0)
         method = session.settings.methods[-1]
-        cases = session.failure_cases(method)
+        cases = session.failure_cases(method, pointer=True)  # a report: the backward passes are affordable
         tables += [f"### CAM failure cases ({method}, {SETTINGS[-1][0]:g}x): slices with lesion boxes, worst first", "",
                    "| " + " | ".join(FAILURE_COLUMNS) + " |", "|" + "---|" * len(FAILURE_COLUMNS)]
         tables += ["| " + " | ".join(failure_cells(c)[k] for k in FAILURE_COLUMNS) + " |" for c in cases]
-        written.append(session.export_failure_csv(failures, method))
+        written.append(session.export_failure_csv(failures, method, pointer=True))
         written.append(write_csv(metrics, rows))
         with atomic_path(report) as tmp:
             tmp.write_text("\n".join([f"# LF-MRI Viewer: {stem}", "", *tables, ""]), encoding="utf-8")

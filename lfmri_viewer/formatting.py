@@ -19,8 +19,15 @@ READOUT_KEY_COLUMNS = ("method", "PSNR (dB)", "SSIM", "LF-PSNR (dB)", "LF-SSIM",
 """The columns the tables show by default (the rest on demand: "all columns")."""
 
 FAILURE_COLUMNS = ("slice", "CAM in box", "peak distance (px)", "peak distance (mm)", "CAM energy in boxes",
-                   "p(lesion)", "boxes", "labels")
-"""Columns of the failure-case table."""
+                   "p(lesion)", "boxes", "labels", "pointer in box", "pointer distance (mm)")
+"""Columns of the failure-case table (the last two when Net_c's refined pointer is asked for)."""
+
+POINTER_COLUMNS = ("pointer in box", "pointer distance (mm)")
+"""The failure-case columns of Net_c's refined pointer, shown only when it is computed."""
+
+POINTER_LABEL = "Net_c's refined pointer"
+POINTER_HELP = ("also where the logit's gradient, inside the CAM's hot region, points: it finds thin lesions "
+                "(cartilage defects) the CAM's peak misses; one backward pass through Net_c per annotated slice")
 
 FAILURE_KEY_COLUMNS = ("slice", "CAM in box", "peak distance (mm)", "p(lesion)", "labels")
 """The failure-case columns the napari table shows by default (the rest on demand)."""
@@ -83,6 +90,8 @@ def failure_cells(case: FailureCase) -> dict[str, str]:
         "p(lesion)": number(case.lesion_probability),
         "boxes": str(case.num_boxes),
         "labels": case.labels,
+        "pointer in box": hit(case.pointer_hit),
+        "pointer distance (mm)": number(case.pointer_distance_mm, 1),
     }
 
 
@@ -96,4 +105,4 @@ def timing_line(readout: Readout) -> str:
     return f"{readout.method}: {', '.join(parts)} ({readout.device})"
 
 
-__all__ = ["ALL_COILS", "FAILURE_COLUMNS", "FAILURE_KEY_COLUMNS", "READOUT_COLUMNS", "READOUT_KEY_COLUMNS", "SEED_FILE", "SEED_HELP", "VIRTUAL_COILS_HELP", "failure_cells", "hit", "number", "peak", "readout_cells", "timing_line"]
+__all__ = ["ALL_COILS", "FAILURE_COLUMNS", "FAILURE_KEY_COLUMNS", "POINTER_COLUMNS", "POINTER_HELP", "POINTER_LABEL", "READOUT_COLUMNS", "READOUT_KEY_COLUMNS", "SEED_FILE", "SEED_HELP", "VIRTUAL_COILS_HELP", "failure_cells", "hit", "number", "peak", "readout_cells", "timing_line"]

@@ -4,6 +4,10 @@ For every slice with a box and a CAM: did the CAM's maximum land in a box (point
 far from the nearest box pixel it landed, and what fraction of the CAM's energy lies inside
 the boxes. Misses come first, farthest first; hits follow, least energy inside first. This is
 the list a researcher walks through to see where the weak supervision fails.
+
+On request, each row also says where Net_c's refined pointer lands
+(:func:`lfmri_core.pipeline.classifier.gated_saliency`: the logit's gradient inside the CAM's
+hot region), which resolves thin lesions the CAM's peak misses; the order stays the CAM's.
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ class FailureCase:
     """The slice's box labels, ``"; "``-joined."""
     peak_distance_mm: float = math.nan
     """:attr:`peak_distance` in mm (NaN for a volume without geometry)."""
+    pointer_hit: bool | None = None
+    """Whether Net_c's refined pointer lies inside a box (None: not computed)."""
+    pointer_distance: float = math.nan
+    """Pixels from the refined pointer's maximum to the nearest box pixel (NaN: not computed)."""
+    pointer_distance_mm: float = math.nan
+    """:attr:`pointer_distance` in mm (NaN without geometry or not computed)."""
 
 
 def peak_distance(cam: np.ndarray, boxes: Iterable[LesionBox], spacing: tuple[float, float] = (1.0, 1.0)) -> float:
@@ -54,6 +64,7 @@ def failure_cases(
     method: str,
     probabilities: Mapping[int, float | None] | None = None,
     pixel_mm: tuple[float, float] | None = None,
+    pointers: Mapping[int, np.ndarray] | None = None,
 ) -> list[FailureCase]:
     """Rank the slices that have both a CAM and at least one non-empty box.
 
@@ -69,6 +80,9 @@ def failure_cases(
         Slice index -> Net_c's lesion probability (optional, shown in the table).
     pixel_mm
         ``(row, col)`` pixel spacing in mm, for the peak distance in mm (None: NaN there).
+    pointers
+        Slice index -> Net_c's refined pointer map ``(rh, rw)`` (optional; its rows' pointer
+        fields stay unset without one).
 
     Returns
     -------
@@ -82,11 +96,16 @@ def failure_cases(
         if not slice_boxes:
             continue
         where = cam_localisation(cams[index], slice_boxes, pixel_mm=pixel_mm)
+        pointer = None if pointers is None else pointers.get(index)
+        pointed = None if pointer is None else cam_localisation(pointer, slice_boxes, pixel_mm=pixel_mm)
         cases.append(FailureCase(
             slice=index, method=method, hit=bool(where.hit), peak_distance=where.distance_px,
             energy_inside=where.energy, lesion_probability=None if probabilities is None else probabilities.get(index),
             num_boxes=len(slice_boxes), labels="; ".join(sorted({b.label for b in slice_boxes})),
             peak_distance_mm=where.distance_mm,
+            pointer_hit=None if pointed is None else bool(pointed.hit),
+            pointer_distance=math.nan if pointed is None else pointed.distance_px,
+            pointer_distance_mm=math.nan if pointed is None else pointed.distance_mm,
         ))
 
     def order(case: FailureCase) -> tuple[int, float, int]:

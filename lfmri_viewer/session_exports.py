@@ -8,9 +8,11 @@ controller reads in one sitting. Every writer refuses the session's inputs
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lfmri_core.errors import InputError
 from lfmri_core.io.protected import protect_inputs
@@ -23,6 +25,7 @@ class ExportsMixin:
     """Exports and tables of :class:`~lfmri_viewer.controller.SessionController`."""
 
     _inputs: tuple[Path, ...]
+    _pointer_cache: dict[tuple[str, int], tuple[weakref.ref[np.ndarray], np.ndarray]]
 
     def export_volumes(self, path: str | os.PathLike[str], method: str | None = None,
                        fmt: str | None = None) -> list[Path]:
@@ -66,21 +69,53 @@ class ExportsMixin:
                                     f"with {method} so far")
         return files
 
-    def failure_cases(self, method: str | None = None) -> list[FailureCase]:
+    def failure_cases(self, method: str | None = None, *, pointer: bool = False) -> list[FailureCase]:
         """Slices with boxes ranked by how far the CAM (on ``method``'s reconstructions, default
-        the last chosen method) misses them; only slices already reconstructed count."""
+        the last chosen method) misses them; only slices already reconstructed count.
+
+        With ``pointer``, each row also scores Net_c's refined pointer
+        (:func:`~lfmri_core.pipeline.classifier.gated_saliency`) on that reconstruction: one
+        backward pass through Net_c per slice, on the calling thread, kept until the
+        slice's result changes."""
         method = method or self._settings.methods[-1]
-        cams, probabilities = {}, {}
+        cams, probabilities, images = {}, {}, {}
         for index in range(self.num_slices):
             result = self.result(method, index)
             if result is not None and result.cam is not None:
                 cams[index], probabilities[index] = result.cam, result.lesion_probability
+                images[index] = result.image
         boxes = {i: self._boxes[i] for i in self._boxes}
-        return failure_cases(cams, boxes, method=method, probabilities=probabilities, pixel_mm=self.pixel_mm)
+        pointers = self._pointers(method, {i: images[i] for i in images if boxes.get(i)}) if pointer else None
+        return failure_cases(cams, boxes, method=method, probabilities=probabilities, pixel_mm=self.pixel_mm,
+                             pointers=pointers)
 
-    def export_failure_csv(self, path: str | os.PathLike[str], method: str | None = None) -> Path:
-        """Write the failure-case table as CSV (never over one of the :attr:`inputs`)."""
-        cases = self.failure_cases(method)
+    def _pointers(self, method: str, images: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Net_c's refined pointer on ``method``'s slice images (slice -> map), from the session's
+        cache where the same image was pointed at before; {} without a classifier."""
+        from lfmri_core.pipeline.classifier import gated_saliency, load_classifier
+
+        cache = self._pointer_cache
+
+        def known(i: int) -> bool:
+            entry = cache.get((method, i))
+            return entry is not None and entry[0]() is images[i]
+
+        wanted = [i for i in sorted(images) if not known(i)]
+        if wanted:
+            device = self._device()
+            net_c = load_classifier(self.classifier, torch.device(device))
+            if net_c is None:
+                return {}
+            maps = gated_saliency(net_c, np.stack([images[i] for i in wanted]), device=device)
+            for i, found in zip(wanted, maps, strict=True):
+                cache[(method, i)] = (weakref.ref(images[i]), found)  # a new result (a new image) recomputes
+        return {i: cache[(method, i)][1] for i in images}
+
+    def export_failure_csv(self, path: str | os.PathLike[str], method: str | None = None, *,
+                           pointer: bool = False) -> Path:
+        """Write the failure-case table as CSV (never over one of the :attr:`inputs`); with
+        ``pointer``, with Net_c's refined pointer (see :meth:`failure_cases`)."""
+        cases = self.failure_cases(method, pointer=pointer)
         with protect_inputs(*self._inputs):
             write_failure_csv(path, cases)
         return Path(path)

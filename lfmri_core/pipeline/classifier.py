@@ -125,7 +125,9 @@ def gated_saliency(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *
     Net_c per image: a few times the cost of :func:`classify`. Net_c's parameters are left as they are.
     """
     if isinstance(images, np.ndarray):
-        images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+        array = np.ascontiguousarray(images, dtype=np.float32)
+        # a read-only array (a cached result's) is copied: torch takes only writable memory
+        images = torch.from_numpy(array if array.flags.writeable else array.copy())
     if images.ndim != 3:
         raise InputError(f"images for the classifier must have shape (n, H, W), got {tuple(images.shape)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

@@ -19,6 +19,9 @@ from lfmri_core.recon import available_methods, method_info
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import (
     FAILURE_COLUMNS,
+    POINTER_COLUMNS,
+    POINTER_HELP,
+    POINTER_LABEL,
     READOUT_COLUMNS,
     failure_cells,
     number,
@@ -277,12 +280,16 @@ class FailureCasesView(widgets.VBox, _Subscriber):
                                              tooltip="every slice with this method, so every annotated slice gets a CAM")
         self.compute_button.on_click(lambda _: self._reconstruct_all())
         self.summary_label = widgets.Label()
+        self.pointer_checkbox = widgets.Checkbox(value=False, description=POINTER_LABEL, tooltip=POINTER_HELP,
+                                                 indent=False)
+        self.pointer_checkbox.observe(lambda _: self.refresh(), names="value")
         self.table = widgets.GridBox(layout=widgets.Layout(
             grid_template_columns=f"repeat({len(FAILURE_COLUMNS) + 1}, auto)", grid_gap="2px 12px"))
         self.jump_buttons: list[widgets.Button] = []
         self._rows: list[dict[str, str]] = []
         self._cases: list[FailureCase] = []
-        self.children = [widgets.HBox([self.method_dropdown, self.compute_button, self.summary_label]), self.table]
+        self.children = [widgets.HBox([self.method_dropdown, self.compute_button, self.summary_label]),
+                         self.pointer_checkbox, self.table]
         events = self.controller.events
         self._subscribe([
             (events.volume_opened, lambda _: self.refresh()),
@@ -296,8 +303,15 @@ class FailureCasesView(widgets.VBox, _Subscriber):
     def method(self) -> str:
         return str(self.method_dropdown.value)
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns shown: :data:`FAILURE_COLUMNS`, without Net_c's refined pointer unless asked for."""
+        if self.pointer_checkbox.value:
+            return FAILURE_COLUMNS
+        return tuple(c for c in FAILURE_COLUMNS if c not in POINTER_COLUMNS)
+
     def displayed_failures(self) -> list[dict[str, str]]:
-        """The table as shown: one ``{column: text}`` per slice, columns :data:`FAILURE_COLUMNS`."""
+        """The table as shown: one ``{column: text}`` per slice, the shown :attr:`columns`."""
         return [dict(row) for row in self._rows]
 
     def jump(self, row: int) -> None:
@@ -307,8 +321,9 @@ class FailureCasesView(widgets.VBox, _Subscriber):
     def refresh(self) -> None:
         """Rebuild the table from the controller's state (only when its rows changed)."""
         controller = self.controller
-        cases = controller.failure_cases(self.method) if controller.is_open else []
-        rows = [failure_cells(case) for case in cases]
+        cases = controller.failure_cases(self.method, pointer=self.pointer_checkbox.value) if controller.is_open else []
+        columns = self.columns
+        rows = [{c: cells[c] for c in columns} for cells in (failure_cells(case) for case in cases)]
         misses = sum(not case.hit for case in cases)
         self.summary_label.value = (f"{len(cases)} annotated slices with a CAM, {misses} missed"
                                     if cases else "no annotated slice has a CAM from this method yet")
@@ -316,11 +331,12 @@ class FailureCasesView(widgets.VBox, _Subscriber):
             self._mark_current()
             return
         self._rows, self._cases = rows, cases
-        cells: list[widgets.Widget] = [widgets.HTML(f"<b>{html.escape(c)}</b>") for c in FAILURE_COLUMNS]
+        self.table.layout.grid_template_columns = f"repeat({len(columns) + 1}, auto)"
+        cells: list[widgets.Widget] = [widgets.HTML(f"<b>{html.escape(c)}</b>") for c in columns]
         cells.append(widgets.HTML(""))
         self.jump_buttons = []
         for number_, (case, row) in enumerate(zip(cases, rows, strict=True)):
-            cells += [widgets.Label(row[c]) for c in FAILURE_COLUMNS]
+            cells += [widgets.Label(row[c]) for c in columns]
             button = widgets.Button(description=f"go to slice {case.slice}", layout=widgets.Layout(width="auto"))
             button.on_click(lambda _, n=number_: self.jump(n))
             self.jump_buttons.append(button)

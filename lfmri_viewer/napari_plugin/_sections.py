@@ -35,6 +35,8 @@ from lfmri_core.masks import available_masks
 from lfmri_viewer.formatting import ALL_COILS as ALL_COILS_TEXT
 from lfmri_viewer.formatting import (
     FAILURE_COLUMNS,
+    POINTER_HELP,
+    POINTER_LABEL,
     READOUT_COLUMNS,
     SEED_FILE,
     SEED_HELP,
@@ -204,9 +206,11 @@ def build_sections(widget: ReconstructionWidget) -> None:
     widget.all_failure_columns = QCheckBox("all columns")
     widget.all_failure_columns.setToolTip("also the CAM peak distance in px, the CAM energy inside the boxes and the "
                                           "number of boxes")
+    widget.failure_pointer = QCheckBox(POINTER_LABEL)
+    widget.failure_pointer.setToolTip(POINTER_HELP)
     failures_layout.addWidget(failures_label)
     failures_layout.addWidget(widget.failure_table)
-    failures_layout.addWidget(widget.all_failure_columns)
+    failures_layout.addLayout(_row(widget.all_failure_columns, widget.failure_pointer))
     widget.results_tabs.addTab(failures, "Failure cases")
 
     export = QWidget()

@@ -30,6 +30,7 @@ from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import (
     FAILURE_COLUMNS,
     FAILURE_KEY_COLUMNS,
+    POINTER_COLUMNS,
     READOUT_COLUMNS,
     READOUT_KEY_COLUMNS,
     failure_cells,
@@ -161,6 +162,7 @@ class ReconstructionWidget(QWidget):
         self.grid_mode.toggled.connect(self.set_grid)
         self.all_columns.toggled.connect(lambda _: self._show_columns())
         self.all_failure_columns.toggled.connect(lambda _: self._show_columns())
+        self.failure_pointer.toggled.connect(lambda _: (self._show_failures(), self._show_columns()))
         self.cam_opacity.valueChanged.connect(lambda v: self.scene.set_cam_opacity(v / 100))
         self.failure_table.cellClicked.connect(lambda row, _: self.jump_to_failure(row))
         self.failure_table.cellActivated.connect(lambda row, _: self.jump_to_failure(row))
@@ -369,7 +371,9 @@ class ReconstructionWidget(QWidget):
                 (self.failure_table, FAILURE_COLUMNS, FAILURE_KEY_COLUMNS, self.all_failure_columns,
                  self.fit_failure_columns)):
             for c, column in enumerate(columns):
-                table.setColumnHidden(c, not every.isChecked() and column not in key)
+                pointer_off = column in POINTER_COLUMNS and not self.failure_pointer.isChecked()
+                table.setColumnHidden(c, pointer_off or (not every.isChecked() and column not in key
+                                                         and column not in POINTER_COLUMNS))
             fit()
 
     def _on_cam_method(self, method: str) -> None:
@@ -405,7 +409,8 @@ class ReconstructionWidget(QWidget):
         path = path if path is not None else self._ask_save_path("Export failure cases", "lfmri_failure_cases.csv")
         if path is None:
             return None
-        saved = self._try(self.controller.export_failure_csv, path, self.scene.cam_method, about=path)
+        saved = self._try(self.controller.export_failure_csv, path, self.scene.cam_method, about=path,
+                          pointer=self.failure_pointer.isChecked())
         if isinstance(saved, _Refused):
             return None
         show_info(f"failure cases saved to {saved}")
@@ -550,7 +555,9 @@ class ReconstructionWidget(QWidget):
         if not self.controller.is_open:
             self._failure_cases = []
         else:
-            self._failure_cases = self.controller.failure_cases(self.scene.cam_method)
+            found = self._try(self.controller.failure_cases, self.scene.cam_method,
+                              pointer=self.failure_pointer.isChecked())
+            self._failure_cases = [] if isinstance(found, _Refused) else found
         fill(self.failure_table, FAILURE_COLUMNS, [failure_cells(c) for c in self._failure_cases])
 
     def _show_job(self, job: Job[Any] | None) -> None:

@@ -443,6 +443,40 @@ def test_shipped_lfmri_gives_cams_and_a_failure_table(knee: Path, tmp_path: Path
     written = session.export_failure_csv(tmp_path / "failures.csv", "lfmri")
     with written.open(newline="") as f:
         assert [int(r["slice"]) for r in csv.DictReader(f)] == [c.slice for c in cases]
+    assert all(case.pointer_hit is None and math.isnan(case.pointer_distance) for case in cases)  # not asked for
+
+    # Net_c's refined pointer, on request: the same rows and order, each scored from the pointer
+    # computed here independently on the slice's reconstruction
+    from lfmri_core.metrics.cam import pointing_distance
+    from lfmri_core.pipeline.classifier import SHIPPED, gated_saliency, load_classifier
+
+    pointed = session.failure_cases("lfmri", pointer=True)
+    assert [(c.slice, c.hit, c.peak_distance) for c in pointed] == [(c.slice, c.hit, c.peak_distance) for c in cases]
+    net_c = load_classifier(SHIPPED, torch.device("cpu"))
+    assert net_c is not None
+    for case in pointed:
+        image = session.result("lfmri", case.slice).image
+        boxes = [b for b in session.boxes(case.slice) if not b.is_empty]
+        pointer = gated_saliency(net_c, image[None])[0]
+        expected = pointing_distance(pointer, boxes)
+        assert case.pointer_distance == expected and case.pointer_hit == (expected == 0.0)
+        assert session.pixel_mm is not None  # the knee carries its geometry
+        assert case.pointer_distance_mm == pointing_distance(pointer, boxes, session.pixel_mm)
+    # kept for the same results: a second table computes nothing
+    import lfmri_core.pipeline.classifier as classifier_module
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("recomputed a cached pointer")
+
+    original = classifier_module.gated_saliency
+    classifier_module.gated_saliency = refuse  # type: ignore[assignment]
+    try:
+        assert session.failure_cases("lfmri", pointer=True) == pointed
+    finally:
+        classifier_module.gated_saliency = original
+    written = session.export_failure_csv(tmp_path / "pointed.csv", "lfmri", pointer=True)
+    with written.open(newline="") as f:
+        assert [r["pointer_hit"] for r in csv.DictReader(f)] == [str(c.pointer_hit) for c in pointed]
 
 
 def test_chosen_slices_and_other_methods_readouts(knee: Path) -> None:

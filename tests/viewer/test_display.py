@@ -25,7 +25,14 @@ from lfmri_core.display import WINDOW_PRESETS, DisplayFrame, window_presets
 from lfmri_core.figures import panels_figure
 from lfmri_core.io.annotations import LesionBox
 from lfmri_viewer.controller import SessionController
-from lfmri_viewer.formatting import FAILURE_COLUMNS, FAILURE_KEY_COLUMNS, READOUT_COLUMNS, READOUT_KEY_COLUMNS, peak
+from lfmri_viewer.formatting import (
+    FAILURE_COLUMNS,
+    FAILURE_KEY_COLUMNS,
+    POINTER_COLUMNS,
+    READOUT_COLUMNS,
+    READOUT_KEY_COLUMNS,
+    peak,
+)
 from lfmri_viewer.jobs import SYNC_ENV
 from lfmri_viewer.jupyter import LFMRIWidget
 from lfmri_viewer.napari_plugin._widget import ReconstructionWidget
@@ -363,10 +370,17 @@ def test_readout_table_key_columns_fit_a_1600_px_window(
             if not failures.isColumnHidden(c)] == list(FAILURE_KEY_COLUMNS)
     uncut_columns(failures)
     widget.all_failure_columns.setChecked(True)
-    assert not any(failures.isColumnHidden(c) for c in range(failures.columnCount()))
+    hidden = [failures.horizontalHeaderItem(c).data(0x0100) for c in range(failures.columnCount())
+              if failures.isColumnHidden(c)]
+    assert hidden == list(POINTER_COLUMNS)  # Net_c's refined pointer only when asked for
     assert set(widget.displayed_failures()[0]) == set(FAILURE_COLUMNS)
     uncut_columns(failures)
+    widget.failure_pointer.setChecked(True)  # every column, the pointer's too
+    assert not any(failures.isColumnHidden(c) for c in range(failures.columnCount()))
+    uncut_columns(failures)
     widget.all_failure_columns.setChecked(False)
+    uncut_columns(failures)
+    widget.failure_pointer.setChecked(False)
     uncut_columns(failures)
 
 

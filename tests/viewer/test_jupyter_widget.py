@@ -24,7 +24,14 @@ from lfmri_core.errors import InputError
 from lfmri_core.io.annotations import LesionBox, read_annotations
 from lfmri_core.metrics import lf_psnr_slice
 from lfmri_viewer.controller import SessionController
-from lfmri_viewer.formatting import FAILURE_COLUMNS, READOUT_COLUMNS, failure_cells, number, readout_cells
+from lfmri_viewer.formatting import (
+    FAILURE_COLUMNS,
+    POINTER_COLUMNS,
+    READOUT_COLUMNS,
+    failure_cells,
+    number,
+    readout_cells,
+)
 from lfmri_viewer.jobs import SYNC_ENV, Job, JobState, Progress
 from lfmri_viewer.jupyter import CompareView, FailureCasesView, LFMRIWidget, ThreadRunner, interactive_backend
 from lfmri_viewer.settings import ReconSettings
@@ -433,8 +440,15 @@ def test_failure_table_and_jump_buttons(small_dataset: SmallDataset) -> None:
     table.compute_button.click()
     cases = c.failure_cases("zero-filled")
     rows = table.displayed_failures()
-    assert rows == [failure_cells(case) for case in cases] and len(rows) > len(before)
-    assert list(rows[0]) == list(FAILURE_COLUMNS)
+    shown = [column for column in FAILURE_COLUMNS if column not in POINTER_COLUMNS]  # the pointer on request
+    assert rows == [{k: failure_cells(case)[k] for k in shown} for case in cases] and len(rows) > len(before)
+    assert list(rows[0]) == shown == list(table.columns)
+    table.pointer_checkbox.value = True
+    pointed = c.failure_cases("zero-filled", pointer=True)
+    assert table.displayed_failures() == [failure_cells(case) for case in pointed]
+    assert {row["pointer in box"] for row in table.displayed_failures()} <= {"yes", "no"}
+    table.pointer_checkbox.value = False
+    assert table.displayed_failures() == rows
     assert len(table.jump_buttons) == len(cases)
     target = next(n for n, case in enumerate(cases) if case.slice != c.slice_index)
     table.jump_buttons[target].click()

@@ -27,6 +27,7 @@ from lfmri_core.io.annotations import LesionBox
 from lfmri_core.metrics import lf_psnr_slice
 from lfmri_viewer.formatting import (
     FAILURE_COLUMNS,
+    POINTER_COLUMNS,
     READOUT_COLUMNS,
     failure_cells,
     number,
@@ -506,6 +507,31 @@ def test_failure_table_click_goes_to_the_slice(make_napari_viewer: MakeViewer, s
     QTest.mouseClick(table.viewport(), Qt.LeftButton, Qt.NoModifier, rect.center())
     assert c.slice_index == cases[row].slice and viewer.dims.current_step[0] == cases[row].slice
     assert widget.displayed_readouts() == [readout_cells(c.readouts()["zero-filled"])]
+
+
+def test_failure_table_shows_net_cs_refined_pointer_on_request(make_napari_viewer: MakeViewer,
+                                                                small_dataset: SmallDataset, tmp_path: Path,
+                                                                sync: None) -> None:
+    viewer = make_napari_viewer()
+    widget = dock(viewer)
+    viewer.open(str(small_dataset.h5), plugin=PLUGIN)
+    c = widget.controller
+    assert widget.reconstruct_volume() is not None
+    table = widget.failure_table
+    pointer_columns = [FAILURE_COLUMNS.index(column) for column in POINTER_COLUMNS]
+    assert all(table.isColumnHidden(i) for i in pointer_columns)  # off: not computed, not shown
+    assert {row["pointer in box"] for row in widget.displayed_failures()} == {"–"}
+    widget.failure_pointer.setChecked(True)
+    assert not any(table.isColumnHidden(i) for i in pointer_columns)
+    cases = c.failure_cases("zero-filled", pointer=True)
+    assert widget.displayed_failures() == [failure_cells(case) for case in cases]
+    assert {row["pointer in box"] for row in widget.displayed_failures()} <= {"yes", "no"}
+    saved = widget.export_failure_csv(tmp_path / "failures.csv")
+    assert saved is not None
+    with saved.open(newline="") as f:
+        assert [r["pointer_hit"] for r in csv.DictReader(f)] == [str(case.pointer_hit) for case in cases]
+    widget.failure_pointer.setChecked(False)
+    assert all(table.isColumnHidden(i) for i in pointer_columns)
 
 
 def test_exports_write_files(make_napari_viewer: MakeViewer, small_dataset: SmallDataset, tmp_path: Path, sync: None) -> None:

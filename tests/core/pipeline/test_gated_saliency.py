@@ -98,6 +98,9 @@ def test_batches_and_single_images_agree_and_net_c_is_left_alone() -> None:
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert all(p.grad is None for p in net.parameters()) and not net.training
     assert together.dtype == np.float32 and together.shape == (5, 48, 40)
+    frozen = images.copy()
+    frozen.flags.writeable = False  # as a viewer's cached result is: no warning, the same maps
+    np.testing.assert_array_equal(gated_saliency(net, frozen, batch_size=3), together)
     assert gated_saliency(net, np.zeros((0, 48, 40), np.float32)).shape == (0, 48, 40)
 
 
