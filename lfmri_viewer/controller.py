@@ -29,7 +29,6 @@ reference volume's maximum as data range (fastMRI's convention), so slices compa
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -133,9 +132,6 @@ class SessionController(BoxesMixin, ExportsMixin):
         self._unsaved_edits = False
         self._inputs: tuple[Path, ...] = ()
         self._results = ResultCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
-        self._pointer_cache: dict[tuple[str, int], tuple[weakref.ref[np.ndarray], np.ndarray]] = {}
-        """Net_c's refined pointer per (method, slice), with the image it was computed on (weakly:
-        the result cache decides what stays in memory)."""
         self._mask: tuple[tuple[object, ...], SamplingMask] | None = None
         self._presets: dict[str, tuple[float, float]] | None = None
         self._key_parts: tuple[ReconSettings, KSpaceVolume, tuple[object, ...]] | None = None
@@ -228,7 +224,6 @@ class SessionController(BoxesMixin, ExportsMixin):
         self._boxes, self._annotations_source, self._study_findings = {}, None, ()
         self._inputs = ()
         self._results.clear()
-        self._pointer_cache.clear()
         self._mask = None
         self._presets = None
         self._key_parts = None

@@ -25,12 +25,20 @@ FAILURE_COLUMNS = ("slice", "CAM in box", "peak distance (px)", "peak distance (
 POINTER_COLUMNS = ("pointer in box", "pointer distance (mm)")
 """The failure-case columns of Net_c's refined pointer, shown only when it is computed."""
 
+
+
 POINTER_LABEL = "Net_c's refined pointer"
 POINTER_HELP = ("also where the logit's gradient, inside the CAM's hot region, points: it finds thin lesions "
                 "(cartilage defects) the CAM's peak misses; one backward pass through Net_c per annotated slice")
 
 FAILURE_KEY_COLUMNS = ("slice", "CAM in box", "peak distance (mm)", "p(lesion)", "labels")
 """The failure-case columns the napari table shows by default (the rest on demand)."""
+
+
+def failure_columns(every: bool, pointer: bool) -> tuple[str, ...]:
+    """The failure-case columns shown: every one or the key ones (``every``), and the refined
+    pointer's only when it was computed (``pointer``)."""
+    return tuple(c for c in FAILURE_COLUMNS if (pointer if c in POINTER_COLUMNS else every or c in FAILURE_KEY_COLUMNS))
 
 
 SEED_FILE = "file"
@@ -105,4 +113,4 @@ def timing_line(readout: Readout) -> str:
     return f"{readout.method}: {', '.join(parts)} ({readout.device})"
 
 
-__all__ = ["ALL_COILS", "FAILURE_COLUMNS", "FAILURE_KEY_COLUMNS", "POINTER_COLUMNS", "POINTER_HELP", "POINTER_LABEL", "READOUT_COLUMNS", "READOUT_KEY_COLUMNS", "SEED_FILE", "SEED_HELP", "VIRTUAL_COILS_HELP", "failure_cells", "hit", "number", "peak", "readout_cells", "timing_line"]
+__all__ = ["ALL_COILS", "FAILURE_COLUMNS", "FAILURE_KEY_COLUMNS", "POINTER_COLUMNS", "POINTER_HELP", "POINTER_LABEL", "READOUT_COLUMNS", "READOUT_KEY_COLUMNS", "SEED_FILE", "SEED_HELP", "VIRTUAL_COILS_HELP", "failure_cells", "failure_columns", "hit", "number", "peak", "readout_cells", "timing_line"]

@@ -25,7 +25,9 @@ class ExportsMixin:
     """Exports and tables of :class:`~lfmri_viewer.controller.SessionController`."""
 
     _inputs: tuple[Path, ...]
-    _pointer_cache: dict[tuple[str, int], tuple[weakref.ref[np.ndarray], np.ndarray]]
+    _pointer_cache: dict[tuple[str, int], tuple[weakref.ref[np.ndarray], np.ndarray]] | None = None
+    """Net_c's refined pointer per (method, slice), with the image it was computed on, weakly:
+    the result cache decides what stays in memory (:meth:`_pointers`)."""
 
     def export_volumes(self, path: str | os.PathLike[str], method: str | None = None,
                        fmt: str | None = None) -> list[Path]:
@@ -94,7 +96,11 @@ class ExportsMixin:
         cache where the same image was pointed at before; {} without a classifier."""
         from lfmri_core.pipeline.classifier import gated_saliency, load_classifier
 
-        cache = self._pointer_cache
+        cache = getattr(self, "_pointer_cache", None)
+        if cache is None:
+            cache = self._pointer_cache = {}
+        for key in [key for key, (image, _) in cache.items() if image() is None]:
+            del cache[key]  # its result left the result cache (or the volume was closed)
 
         def known(i: int) -> bool:
             entry = cache.get((method, i))

@@ -19,11 +19,11 @@ from lfmri_core.recon import available_methods, method_info
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import (
     FAILURE_COLUMNS,
-    POINTER_COLUMNS,
     POINTER_HELP,
     POINTER_LABEL,
     READOUT_COLUMNS,
     failure_cells,
+    failure_columns,
     number,
     readout_cells,
 )
@@ -306,9 +306,7 @@ class FailureCasesView(widgets.VBox, _Subscriber):
     @property
     def columns(self) -> tuple[str, ...]:
         """The columns shown: :data:`FAILURE_COLUMNS`, without Net_c's refined pointer unless asked for."""
-        if self.pointer_checkbox.value:
-            return FAILURE_COLUMNS
-        return tuple(c for c in FAILURE_COLUMNS if c not in POINTER_COLUMNS)
+        return failure_columns(True, bool(self.pointer_checkbox.value))
 
     def displayed_failures(self) -> list[dict[str, str]]:
         """The table as shown: one ``{column: text}`` per slice, the shown :attr:`columns`."""

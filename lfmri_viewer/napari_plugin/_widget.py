@@ -29,11 +29,10 @@ from lfmri_core.errors import InputError
 from lfmri_viewer.controller import SessionController
 from lfmri_viewer.formatting import (
     FAILURE_COLUMNS,
-    FAILURE_KEY_COLUMNS,
-    POINTER_COLUMNS,
     READOUT_COLUMNS,
     READOUT_KEY_COLUMNS,
     failure_cells,
+    failure_columns,
     readout_cells,
     timing_line,
 )
@@ -366,14 +365,12 @@ class ReconstructionWidget(QWidget):
 
     def _show_columns(self) -> None:
         """Key columns only, or every column ("all columns"), in each table."""
-        for table, columns, key, every, fit in (
-                (self.readout_table, READOUT_COLUMNS, READOUT_KEY_COLUMNS, self.all_columns, self.fit_readout_columns),
-                (self.failure_table, FAILURE_COLUMNS, FAILURE_KEY_COLUMNS, self.all_failure_columns,
-                 self.fit_failure_columns)):
+        readouts = READOUT_COLUMNS if self.all_columns.isChecked() else READOUT_KEY_COLUMNS
+        failures = failure_columns(self.all_failure_columns.isChecked(), self.failure_pointer.isChecked())
+        for table, columns, shown, fit in ((self.readout_table, READOUT_COLUMNS, readouts, self.fit_readout_columns),
+                                           (self.failure_table, FAILURE_COLUMNS, failures, self.fit_failure_columns)):
             for c, column in enumerate(columns):
-                pointer_off = column in POINTER_COLUMNS and not self.failure_pointer.isChecked()
-                table.setColumnHidden(c, pointer_off or (not every.isChecked() and column not in key
-                                                         and column not in POINTER_COLUMNS))
+                table.setColumnHidden(c, column not in shown)
             fit()
 
     def _on_cam_method(self, method: str) -> None:
@@ -555,9 +552,8 @@ class ReconstructionWidget(QWidget):
         if not self.controller.is_open:
             self._failure_cases = []
         else:
-            found = self._try(self.controller.failure_cases, self.scene.cam_method,
-                              pointer=self.failure_pointer.isChecked())
-            self._failure_cases = [] if isinstance(found, _Refused) else found
+            pointer = self.failure_pointer.isChecked()
+            self._failure_cases = self.controller.failure_cases(self.scene.cam_method, pointer=pointer)
         fill(self.failure_table, FAILURE_COLUMNS, [failure_cells(c) for c in self._failure_cases])
 
     def _show_job(self, job: Job[Any] | None) -> None:

@@ -477,6 +477,10 @@ def test_shipped_lfmri_gives_cams_and_a_failure_table(knee: Path, tmp_path: Path
     written = session.export_failure_csv(tmp_path / "pointed.csv", "lfmri", pointer=True)
     with written.open(newline="") as f:
         assert [r["pointer_hit"] for r in csv.DictReader(f)] == [str(c.pointer_hit) for c in pointed]
+    # the cache holds its images weakly: results that leave the result cache take their pointers along
+    del image, result  # the test's own references to the last slice's result
+    session.cache.clear()
+    assert session.failure_cases("lfmri", pointer=True) == [] and session._pointer_cache == {}
 
 
 def test_chosen_slices_and_other_methods_readouts(knee: Path) -> None:
