@@ -18,12 +18,12 @@ READOUT_COLUMNS = ("method", "PSNR (dB)", "SSIM", "LF-PSNR (dB)", "LF-SSIM", "CA
 READOUT_KEY_COLUMNS = ("method", "PSNR (dB)", "SSIM", "LF-PSNR (dB)", "LF-SSIM", "CAM in box")
 """The columns the tables show by default (the rest on demand: "all columns")."""
 
-FAILURE_COLUMNS = ("slice", "CAM in box", "peak distance (px)", "peak distance (mm)", "CAM energy in boxes",
-                   "p(lesion)", "boxes", "labels", "pointer in box", "pointer distance (mm)")
-"""Columns of the failure-case table (the last two when Net_c's refined pointer is asked for)."""
-
 POINTER_COLUMNS = ("pointer in box", "pointer distance (mm)")
 """The failure-case columns of Net_c's refined pointer, shown only when it is computed."""
+
+FAILURE_COLUMNS = ("slice", "CAM in box", "peak distance (px)", "peak distance (mm)", "CAM energy in boxes",
+                   "p(lesion)", "boxes", "labels", *POINTER_COLUMNS)
+"""Columns of the failure-case table (the pointer's last, when Net_c's refined pointer is asked for)."""
 
 
 

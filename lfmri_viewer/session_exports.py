@@ -96,9 +96,9 @@ class ExportsMixin:
         cache where the same image was pointed at before; {} without a classifier."""
         from lfmri_core.pipeline.classifier import gated_saliency, load_classifier
 
-        cache = getattr(self, "_pointer_cache", None)
-        if cache is None:
-            cache = self._pointer_cache = {}
+        if self._pointer_cache is None:
+            self._pointer_cache = {}
+        cache = self._pointer_cache
         for key in [key for key, (image, _) in cache.items() if image() is None]:
             del cache[key]  # its result left the result cache (or the volume was closed)
 

@@ -262,8 +262,9 @@ def resnet_small(width: int, norm: Norm = "group", output_stride: int = 8) -> Ba
     )
 
 
-def vgg_small(width: int, norm: Norm = "group") -> Backbone:
-    """Plain 3x3 conv stack with three 2x2 max-pools: total stride 8, ``4 * width`` out.
+def vgg_small(width: int, norm: Norm = "group", output_stride: int = 8) -> Backbone:
+    """Plain 3x3 conv stack with three 2x2 max-pools: total stride 8, ``4 * width`` out (the
+    only ``output_stride`` it has; :class:`ClassifierConfig` refuses another).
 
     A 2x2 pool's output ``j`` covers inputs ``2 j, 2 j + 1`` (centre ``2 j + 0.5``): after three,
     feature ``i`` is centred on pixel ``8 i + 3.5``.
@@ -288,8 +289,8 @@ BACKBONE_REGISTRY: dict[str, Callable[..., Backbone]] = {
     "resnet-small": resnet_small,
     "vgg-small": vgg_small,
 }
-"""Backbone builders by name: ``builder(width, norm[, output_stride]) -> Backbone`` (only
-``resnet-small`` takes an output stride)."""
+"""Backbone builders by name: ``builder(width, norm, output_stride) -> Backbone`` (only
+``resnet-small`` has output strides other than 8)."""
 
 
 def available_backbones() -> list[str]:
@@ -382,11 +383,7 @@ class LesionClassifier(nn.Module):
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
         self.config = config
-        builder = BACKBONE_REGISTRY[config.backbone]
-        if config.output_stride == 8:
-            self.backbone = builder(config.width, config.norm)
-        else:
-            self.backbone = builder(config.width, config.norm, config.output_stride)
+        self.backbone = BACKBONE_REGISTRY[config.backbone](config.width, config.norm, config.output_stride)
         self.head = nn.Linear(self.backbone.out_channels, config.num_classes)
 
     def forward(self, image: torch.Tensor, scale: torch.Tensor | None = None) -> ClassifierOutput:

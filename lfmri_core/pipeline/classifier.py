@@ -79,17 +79,25 @@ class Classification:
     """Class-0 activation maps, float32 ``(n, rh, rw)`` in ``[0, 1]`` (all zero: no activation)."""
 
 
-def classify(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *, device: str | torch.device | None = None,
-             batch_size: int = CLASSIFIER_BATCH) -> Classification:
-    """Run Net_c on magnitude images ``(n, rh, rw)`` (any intensity scale: Net_c normalises each
-    image), ``batch_size`` at a time, on ``device`` (default: where the images are)."""
+def _image_stack(images: torch.Tensor | np.ndarray, device: str | torch.device | None, batch_size: object) -> torch.Tensor:
+    """Magnitude images ``(n, H, W)`` as float32 on ``device`` (default: where they are), with the
+    arguments of :func:`classify` and :func:`gated_saliency` checked."""
     if isinstance(images, np.ndarray):
-        images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+        array = np.ascontiguousarray(images, dtype=np.float32)
+        # a read-only array (a cached result's) is copied: torch takes only writable memory
+        images = torch.from_numpy(array if array.flags.writeable else array.copy())
     if images.ndim != 3:
         raise InputError(f"images for the classifier must have shape (n, H, W), got {tuple(images.shape)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    images = images.to(device=device if device is not None else images.device, dtype=torch.float32)
+    return images.to(device=device if device is not None else images.device, dtype=torch.float32)
+
+
+def classify(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *, device: str | torch.device | None = None,
+             batch_size: int = CLASSIFIER_BATCH) -> Classification:
+    """Run Net_c on magnitude images ``(n, rh, rw)`` (any intensity scale: Net_c normalises each
+    image), ``batch_size`` at a time, on ``device`` (default: where the images are)."""
+    images = _image_stack(images, device, batch_size)
     cams, logits = [], []
     with torch.inference_mode():
         for first in range(0, images.shape[0], batch_size):
@@ -124,15 +132,7 @@ def gated_saliency(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *
     :func:`lfmri_core.metrics.pointing_distance`, as a CAM). Needs one backward pass through
     Net_c per image: a few times the cost of :func:`classify`. Net_c's parameters are left as they are.
     """
-    if isinstance(images, np.ndarray):
-        array = np.ascontiguousarray(images, dtype=np.float32)
-        # a read-only array (a cached result's) is copied: torch takes only writable memory
-        images = torch.from_numpy(array if array.flags.writeable else array.copy())
-    if images.ndim != 3:
-        raise InputError(f"images for the classifier must have shape (n, H, W), got {tuple(images.shape)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    images = images.to(device=device if device is not None else images.device, dtype=torch.float32)
+    images = _image_stack(images, device, batch_size)
     maps = []
     with torch.inference_mode(False), torch.enable_grad():
         for first in range(0, images.shape[0], batch_size):

@@ -419,21 +419,27 @@ def _blob_dataset(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Ten
     return torch.from_numpy(images[:, None]), torch.from_numpy(labels), centres
 
 
+def train_on_blobs(images: torch.Tensor, labels: torch.Tensor, steps: int = 40) -> LesionClassifier:
+    """A small Net_c as shipped (BatchNorm, top-k pooling) trained ``steps`` Adam steps on
+    :func:`_blob_dataset`'s images (seed 0), returned in eval mode."""
+    torch.manual_seed(0)
+    model = build_classifier(ClassifierConfig(backbone="resnet-small", width=8, num_classes=1, norm="batch",
+                                              pooling="top-k", top_fraction=0.02))
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(images).logits[:, 0], labels)
+        loss.backward()
+        optimiser.step()
+    return model.eval()
+
+
 @pytest.mark.parametrize("seed", [7, 8])
 def test_small_backbone_learns_blobs_and_its_cam_localises(seed: int) -> None:
     """The configuration Net_c ships with (BatchNorm, top-k pooling). With GroupNorm and average
     pooling the same 40 steps classify as well but the CAM peak lands 5-15 px off the blob."""
     images, labels, centres = _blob_dataset(16, 64, seed=seed)
-    torch.manual_seed(0)
-    model = build_classifier(ClassifierConfig(backbone="resnet-small", width=8, num_classes=1, norm="batch",
-                                              pooling="top-k", top_fraction=0.02))
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(40):
-        optimiser.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(images).logits[:, 0], labels)
-        loss.backward()
-        optimiser.step()
-    model.eval()
+    model = train_on_blobs(images, labels)
     with torch.no_grad():
         out = model(images)
     accuracy = ((out.logits[:, 0] > 0).float() == labels).float().mean().item()

@@ -17,7 +17,7 @@ from lfmri_core.pipeline.classifier import (
     classify,
     gated_saliency,
 )
-from tests.core.models.test_classifier import _blob_dataset
+from tests.core.models.test_classifier import _blob_dataset, train_on_blobs
 from tests.tolerances import rounding_rtol
 
 
@@ -122,15 +122,7 @@ def test_a_trained_net_c_points_at_the_blobs() -> None:
     """The learning check of the classifier tests: after 40 steps on noisy images with and
     without a Gaussian blob, the refined pointer peaks on the blob as the CAM does."""
     images, labels, centres = _blob_dataset(16, 64, seed=7)
-    torch.manual_seed(0)
-    model = build_classifier(ClassifierConfig(backbone="resnet-small", width=8, num_classes=1, norm="batch",
-                                              pooling="top-k", top_fraction=0.02))
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(40):
-        optimiser.zero_grad()
-        torch.nn.functional.binary_cross_entropy_with_logits(model(images).logits[:, 0], labels).backward()
-        optimiser.step()
-    model.eval()
+    model = train_on_blobs(images, labels)
     maps = gated_saliency(model, images[1::2, 0].numpy())
     hits = 0
     for (row, col), found in zip(centres, maps):
