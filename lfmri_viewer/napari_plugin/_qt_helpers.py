@@ -14,6 +14,7 @@ from qtpy.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QMainWindow,
     QTableWidget,
     QTableWidgetItem,
@@ -50,24 +51,35 @@ def keep_columns_whole(table: QTableWidget, on_change: Callable[[], object] | No
     """Keep ``table`` at least as wide as its shown columns ask for (their titles and contents),
     so that a layout widens rather than cut the last column; ``on_change`` is called after the
     minimum changed (:func:`fit_dock` widens the dock the table is in). Returns the function
-    that updates the minimum: call it after hiding columns (a hidden column sends no resize).
+    that updates the minimum: call it after showing or hiding columns (a hidden column sends no
+    resize).
 
-    The minimum follows every column resize, so showing or hiding columns (or longer contents)
-    widens or narrows it; room for the vertical scroll bar is kept, so that a long table does
-    not need a horizontal one.
+    New contents only ever widen the minimum: a table emptied for new results and refilled a
+    moment later keeps its width, so the dock is not laid out again (and the whole window
+    repainted) twice per parameter change. The returned function sets the minimum to what the
+    shown columns need now, narrower too. Room for the vertical scroll bar is kept, so that a
+    long table does not need a horizontal one.
     """
 
-    def update(*_: object) -> None:
+    def needed() -> int:
         vertical = table.verticalHeader().width() if table.verticalHeader().isVisible() else 0
         scroll_bar = table.verticalScrollBar().sizeHint().width()
-        width = table.horizontalHeader().length() + vertical + 2 * table.frameWidth() + scroll_bar
+        return table.horizontalHeader().length() + vertical + 2 * table.frameWidth() + scroll_bar
+
+    def set_minimum(width: int) -> None:
         if width != table.minimumWidth():
             table.setMinimumWidth(width)
             if on_change is not None:
                 on_change()
 
-    table.horizontalHeader().sectionResized.connect(update)
-    table.horizontalScrollBar().rangeChanged.connect(update)
+    def widen(*_: object) -> None:
+        set_minimum(max(needed(), table.minimumWidth()))
+
+    def update() -> None:
+        set_minimum(needed())
+
+    table.horizontalHeader().sectionResized.connect(widen)
+    table.horizontalScrollBar().rangeChanged.connect(widen)
     update()
     return update
 
@@ -96,6 +108,27 @@ def fit_dock(widget: QWidget, table: QTableWidget, width: int | None = None) -> 
     window = dock.parentWidget()
     if isinstance(window, QMainWindow) and not dock.isFloating() and dock.width() < needed:
         window.resizeDocks([dock], [needed], Qt.Horizontal)
+
+
+class SteadyLabel(QLabel):
+    """A word-wrapped label for text that changes while the user works (job status, timings,
+    the mask's acceleration): it keeps the tallest height its texts have needed, so that a
+    shorter text does not shrink it and a same-sized one moves nothing. A label that changed
+    height would lay out the dock again and repaint the whole window on every new text, which
+    under software OpenGL costs the reconstruction running beside it a good part of its CPU."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+
+    def setText(self, text: str | None) -> None:
+        text = text or ""
+        if text == self.text():
+            return
+        super().setText(text)
+        height = self.heightForWidth(self.width()) if self.width() > 0 else self.sizeHint().height()
+        if height > self.minimumHeight():
+            self.setMinimumHeight(height)
 
 
 def fill(table: QTableWidget, columns: Sequence[str], rows: Sequence[dict[str, str]]) -> None:
@@ -173,4 +206,4 @@ class RedrawRequest(QObject):
         return super().event(event)
 
 
-__all__ = ["MASK_PREVIEW_SIZE", "RedrawRequest", "blocked", "fill", "fit_dock", "keep_columns_whole", "mask_pixmap", "row", "table", "table_rows"]
+__all__ = ["MASK_PREVIEW_SIZE", "RedrawRequest", "SteadyLabel", "blocked", "fill", "fit_dock", "keep_columns_whole", "mask_pixmap", "row", "table", "table_rows"]

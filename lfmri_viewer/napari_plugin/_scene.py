@@ -16,7 +16,9 @@ controller calls. Layers, all in the stored reconstruction frame with axes
 
 Reconstruction, error and CAM stacks show the results of the *current* settings: after a
 setting changes they are refilled from the controller's cache, so switching back to an earlier
-acceleration shows its results at once.
+acceleration shows its results at once. With auto-update on, a slice keeps its old image until
+the job for the new settings brings its result (or ends without one), rather than going black
+in between.
 
 Display: every layer carries the volume's display transform
 (:attr:`SessionController.display_frame`: the radiological up/down flip and the pixel size in
@@ -26,14 +28,14 @@ contrast window (linked: changing one changes all; :meth:`Scene.apply_window` se
 and :meth:`Scene.set_grid` shows them side by side in napari's grid, one camera for all.
 
 The scene is made of parts: :class:`~._scene_display.SceneDisplay` (frame, contrast window,
-grid) and :class:`~._scene_boxes.SceneBoxes` (the boxes layer and the session's boxes); the
+grid), :class:`~._scene_boxes.SceneBoxes` (the boxes layer and the session's boxes) and
+:class:`~._scene_writes.SceneWrites` (results written into the stacks, refreshed once); the
 editable sampling layer of a drawn mask is the dock's :class:`~._mask_editor.MaskEditor`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +68,7 @@ from lfmri_viewer.napari_plugin._qt_helpers import RedrawRequest
 from lfmri_viewer.napari_plugin._scene_boxes import SceneBoxes, sorted_boxes
 from lfmri_viewer.napari_plugin._scene_display import SceneDisplay, scale_bar
 from lfmri_viewer.napari_plugin._scene_previews import ScenePreviews
+from lfmri_viewer.napari_plugin._scene_writes import SceneWrites
 from lfmri_viewer.results import SliceResult
 from lfmri_viewer.settings import ReconSettings
 
@@ -85,11 +88,7 @@ CAM_OPACITY = 0.5
 _RANK = {MASK_ROLE: 0, KSPACE_ROLE: 1, RECONSTRUCTION_ROLE: 2, ERROR_ROLE: 3, CAM_ROLE: 4}
 
 
-_ZEROS = object()
-"""What a layer record holds for a slice written with zeros (no result)."""
-
-
-class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
+class Scene(SceneDisplay, SceneBoxes, ScenePreviews, SceneWrites):
     """Mirrors one :class:`SessionController` into layers of one napari viewer.
 
     Parameters
@@ -144,25 +143,22 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         """Layers written to since the last :meth:`redraw` (by id)."""
         self._redraw_request = RedrawRequest(self.redraw)
 
+        self._refill_due = False
+        """The current slice still shows results of earlier settings (see :meth:`_refill`)."""
         events = controller.events
-        events.volume_opened.connect(self._on_volume_opened)
-        events.slice_changed.connect(self._on_slice_changed)
-        events.settings_changed.connect(self._on_settings_changed)
-        events.result_added.connect(self._on_result_added)
-        events.boxes_changed.connect(self._on_boxes_changed)
-        viewer.dims.events.point.connect(self._on_dims_point)
-        viewer.layers.events.removed.connect(self._on_layer_removed)
+        self._subscriptions: list[tuple[Any, Callable[..., None]]] = [
+            (events.volume_opened, self._on_volume_opened), (events.slice_changed, self._on_slice_changed),
+            (events.settings_changed, self._on_settings_changed), (events.result_added, self._on_result_added),
+            (events.boxes_changed, self._on_boxes_changed), (events.job_finished, self._on_job_finished),
+            (viewer.dims.events.point, self._on_dims_point), (viewer.layers.events.removed, self._on_layer_removed),
+        ]
+        for signal, handler in self._subscriptions:
+            signal.connect(handler)
 
     def disconnect(self) -> None:
         """Stop following the controller and the viewer (the layers stay)."""
-        events = self.controller.events
-        events.volume_opened.disconnect(self._on_volume_opened)
-        events.slice_changed.disconnect(self._on_slice_changed)
-        events.settings_changed.disconnect(self._on_settings_changed)
-        events.result_added.disconnect(self._on_result_added)
-        events.boxes_changed.disconnect(self._on_boxes_changed)
-        self.viewer.dims.events.point.disconnect(self._on_dims_point)
-        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        for signal, handler in self._subscriptions:
+            signal.disconnect(handler)
         self.redraw()
         self._redraw_request.close()
         if self.boxes is not None:
@@ -453,68 +449,6 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
 
     # ------------------------------------------------------------------------------------------
     # results
-    def redraw(self) -> None:
-        """Refresh the layers written to since the last redraw, once each.
-
-        Writes mark their layers and the event loop refreshes them when it next runs, before
-        Qt paints (:class:`~lfmri_viewer.napari_plugin._qt_helpers.RedrawRequest`), so the
-        writes of one change (a setting's refill, then its results when the job runs in place)
-        cost one refresh per layer, not one per write, and one paint. Call it to refresh at once
-        (before a screenshot, say).
-        """
-        stale, self._stale = self._stale, {}
-        for layer in stale.values():
-            layer.refresh()
-
-    def _refresh_soon(self, layers: list[Layer]) -> None:
-        """Refresh ``layers`` at the next :meth:`redraw`."""
-        for layer in layers:
-            self._stale[id(layer)] = layer
-        if self._stale:
-            self._redraw_request.post()
-
-    def _refill(self) -> None:
-        """Rewrite every stack from the controller's results for the current settings (only the
-        slices whose result changed; only the layers written to are refreshed)."""
-        for index in range(self.controller.num_slices):
-            self._write_slice(index)
-
-    def _drawn_before(self, layer: Layer, index: int, result: SliceResult | None) -> bool:
-        """Whether slice ``index`` of ``layer`` shows ``result`` (None: zeros) already; records
-        that it does from now on. A layer given a new array forgets what it showed."""
-        data, drawn = self._drawn.get(id(layer), (None, {}))
-        if data is not layer.data:
-            drawn = {}
-            self._drawn[id(layer)] = (layer.data, drawn)
-        previous = drawn.get(index)
-        # Weak references: a result dropped from the cache is not kept alive by the layer record.
-        if previous is _ZEROS if result is None else isinstance(previous, weakref.ref) and previous() is result:
-            return True
-        drawn[index] = _ZEROS if result is None else weakref.ref(result)
-        return False
-
-    def _write_slice(self, index: int, methods: list[str] | None = None) -> list[Layer]:
-        """Write the results of ``methods`` (default all shown) on slice ``index`` into their
-        layers, skipping what a layer shows already; the layers written to are returned and
-        refreshed at the next :meth:`redraw`."""
-        touched: list[Layer] = []
-        for method in methods or list(self.reconstructions):
-            result = self.controller.result(method, index)
-            recon = self.reconstructions.get(method)
-            if recon is not None and not self._drawn_before(recon, index, result):
-                recon.data[index] = 0.0 if result is None else result.image
-                touched.append(recon)
-            error = self.errors.get(method)
-            if error is not None and not self._drawn_before(error, index, result):
-                difference = self.controller.error_map(method, index) if result is not None else None
-                error.data[index] = 0.0 if difference is None else difference
-                touched.append(error)
-            if self.cam is not None and method == self._cam_method and not self._drawn_before(self.cam, index, result):
-                self.cam.data[index] = 0.0 if result is None or result.cam is None else result.cam
-                touched.append(self.cam)
-        self._refresh_soon(touched)
-        return touched
-
     def _on_result_added(self, result: SliceResult) -> None:
         if not self.controller.is_open or result.method not in self.reconstructions:
             return
@@ -533,7 +467,11 @@ class Scene(SceneDisplay, SceneBoxes, ScenePreviews):
         self._sync_method_layers()
         if self.cam is not None:
             self.cam.name = self._cam_name()
-        self._refill()
+        # With auto-update the new results are on their way: the current slice keeps what it
+        # shows until its result comes in (or the job ends without it) instead of going black
+        # in between; painting the empty slice while the job ran also slowed the job on a
+        # small CPU (BENCHMARKS.md, "Jobs in worker threads").
+        self._refill(keep_current=self.controller.auto_update)
         if self.mask is not None:
             self._update_mask()
         self._update_kspace()

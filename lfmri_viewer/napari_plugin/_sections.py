@@ -44,7 +44,7 @@ from lfmri_viewer.formatting import (
 )
 from lfmri_viewer.napari_plugin._offer import offered_methods
 from lfmri_viewer.settings import DEVICES
-from lfmri_viewer.napari_plugin._qt_helpers import keep_columns_whole
+from lfmri_viewer.napari_plugin._qt_helpers import SteadyLabel, keep_columns_whole
 from lfmri_viewer.napari_plugin._qt_helpers import row as _row
 from lfmri_viewer.napari_plugin._qt_helpers import table as _table
 
@@ -108,8 +108,7 @@ def build_sections(widget: ReconstructionWidget) -> None:
     widget.seed.setKeyboardTracking(False)
     widget.mask_preview = QLabel()
     widget.mask_preview.setAlignment(Qt.AlignCenter)
-    widget.mask_label = QLabel()
-    widget.mask_label.setWordWrap(True)
+    widget.mask_label = SteadyLabel()
     form.addRow("acceleration", widget.acceleration)
     form.addRow("mask", widget.mask_type)
     form.addRow("centre fraction", widget.center_fraction)
@@ -140,8 +139,7 @@ def build_sections(widget: ReconstructionWidget) -> None:
     widget.reconstruct_slice_button = QPushButton("Reconstruct slice")
     widget.reconstruct_volume_button = QPushButton("Reconstruct volume")
     widget.cancel_button = QPushButton("Cancel")
-    widget.status = QLabel()
-    widget.status.setWordWrap(True)
+    widget.status = SteadyLabel()
     recon_layout.addRow("methods", widget.methods)
     recon_layout.addRow("device", widget.device)
     recon_layout.addRow("virtual coils", widget.virtual_coils)
@@ -188,8 +186,7 @@ def build_sections(widget: ReconstructionWidget) -> None:
     widget.fit_readout_columns = keep_columns_whole(widget.readout_table, on_change=widget.fit_dock_timer.start)
     widget.all_columns = QCheckBox("all columns")
     widget.all_columns.setToolTip("also the CAM peak distance to the nearest box (px and mm), p(lesion) and time")
-    widget.timing_label = QLabel()
-    widget.timing_label.setWordWrap(True)
+    widget.timing_label = SteadyLabel()
     widget.timing_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
     readouts_layout.addWidget(widget.readout_table)
     readouts_layout.addWidget(widget.all_columns)
