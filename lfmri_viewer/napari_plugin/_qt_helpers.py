@@ -115,7 +115,10 @@ class SteadyLabel(QLabel):
     the mask's acceleration): it keeps the tallest height its texts have needed, so that a
     shorter text does not shrink it and a same-sized one moves nothing. A label that changed
     height would lay out the dock again and repaint the whole window on every new text, which
-    under software OpenGL costs the reconstruction running beside it a good part of its CPU."""
+    under software OpenGL costs the reconstruction running beside it a good part of its CPU.
+    The kept height is at most :attr:`STEADY_LINES` lines; a longer text still gets its room."""
+
+    STEADY_LINES = 4
 
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(text, parent)
@@ -127,6 +130,8 @@ class SteadyLabel(QLabel):
             return
         super().setText(text)
         height = self.heightForWidth(self.width()) if self.width() > 0 else self.sizeHint().height()
+        # A long one-off text (an error) makes the label taller for itself, not for good.
+        height = min(height, self.STEADY_LINES * self.fontMetrics().lineSpacing() + 2 * self.margin())
         if height > self.minimumHeight():
             self.setMinimumHeight(height)
 

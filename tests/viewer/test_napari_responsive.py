@@ -164,6 +164,9 @@ def test_steady_label_only_grows(qtbot: Any) -> None:
     assert several > one > 0
     label.setText("short")
     assert label.minimumHeight() == several and label.text() == "short"
+    label.setText(" ".join(["a very long error message"] * 30))  # a one-off: kept to a few lines
+    cap = SteadyLabel.STEADY_LINES * label.fontMetrics().lineSpacing()
+    assert several <= label.minimumHeight() <= cap < label.heightForWidth(label.width())
 
 
 def test_table_minimum_width_follows_contents_up_and_columns_both_ways(qtbot: Any) -> None:
