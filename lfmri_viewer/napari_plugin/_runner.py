@@ -49,19 +49,17 @@ class _DelayedBar:
     def __init__(self, job: Job[Any], delay_ms: int) -> None:
         self.job = job
         self.bar: progress | None = None
-        self.closed = False
         self.timer = QTimer(singleShot=True, interval=delay_ms, timeout=self.open)
         self.timer.start()
 
     def open(self) -> None:
-        if self.closed or self.job.finished or self.bar is not None:
-            return
-        self.bar = progress(total=0, desc=self.job.name)
-        self.show(self.job.progress)
+        if not self.job.finished:  # the timer fires once, and not after close()
+            self.bar = progress(total=0, desc=self.job.name)
+            self.show(self.job.progress)
 
-    def show(self, report: Progress | None) -> None:
+    def show(self, report: Progress) -> None:
         bar = self.bar
-        if bar is None or report is None:
+        if bar is None:
             return
         if bar.total != report.total:
             bar.total = report.total
@@ -71,7 +69,6 @@ class _DelayedBar:
             bar.set_description(f"{self.job.name}: {report.message}")
 
     def close(self) -> None:
-        self.closed = True
         self.timer.stop()
         if self.bar is not None:
             self.bar.close()
@@ -117,9 +114,9 @@ def _finish(job: Job[Any], value: Any) -> None:
 class WorkerRunner:
     """Runs controller jobs in napari worker threads, reporting back on the GUI thread.
 
-    Yields go to :meth:`Job.report` (in batches, see :data:`REPORT_BATCH_MS`), the return value to :meth:`Job.complete` and an exception
-    to :meth:`Job.fail` (a :class:`Cancelled` makes the job cancelled), all delivered by Qt on
-    the GUI thread; a job still running after ``progress_delay_ms`` (default
+    Yields go to :meth:`Job.report` (in batches, see :data:`REPORT_BATCH_MS`), the return
+    value to :meth:`Job.complete` and an exception to :meth:`Job.fail` (a :class:`Cancelled`
+    makes the job cancelled), all delivered by Qt on the GUI thread; a job still running after ``progress_delay_ms`` (default
     :data:`PROGRESS_DELAY_MS`) gets a napari progress bar in the activity dock.
     """
 
