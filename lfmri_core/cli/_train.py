@@ -25,7 +25,7 @@ _TRAIN_OPTIONS = (
     "pooling", "norm", "output_stride", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
     "flip_fraction", "validate_every",
     "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "lesion_module", "lesion_term", "lesion_width", "cam_once", "mu2_init",
-    "recon_fraction", "recon_weights",
+    "recon_fraction", "recon_weights", "lesion_fraction",
     "init_weights", "time_budget", "preload", "resume", "quiet",
 )
 
@@ -116,7 +116,7 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
                       ("validate_every", "validate_every"), ("checkpoint_every", "checkpoint_every"),
                       ("val_slices", "val_slices"), ("workers", "num_workers"),
                       ("zero_filled_fraction", "zero_filled_fraction"), ("flip_fraction", "flip_fraction"),
-                      ("recon_fraction", "recon_fraction")):
+                      ("recon_fraction", "recon_fraction"), ("lesion_fraction", "lesion_fraction")):
         if getattr(args, dest) is not None:
             settings[key] = getattr(args, dest)
     if args.crop_rows is not None:
@@ -314,6 +314,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "stages) replace some training images, as Net_c sees them inside LF-MRI")
     p.add_argument("--recon-fraction", type=float,
                    help="classifier: share of training images replaced by those estimates (default 0.5 with --recon-weights)")
+    p.add_argument("--lesion-fraction", type=float, metavar="P",
+                   help="share of training slices drawn from those with a lesion (image-level labels), e.g. 0.5 to "
+                        "oversample them (default: as they come in the data)")
     p.add_argument("--init-weights", metavar="PATH",
                    help="start from this weights file's model (fine-tuning; same architecture) instead of a fresh one")
     p.add_argument("--validate-every", type=int, help="steps between validation rounds (default 200)")

@@ -137,6 +137,10 @@ class TrainingConfig:
         that LF-MRI's Net_c looks at inside the network. Labels stay image-level (0: off).
     recon_weights
         Classifier: the weights file of that network (an unrolled network or a U-Net).
+    lesion_fraction
+        The share of training draws taken from the slices with a lesion (image-level labels),
+        each stream in its own shuffled passes (:class:`~lfmri_core.training.sampling.LesionMixOrder`);
+        None: plain shuffled passes, where lesion slices come as often as they are in the data.
     validate_every, checkpoint_every
         Steps between validation rounds / checkpoints (both also at the end).
     val_slices
@@ -162,6 +166,7 @@ class TrainingConfig:
     flip_fraction: float = 0.0
     recon_fraction: float = 0.0
     recon_weights: str | None = None
+    lesion_fraction: float | None = None
     validate_every: int = 200
     checkpoint_every: int = 200
     val_slices: int = 32
@@ -199,6 +204,11 @@ class TrainingConfig:
             raise InputError("a reconstruction fraction above 0 and the reconstruction network's weights go together")
         if self.recon_fraction > 0 and info.phase != "classifier":
             raise InputError("training on reconstructed images applies to the classifier only")
+        if self.lesion_fraction is not None and (not _is_number(self.lesion_fraction)
+                                                 or not 0 < self.lesion_fraction <= 1):
+            raise InputError(f"lesion fraction must be in (0, 1], got {self.lesion_fraction!r}")
+        if self.lesion_fraction is not None and self.twin_pairs:
+            raise InputError("twin pairs are lesion slices already: a lesion fraction does not apply to them")
         if not isinstance(self.twin_pairs, bool):
             raise InputError(f"twin_pairs must be true or false, got {self.twin_pairs!r}")
         if self.twin_pairs and info.phase != "classifier":

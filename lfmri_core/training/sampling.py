@@ -3,7 +3,8 @@
 :func:`run_datasets` picks the training and validation slices a task uses (labelled slices
 and twin pairs for the classifier, the fixed validation subset, preloading);
 :class:`DataOrder` draws endless shuffled passes over the training items from a seeded
-generator and can be captured and restored exactly (checkpoints); :class:`ShardBatches` cuts each
+generator and can be captured and restored exactly (checkpoints); :class:`LesionMixOrder` draws a
+set share of lesion slices (oversampling by image-level label); :class:`ShardBatches` cuts each
 global batch into this process's shard (``torchrun``) and keeps twin pairs together;
 :func:`run_seeds` derives the independent seeds of the data order and of the per-batch draws
 from the run's one seed.
@@ -26,7 +27,7 @@ from lfmri_core.training.labels import frequent_labels, positive_weights
 from lfmri_core.training.slices import SliceDataset, SliceSample, twin_pairs, validation_positions
 from lfmri_core.training.volumes import TrainingData
 
-__all__ = ["DataOrder", "RunData", "ShardBatches", "keep_list", "run_datasets", "run_seeds"]
+__all__ = ["DataOrder", "LesionMixOrder", "RunData", "ShardBatches", "keep_list", "run_datasets", "run_seeds"]
 
 
 class DataOrder:
@@ -73,6 +74,68 @@ class DataOrder:
         self.epoch = int(numbers["epoch"])
 
 
+class LesionMixOrder:
+    """Endless draws in which each item is a lesion slice with probability ``fraction``.
+
+    The lesion slices and the other slices each run their own shuffled passes (two
+    :class:`DataOrder`), and a seeded coin per item picks the stream, so a lesion slice comes
+    ``fraction / share`` times as often as in plain passes (``share``: the lesion slices' share
+    of the items) while both streams still visit every slice once per pass. ``epoch`` counts the
+    passes over the other slices (over the lesion slices when there are no others).
+    :meth:`state` / :meth:`load_state` capture it exactly, like :class:`DataOrder`.
+    """
+
+    def __init__(self, lesion: list[int], other: list[int], fraction: float, seed: int) -> None:
+        if not lesion:
+            raise InputError("lesion oversampling needs lesion slices: no training slice has a lesion label")
+        if not 0 < fraction <= 1:
+            raise InputError(f"lesion fraction must be in (0, 1], got {fraction!r}")
+        if not other and fraction < 1:
+            raise InputError(f"lesion fraction {fraction:g} needs slices without lesions; every training slice has one")
+        coin_seed, lesion_seed, other_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
+        self.size = len(lesion) + len(other)
+        self.fraction = float(fraction)
+        self.items = (list(lesion), list(other))
+        self.orders = (DataOrder(len(lesion), lesion_seed), DataOrder(len(other), other_seed) if other else None)
+        self.coins = torch.Generator().manual_seed(coin_seed)
+
+    @property
+    def epoch(self) -> int:
+        lesion, other = self.orders
+        return other.epoch if other is not None else lesion.epoch
+
+    def take(self, count: int) -> list[int]:
+        """The next ``count`` item indices."""
+        heads = (torch.rand(count, generator=self.coins) < self.fraction).tolist()
+        lesion, other = self.orders
+        n_lesion = sum(heads)
+        picks = (iter(lesion.take(n_lesion)), iter(other.take(count - n_lesion) if other is not None else ()))
+        return [self.items[0][next(picks[0])] if head else self.items[1][next(picks[1])] for head in heads]
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+        """``(tensors, numbers)`` describing the order now."""
+        tensors: dict[str, torch.Tensor] = {"order.coins": self.coins.get_state()}
+        numbers: dict[str, int] = {}
+        for name, order in zip(("lesion", "other"), self.orders):
+            if order is None:
+                continue
+            t, n = order.state()
+            tensors.update({f"{key}.{name}": value for key, value in t.items()})
+            numbers.update({f"{key}.{name}": value for key, value in n.items()})
+        numbers["epoch"] = self.epoch
+        return tensors, numbers
+
+    def load_state(self, tensors: dict[str, torch.Tensor], numbers: dict[str, int]) -> None:
+        if "order.coins" not in tensors:
+            raise InputError("the checkpoint's data order has no lesion oversampling; resume with the same --lesion-fraction")
+        for name, order in zip(("lesion", "other"), self.orders):
+            if order is None:
+                continue
+            order.load_state({key: tensors[f"{key}.{name}"] for key in ("order.generator", "order.permutation")},
+                             {key: numbers[f"{key}.{name}"] for key in ("position", "epoch")})
+        self.coins.set_state(tensors["order.coins"].to(torch.uint8))
+
+
 class ShardBatches:
     """Batch sampler: this rank's shard of each global batch, recording the order after each.
 
@@ -80,7 +143,7 @@ class ShardBatches:
     slice and its twin), which stay together and in order within the global batch.
     """
 
-    def __init__(self, order: DataOrder, global_batch: int, shard: slice, states: deque, group: int = 1) -> None:
+    def __init__(self, order: DataOrder | LesionMixOrder, global_batch: int, shard: slice, states: deque, group: int = 1) -> None:
         self.order, self.global_batch, self.shard, self.states, self.group = order, global_batch, shard, states, group
 
     def __iter__(self) -> Iterator[list[int]]:

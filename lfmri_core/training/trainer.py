@@ -84,6 +84,7 @@ from lfmri_core.training.masks import draw_mask_spec
 from lfmri_core.training.report import TrainingResult, format_validation
 from lfmri_core.training.sampling import (
     DataOrder,
+    LesionMixOrder,
     ShardBatches,
     keep_list,
     run_datasets,
@@ -244,7 +245,14 @@ class Trainer:
         if (self.shard.stop - self.shard.start) % self.group:
             raise InputError(f"twin pairs need an even batch per process; batch {config.batch_size} over "
                              f"{self.context.world_size} processes gives {self.shard.stop - self.shard.start}")
-        self.order = DataOrder(len(self.train_set) // self.group, order_seed)
+        self.order: DataOrder | LesionMixOrder
+        if config.lesion_fraction is None:
+            self.order = DataOrder(len(self.train_set) // self.group, order_seed)
+        else:
+            labels = self.train_set.targets[:, 0].tolist() if len(self.train_set) else []
+            lesion = [i for i, label in enumerate(labels) if label == 1]
+            self.order = LesionMixOrder(lesion, [i for i, label in enumerate(labels) if label != 1],
+                                        config.lesion_fraction, order_seed)
         self.draws = torch.Generator().manual_seed(draw_seed)
         self.step = 0
         self.seconds = 0.0
