@@ -34,7 +34,7 @@ from lfmri_core.training.masks import DEFAULT_ACCELERATIONS, draw_mask_spec
 from lfmri_core.training.factory import build_model, default_model_config, load_phase1_classifier
 from lfmri_core.training.job import TrainingJob, train
 from lfmri_core.training.report import TrainingResult
-from lfmri_core.training.sampling import DataOrder
+from lfmri_core.training.sampling import DataOrder, LesionMixOrder
 from lfmri_core.training.trainer import Trainer
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "TASKS",
     "Checkpoint",
     "DataOrder",
+    "LesionMixOrder",
     "DistributedContext",
     "FolderSource",
     "LossTerms",

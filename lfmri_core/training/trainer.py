@@ -300,7 +300,8 @@ class Trainer:
     def describe(self) -> str:
         """One line: task, model, data and sizes."""
         count = sum(p.numel() for p in self.parameters)
-        return (f"{self.config.task}: {count:,} trained parameters; training {describe_counts(self.train_set)}, "
+        mix = "" if self.config.lesion_fraction is None else f", drawn {self.config.lesion_fraction:.0%} from the lesion slices"
+        return (f"{self.config.task}: {count:,} trained parameters; training {describe_counts(self.train_set)}{mix}, "
                 f"validation {describe_counts(self.val_set)}; batch {self.config.batch_size}"
                 + (f" over {self.context.world_size} processes" if self.context.distributed else "")
                 + f", device {self.device}")

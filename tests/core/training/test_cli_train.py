@@ -54,6 +54,12 @@ def test_train_lfmri_and_resume(tiny_data: Path, classifier_file: Path, tmp_path
     assert "already holds a checkpoint" in err
     code, out, _ = _run([*base, "--steps", "2", "--resume"], capsys)
     assert code == 0 and "lfmri: 2 steps" in out
+
+    code, out, _ = _run([*base[:-len(TINY)], "--out", str(tmp_path / "mix"), *TINY, "--steps", "1", "--lesion-fraction", "0.5"], capsys)
+    assert code == 0
+    meta = read_weights_metadata(tmp_path / "mix" / "lfmri.safetensors")
+    assert json.loads(meta["training_config"])["lesion_fraction"] == 0.5 and "--lesion-fraction 0.5" in meta["command"]
+    assert "lesion fraction must be in (0, 1]" in _error([*base, "--lesion-fraction", "1.5"], capsys)
     err = _error(["train", "unet", "--data", str(tiny_data), "--out", str(tmp_path), "--resume", "--device", "cpu"], capsys)
     assert "checkpoint of 'lfmri', not of 'unet'" in err
 

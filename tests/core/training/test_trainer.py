@@ -19,6 +19,7 @@ from lfmri_core.physics import center_crop
 from lfmri_core.training import (
     DataOrder,
     FolderSource,
+    LesionMixOrder,
     Trainer,
     TrainingConfig,
     TrainingData,
@@ -221,6 +222,64 @@ def test_data_order_state_round_trip() -> None:
     other.load_state(tensors, numbers)
     assert other.take(12) == expected
     assert sorted(DataOrder(5, seed=3).take(5)) == list(range(5))
+
+
+def test_lesion_mix_order_draws_its_share_and_every_slice() -> None:
+    lesion, other = [1, 4, 7], [0, 2, 3, 5, 6, 8, 9]
+    order = LesionMixOrder(lesion, other, fraction=0.5, seed=3)
+    drawn = order.take(2000)
+    n_lesion = sum(item in lesion for item in drawn)
+    # 2000 seeded fair coins: the count lies within 5 standard deviations (22.4) of 1000
+    assert abs(n_lesion - 1000) < 5 * math.sqrt(2000 * 0.25)
+    assert set(drawn) == set(lesion) | set(other)
+    # each stream runs whole shuffled passes: its items are seen equally often up to one pass
+    for stream in (lesion, other):
+        counts = [drawn.count(item) for item in stream]
+        assert max(counts) - min(counts) <= 1, counts
+    # plain passes would give the lesion slices 3 / 10 of the draws
+    assert n_lesion / len(drawn) > 0.4
+    assert all(item in lesion for item in LesionMixOrder(lesion, other, fraction=1.0, seed=0).take(50))
+
+
+def test_lesion_mix_order_state_round_trip_and_refusals() -> None:
+    order = LesionMixOrder([0, 3], [1, 2, 4], fraction=0.6, seed=5)
+    order.take(9)
+    tensors, numbers = order.state()
+    expected = order.take(25)
+    other = LesionMixOrder([0, 3], [1, 2, 4], fraction=0.6, seed=77)
+    assert other.take(25) != expected
+    other.load_state(tensors, numbers)
+    assert other.take(25) == expected
+    with pytest.raises(InputError, match="no lesion oversampling"):
+        other.load_state(*DataOrder(5, seed=1).state())
+    with pytest.raises(InputError, match="needs lesion slices"):
+        LesionMixOrder([], [0, 1], fraction=0.5, seed=0)
+    with pytest.raises(InputError, match="needs slices without lesions"):
+        LesionMixOrder([0, 1], [], fraction=0.5, seed=0)
+    with pytest.raises(InputError, match=r"lesion fraction must be in \(0, 1\]"):
+        _config("unrolled-no-focus", lesion_fraction=0.0)
+    with pytest.raises(InputError, match="twin pairs"):
+        _config("classifier", lesion_fraction=0.5, twin_pairs=True)
+
+
+def test_lesion_fraction_training_draws_lesion_slices_and_resumes_exactly(data: TrainingData, tmp_path: Path) -> None:
+    config = _config("unrolled-no-focus", lesion_fraction=1.0, checkpoint_every=2, validate_every=2, val_slices=1)
+    straight = Trainer(config, data, tmp_path / "straight", model_config=TINY_UNROLLED)
+    labels = straight.train_set.targets[:, 0]
+    assert 0 < labels.sum() < len(labels)
+    assert isinstance(straight.order, LesionMixOrder) and all(labels[i] == 1 for i in straight.order.take(8))
+    assert "drawn 100% from the lesion slices" in straight.describe()
+    straight = Trainer(config, data, tmp_path / "straight2", model_config=TINY_UNROLLED)
+    straight.run()
+    first = Trainer(config, data, tmp_path / "resumed", model_config=TINY_UNROLLED)
+    first.run(until=2)
+    assert "order.coins" in read_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors").state
+    second = Trainer(config, data, tmp_path / "resumed", model_config=TINY_UNROLLED, resume=True)
+    second.run()
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), second.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    with pytest.raises(InputError, match="other settings: lesion_fraction"):
+        Trainer(replace(config, lesion_fraction=0.5), data, tmp_path / "resumed", model_config=TINY_UNROLLED, resume=True)
 
 
 def test_volumes_of_different_widths_share_a_batch(tmp_path: Path) -> None:
