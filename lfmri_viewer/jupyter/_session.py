@@ -47,13 +47,18 @@ def close_tree(children: tuple[widgets.Widget, ...]) -> None:
 class BatchedRedraw:
     """Redraw once per user action: events that arrive inside :meth:`_batch` only mark the
     view dirty. Subclasses set ``_depth = 0`` and ``_dirty = False`` and define ``refresh()``
-    (which clears ``_dirty``)."""
+    (which clears ``_dirty``); :meth:`_may_refresh` can hold a dirty view back for longer (it is
+    then redrawn by the next ``_changed()`` that it allows)."""
 
     _depth: int
     _dirty: bool
 
     def refresh(self) -> None:
         raise NotImplementedError
+
+    def _may_refresh(self) -> bool:
+        """Whether a dirty view may be redrawn now (default: always)."""
+        return True
 
     @contextlib.contextmanager
     def _batch(self) -> Iterator[None]:
@@ -63,11 +68,11 @@ class BatchedRedraw:
             yield
         finally:
             self._depth -= 1
-            if self._depth == 0 and self._dirty:
+            if self._depth == 0 and self._dirty and self._may_refresh():
                 self.refresh()
 
     def _changed(self) -> None:
-        if self._depth:
+        if self._depth or not self._may_refresh():
             self._dirty = True
         else:
             self.refresh()

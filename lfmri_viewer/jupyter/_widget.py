@@ -57,6 +57,8 @@ from lfmri_viewer.session_file import open_session, save_session
 from lfmri_viewer.settings import DEVICES, ReconSettings, offered_methods
 
 _WIDE = {"description_width": "initial"}
+REDRAW_INTERVAL_S = 0.6
+"""Least seconds between redraws while a threaded job runs (see ``LFMRIWidget._may_refresh``)."""
 
 
 class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
@@ -128,6 +130,7 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
         self._rows: list[dict[str, str]] = []
         self._job: Job[Any] | None = None
         self._job_started = 0.0
+        self._last_refresh = 0.0
         self._view_method = controller.settings.methods[-1]
         self._build_controls(auto_update)
         self._build_figure(interactive)
@@ -342,9 +345,21 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
         :data:`~lfmri_viewer.formatting.READOUT_COLUMNS`."""
         return [dict(row) for row in self._rows]
 
+    def _may_refresh(self) -> bool:
+        """While this widget's job runs in the worker thread, the figure and table wait for it:
+        they are redrawn when it ends, and meanwhile at most once per :data:`REDRAW_INTERVAL_S`
+        (a volume's slices still appear as they come). So a change is drawn once, with its
+        results, instead of once empty and once per method (a static figure is a PNG render each
+        time). Jobs on the calling thread (``sync``) finish before anything is drawn anyway."""
+        job = self._job
+        if self.runner is None or not self.runner.threaded or job is None or job.finished:
+            return True
+        return time.perf_counter() - max(self._last_refresh, self._job_started) >= REDRAW_INTERVAL_S
+
     def refresh(self) -> None:
         """Redraw the figure and the table from the controller's state."""
         self._dirty = False
+        self._last_refresh = time.perf_counter()
         controller = self.controller
         if not controller.is_open:
             self.title_html.value = "<b>LF-MRI Viewer</b>: no volume open"
@@ -526,7 +541,8 @@ class LFMRIWidget(widgets.VBox, BatchedRedraw, FigurePanels):
         else:
             self.progress_bar.bar_style = "danger"
             self.status_label.value = f"{job.name}: failed"
-        self._changed()
+        if self._dirty or job.state is not JobState.DONE:  # a job's last result is often drawn already
+            self._changed()
 
     def _on_notice(self, level: str, message: str) -> None:
         color = {"info": "#333", "warning": "#a60", "error": "#b00"}.get(level, "#333")

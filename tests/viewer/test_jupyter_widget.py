@@ -391,6 +391,39 @@ def test_widget_jobs_run_off_the_kernel_thread(small_dataset: SmallDataset, monk
     assert workers and out["thread"] not in workers
 
 
+@pytest.mark.parametrize("interval", [60.0, 0.0])
+def test_threaded_change_is_drawn_once_with_its_results(small_dataset: SmallDataset, monkeypatch: pytest.MonkeyPatch,
+                                                        interval: float) -> None:
+    """With jobs in the worker thread, a change of a two-method slice is drawn once, when its
+    results are in (not empty first and once per method); without the hold (interval 0) the
+    same change is drawn at the change and at each result."""
+    from lfmri_viewer.jupyter import _widget as widget_module
+
+    monkeypatch.delenv(SYNC_ENV, raising=False)
+    monkeypatch.setattr(widget_module, "REDRAW_INTERVAL_S", interval)
+
+    async def main() -> dict[str, Any]:
+        widget = LFMRIWidget(small_dataset.h5, methods=TWO, interactive=False)
+        c = widget.controller
+        await widget.wait(timeout_s=60)
+        before = widget._host.renders
+        widget.seed_input.value = "5"
+        await widget.wait(timeout_s=60)
+        out = {"renders": widget._host.renders - before, "shown": widget.displayed_readouts(),
+               "expected": expected_rows(c), "seeds": [c.result(m).mask_key[-1] for m in TWO],
+               "image": widget.images["reconstruction"].get_array(), "result": c.result(TWO[-1]).image}
+        widget.close()
+        return out
+
+    out = asyncio.run(main())
+    assert out["seeds"] == [5, 5] and out["shown"] == out["expected"]
+    np.testing.assert_array_equal(out["image"], out["result"])
+    if interval:
+        assert out["renders"] == 1
+    else:
+        assert out["renders"] >= 3
+
+
 # --- comparison and failure cases ---------------------------------------------------------------
 
 def test_compare_view_shows_each_method_with_its_lf_psnr(small_dataset: SmallDataset) -> None:
