@@ -4,8 +4,8 @@
 #
 # Phase 1 trains Net_c on image-level labels. Phase 2 trains the no-lesion-focus network with
 # 5, 3 and 1 stages and the U-Net with the same data, steps, batch and seed (3000 steps); then
-# each no-focus network is fine-tuned for 500 more steps twice, from the same start with the
-# same data order and seed: once as it is (the shipped no-focus ablation, 5 stages) and once as
+# each no-focus network is fine-tuned for 1500 more steps over 48 training subjects twice, from
+# the same start with the same data order and seed: once as it is (the shipped no-focus ablation, 5 stages) and once as
 # LF-MRI with the lesion module added (the target form with Net_c run once, docs/lfmri.md "The
 # lesion term as a target"), so that LF-MRI and its ablation differ only in the lesion focus.
 # A 1-stage LF-MRI runs Net_c once too, on the zero-filled input (--cam-once needs 2 stages). A step whose weights file exists is skipped, so an
@@ -14,7 +14,7 @@
 # slices of 48 training subjects (PD + PDFS, 16 slices each), each paired with the same slice of
 # its lesion-free twin (--lesion-free-twins --twin-pairs), with top-k pooling, and validates on
 # 4 subjects (about 20 GB in all); phase 2 uses 12 training subjects and 2 validation subjects
-# for every model (about 3 GB).
+# for every model (about 3 GB), the fine-tunings 48 training subjects without twins (about 10 GB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-runs/weights}"
@@ -41,8 +41,9 @@ step unet "$RUNS/unet/unet.safetensors" -- unet "${DATA[@]}" "${RECON[@]}"
 for t in 5 3 1; do
     step "base-t$t" "$RUNS/base-t$t/unrolled-no-focus.safetensors" -- unrolled-no-focus "${DATA[@]}" "${RECON[@]}" --num-stages "$t"
 done
-# 500 steps from each base, learning rate 5e-4 with 50 warm-up steps, seed 3 (data order and draws)
-TUNE=(--cache "$CACHE" --train-volumes 12 --val-volumes 2 --seed 3 --steps 500 --batch-size 2 --crop-rows 160 --lr 5e-4
+# 1500 steps over 48 subjects from each base, learning rate 5e-4 with 50 warm-up steps, seed 3
+# (data order and draws)
+TUNE=(--cache "$CACHE" --train-volumes 48 --val-volumes 2 --seed 3 --steps 1500 --batch-size 2 --crop-rows 160 --lr 5e-4
       --warmup-steps 50 --validate-every 500 --checkpoint-every 250)
 FOCUS=(--classifier "$NETC" --lesion-module residual --lesion-term target --mu2-init 1 --lesion-width 8)
 step unrolled-no-focus "$RUNS/unrolled-no-focus/unrolled-no-focus.safetensors" -- unrolled-no-focus "${TUNE[@]}" \
