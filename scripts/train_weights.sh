@@ -5,8 +5,8 @@
 # Phase 1 trains Net_c on image-level labels. Phase 2 trains the no-lesion-focus network with
 # 5, 3 and 1 stages and the U-Net with the same data, steps, batch and seed (3000 steps); then
 # each no-focus network is fine-tuned for 1500 more steps over 48 training subjects twice, from
-# the same start with the same data order and seed: once as it is (the shipped no-focus ablation, 5 stages) and once as
-# LF-MRI with the lesion module added (the target form with Net_c run once, docs/lfmri.md "The
+# the same start with the same data order and seed: once as it is (the shipped no-focus
+# ablation, 5 stages) and once as LF-MRI with the lesion module added (the target form with Net_c run once, docs/lfmri.md "The
 # lesion term as a target"), so that LF-MRI and its ablation differ only in the lesion focus.
 # A 1-stage LF-MRI runs Net_c once too, on the zero-filled input (--cam-once needs 2 stages). A step whose weights file exists is skipped, so an
 # interrupted run continues where it stopped (each step also resumes from its checkpoint).

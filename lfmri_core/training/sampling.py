@@ -93,7 +93,6 @@ class LesionMixOrder:
         if not other and fraction < 1:
             raise InputError(f"lesion fraction {fraction:g} needs slices without lesions; every training slice has one")
         coin_seed, lesion_seed, other_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
-        self.size = len(lesion) + len(other)
         self.fraction = float(fraction)
         self.items = (list(lesion), list(other))
         self.orders = (DataOrder(len(lesion), lesion_seed), DataOrder(len(other), other_seed) if other else None)

@@ -251,8 +251,8 @@ class Trainer:
         else:
             labels = self.train_set.targets[:, 0].tolist() if len(self.train_set) else []
             lesion = [i for i, label in enumerate(labels) if label == 1]
-            self.order = LesionMixOrder(lesion, [i for i, label in enumerate(labels) if label != 1],
-                                        config.lesion_fraction, order_seed)
+            other = [i for i, label in enumerate(labels) if label != 1]
+            self.order = LesionMixOrder(lesion, other, config.lesion_fraction, order_seed)
         self.draws = torch.Generator().manual_seed(draw_seed)
         self.step = 0
         self.seconds = 0.0
