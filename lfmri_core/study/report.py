@@ -16,6 +16,7 @@ from pathlib import Path
 from lfmri_core.coils import finding_kind
 from lfmri_core.io.atomic import atomic_write_text
 from lfmri_core.machine import describe_machine
+from lfmri_core.study.findings import findings_table
 from lfmri_core.study.plan import center_fraction_for, method_label
 from lfmri_core.study.runner import EvaluationResults
 from lfmri_core.study.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
@@ -69,8 +70,8 @@ def build_tables(
     comparisons: Sequence[PairedComparison] | None = None,
 ) -> list[Table]:
     """Every table of the report, in order: one image-quality table per contrast, Table 3, the
-    paired differences, Table 7, CAM localisation (with the centre prior), targets at 8x (tables
-    that do not apply are left out).
+    paired differences, Table 7, CAM localisation (with the centre prior), LF-PSNR and pointing
+    game by finding, targets at 8x (tables that do not apply are left out).
 
     Parameters
     ----------
@@ -88,7 +89,8 @@ def build_tables(
         comparisons = paired_comparisons(results, seed=BOOTSTRAP_SEED)
     tables = [quality_table(results, contrast) for contrast in evaluation_set.contrasts]
     for optional in (stage_table(results), paired_table(comparisons), classifier_table(results),
-                     cam_table(results, tolerance=tolerance, prior_center=prior_center)):
+                     cam_table(results, tolerance=tolerance, prior_center=prior_center),
+                     findings_table(results, tolerance=tolerance, seed=BOOTSTRAP_SEED)):
         if optional is not None:
             tables.append(optional)
     tables.append(targets_table(target_checks(results, 8.0, tolerance=tolerance, seed=BOOTSTRAP_SEED), 8.0))

@@ -32,6 +32,7 @@ from lfmri_core.io.volume import KSpaceVolume, open_volume
 from lfmri_core.masks import MaskSpec
 from lfmri_core.coils import finding_kind
 from lfmri_core.metrics.cam import cam_localisation, check_pointing_tolerance, pointing_distance
+from lfmri_core.metrics.lesion import lesion_mask, lf_psnr_slice
 from lfmri_core.models.classifier import LesionClassifier
 from lfmri_core.models.inputs import MODEL_MAPS
 from lfmri_core.pipeline import SliceResult, classify, lesion_probability, run_slices
@@ -41,7 +42,7 @@ from lfmri_core.recon.reference import reference_image
 from lfmri_core.study.plan import EvaluationPlan, center_fraction_for
 from lfmri_core.study.testset import EvaluationSet, EvaluationVolume
 
-__all__ = ["REFERENCE", "EvaluationResults", "SliceRow", "VolumeResult", "run_evaluation"]
+__all__ = ["REFERENCE", "EvaluationResults", "FindingScore", "SliceRow", "VolumeResult", "run_evaluation"]
 
 REFERENCE = "fully sampled"
 """Source name of the fully sampled reference images in :class:`SliceRow`."""
@@ -93,6 +94,30 @@ class VolumeResult:
 
 
 @dataclass(frozen=True)
+class FindingScore:
+    """One finding of one slice (the boxes that share a label): how well a source restored it and
+    whether Net_c's CAM found it. A slice with boxes of two labels has two.
+
+    Attributes
+    ----------
+    label
+        The boxes' label (fastMRI+ ``label``, e.g. ``"Meniscus Tear"``).
+    pixels
+        Pixels covered by the union of these boxes.
+    lf_psnr
+        LF-PSNR inside these boxes alone (NaN for the reference).
+    pointing_distance
+        Pixels from the CAM's maximum to the nearest of these boxes (0 inside one); None
+        without a CAM.
+    """
+
+    label: str
+    pixels: int
+    lf_psnr: float
+    pointing_distance: float | None = None
+
+
+@dataclass(frozen=True)
 class SliceRow:
     """One slice, from one source (a method's reconstruction or the fully sampled reference): a
     row of the study's per-slice table. A method's numbers are those of the slice pipeline's
@@ -131,6 +156,8 @@ class SliceRow:
         The same distance for Net_c's refined pointer (the CAM-gated gradient saliency,
         :func:`~lfmri_core.pipeline.classifier.gated_saliency`); None where ``pointing_hit`` is
         None.
+    findings
+        The slice's findings, one per box label in label order (empty without boxes).
     """
 
     volume: str
@@ -151,6 +178,7 @@ class SliceRow:
     pointing_distance: float | None = None
     prior_distance: float | None = None
     refined_distance: float | None = None
+    findings: tuple[FindingScore, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -272,7 +300,8 @@ class _VolumeRun:
         pointers = self._pointers(self.target, self.indices)
         return [self._row(index, REFERENCE, None, psnr=nan, ssim=nan, lf_psnr=nan, lf_ssim=nan,
                           cam=None if found is None else found.cams[n],
-                          logit=None if found is None else float(found.logits[n, 0]), pointer=pointers.get(n))
+                          logit=None if found is None else float(found.logits[n, 0]), pointer=pointers.get(n),
+                          image=None)
                 for n, index in enumerate(self.indices)]
 
     def slice_rows(self, results: list[SliceResult], source: str, acceleration: float) -> list[SliceRow]:
@@ -282,7 +311,8 @@ class _VolumeRun:
             pointers = self._pointers(np.stack([r.image for r in results]), [r.slice for r in results])
         return [self._row(r.slice, source, acceleration, psnr=r.psnr, ssim=r.ssim, lf_psnr=r.lf_psnr,
                           lf_ssim=r.lf_ssim, cam=r.cam,
-                          logit=None if r.class_logits is None else float(r.class_logits[0]), pointer=pointers.get(n))
+                          logit=None if r.class_logits is None else float(r.class_logits[0]), pointer=pointers.get(n),
+                          image=r.image)
                 for n, r in enumerate(results)]
 
     def _pointers(self, images: np.ndarray, slices: list[int]) -> dict[int, np.ndarray]:
@@ -297,7 +327,8 @@ class _VolumeRun:
         return dict(zip(boxed, maps))
 
     def _row(self, index: int, source: str, acceleration: float | None, *, psnr: float, ssim: float, lf_psnr: float,
-             lf_ssim: float, cam: np.ndarray | None, logit: float | None, pointer: np.ndarray | None = None) -> SliceRow:
+             lf_ssim: float, cam: np.ndarray | None, logit: float | None, pointer: np.ndarray | None,
+             image: np.ndarray | None) -> SliceRow:
         boxes = _slice_boxes(self.volume, index)
         nan = float("nan")
         where = cam_localisation(cam, boxes, self.tolerance) if cam is not None and boxes else None
@@ -310,7 +341,22 @@ class _VolumeRun:
             pointing_distance=None if where is None else where.distance_px,
             prior_distance=pointing_distance(self.prior_map, boxes) if boxes else None,
             refined_distance=pointing_distance(pointer, boxes) if pointer is not None and where is not None else None,
+            findings=self._findings(index, boxes, image, cam),
         )
+
+    def _findings(self, index: int, boxes: list[LesionBox], image: np.ndarray | None,
+                  cam: np.ndarray | None) -> tuple[FindingScore, ...]:
+        """Each label's boxes of slice ``index`` scored on their own: LF-PSNR of ``image`` (None:
+        the reference, NaN) on the volume's data range, and the CAM's distance to them."""
+        reference = self.full_target[index]
+        out = []
+        for label in sorted({b.label for b in boxes}):
+            own = [b for b in boxes if b.label == label]
+            out.append(FindingScore(
+                label=label, pixels=int(lesion_mask(own, index, reference.shape).sum()),
+                lf_psnr=float("nan") if image is None else lf_psnr_slice(reference, image, own, self.maxval),
+                pointing_distance=None if cam is None else pointing_distance(cam, own)))
+        return tuple(out)
 
 
 class _Counter:

@@ -53,7 +53,7 @@ __all__ = ["PARTS_FOLDER", "check_out_apart", "evaluate_in_parts", "part_fingerp
 PARTS_FOLDER = "parts"
 """Folder of ``--out`` that holds one JSON file of rows per evaluated volume."""
 
-PART_VERSION = 1
+PART_VERSION = 2  # 2: slice rows carry their findings
 
 Progress = Callable[[int, int, str], None]
 
@@ -111,6 +111,12 @@ def _encode(value: Any) -> Any:
     return value
 
 
+def _row_type(hint: Any) -> type | None:
+    """``X`` of a ``tuple[X, ...]`` hint whose ``X`` is a dataclass, else None."""
+    args = typing.get_args(hint)
+    return args[0] if len(args) == 2 and args[1] is Ellipsis and dataclasses.is_dataclass(args[0]) else None
+
+
 def _decode(cls: type, data: dict[str, Any]) -> Any:
     """A frozen row dataclass back from :func:`_encode`'s JSON, by its fields' types."""
     hints = typing.get_type_hints(cls)
@@ -121,6 +127,8 @@ def _decode(cls: type, data: dict[str, Any]) -> Any:
         value, hint = data[f.name], hints[f.name]
         if dataclasses.is_dataclass(hint):
             value = _decode(hint, value)  # type: ignore[arg-type]
+        elif isinstance(value, list) and typing.get_origin(hint) is tuple and _row_type(hint) is not None:
+            value = tuple(_decode(_row_type(hint), v) for v in value)  # type: ignore[arg-type]
         elif isinstance(value, str) and "float" in str(hint) and value in ("nan", "inf", "-inf"):
             value = float(value)
         elif isinstance(value, list) and "tuple" in str(hint):

@@ -4,6 +4,7 @@ This module gathers the names of the modules that build them:
 
 - :mod:`.result_tables`: Tables 1 and 2 (image quality per contrast), 3 (stage ablation) and
   7 (Net_c on each method's images), and the CAM localisation table with its centre prior;
+- :mod:`.findings`: LF-PSNR and Net_c's pointing game by finding (box label);
 - :mod:`.comparisons`: paired differences between methods (and stage counts) with bootstrap
   confidence intervals (:mod:`lfmri_core.study.statistics`);
 - :mod:`.targets`: the targets at 8x, PASS/FAIL with the measured numbers;
@@ -19,6 +20,7 @@ as Markdown and as CSV (raw numbers: mean, std and n in separate columns).
 from __future__ import annotations
 
 from lfmri_core.study.comparisons import PairedComparison, comparison_pairs, paired_comparisons, paired_table
+from lfmri_core.study.findings import findings_table
 from lfmri_core.study.result_tables import (
     CONTRAST_TABLES,
     PRIOR_LABEL,
@@ -44,6 +46,7 @@ __all__ = [
     "cam_table",
     "classifier_table",
     "comparison_pairs",
+    "findings_table",
     "format_summary",
     "paired_comparisons",
     "paired_table",

@@ -271,7 +271,14 @@ def test_evaluate_two_processes_equal_one_and_resume(data: Path, weights: Path, 
     plan = plan_evaluation(["zero-filled", "lfmri", "unrolled-no-focus"], accelerations=[8.0], weights_dir=weights,
                            stage_weights={2: weights / "lfmri-t2.safetensors"})
     same = part_fingerprint(volume, plan, device=torch.device("cpu"), tolerance=0.0, prior_center=None)
-    assert read_part(one / "parts" / "knee_1.json", same) is not None
+    part = read_part(one / "parts" / "knee_1.json", same)
+    assert part is not None
+    # each slice row's findings come back as rows, as the tables need them
+    from lfmri_core.study.runner import FindingScore
+
+    findings = [f for row in part["slices"] for f in row.findings]
+    assert findings and all(isinstance(f, FindingScore) for f in findings)
+    assert "findings.csv" in csvs
     for other in (part_fingerprint(volume, plan, device=torch.device("cpu"), tolerance=2.0, prior_center=None),
                   part_fingerprint(volume, plan, device=torch.device("cpu"), tolerance=0.0, prior_center=(5.0, 5.0)),
                   part_fingerprint(volume, replace(plan, accelerations=(4.0,)), device=torch.device("cpu"),

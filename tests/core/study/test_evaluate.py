@@ -21,6 +21,7 @@ from lfmri_core.evaluation import score_volume
 from lfmri_core.io.annotations import LesionBox, read_annotations
 from lfmri_core.io.fastmri_h5 import FastMRIVolume
 from lfmri_core.masks import MaskSpec
+from lfmri_core.metrics.lesion import lesion_mask, lf_psnr_slice
 from lfmri_core.models import (
     ClassifierConfig,
     LFMRIConfig,
@@ -30,6 +31,7 @@ from lfmri_core.models import (
 )
 from lfmri_core.recon.pipeline import reconstruct_volume
 from lfmri_core.study import SyntheticRecipe, plan_evaluation
+from lfmri_core.study.runner import REFERENCE
 from lfmri_core.study.testset import count_lesion_slices, ensure_synthetic_set, lesion_slices_only
 from tests.tolerances import rounding_rtol
 
@@ -102,8 +104,8 @@ def test_evaluate_writes_every_table(evaluated: tuple[Path, Path, int]) -> None:
     assert code == 0
     names = {p.name for p in out.iterdir()}
     assert names == {"results.md", "results.json", "table1_pd.csv", "table2_pdfs.csv", "table3_stages.csv",
-                     "paired_differences.csv", "table7_classifier.csv", "cam_localisation.csv", "targets.csv",
-                     "parts"}
+                     "paired_differences.csv", "table7_classifier.csv", "cam_localisation.csv", "findings.csv",
+                     "targets.csv", "parts"}
     # each volume's rows, kept so that a rerun skips it (lfmri_core.study.shards)
     assert sorted(p.name for p in (out / "parts").iterdir()) == ["lfmri_test_pd_000.json", "lfmri_test_pdfs_000.json"]
     assert (cache / "manifest.json").is_file()
@@ -147,7 +149,7 @@ def test_evaluate_writes_every_table(evaluated: tuple[Path, Path, int]) -> None:
     assert all(t["status"] in ("PASS", "FAIL") for t in targets[2:])
     report = (out / "results.md").read_text()
     for heading in ("Table 1: PD", "Table 2: PDFS", "Table 3", "Paired differences", "Table 7", "CAM localisation",
-                    "Targets at 8x"):
+                    "LF-PSNR and pointing game by finding", "Targets at 8x"):
         assert heading in report
     assert "| Centre prior |" in report
     assert "lfmri evaluate --out" in report and "test-split seed 0 (1 subject per contrast)" in report
@@ -184,6 +186,50 @@ def test_numbers_equal_score_volume_recomputed(evaluated: tuple[Path, Path, int]
     assert float(row["lf_ssim_8x_mean"]) == pytest.approx(expected.lf_ssim, rel=rtol)
     # per-slice results: the reference and every method at every acceleration
     assert len(payload["slices"]) == 2 * 2 * (1 + 3 * 2)
+
+
+def test_findings_are_scored_inside_their_own_boxes(evaluated: tuple[Path, Path, int]) -> None:
+    out, cache, _ = evaluated
+    path = cache / f"{SyntheticRecipe.stem('PD', 0)}.h5"
+    payload = json.loads((out / "results.json").read_text())
+    with FastMRIVolume(path) as vol:
+        target = vol.target_volume()
+        result = reconstruct_volume(vol, method="zero-filled", mask_spec=MaskSpec("random", 8.0, 0.04), device="cpu")
+        boxes = read_annotations(cache / "lfmri_test.csv", cache / "lfmri_test_file_list.csv",
+                                 frame_shape=vol.info.recon_shape).for_file(path).boxes
+    assert target is not None
+    maxval = float(target.max())
+    rows = {(s["source"], s["acceleration"], s["slice"]): s for s in payload["slices"] if s["volume"] == path.stem}
+    checked = 0
+    for (source, accel, index), row in rows.items():
+        own = [b for b in boxes if b.slice == index and not b.is_empty]
+        assert [f["label"] for f in row["findings"]] == sorted({b.label for b in own})
+        for finding in row["findings"]:
+            mine = [b for b in own if b.label == finding["label"]]
+            assert finding["pixels"] == int(lesion_mask(mine, index, target.shape[1:]).sum()) > 0
+            if source == "zero-filled" and accel == 8.0:
+                expected = lf_psnr_slice(target[index], result.images[index], mine, maxval)
+                assert finding["lf_psnr"] == pytest.approx(expected, rel=rounding_rtol(np.float64, terms=target[index].size))
+                checked += 1
+            if source == REFERENCE:
+                assert finding["lf_psnr"] is None  # NaN, written as null
+            # Net_c ran: the CAM's distance to this finding's boxes, never nearer than to all of the slice's boxes
+            assert float(finding["pointing_distance"]) >= float(row["pointing_distance"])
+        if len(row["findings"]) == 1 and source != REFERENCE:
+            assert row["findings"][0]["lf_psnr"] == pytest.approx(row["lf_psnr"], rel=1e-12)
+            assert row["findings"][0]["pointing_distance"] == row["pointing_distance"]
+    assert checked >= 1
+    table = read_csv(out / "findings.csv")
+    reference = [s for s in payload["slices"] if s["source"] == REFERENCE]
+    labels = {f["label"] for s in reference for f in s["findings"]}
+    assert {r["label"] for r in table} == labels and {r["acceleration"] for r in table} == {"4.0", "8.0"}
+    for r in table:
+        assert int(r["slices"]) == sum(f["label"] == r["label"] for s in reference for f in s["findings"])
+        lf = [f["lf_psnr"] for s in payload["slices"] if s["source"] == "lfmri" and s["acceleration"] == float(r["acceleration"])
+              for f in s["findings"] if f["label"] == r["label"]]
+        assert float(r["lf_psnr_lfmri"]) == pytest.approx(np.mean(lf), rel=rounding_rtol(np.float64, terms=len(lf)))
+        assert int(r["lfmri_minus_unrolled-no-focus_n"]) == len(lf)
+        assert 0 <= int(r["hits"]) <= int(r["pointed_slices"]) == len(lf)
 
 
 def box_distance(row: int, col: int, boxes: list[LesionBox]) -> float:

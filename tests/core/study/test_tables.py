@@ -16,6 +16,7 @@ from lfmri_core.study.plan import EvaluationPlan
 from lfmri_core.study.runner import (
     REFERENCE,
     EvaluationResults,
+    FindingScore,
     SliceRow,
     VolumeResult,
 )
@@ -27,6 +28,7 @@ from lfmri_core.study.tables import (
     cam_table,
     classifier_table,
     comparison_pairs,
+    findings_table,
     format_summary,
     paired_comparisons,
     paired_table,
@@ -389,3 +391,55 @@ def test_targets_not_evaluated() -> None:
     assert [c.status for c in missing[:2]] == ["not evaluated", "not evaluated"]
     assert "unrolled-no-focus not run" in missing[0].measured
     assert all(c.status == "not evaluated" for c in target_checks(results(), 6.0))
+
+
+def finding_rows(gains: dict[str, Sequence[float]], accel: float = 8.0) -> tuple[SliceRow, ...]:
+    """Slices of three volumes with findings "A" and "B": finding ``label``'s ``i``-th slice has
+    the ablation at 20 dB and LF-MRI ``gains[label][i]`` above it inside its boxes; the first
+    slice of each list holds both findings (its boxes of either label scored on their own)."""
+    rows: dict[tuple[str, str, int], list[FindingScore]] = {}
+    for label, values in gains.items():
+        for i, gain in enumerate(values):
+            key = (f"v{i % 3}", i // 3)
+            for source, value, distance in ((REFERENCE, float("nan"), 0.0), ("unrolled-no-focus", 20.0, 5.0),
+                                            ("lfmri", 20.0 + gain, 0.0 if label == "A" else 5.0)):
+                rows.setdefault((source, *key), []).append(FindingScore(label, 10 * (i + 1), value, distance))
+    out = []
+    for (source, volume, index), findings in rows.items():
+        row = slice_result(volume, index, source, None if source == REFERENCE else accel, lf_psnr=30.0,
+                           boxes=len(findings), distance=0.0)
+        out.append(replace(row, findings=tuple(findings)))
+    return tuple(out)
+
+
+def test_findings_table_scores_each_finding_on_its_own() -> None:
+    gains = {"A": [1.0, 1.2, 0.8, 1.1, 0.9, 1.0, 1.3, 0.7, 1.0, 1.0, 1.0, 1.0], "B": [0.0, 0.1, -0.1]}
+    res = replace(results(classifier=True), slices=finding_rows(gains),
+                  plan=replace(plan(), accelerations=(8.0,)))
+    table = findings_table(res, seed=0)
+    assert table is not None
+    rows = [dict(zip(table.csv_header, r)) for r in table.csv_rows]
+    assert [r["label"] for r in rows] == ["A", "B"]  # most slices first
+    a, b = rows
+    # slice (v0, 0) holds both findings and counts under each
+    assert (a["slices"], b["slices"]) == (12, 3)
+    assert a["box_pixels_median"] == pytest.approx(np.median(10 * np.arange(1, 13)))
+    assert a["lf_psnr_lfmri"] == pytest.approx(20.0 + np.mean(gains["A"]), rel=rounding_rtol(np.float64, terms=12))
+    assert a["lf_psnr_unrolled-no-focus"] == 20.0
+    assert a["lfmri_minus_unrolled-no-focus"] == pytest.approx(np.mean(gains["A"]), rel=rounding_rtol(np.float64, terms=12))
+    assert a["lfmri_minus_unrolled-no-focus_low"] > 0 and a["lfmri_minus_unrolled-no-focus_n"] == 12
+    assert b["lfmri_minus_unrolled-no-focus_low"] < 0 < b["lfmri_minus_unrolled-no-focus_high"]
+    # LF-MRI's CAM points into every A box and no B box; fully sampled into all
+    assert (a["hits"], a["pointed_slices"], b["hits"], b["pointed_slices"]) == (12, 12, 0, 3)
+    assert (b["hits_fully_sampled"], b["pointed_slices_fully_sampled"]) == (3, 3)
+    # cs-wavelet has no finding scores here, so its column and its pair are empty, not zero
+    assert math.isnan(a["lf_psnr_cs-wavelet"]) and a["lfmri_minus_cs-wavelet_n"] == 0
+    md = dict(zip(table.header, table.rows[1]))
+    assert md["LF-PSNR CS (wavelet)"] == NOT_EVALUATED
+    assert md["LF-MRI − Unrolled, no lesion focus"].endswith("(n < 10)")
+    # a 15 px pointing game counts B's 5 px misses as hits
+    lenient = findings_table(res, tolerance=15.0, seed=0)
+    assert lenient is not None and dict(zip(lenient.csv_header, lenient.csv_rows[1]))["hits"] == 3
+    # no boxes anywhere: no table
+    bare = replace(res, slices=tuple(replace(s, findings=()) for s in res.slices))
+    assert findings_table(bare) is None
