@@ -22,7 +22,7 @@ _TRAIN_OPTIONS = (
     "out", "data", "val_data", "annotations", "file_list", "train_volumes", "val_volumes", "num_slices", "cache", "steps",
     "batch_size", "crop_rows", "lr", "warmup_steps", "min_lr_ratio", "grad_clip", "seed", "device", "classifier",
     "num_stages", "width", "denoiser", "levels", "backbone", "num_classes",
-    "pooling", "norm", "output_stride", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
+    "pooling", "norm", "output_stride", "l1_weight", "ssim_weight", "lesion_weight", "lesion_loss_focus", "perceptual_weight", "zero_filled_fraction", "twin_pairs",
     "flip_fraction", "validate_every",
     "checkpoint_every", "val_slices", "workers", "focus", "relax_denoiser", "lesion_module", "lesion_term", "lesion_width", "cam_once", "mu2_init",
     "recon_fraction", "recon_weights", "lesion_fraction",
@@ -85,7 +85,8 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
     for dest in ("num_stages", "width", "denoiser", "levels", "backbone", "num_classes", "pooling", "norm", "output_stride"):
         if getattr(args, dest) is not None and dest not in architecture:
             raise InputError(f"--{dest.replace('_', '-')} does not apply to {task}")
-    reconstruction_only = ("crop_rows", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight")
+    reconstruction_only = ("crop_rows", "l1_weight", "ssim_weight", "lesion_weight", "perceptual_weight",
+                           "lesion_loss_focus")
     classifier_only = ("zero_filled_fraction", "twin_pairs", "flip_fraction", "recon_fraction", "recon_weights")
     for dest in reconstruction_only if task == "classifier" else classifier_only:
         if getattr(args, dest) not in (None, False):
@@ -100,6 +101,8 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         raise InputError("--focus oracle uses the annotated boxes instead of Net_c: leave --classifier out")
     if oracle and args.data != "synthetic" and args.annotations is None:
         raise InputError("--focus oracle needs the lesion boxes: give --annotations CSV with --data DIR")
+    if args.lesion_loss_focus == "boxes" and args.data != "synthetic" and args.annotations is None:
+        raise InputError("--lesion-loss-focus boxes needs the lesion boxes: give --annotations CSV with --data DIR")
     if args.pace_group_size is not None and args.pace_group is None:
         raise InputError("--pace-group-size needs --pace-group DIR")
     if args.pace_group is not None and args.time_budget is None:
@@ -129,6 +132,7 @@ def _train(args: argparse.Namespace, inputs: ProtectedInputs) -> int:
         ssim=defaults.ssim if args.ssim_weight is None else args.ssim_weight,
         lesion=args.lesion_weight,
         perceptual=defaults.perceptual if args.perceptual_weight is None else args.perceptual_weight,
+        lesion_focus=args.lesion_loss_focus or defaults.lesion_focus,
     )
     if args.twin_pairs:
         settings["twin_pairs"] = True
@@ -302,6 +306,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--l1-weight", type=float, help="weight of the L1 loss (default 1)")
     p.add_argument("--ssim-weight", type=float, help="weight of the SSIM loss (default 1)")
     p.add_argument("--lesion-weight", type=float, help="weight of the CAM-weighted lesion loss (default: lfmri 1, others 0)")
+    p.add_argument("--lesion-loss-focus", choices=("cam", "boxes"),
+                   help="what weighs the lesion loss: cam (default; Net_c's CAM on the target) or boxes (the smoothed "
+                        "annotated boxes, an experiment on the loss with a perfect localiser; the model never sees "
+                        "them; needs --lesion-weight above 0)")
     p.add_argument("--perceptual-weight", type=float, help="weight of the Net_c feature loss (default 0)")
     p.add_argument("--zero-filled-fraction", type=float, help="classifier: share of zero-filled 4x/8x training images "
                                                               "(default 0.5, 0 = off)")

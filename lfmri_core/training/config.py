@@ -74,13 +74,22 @@ def task_info(name: str) -> TaskInfo:
 class LossWeights:
     """Weights of the reconstruction loss terms (see :mod:`lfmri_core.training.losses`).
 
-    ``lesion`` None takes the task's default (1 for ``lfmri``, 0 otherwise).
+    ``lesion`` None takes the task's default (1 for ``lfmri``, 0 otherwise). ``lesion_focus``
+    says what weighs the lesion term's pixels: ``"cam"`` (Net_c's CAM on the target, LF-MRI's
+    weak supervision) or ``"boxes"`` (the smoothed annotated boxes, as the oracle focus uses
+    them: an experiment on what the loss can do with a perfect localiser; it needs boxes for
+    every training volume and never reaches the model, which sees no boxes).
     """
 
     l1: float = 1.0
     ssim: float = 1.0
     lesion: float | None = None
     perceptual: float = 0.0
+    lesion_focus: str = "cam"
+
+
+LESION_LOSS_FOCI: tuple[str, ...] = ("cam", "boxes")
+"""What can weigh the lesion loss (:attr:`LossWeights.lesion_focus`)."""
 
 
 def _is_number(value: object) -> bool:
@@ -222,7 +231,12 @@ class TrainingConfig:
         if not isinstance(loss, LossWeights):
             raise InputError(f"loss must be LossWeights, got {type(loss).__name__}")
         if loss.lesion is None:
-            loss = LossWeights(loss.l1, loss.ssim, info.lesion_weight, loss.perceptual)
+            loss = LossWeights(loss.l1, loss.ssim, info.lesion_weight, loss.perceptual, loss.lesion_focus)
+        if loss.lesion_focus not in LESION_LOSS_FOCI:
+            raise InputError(f"lesion loss focus must be one of {', '.join(LESION_LOSS_FOCI)}, got {loss.lesion_focus!r}")
+        if loss.lesion_focus == "boxes" and not (info.phase == "reconstruction" and _is_number(loss.lesion)
+                                                 and loss.lesion > 0):
+            raise InputError("a lesion loss weighted by the boxes needs a reconstruction task and a lesion weight above 0")
         for name in ("l1", "ssim", "lesion", "perceptual"):
             value = getattr(loss, name)
             if not _is_number(value) or not value >= 0:
@@ -238,8 +252,9 @@ class TrainingConfig:
     @property
     def needs_classifier(self) -> bool:
         """Whether the run needs a phase-1 Net_c (the model's, or the loss's)."""
+        cam_loss = bool(self.loss.lesion) and self.loss.lesion_focus == "cam"
         return self.info.needs_classifier or (
-            self.info.phase == "reconstruction" and (bool(self.loss.lesion) or bool(self.loss.perceptual))
+            self.info.phase == "reconstruction" and (cam_loss or bool(self.loss.perceptual))
         )
 
     def to_dict(self) -> dict[str, Any]:

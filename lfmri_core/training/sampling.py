@@ -212,7 +212,7 @@ def run_datasets(config: TrainingConfig, data: TrainingData, model_config: Model
     if oracle:
         unboxed = [entry.name for entry in (*train_set.volumes, *val_set.volumes) if entry.annotations is None]
         if unboxed:
-            raise InputError(f"the oracle focus needs lesion boxes for every volume; no annotations for "
+            raise InputError(f"the oracle focus and a box-weighted lesion loss need lesion boxes for every volume; no annotations for "
                              f"{', '.join(unboxed[:3])}{' ...' if len(unboxed) > 3 else ''}")
     if preload:
         if config.num_workers:

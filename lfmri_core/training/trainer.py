@@ -198,6 +198,8 @@ class Trainer:
             raise InputError(f"{self.out} already holds a checkpoint; pass --resume to continue it, or choose another --out")
         model_config = model_config or default_model_config(config.task, classifier)
         self.oracle = uses_oracle_focus(model_config)
+        # the boxes weigh the lesion loss: the oracle focus's, or a loss-only experiment's
+        self.box_loss = self.oracle or (bool(config.loss.lesion) and config.loss.lesion_focus == "boxes")
         if needs_classifier(config, model_config) and classifier is None:
             raise InputError(
                 f"training {config.task} with lesion or perceptual loss needs the phase-1 classifier (--classifier PATH)"
@@ -207,7 +209,7 @@ class Trainer:
         classifier = classifier.to(self.device).eval() if classifier is not None else None
 
         # data
-        run_data = run_datasets(config, data, model_config, oracle=self.oracle, preload=preload, device=self.device)
+        run_data = run_datasets(config, data, model_config, oracle=self.box_loss, preload=preload, device=self.device)
         self.class_names = run_data.class_names
         self.train_set, self.val_set = run_data.train_set, run_data.val_set
         if run_data.pos_weight is not None:
@@ -236,8 +238,8 @@ class Trainer:
             net_c = self.model.classifier if isinstance(self.model, LFMRINet) and self.model.classifier is not None else classifier
             w = config.loss
             self.loss = ReconstructionLoss(w.l1, w.ssim, w.lesion or 0.0, w.perceptual,
-                                           classifier=net_c if ((w.lesion and not self.oracle) or w.perceptual) else None,
-                                           oracle_focus=self.oracle)
+                                           classifier=net_c if ((w.lesion and not self.box_loss) or w.perceptual) else None,
+                                           oracle_focus=self.box_loss)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.lr)
         order_seed, draw_seed = run_seeds(config.seed)
@@ -301,7 +303,10 @@ class Trainer:
         """One line: task, model, data and sizes."""
         count = sum(p.numel() for p in self.parameters)
         mix = "" if self.config.lesion_fraction is None else f", drawn {self.config.lesion_fraction:.0%} from the lesion slices"
-        return (f"{self.config.task}: {count:,} trained parameters; training {describe_counts(self.train_set)}{mix}, "
+        loss = self.config.loss
+        boxes = f"; lesion loss (weight {loss.lesion:g}) weighted by the annotated boxes" \
+            if loss.lesion and loss.lesion_focus == "boxes" else ""
+        return (f"{self.config.task}: {count:,} trained parameters{boxes}; training {describe_counts(self.train_set)}{mix}, "
                 f"validation {describe_counts(self.val_set)}; batch {self.config.batch_size}"
                 + (f" over {self.context.world_size} processes" if self.context.distributed else "")
                 + f", device {self.device}")
@@ -395,8 +400,8 @@ class Trainer:
 
     def _focus_maps(self, dataset: SliceDataset, items: Sequence[tuple[int, int]]) -> torch.Tensor | None:
         """Oracle focus maps ``(n, H, W)`` of ``(volume, slice)`` items on the device (None unless
-        the model's focus is the oracle); made once per slice."""
-        if not self.oracle:
+        the boxes weigh the lesion loss); made once per slice."""
+        if not self.box_loss:
             return None
         return oracle_focus_maps(dataset, items, self._focus_cache, self.device)
 
@@ -420,7 +425,7 @@ class Trainer:
                 return validate_classifier(model, self.val_set, batch_size=self.config.batch_size, device=self.device)
             return validate_reconstruction(model, self.val_set, self.config.accelerations,
                                            batch_size=self.config.batch_size, device=self.device, oracle=self.oracle,
-                                           focus=lambda items: self._focus_maps(self.val_set, items))
+                                           focus=lambda items: self._focus_maps(self.val_set, items) if self.oracle else None)
         finally:
             model.train()
 

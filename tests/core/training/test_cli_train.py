@@ -197,3 +197,28 @@ def test_residual_lesion_module_starts_from_the_no_focus_network(tiny_data: Path
     err = _error([*base, "--init-weights", str(ablation_file), "--lesion-module", "residual", "--cam-once",
                   "--steps", "1", "--out", str(tmp_path / "once")], capsys)
     assert "cam_once needs lesion_focus on and at least 2 stages" in err
+
+
+def test_box_weighted_lesion_loss_from_the_command_line(tiny_data: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    base = ["train", "unrolled-no-focus", "--data", str(tiny_data), "--annotations", str(tiny_data / "lfmri_knee.csv"),
+            *TINY]
+    code, _, err = _run([*base, "--lesion-weight", "2", "--lesion-loss-focus", "boxes", "--steps", "1",
+                           "--out", str(tmp_path / "boxes")], capsys)
+    assert code == 0, err
+    meta = read_weights_metadata(tmp_path / "boxes" / "unrolled-no-focus.safetensors")
+    assert "--lesion-loss-focus boxes" in meta["command"]
+    loss = json.loads(meta["training_config"])["loss"]
+    assert (loss["lesion"], loss["lesion_focus"]) == (2.0, "boxes")
+    cases = [
+        ([*base, "--lesion-loss-focus", "boxes"], "needs a reconstruction task and a lesion weight above 0"),
+        (["train", "unrolled-no-focus", "--data", str(tiny_data), "--lesion-weight", "1", "--lesion-loss-focus", "boxes",
+          *TINY], "--lesion-loss-focus boxes needs the lesion boxes"),
+        (["train", "classifier", "--lesion-loss-focus", "boxes", "--device", "cpu"],
+         "--lesion-loss-focus does not apply to classifier"),
+    ]
+    for n, (args, message) in enumerate(cases):
+        err = _error([*args, "--out", str(tmp_path / f"bad{n}")], capsys)
+        assert message in err, err
+        assert not (tmp_path / f"bad{n}").exists()

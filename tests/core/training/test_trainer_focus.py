@@ -11,7 +11,7 @@ import torch
 from lfmri_core.errors import InputError
 from lfmri_core.models import LFMRIConfig, LFMRINet, load_weights, read_weights_metadata
 from lfmri_core.models.focus import box_focus_map
-from lfmri_core.training import FolderSource, Trainer, TrainingConfig, TrainingData
+from lfmri_core.training import FolderSource, LossWeights, Trainer, TrainingConfig, TrainingData
 from lfmri_core.training.budget import CALIBRATION_STEPS, PaceGroup
 
 TINY_ORACLE = LFMRIConfig(num_stages=1, width=4, depth=2, cg_iterations=2, focus="oracle")
@@ -59,9 +59,67 @@ def test_oracle_training_needs_no_classifier_and_weighs_the_loss_by_the_boxes(da
     assert set(validation) == {"4x", "8x"}
 
 
+def test_box_weighted_lesion_loss_reaches_the_loss_and_not_the_model(data: TrainingData, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config("unrolled-no-focus", loss=LossWeights(lesion=1.0, lesion_focus="boxes"))
+    assert not config.needs_classifier  # the boxes replace Net_c's CAM in the loss
+    trainer = Trainer(config, data, tmp_path, model_config=TINY_NO_FOCUS)
+    assert trainer.box_loss and not trainer.oracle
+    assert trainer.loss is not None and trainer.loss.classifier is None and trainer.loss.oracle_focus
+    assert "lesion loss (weight 1) weighted by the annotated boxes" in trainer.describe()
+    seen: list[torch.Tensor | None] = []
+    lesion_terms: list[torch.Tensor] = []
+    real = trainer.loss.forward
+
+    def spy(output: torch.Tensor, target: torch.Tensor, focus_weights: torch.Tensor | None = None):  # type: ignore[no-untyped-def]
+        seen.append(focus_weights)
+        terms = real(output, target, focus_weights)
+        lesion_terms.append(terms.lesion.detach())
+        return terms
+
+    monkeypatch.setattr(trainer.loss, "forward", spy)
+    calls: list[dict[str, object]] = []
+    forward = trainer.model.forward
+
+    def model_spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs)
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.model, "forward", model_spy)
+    result = trainer.run()
+    assert result.completed and result.weights is not None
+    assert len(seen) == 3 and all(w is not None and w.shape == (2, 32, 160) for w in seen)
+    # the lesion term is the box-weighted L1: zero exactly where an item's map is zero
+    for weights, lesion in zip(seen, lesion_terms):
+        assert weights is not None
+        empty = weights.flatten(1).amax(dim=1) == 0
+        assert torch.all(lesion[empty] == 0) and torch.all(lesion[~empty] > 0)
+    assert any(float(w.max()) > 0 for w in seen if w is not None), "the tiny data must put a lesion in a batch"
+    # the model never sees the boxes, in training or in validation
+    assert calls and all(kw.get("focus") is None for kw in calls)
+    model = load_weights(result.weights)
+    assert isinstance(model, LFMRINet) and not model.config.lesion_focus
+    stored = TrainingConfig.from_dict(json.loads(read_weights_metadata(result.weights)["training_config"]))
+    assert stored.loss.lesion_focus == "boxes"
+
+
+def test_box_weighted_lesion_loss_is_refused_where_it_cannot_apply(tiny_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="needs a reconstruction task and a lesion weight above 0"):
+        _config("unrolled-no-focus", loss=LossWeights(lesion_focus="boxes"))
+    with pytest.raises(InputError, match="lesion loss focus must be one of cam, boxes"):
+        _config("unrolled-no-focus", loss=LossWeights(lesion=1.0, lesion_focus="pointer"))
+    # old configs without the field read as the CAM's
+    assert TrainingConfig.from_dict({"task": "lfmri", "loss": {"l1": 1.0, "ssim": 1.0, "lesion": 1.0,
+                                                                "perceptual": 0.0}}).loss.lesion_focus == "cam"
+    unboxed = FolderSource(tiny_data, val_volumes=1).load()
+    with pytest.raises(InputError, match="need lesion boxes for every volume"):
+        Trainer(_config("unrolled-no-focus", loss=LossWeights(lesion=1.0, lesion_focus="boxes")), unboxed, tmp_path,
+                model_config=TINY_NO_FOCUS)
+
+
 def test_oracle_training_refuses_data_without_annotations(tiny_data: Path, tmp_path: Path) -> None:
     data = FolderSource(tiny_data, val_volumes=1).load()
-    with pytest.raises(InputError, match="the oracle focus needs lesion boxes for every volume"):
+    with pytest.raises(InputError, match="the oracle focus and a box-weighted lesion loss need lesion boxes for every volume"):
         Trainer(_config("lfmri"), data, tmp_path, model_config=TINY_ORACLE)
 
 
