@@ -114,7 +114,9 @@ def _encode(value: Any) -> Any:
 def _row_type(hint: Any) -> type | None:
     """``X`` of a ``tuple[X, ...]`` hint whose ``X`` is a dataclass, else None."""
     args = typing.get_args(hint)
-    return args[0] if len(args) == 2 and args[1] is Ellipsis and dataclasses.is_dataclass(args[0]) else None
+    if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis and dataclasses.is_dataclass(args[0]):
+        return args[0]
+    return None
 
 
 def _decode(cls: type, data: dict[str, Any]) -> Any:
@@ -127,8 +129,8 @@ def _decode(cls: type, data: dict[str, Any]) -> Any:
         value, hint = data[f.name], hints[f.name]
         if dataclasses.is_dataclass(hint):
             value = _decode(hint, value)  # type: ignore[arg-type]
-        elif isinstance(value, list) and typing.get_origin(hint) is tuple and _row_type(hint) is not None:
-            value = tuple(_decode(_row_type(hint), v) for v in value)  # type: ignore[arg-type]
+        elif isinstance(value, list) and (row := _row_type(hint)) is not None:
+            value = tuple(_decode(row, v) for v in value)
         elif isinstance(value, str) and "float" in str(hint) and value in ("nan", "inf", "-inf"):
             value = float(value)
         elif isinstance(value, list) and "tuple" in str(hint):

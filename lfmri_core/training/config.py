@@ -250,9 +250,14 @@ class TrainingConfig:
         return TASKS[self.task]
 
     @property
+    def box_lesion_loss(self) -> bool:
+        """Whether the lesion loss is on and weighted by the annotated boxes."""
+        return bool(self.loss.lesion) and self.loss.lesion_focus == "boxes"
+
+    @property
     def needs_classifier(self) -> bool:
         """Whether the run needs a phase-1 Net_c (the model's, or the loss's)."""
-        cam_loss = bool(self.loss.lesion) and self.loss.lesion_focus == "cam"
+        cam_loss = bool(self.loss.lesion) and not self.box_lesion_loss
         return self.info.needs_classifier or (
             self.info.phase == "reconstruction" and (cam_loss or bool(self.loss.perceptual))
         )

@@ -199,7 +199,7 @@ class Trainer:
         model_config = model_config or default_model_config(config.task, classifier)
         self.oracle = uses_oracle_focus(model_config)
         # the boxes weigh the lesion loss: the oracle focus's, or a loss-only experiment's
-        self.box_loss = self.oracle or (bool(config.loss.lesion) and config.loss.lesion_focus == "boxes")
+        self.box_loss = self.oracle or config.box_lesion_loss
         if needs_classifier(config, model_config) and classifier is None:
             raise InputError(
                 f"training {config.task} with lesion or perceptual loss needs the phase-1 classifier (--classifier PATH)"
@@ -303,9 +303,8 @@ class Trainer:
         """One line: task, model, data and sizes."""
         count = sum(p.numel() for p in self.parameters)
         mix = "" if self.config.lesion_fraction is None else f", drawn {self.config.lesion_fraction:.0%} from the lesion slices"
-        loss = self.config.loss
-        boxes = f"; lesion loss (weight {loss.lesion:g}) weighted by the annotated boxes" \
-            if loss.lesion and loss.lesion_focus == "boxes" else ""
+        boxes = f"; lesion loss (weight {self.config.loss.lesion:g}) weighted by the annotated boxes" \
+            if self.config.box_lesion_loss else ""
         return (f"{self.config.task}: {count:,} trained parameters{boxes}; training {describe_counts(self.train_set)}{mix}, "
                 f"validation {describe_counts(self.val_set)}; batch {self.config.batch_size}"
                 + (f" over {self.context.world_size} processes" if self.context.distributed else "")
