@@ -306,10 +306,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--l1-weight", type=float, help="weight of the L1 loss (default 1)")
     p.add_argument("--ssim-weight", type=float, help="weight of the SSIM loss (default 1)")
     p.add_argument("--lesion-weight", type=float, help="weight of the CAM-weighted lesion loss (default: lfmri 1, others 0)")
-    p.add_argument("--lesion-loss-focus", choices=("cam", "boxes"),
-                   help="what weighs the lesion loss: cam (default; Net_c's CAM on the target) or boxes (the smoothed "
-                        "annotated boxes, an experiment on the loss with a perfect localiser; the model never sees "
-                        "them; needs --lesion-weight above 0)")
+    p.add_argument("--lesion-loss-focus", choices=("cam", "pointer", "boxes"),  # LESION_LOSS_FOCI
+                   help="what weighs the lesion loss: cam (default; Net_c's CAM on the target), pointer (Net_c's "
+                        "refined pointer on the target, the CAM-gated gradient saliency; image-level labels only) "
+                        "or boxes (the smoothed annotated boxes, an experiment on the loss with a perfect localiser; "
+                        "the model never sees them); pointer and boxes need --lesion-weight above 0")
     p.add_argument("--perceptual-weight", type=float, help="weight of the Net_c feature loss (default 0)")
     p.add_argument("--zero-filled-fraction", type=float, help="classifier: share of zero-filled 4x/8x training images "
                                                               "(default 0.5, 0 = off)")

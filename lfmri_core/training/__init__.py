@@ -29,7 +29,15 @@ from lfmri_core.training.data import (
 )
 from lfmri_core.training.distributed import DistributedContext, distributed_session, environment_context, wrap_model
 from lfmri_core.training.labels import frequent_labels, positive_weights, slice_targets
-from lfmri_core.training.losses import LossTerms, ReconstructionLoss, SSIMLoss, lesion_l1, lesion_weights, ssim_loss
+from lfmri_core.training.losses import (
+    LossTerms,
+    ReconstructionLoss,
+    SSIMLoss,
+    lesion_l1,
+    lesion_weights,
+    pointer_weights,
+    ssim_loss,
+)
 from lfmri_core.training.masks import DEFAULT_ACCELERATIONS, draw_mask_spec
 from lfmri_core.training.factory import build_model, default_model_config, load_phase1_classifier
 from lfmri_core.training.job import TrainingJob, train
@@ -72,6 +80,7 @@ __all__ = [
     "lesion_l1",
     "lesion_weights",
     "load_phase1_classifier",
+    "pointer_weights",
     "positive_weights",
     "read_checkpoint",
     "recon_batch",

@@ -76,9 +76,11 @@ class LossWeights:
 
     ``lesion`` None takes the task's default (1 for ``lfmri``, 0 otherwise). ``lesion_focus``
     says what weighs the lesion term's pixels: ``"cam"`` (Net_c's CAM on the target, LF-MRI's
-    weak supervision) or ``"boxes"`` (the smoothed annotated boxes, as the oracle focus uses
-    them: an experiment on what the loss can do with a perfect localiser; it needs boxes for
-    every training volume and never reaches the model, which sees no boxes).
+    weak supervision), ``"pointer"`` (Net_c's refined pointer on the target, the CAM-gated
+    gradient saliency of :func:`lfmri_core.pipeline.classifier.gated_saliency`: still image-level
+    labels only, at pixel resolution) or ``"boxes"`` (the smoothed annotated boxes, as the oracle
+    focus uses them: an experiment on what the loss can do with a perfect localiser; it needs
+    boxes for every training volume and never reaches the model, which sees no boxes).
     """
 
     l1: float = 1.0
@@ -88,7 +90,7 @@ class LossWeights:
     lesion_focus: str = "cam"
 
 
-LESION_LOSS_FOCI: tuple[str, ...] = ("cam", "boxes")
+LESION_LOSS_FOCI: tuple[str, ...] = ("cam", "pointer", "boxes")
 """What can weigh the lesion loss (:attr:`LossWeights.lesion_focus`)."""
 
 
@@ -234,9 +236,10 @@ class TrainingConfig:
             loss = LossWeights(loss.l1, loss.ssim, info.lesion_weight, loss.perceptual, loss.lesion_focus)
         if loss.lesion_focus not in LESION_LOSS_FOCI:
             raise InputError(f"lesion loss focus must be one of {', '.join(LESION_LOSS_FOCI)}, got {loss.lesion_focus!r}")
-        if loss.lesion_focus == "boxes" and not (info.phase == "reconstruction" and _is_number(loss.lesion)
-                                                 and loss.lesion > 0):
-            raise InputError("a lesion loss weighted by the boxes needs a reconstruction task and a lesion weight above 0")
+        if loss.lesion_focus != "cam" and not (info.phase == "reconstruction" and _is_number(loss.lesion)
+                                               and loss.lesion > 0):
+            what = "the boxes" if loss.lesion_focus == "boxes" else "Net_c's refined pointer"
+            raise InputError(f"a lesion loss weighted by {what} needs a reconstruction task and a lesion weight above 0")
         for name in ("l1", "ssim", "lesion", "perceptual"):
             value = getattr(loss, name)
             if not _is_number(value) or not value >= 0:
@@ -253,6 +256,11 @@ class TrainingConfig:
     def box_lesion_loss(self) -> bool:
         """Whether the lesion loss is on and weighted by the annotated boxes."""
         return bool(self.loss.lesion) and self.loss.lesion_focus == "boxes"
+
+    @property
+    def pointer_lesion_loss(self) -> bool:
+        """Whether the lesion loss is on and weighted by Net_c's refined pointer on the target."""
+        return bool(self.loss.lesion) and self.loss.lesion_focus == "pointer"
 
     @property
     def needs_classifier(self) -> bool:

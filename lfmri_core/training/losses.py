@@ -105,6 +105,22 @@ def lesion_weights(classifier: LesionClassifier, target: torch.Tensor) -> torch.
     return torch.sigmoid(out.logits[:, 0])[:, None, None] * out.cam[:, 0]
 
 
+@torch.no_grad()
+def pointer_weights(classifier: LesionClassifier, target: torch.Tensor) -> torch.Tensor:
+    """The lesion weight ``sigmoid(logit_0) * pointer`` with Net_c's refined pointer on the target
+    (:func:`lfmri_core.pipeline.classifier.gated_saliency`) in place of its CAM.
+
+    ``target``: reference magnitudes ``(B, h, w)``. Returns ``(B, h, w)`` in ``[0, 1]`` on the
+    target's device, no gradient. The pointer needs one backward pass through Net_c per image.
+    """
+    # imported here: the pipeline package loads reconstruction code that training does not need
+    from lfmri_core.pipeline.classifier import gated_saliency
+
+    logits = classifier(target.unsqueeze(1)).logits[:, 0]
+    pointer = torch.from_numpy(gated_saliency(classifier, target.detach(), device=target.device))
+    return torch.sigmoid(logits)[:, None, None] * pointer.to(device=target.device, dtype=target.dtype)
+
+
 def lesion_l1(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """``max(w) * sum(w |x - y|) / (sum(w) + eps)`` per image: ``(B, h, w)`` each -> ``(B,)``.
 
@@ -141,12 +157,16 @@ class ReconstructionLoss(nn.Module):
     oracle_focus
         The lesion term is weighted by the maps passed to :meth:`forward` (the smoothed
         annotated boxes) instead of Net_c's: an experiment, for data with boxes only.
+    pointer
+        The lesion term is weighted by Net_c's refined pointer on the target
+        (:func:`pointer_weights`) instead of its CAM (:func:`lesion_weights`).
     eps
         Of the lesion term's denominator.
     """
 
     def __init__(self, l1: float = 1.0, ssim: float = 1.0, lesion: float = 0.0, perceptual: float = 0.0, *,
-                 classifier: LesionClassifier | None = None, oracle_focus: bool = False, eps: float = 1e-8) -> None:
+                 classifier: LesionClassifier | None = None, oracle_focus: bool = False, pointer: bool = False,
+                 eps: float = 1e-8) -> None:
         super().__init__()
         for name, value in (("l1", l1), ("ssim", ssim), ("lesion", lesion), ("perceptual", perceptual)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
@@ -155,9 +175,12 @@ class ReconstructionLoss(nn.Module):
             raise InputError("the perceptual loss needs a trained classifier (Net_c)")
         if lesion > 0 and classifier is None and not oracle_focus:
             raise InputError("the lesion-focused loss needs a trained classifier (Net_c), or oracle_focus with the box maps")
+        if pointer and (oracle_focus or classifier is None):
+            raise InputError("the pointer-weighted lesion loss needs Net_c and no oracle focus")
         self.weights = {"l1": float(l1), "ssim": float(ssim), "lesion": float(lesion), "perceptual": float(perceptual)}
         self.eps = eps
         self.oracle_focus = bool(oracle_focus)
+        self.pointer = bool(pointer)
         self.classifier = classifier
         if classifier is not None:
             classifier.requires_grad_(False)
@@ -191,7 +214,7 @@ class ReconstructionLoss(nn.Module):
                 raise InputError("the oracle-focus lesion loss needs focus_weights, and only it takes them")
             if focus_weights is None:
                 assert self.classifier is not None
-                weights = lesion_weights(self.classifier, target)
+                weights = (pointer_weights if self.pointer else lesion_weights)(self.classifier, target)
             elif focus_weights.shape != target.shape:
                 raise InputError(f"focus weights of shape {tuple(focus_weights.shape)} do not fit the target "
                                  f"{tuple(target.shape)}")

@@ -239,7 +239,8 @@ class Trainer:
             w = config.loss
             self.loss = ReconstructionLoss(w.l1, w.ssim, w.lesion or 0.0, w.perceptual,
                                            classifier=net_c if ((w.lesion and not self.box_loss) or w.perceptual) else None,
-                                           oracle_focus=self.box_loss)
+                                           oracle_focus=self.box_loss,
+                                           pointer=config.pointer_lesion_loss and not self.box_loss)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.lr)
         order_seed, draw_seed = run_seeds(config.seed)
@@ -303,8 +304,10 @@ class Trainer:
         """One line: task, model, data and sizes."""
         count = sum(p.numel() for p in self.parameters)
         mix = "" if self.config.lesion_fraction is None else f", drawn {self.config.lesion_fraction:.0%} from the lesion slices"
-        boxes = f"; lesion loss (weight {self.config.loss.lesion:g}) weighted by the annotated boxes" \
-            if self.config.box_lesion_loss else ""
+        boxes = ""
+        if self.config.box_lesion_loss or self.config.pointer_lesion_loss:
+            by = "the annotated boxes" if self.config.box_lesion_loss else "Net_c's refined pointer"
+            boxes = f"; lesion loss (weight {self.config.loss.lesion:g}) weighted by {by}"
         return (f"{self.config.task}: {count:,} trained parameters{boxes}; training {describe_counts(self.train_set)}{mix}, "
                 f"validation {describe_counts(self.val_set)}; batch {self.config.batch_size}"
                 + (f" over {self.context.world_size} processes" if self.context.distributed else "")

@@ -217,6 +217,7 @@ def test_box_weighted_lesion_loss_from_the_command_line(tiny_data: Path, tmp_pat
           *TINY], "--lesion-loss-focus boxes needs the lesion boxes"),
         (["train", "classifier", "--lesion-loss-focus", "boxes", "--device", "cpu"],
          "--lesion-loss-focus does not apply to classifier"),
+        ([*base, "--lesion-weight", "1", "--lesion-loss-focus", "pointer"], "needs the phase-1 classifier (--classifier PATH)"),
     ]
     for n, (args, message) in enumerate(cases):
         err = _error([*args, "--out", str(tmp_path / f"bad{n}")], capsys)

@@ -7,7 +7,8 @@ import torch
 
 from lfmri_core.errors import InputError
 from lfmri_core.models import ClassifierConfig, build_classifier
-from lfmri_core.training import ReconstructionLoss, SSIMLoss, lesion_l1, lesion_weights, ssim_loss
+from lfmri_core.pipeline.classifier import gated_saliency
+from lfmri_core.training import ReconstructionLoss, SSIMLoss, lesion_l1, lesion_weights, pointer_weights, ssim_loss
 from tests.tolerances import rounding_rtol
 
 
@@ -93,6 +94,37 @@ def test_lesion_loss_ignores_pixels_where_the_cam_is_zero() -> None:
     assert output.grad is not None
     assert (output.grad[off] == 0).all() and (output.grad[on] != 0).all()
     assert all(p.grad is None for p in classifier.parameters())
+
+
+def test_pointer_weighted_lesion_loss_uses_the_refined_pointer_in_place_of_the_cam() -> None:
+    classifier = _classifier()
+    target = _images(7, (2, 64, 64))
+    weights = pointer_weights(classifier, target)
+    assert not weights.requires_grad and weights.shape == target.shape and weights.dtype == target.dtype
+    out = classifier(target.unsqueeze(1))
+    probability = torch.sigmoid(out.logits[:, 0]).detach()
+    # the lesion probability times the pointer, each map peaking at 1 where it is not empty
+    expected = probability[:, None, None] * torch.from_numpy(gated_saliency(classifier, target))
+    rtol = rounding_rtol(torch.float32, terms=1)  # one product per pixel
+    torch.testing.assert_close(weights, expected, rtol=rtol, atol=0)
+    assert float(weights.max()) > 0.0
+    torch.testing.assert_close(weights.flatten(1).amax(dim=1), probability, rtol=rtol, atol=0)
+    # it is narrower than the CAM's weight: the gate keeps only the CAM's hot region
+    cam = lesion_weights(classifier, target)
+    assert int((weights > 0).sum()) < int((cam > 0).sum())
+
+    loss = ReconstructionLoss(l1=0.0, ssim=0.0, lesion=1.0, classifier=classifier, pointer=True)
+    assert loss.pointer
+    output = target * 0.9
+    torch.testing.assert_close(loss(output, target).lesion, lesion_l1(output / target.flatten(1).amax(1)[:, None, None],
+                                                                      target / target.flatten(1).amax(1)[:, None, None],
+                                                                      weights), rtol=rounding_rtol(torch.float32, terms=64 * 64), atol=0)
+    output = output.clone().requires_grad_()
+    loss(output, target).total.sum().backward()
+    assert output.grad is not None and ((output.grad != 0) == (weights > 0)).all()
+    assert all(p.grad is None for p in classifier.parameters())
+    with pytest.raises(InputError, match="pointer-weighted lesion loss needs Net_c"):
+        ReconstructionLoss(lesion=1.0, pointer=True, oracle_focus=True)
 
 
 def test_lesion_l1_is_a_weighted_mean_scaled_by_the_peak_weight() -> None:

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from lfmri_core.errors import InputError
-from lfmri_core.models import LFMRIConfig, LFMRINet, load_weights, read_weights_metadata
+from lfmri_core.models import ClassifierConfig, LFMRIConfig, LFMRINet, build_classifier, load_weights, read_weights_metadata
 from lfmri_core.models.focus import box_focus_map
 from lfmri_core.training import FolderSource, LossWeights, Trainer, TrainingConfig, TrainingData
+from lfmri_core.training import losses
 from lfmri_core.training.budget import CALIBRATION_STEPS, PaceGroup
 
 TINY_ORACLE = LFMRIConfig(num_stages=1, width=4, depth=2, cg_iterations=2, focus="oracle")
@@ -106,8 +107,10 @@ def test_box_weighted_lesion_loss_reaches_the_loss_and_not_the_model(data: Train
 def test_box_weighted_lesion_loss_is_refused_where_it_cannot_apply(tiny_data: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="needs a reconstruction task and a lesion weight above 0"):
         _config("unrolled-no-focus", loss=LossWeights(lesion_focus="boxes"))
-    with pytest.raises(InputError, match="lesion loss focus must be one of cam, boxes"):
-        _config("unrolled-no-focus", loss=LossWeights(lesion=1.0, lesion_focus="pointer"))
+    with pytest.raises(InputError, match="lesion loss focus must be one of cam, pointer, boxes"):
+        _config("unrolled-no-focus", loss=LossWeights(lesion=1.0, lesion_focus="saliency"))
+    with pytest.raises(InputError, match="weighted by Net_c's refined pointer needs a reconstruction task"):
+        _config("unrolled-no-focus", loss=LossWeights(lesion=0.0, lesion_focus="pointer"))
     # old configs without the field read as the CAM's
     assert TrainingConfig.from_dict({"task": "lfmri", "loss": {"l1": 1.0, "ssim": 1.0, "lesion": 1.0,
                                                                 "perceptual": 0.0}}).loss.lesion_focus == "cam"
@@ -115,6 +118,33 @@ def test_box_weighted_lesion_loss_is_refused_where_it_cannot_apply(tiny_data: Pa
     with pytest.raises(InputError, match="need lesion boxes for every volume"):
         Trainer(_config("unrolled-no-focus", loss=LossWeights(lesion=1.0, lesion_focus="boxes")), unboxed, tmp_path,
                 model_config=TINY_NO_FOCUS)
+
+
+def test_pointer_weighted_lesion_loss_needs_net_c_and_weighs_the_loss_by_its_pointer(
+        data: TrainingData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config("unrolled-no-focus", loss=LossWeights(lesion=1.0, lesion_focus="pointer"))
+    assert config.needs_classifier and config.pointer_lesion_loss and not config.box_lesion_loss
+    with pytest.raises(InputError, match="needs the phase-1 classifier"):
+        Trainer(config, data, tmp_path / "none", model_config=TINY_NO_FOCUS)
+    torch.manual_seed(0)
+    net_c = build_classifier(ClassifierConfig(width=4)).eval()
+    trainer = Trainer(config, data, tmp_path, model_config=TINY_NO_FOCUS, classifier=net_c)
+    assert trainer.loss is not None and trainer.loss.pointer and not trainer.loss.oracle_focus and not trainer.box_loss
+    assert "lesion loss (weight 1) weighted by Net_c's refined pointer" in trainer.describe()
+    calls: list[torch.Tensor] = []
+    real = losses.pointer_weights
+
+    def spy(classifier, target):  # type: ignore[no-untyped-def]
+        weights = real(classifier, target)
+        calls.append(weights)
+        return weights
+
+    monkeypatch.setattr(losses, "pointer_weights", spy)
+    result = trainer.run()
+    assert result.completed and result.weights is not None
+    assert len(calls) == 3 and all(w.shape == (2, 32, 160) for w in calls)
+    stored = TrainingConfig.from_dict(json.loads(read_weights_metadata(result.weights)["training_config"]))
+    assert stored.loss.lesion_focus == "pointer"
 
 
 def test_oracle_training_refuses_data_without_annotations(tiny_data: Path, tmp_path: Path) -> None:
