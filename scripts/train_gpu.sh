@@ -12,10 +12,12 @@
 #   3. phase 2, six runs side by side on the one GPU, with the same number of steps (a pace
 #      group fits it to the time budget of the slowest): LF-MRI in the shipped design (T = 5, 3,
 #      1: the residual lesion module that moves the denoiser's target, Net_c run once,
-#      `--lesion-term target --cam-once --lesion-width 8`, docs/lfmri.md), the no-focus ablation,
+#      `--lesion-term target --cam-once --lesion-width 8`, the lesion loss weighted by Net_c's
+#      refined pointer, `--lesion-loss-focus pointer`, docs/lfmri.md), the no-focus ablation,
 #      LF-MRI with the oracle focus (the annotated boxes instead of the CAM: the ceiling of the
 #      lesion mechanism) and LF-MRI in the paper's design (`lfmri-paper`: the lesion term adds
-#      weight, Net_c in every stage);
+#      weight, Net_c in every stage, its loss weighted by the CAM); all six draw half of each
+#      batch from the slices with a lesion (`--lesion-fraction 0.5`);
 #   4. `lfmri evaluate` on the GPU (learned methods and zero filling; compressed sensing, which
 #      does not depend on training, is left to the CPU evaluation), and a summary.
 # Outputs: RUN_DIR/weights/*.safetensors (named as lfmri evaluate --weights-dir expects),
@@ -136,8 +138,10 @@ recon_runs=(unrolled-no-focus lfmri-oracle)
 say "phase 2: ${#recon_runs[@]} reconstruction networks with one step count"
 group=(--pace-group "$RUN_DIR/pace" --pace-group-size "${#recon_runs[@]}")
 [ "$smoke" = 1 ] && group=()
-target=(--classifier "$NETC" --lesion-module residual --lesion-term target --lesion-width 8 --mu2-init 1)
-recon=("${recon_data[@]}" --batch-size "$recon_batch" --lr "$recon_lr" --crop-rows "$crop_rows" "${recon_budget[@]}" "${group[@]}")
+target=(--classifier "$NETC" --lesion-module residual --lesion-term target --lesion-width 8 --mu2-init 1
+        --lesion-loss-focus pointer)
+recon=("${recon_data[@]}" --batch-size "$recon_batch" --lr "$recon_lr" --crop-rows "$crop_rows" --lesion-fraction 0.5
+       "${recon_budget[@]}" "${group[@]}")
 for name in "${recon_runs[@]}"; do
     case $name in
         unrolled-no-focus) run "$name" unrolled-no-focus "${recon[@]}" ;;
