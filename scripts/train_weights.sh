@@ -5,11 +5,15 @@
 # Phase 1 trains Net_c on image-level labels. Phase 2 trains the no-lesion-focus network with
 # 5, 3 and 1 stages and the U-Net with the same data, steps, batch and seed (3000 steps); then
 # each no-focus network is fine-tuned for 1500 more steps over 48 training subjects twice, from
-# the same start with the same data order and seed: once as it is (the shipped no-focus
-# ablation, 5 stages) and once as LF-MRI with the lesion module added (the target form with Net_c run once, docs/lfmri.md "The
-# lesion term as a target"), so that LF-MRI and its ablation differ only in the lesion focus.
-# A 1-stage LF-MRI runs Net_c once too, on the zero-filled input (--cam-once needs 2 stages). A step whose weights file exists is skipped, so an
-# interrupted run continues where it stopped (each step also resumes from its checkpoint).
+# the same start with the same data order and seed: once as it is (the no-focus ablation, 5
+# stages) and once as LF-MRI with the lesion module added (the target form with Net_c run once,
+# docs/lfmri.md "The lesion term as a target"), so that LF-MRI and its ablation differ only in
+# the lesion focus. A 1-stage LF-MRI runs Net_c once too, on the zero-filled input (--cam-once
+# needs 2 stages). Last, each of the four continues for 1000 steps with lesion-rich batches (half
+# of each batch from the slices with a lesion), again with one data order and seed for all, the
+# LF-MRI networks with their lesion loss weighted by Net_c's refined pointer.
+# A step whose weights file exists is skipped, so an interrupted run continues where it stopped
+# (each step also resumes from its checkpoint).
 # Synthetic training data, generated into $LFMRI_CACHE/training: Net_c trains on the 352 lesion
 # slices of 48 training subjects (PD + PDFS, 16 slices each), each paired with the same slice of
 # its lesion-free twin (--lesion-free-twins --twin-pairs), with top-k pooling, and validates on
@@ -55,8 +59,24 @@ step lfmri-t3 "$RUNS/lfmri-t3/lfmri.safetensors" -- lfmri "${TUNE[@]}" "${FOCUS[
 step lfmri-t1 "$RUNS/lfmri-t1/lfmri.safetensors" -- lfmri "${TUNE[@]}" "${FOCUS[@]}" --num-stages 1 \
     --init-weights "$RUNS/base-t1/unrolled-no-focus.safetensors"
 
+# then 1000 more steps of each with lesion-rich batches: half of every batch drawn from the slices
+# with a lesion (image-level labels), seed 4, the same for all four (docs/lfmri.md "Lesion-rich
+# batches"); LF-MRI's lesion loss is now weighted by Net_c's refined pointer instead of its CAM
+# (docs/lfmri.md "The refined pointer as the lesion-loss weight")
+RICH=(--cache "$CACHE" --train-volumes 48 --val-volumes 2 --seed 4 --steps 1000 --batch-size 2 --crop-rows 160 --lr 5e-4
+      --warmup-steps 50 --validate-every 500 --checkpoint-every 250 --lesion-fraction 0.5)
+step unrolled-no-focus-rich "$RUNS/unrolled-no-focus-rich/unrolled-no-focus.safetensors" -- unrolled-no-focus "${RICH[@]}" \
+    --init-weights "$RUNS/unrolled-no-focus/unrolled-no-focus.safetensors"
+step lfmri-rich "$RUNS/lfmri-rich/lfmri.safetensors" -- lfmri "${RICH[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer --cam-once \
+    --init-weights "$RUNS/lfmri/lfmri.safetensors"
+step lfmri-t3-rich "$RUNS/lfmri-t3-rich/lfmri.safetensors" -- lfmri "${RICH[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
+    --cam-once --num-stages 3 --init-weights "$RUNS/lfmri-t3/lfmri.safetensors"
+step lfmri-t1-rich "$RUNS/lfmri-t1-rich/lfmri.safetensors" -- lfmri "${RICH[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
+    --num-stages 1 --init-weights "$RUNS/lfmri-t1/lfmri.safetensors"
+
 mkdir -p lfmri_core/weights
 cp "$NETC" lfmri_core/weights/net_c.safetensors
-for name in lfmri unrolled-no-focus unet; do cp "$RUNS/$name/$name.safetensors" "lfmri_core/weights/$name.safetensors"; done
-for t in 3 1; do cp "$RUNS/lfmri-t$t/lfmri.safetensors" "lfmri_core/weights/lfmri-t$t.safetensors"; done
+cp "$RUNS/unet/unet.safetensors" lfmri_core/weights/unet.safetensors
+for name in lfmri unrolled-no-focus; do cp "$RUNS/$name-rich/$name.safetensors" "lfmri_core/weights/$name.safetensors"; done
+for t in 3 1; do cp "$RUNS/lfmri-t$t-rich/lfmri.safetensors" "lfmri_core/weights/lfmri-t$t.safetensors"; done
 ls -l lfmri_core/weights/*.safetensors
