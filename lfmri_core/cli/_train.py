@@ -305,7 +305,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "blocks dilated instead; a stride-8 file can be fine-tuned at 4 or 2 with --init-weights)")
     p.add_argument("--l1-weight", type=float, help="weight of the L1 loss (default 1)")
     p.add_argument("--ssim-weight", type=float, help="weight of the SSIM loss (default 1)")
-    p.add_argument("--lesion-weight", type=float, help="weight of the CAM-weighted lesion loss (default: lfmri 1, others 0)")
+    p.add_argument("--lesion-weight", type=float, help="weight of the lesion loss, weighted inside the image as "
+                                                       "--lesion-loss-focus says (default: lfmri 1, others 0)")
     p.add_argument("--lesion-loss-focus", choices=("cam", "pointer", "boxes"),  # LESION_LOSS_FOCI
                    help="what weighs the lesion loss: cam (default; Net_c's CAM on the target), pointer (Net_c's "
                         "refined pointer on the target, the CAM-gated gradient saliency; image-level labels only) "
