@@ -132,8 +132,17 @@ def gated_saliency(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *
     :func:`lfmri_core.metrics.pointing_distance`, as a CAM). Needs one backward pass through
     Net_c per image: a few times the cost of :func:`classify`. Net_c's parameters are left as they are.
     """
+    return saliency_and_logits(net_c, images, device=device, batch_size=batch_size)[0]
+
+
+def saliency_and_logits(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *,
+                        device: str | torch.device | None = None,
+                        batch_size: int = CLASSIFIER_BATCH) -> tuple[np.ndarray, torch.Tensor]:
+    """:func:`gated_saliency` and the class-0 logits ``(n,)`` of the same forward pass (detached,
+    on the images' device), for callers that need both (the pointer-weighted lesion loss)."""
     images = _image_stack(images, device, batch_size)
     maps = []
+    logits = []
     with torch.inference_mode(False), torch.enable_grad():
         for first in range(0, images.shape[0], batch_size):
             # a fresh tensor: an inference tensor cannot be recorded by autograd
@@ -141,6 +150,7 @@ def gated_saliency(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *
             out = net_c(x)
             # each logit depends on its own image only (Net_c is used in eval mode)
             (grad,) = torch.autograd.grad(out.logits[:, 0].sum(), x)
+            logits.append(out.logits[:, 0].detach())
             magnitudes = grad[:, 0].abs().to(torch.float32).cpu().numpy()
             cams = out.cam[:, 0].detach().to(torch.float32).cpu().numpy()
             for magnitude, cam in zip(magnitudes, cams):
@@ -148,7 +158,8 @@ def gated_saliency(net_c: LesionClassifier, images: torch.Tensor | np.ndarray, *
                 pointer = gaussian_filter(magnitude, SALIENCY_SIGMA) * gate
                 peak = float(pointer.max())
                 maps.append((pointer / peak if peak > 0 else np.zeros_like(pointer)).astype(np.float32))
-    return np.stack(maps) if maps else np.zeros((0, *images.shape[1:]), dtype=np.float32)
+    stacked = np.stack(maps) if maps else np.zeros((0, *images.shape[1:]), dtype=np.float32)
+    return stacked, torch.cat(logits) if logits else images.new_zeros((0,))
 
 
 def lesion_probability(logit: float) -> float:
@@ -158,4 +169,5 @@ def lesion_probability(logit: float) -> float:
 
 
 __all__ = ["CLASSIFIER_BATCH", "SALIENCY_GATE", "SALIENCY_SIGMA", "SALIENCY_WIDEN", "SHIPPED", "Classification",
-           "ClassifierArg", "classify", "gated_saliency", "lesion_probability", "load_classifier"]
+           "ClassifierArg", "classify", "gated_saliency", "lesion_probability", "load_classifier",
+           "saliency_and_logits"]

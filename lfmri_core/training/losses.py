@@ -114,10 +114,10 @@ def pointer_weights(classifier: LesionClassifier, target: torch.Tensor) -> torch
     target's device, no gradient. The pointer needs one backward pass through Net_c per image.
     """
     # imported here: the pipeline package loads reconstruction code that training does not need
-    from lfmri_core.pipeline.classifier import gated_saliency
+    from lfmri_core.pipeline.classifier import saliency_and_logits
 
-    logits = classifier(target.unsqueeze(1)).logits[:, 0]
-    pointer = torch.from_numpy(gated_saliency(classifier, target.detach(), device=target.device))
+    maps, logits = saliency_and_logits(classifier, target.detach(), device=target.device)
+    pointer = torch.from_numpy(maps)
     return torch.sigmoid(logits)[:, None, None] * pointer.to(device=target.device, dtype=target.dtype)
 
 

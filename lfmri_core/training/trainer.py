@@ -304,11 +304,11 @@ class Trainer:
         """One line: task, model, data and sizes."""
         count = sum(p.numel() for p in self.parameters)
         mix = "" if self.config.lesion_fraction is None else f", drawn {self.config.lesion_fraction:.0%} from the lesion slices"
-        boxes = ""
+        focus = ""
         if self.config.box_lesion_loss or self.config.pointer_lesion_loss:
             by = "the annotated boxes" if self.config.box_lesion_loss else "Net_c's refined pointer"
-            boxes = f"; lesion loss (weight {self.config.loss.lesion:g}) weighted by {by}"
-        return (f"{self.config.task}: {count:,} trained parameters{boxes}; training {describe_counts(self.train_set)}{mix}, "
+            focus = f"; lesion loss (weight {self.config.loss.lesion:g}) weighted by {by}"
+        return (f"{self.config.task}: {count:,} trained parameters{focus}; training {describe_counts(self.train_set)}{mix}, "
                 f"validation {describe_counts(self.val_set)}; batch {self.config.batch_size}"
                 + (f" over {self.context.world_size} processes" if self.context.distributed else "")
                 + f", device {self.device}")
