@@ -70,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     traced: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = []
     solve = unrolled.solve_data_consistency
 
-    def tracing(*a: object, **kw: object) -> torch.Tensor:
+    def tracing(*a: object, **kw: object) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         out = solve(*a, **kw)  # type: ignore[arg-type]
-        traced.append((a[3], kw.get("lesion_target"), out))  # type: ignore[arg-type]
+        image = out[0] if isinstance(out, tuple) else out  # (X, A^H A X) with return_gram
+        traced.append((a[3], kw.get("lesion_target"), image))  # type: ignore[arg-type]
         return out
 
     unrolled.solve_data_consistency = tracing  # LFMRINet.forward looks it up in its module

@@ -503,6 +503,7 @@ class LFMRINet(nn.Module):
         operator = SenseOperator(sensitivities, mask)
         adjoint_data = operator.adjoint(kspace)
         x = adjoint_data
+        gram_x: torch.Tensor | None = None
         mu1 = self.mu1
         mu2 = self.mu2
         cam: torch.Tensor | None = None
@@ -525,7 +526,9 @@ class LFMRINet(nn.Module):
                     z = z + (mu2[t] * cam) * (u - z)
                 else:
                     lesion = {"lesion_target": u, "cam": cam, "mu2": mu2[t], "relax_denoiser": self.config.relax_denoiser}
-            x = solve_data_consistency(operator, adjoint_data, x, z, mu1[t], iterations=self.config.cg_iterations, **lesion)
+            # A^H A X_t comes out of each stage's CG residual and starts the next stage's CG
+            x, gram_x = solve_data_consistency(operator, adjoint_data, x, z, mu1[t], iterations=self.config.cg_iterations,
+                                               gram_x0=gram_x, return_gram=True, **lesion)
             if progress is not None:
                 progress(t + 1, total)
         return LFMRIOutput(image=x, cam=cam, mu1=mu1, mu2=mu2)

@@ -52,6 +52,9 @@ class ConjugateGradient(IterativeAlgorithm):
     differentiable
         True: out-of-place updates, so autograd can differentiate the result with respect to
         ``rhs``, ``x0`` and the operator's tensors. False: in-place updates (no autograd).
+    normal_x0
+        ``(N + l2_lambda I) x0`` when the caller already has it (it saves one application of
+        ``N``); ignored without ``x0``.
 
     Attributes
     ----------
@@ -71,6 +74,7 @@ class ConjugateGradient(IterativeAlgorithm):
         batch_ndim: int = 1,
         active: torch.Tensor | None = None,
         differentiable: bool = False,
+        normal_x0: torch.Tensor | None = None,
     ) -> None:
         if max_iterations < 1:
             raise InputError(f"conjugate gradient needs max_iterations >= 1, got {max_iterations}")
@@ -87,7 +91,7 @@ class ConjugateGradient(IterativeAlgorithm):
             self.r = rhs if differentiable else rhs.clone()
         else:
             self.x = x0 if differentiable else x0.clone()
-            self.r = rhs - self._apply(self.x)
+            self.r = rhs - (self._apply(self.x) if normal_x0 is None else normal_x0)
         self.p = self.r if differentiable else self.r.clone()
         self.rs_old = squared_norm(self.r, batch_ndim)
         self.eps_squared = (tolerance**2) * squared_norm(rhs, batch_ndim) if tolerance else torch.zeros_like(self.rs_old)
@@ -134,7 +138,15 @@ class ConjugateGradient(IterativeAlgorithm):
         return self.x
 
 
-def conjugate_gradient(normal: LinearMap, rhs: torch.Tensor, x0: torch.Tensor, iterations: int) -> torch.Tensor:
+def conjugate_gradient(
+    normal: LinearMap,
+    rhs: torch.Tensor,
+    x0: torch.Tensor,
+    iterations: int,
+    *,
+    normal_x0: torch.Tensor | None = None,
+    residual: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """``iterations`` CG steps for ``normal(x) = rhs`` from the warm start ``x0``, differentiable.
 
     :class:`ConjugateGradient` without a tolerance, one system per item of the leading
@@ -151,13 +163,29 @@ def conjugate_gradient(normal: LinearMap, rhs: torch.Tensor, x0: torch.Tensor, i
         Complex ``(batch, H, W)``; ``x0`` is not modified.
     iterations
         Number of CG steps (>= 0; 0 returns ``x0``).
+    normal_x0
+        ``normal(x0)`` if the caller has it: the initial residual is formed from it instead of
+        one more application of ``normal``.
+    residual
+        Also return CG's residual ``r``, which equals ``rhs - normal(x)`` in exact arithmetic
+        (CG updates it by recurrence, so to rounding): ``rhs - r`` is ``normal(x)`` without
+        another application of ``normal``.
+
+    Returns
+    -------
+    torch.Tensor or tuple
+        ``x``, or ``(x, r)`` with ``residual``.
     """
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise InputError(f"conjugate gradient needs iterations >= 0, got {iterations!r}")
+    if normal_x0 is not None and normal_x0.shape != x0.shape:
+        raise InputError(f"normal_x0 of shape {tuple(normal_x0.shape)} does not match x0 of shape {tuple(x0.shape)}")
     if iterations == 0:
-        return x0
+        if not residual:
+            return x0
+        return x0, rhs - (normal(x0) if normal_x0 is None else normal_x0)
     cg = ConjugateGradient(normal, rhs, x0, max_iterations=iterations, batch_ndim=max(rhs.ndim - 2, 0),
-                           differentiable=torch.is_grad_enabled())
+                           differentiable=torch.is_grad_enabled(), normal_x0=normal_x0)
     for _ in range(iterations):
         cg.update()
-    return cg.result
+    return (cg.result, cg.r) if residual else cg.result

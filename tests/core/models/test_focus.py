@@ -296,11 +296,11 @@ def test_a_new_residual_network_solves_the_ablation_stage_with_extra_weight_on_t
         # by hand: the ablation's stages with the denoiser weighted 2 mu1 + 2 mu2 c^2
         op = SenseOperator(maps, mask)
         adjoint = op.adjoint(kspace)
-        x = adjoint
+        x, gram = adjoint, None
         for t in range(2):
             z = ablation.denoisers[t](x)
-            x = solve_data_consistency(op, adjoint, x, z, net.mu1[t], lesion_target=z, cam=focus, mu2=net.mu2[t],
-                                       iterations=2)
+            x, gram = solve_data_consistency(op, adjoint, x, z, net.mu1[t], lesion_target=z, cam=focus, mu2=net.mu2[t],
+                                             iterations=2, gram_x0=gram, return_gram=True)
         torch.testing.assert_close(out, x, rtol=0, atol=0)
         assert not torch.equal(out, ablation(kspace, mask, maps).image)
 
@@ -348,12 +348,13 @@ def test_a_new_target_lesion_term_network_is_exactly_the_ablation_whatever_the_f
         out = net(kspace, mask, maps, focus=focus).image
         op = SenseOperator(maps, mask)
         adjoint = op.adjoint(kspace)
-        x = adjoint
+        x, gram = adjoint, None
         for t in range(2):
             z = net.denoisers[t](x)
             u = net.lesion_nets[t](x, z, focus)  # type: ignore[index]
             assert not torch.equal(u, z)
-            x = solve_data_consistency(op, adjoint, x, z + net.mu2[t] * focus * (u - z), net.mu1[t], iterations=2)
+            x, gram = solve_data_consistency(op, adjoint, x, z + net.mu2[t] * focus * (u - z), net.mu1[t], iterations=2,
+                                             gram_x0=gram, return_gram=True)
         torch.testing.assert_close(out, x, rtol=0, atol=0)
         assert not torch.equal(out, ablation(kspace, mask, maps).image)
 

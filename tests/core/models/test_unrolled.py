@@ -177,6 +177,38 @@ def test_dc_cg_matches_dense_solve() -> None:
     assert_close_in_norm(x_cg, x_dense, rtol)
 
 
+@pytest.mark.parametrize("lesion_focus", [False, True])
+def test_stages_pass_on_their_gram_one_application_per_cg_step(lesion_focus: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each stage's CG starts from ``A^H A X`` read off the previous stage's residual, so a forward
+    applies ``A^H A`` once for the start and once per CG step; the result is the stage-by-stage
+    solve that forms every start's residual afresh, to float32 rounding."""
+    kspace, mask, sens, _ = _problem(batch=1, coils=4, size=24, seed=4)
+    config = _config(lesion_focus=lesion_focus, num_stages=3, cg_iterations=3, lesion_module="residual",
+                     lesion_term="target", cam_once=True) if lesion_focus else _config(lesion_focus=False, num_stages=3)
+    torch.manual_seed(4)
+    net = LFMRINet(config).eval()
+    calls = []
+    normal = SenseOperator.normal
+
+    def counted(self: SenseOperator, image: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return normal(self, image)
+
+    monkeypatch.setattr(SenseOperator, "normal", counted)
+    with torch.no_grad():
+        out = net(kspace, mask, sens).image
+        assert len(calls) == 1 + 3 * 3
+        # the same stages, each start's residual formed with A^H A
+        monkeypatch.setattr("lfmri_core.models.unrolled.solve_data_consistency",
+                            lambda *a, gram_x0=None, return_gram=False, **kw: (solve_data_consistency(*a, **kw), None))
+        calls.clear()
+        fresh = net(kspace, mask, sens).image
+        assert len(calls) == 3 * 4
+    rtol = 3 * (_network_rtol(net) + rounding_rtol(torch.complex64, fft_points=24, fft_passes=2, terms=4, steps=4))
+    assert_close_in_norm(out, fresh, rtol)
+    assert not torch.equal(out, kspace.new_zeros(out.shape))
+
+
 def test_adam_steps_reduce_loss() -> None:
     torch.manual_seed(1)
     net = LFMRINet(_config(width=8, num_stages=2))

@@ -101,3 +101,58 @@ def test_data_consistency_gradient_reaches_the_weights() -> None:
     out.abs().sum().backward()
     assert mu1.grad is not None and mu2.grad is not None
     assert torch.isfinite(mu1.grad) and torch.isfinite(mu2.grad) and float(mu1.grad) != 0 and float(mu2.grad) != 0
+
+
+class _Counting:
+    """A linear map that counts its applications."""
+
+    def __init__(self, normal) -> None:  # type: ignore[no-untyped-def]
+        self.normal, self.calls = normal, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.normal(x)
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["in-place", "differentiable"])
+def test_a_known_normal_x0_saves_one_application_and_the_residual_gives_normal_x(grad: bool) -> None:
+    """``normal_x0`` replaces the initial residual's application of ``N``; the returned residual
+    ``r`` satisfies ``rhs - r = N x`` to rounding (CG's recurrence), in place and differentiable."""
+    op, weights, rhs, x0 = _problem("cpu", seed=5)
+    normal = op.gram + Diagonal(weights)
+    steps = 3
+    tol = rounding_rtol(torch.complex64, fft_points=10, fft_passes=2, terms=120, steps=steps + 1)
+    with torch.set_grad_enabled(grad):
+        counted = _Counting(normal)
+        plain = conjugate_gradient(counted, rhs, x0, steps)
+        assert counted.calls == steps + 1
+        counted.calls = 0
+        x, r = conjugate_gradient(counted, rhs, x0, steps, normal_x0=normal(x0), residual=True)
+        assert counted.calls == steps
+        assert_close_in_norm(x, plain, tol)
+        assert_close_in_norm(rhs - r, normal(x), tol * 4)  # N x is about as large as rhs here
+        # no steps: x0 itself, and its residual
+        same, r0 = conjugate_gradient(normal, rhs, x0, 0, residual=True)
+        assert same is x0
+        assert_close_in_norm(r0, rhs - normal(x0), tol)
+    with pytest.raises(InputError, match="normal_x0 of shape"):
+        conjugate_gradient(normal, rhs, x0, 2, normal_x0=x0[:1])
+
+
+def test_data_consistency_hands_its_gram_to_the_next_stage() -> None:
+    """``return_gram`` gives ``A^H A X`` (to rounding) for free, and a stage started with it as
+    ``gram_x0`` solves what a stage that applies ``A^H A`` to its start solves."""
+    op, weights, rhs, x0 = _problem("cpu", seed=6)
+    mu1 = torch.tensor(0.4)
+    cam = weights.clamp(0, 1)
+    tol = rounding_rtol(torch.complex64, fft_points=10, fft_passes=2, terms=120, steps=8)
+    x1, gram1 = solve_data_consistency(op, rhs, x0, x0 * 0.9, mu1, lesion_target=x0 * 1.1, cam=cam, mu2=torch.tensor(0.3),
+                                       iterations=3, return_gram=True)
+    assert_close_in_norm(gram1, op.normal(x1), tol * 4)
+    counted = _Counting(op.normal)
+    op.normal = counted  # type: ignore[method-assign]
+    reused = solve_data_consistency(op, rhs, x1, x1 * 0.8, mu1 * 2, iterations=3, gram_x0=gram1)
+    assert counted.calls == 3
+    fresh = solve_data_consistency(op, rhs, x1, x1 * 0.8, mu1 * 2, iterations=3)
+    assert counted.calls == 3 + 4
+    assert_close_in_norm(reused, fresh, tol * 4)

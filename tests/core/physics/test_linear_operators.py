@@ -251,7 +251,7 @@ def test_shifted_layout_is_the_centred_operator_conjugated_by_ifftshift() -> Non
     assert not centred.line_mask and SenseOperator(maps, mask[:1].expand(15, 9)).line_mask
 
 
-def test_the_normal_operator_reuses_its_buffers_only_outside_autograd() -> None:
+def test_the_normal_operator_reuses_its_buffer_only_outside_autograd() -> None:
     gen = torch.Generator().manual_seed(6)
     maps = _randn((1, 3, 8, 6), gen, "cpu")
     op = SenseOperator(maps, torch.rand((1, 6), generator=gen) < 0.5)
@@ -262,7 +262,7 @@ def test_the_normal_operator_reuses_its_buffers_only_outside_autograd() -> None:
     with torch.inference_mode():
         inference = op.normal(x)
     assert torch.equal(inference, first)
-    assert torch.equal(op.normal(x), first)  # buffers made in inference mode are replaced outside it
+    assert torch.equal(op.normal(x), first)  # a buffer made in inference mode is replaced outside it
     leaf = x.clone().requires_grad_(True)
     traced = op.normal(leaf)
     assert traced.grad_fn is not None
