@@ -21,6 +21,18 @@ that the iterative solvers use, with ``S' = ifftshift(S)`` in place of ``S`` and
 sizes too. A line mask (the same on every readout row) commutes with the readout FFT, which
 cancels: 1-D FFTs along the phase encode suffice, half the work. Without a mask
 ``A^H A x = sum_c |S_c|^2 x``.
+
+The adjoint without shifts
+--------------------------
+For an even length ``N`` a shift by ``N / 2`` is a modulation by ``(-1)^n`` on the other side
+of the FFT, so per axis ``ifft_c(y)[n] = (-1)^(N/2) (-1)^n ifft(y (-1)^k)[n]``. In 2-D, with
+``H`` and ``W`` even,
+
+    A^H y = sum_c [s (-1)^(x+y) conj(S_c)] F^H [(-1)^(kx+ky) M y_c],    s = (-1)^(H/2 + W/2)
+
+so the sign patterns go into the mask and into cached conjugate maps, and the adjoint of the
+centred layout needs none of the four copies that ``fftshift`` and ``ifftshift`` make
+(``torch.roll`` copies the whole coil array once per axis). Odd sizes take the shifts.
 """
 
 from __future__ import annotations
@@ -97,6 +109,8 @@ class SenseOperator(LinearOperator):
         self.shifted = shifted
         self._maps = torch.fft.ifftshift(sensitivities, dim=_DIMS).contiguous() if shifted else sensitivities
         self._conj: torch.Tensor | None = None
+        self._modulated_conj: torch.Tensor | None = None  # s (-1)^(x+y) conj(S): the adjoint without shifts
+        self._kspace_signs: torch.Tensor | None = None  # (-1)^(kx+ky)
         self._buffer: torch.Tensor | None = None
         self.line_mask = False
         self._weights: torch.Tensor | None = None  # ifftshift(M) of the normal operator's FFTs
@@ -144,6 +158,23 @@ class SenseOperator(LinearOperator):
             self._conj = self._maps.conj().resolve_conj()
         return self._conj
 
+    def _adjoint_modulation(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(-1)^(kx+ky)`` and ``s (-1)^(x+y) conj(S)`` of the shift-free adjoint (even sizes, centred layout)."""
+        if self._modulated_conj is None or self._kspace_signs is None or self.sensitivities.requires_grad:
+            height, width = self.image_shape
+            device = self.sensitivities.device
+            rows = torch.arange(height, device=device)[:, None]
+            cols = torch.arange(width, device=device)[None, :]
+            odd = (rows + cols) % 2 == 1
+            one = torch.ones((), dtype=self.sensitivities.dtype, device=device)
+            signs = torch.where(odd, -one, one)
+            overall = -1.0 if (height // 2 + width // 2) % 2 else 1.0
+            modulated = self.sensitivities.conj() * (signs * overall)
+            if self.sensitivities.requires_grad:  # learned maps: keep the graph, cache nothing
+                return signs, modulated
+            self._kspace_signs, self._modulated_conj = signs, modulated
+        return self._kspace_signs, self._modulated_conj
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """``A x``: image ``(..., H, W)`` -> masked coil k-space ``(..., C, H, W)``."""
         self._check_image(image)
@@ -158,8 +189,19 @@ class SenseOperator(LinearOperator):
         """``A^H y``: coil k-space ``(..., C, H, W)`` -> image ``(..., H, W)`` (in this operator's layout)."""
         self._check_kspace(kspace)
         if not self.shifted:
-            coil_images = ifft2c(apply_mask(kspace, self.mask))
-            return torch.sum(self.sensitivities.conj() * coil_images, dim=-3)
+            height, width = self.image_shape
+            if height % 2 or width % 2:
+                coil_images = ifft2c(apply_mask(kspace, self.mask))
+                return torch.sum(self.sensitivities.conj() * coil_images, dim=-3)
+            # shifts as sign patterns (module docstring): two passes instead of four copies
+            signs, maps = self._adjoint_modulation()
+            masked = apply_mask(kspace, self.mask)
+            if masked is kspace or (torch.is_grad_enabled() and masked.requires_grad):
+                masked = masked * signs
+            else:
+                masked.mul_(signs)
+            coil_images = torch.fft.ifft2(masked, norm="ortho")
+            return torch.sum(coil_images * maps, dim=-3)
         shifted = torch.fft.ifftshift(kspace, dim=_DIMS)
         if self._adjoint_weights is not None:
             shifted = shifted * self._adjoint_weights
