@@ -75,8 +75,8 @@ step lfmri-t3-rich "$RUNS/lfmri-t3-rich/lfmri.safetensors" -- lfmri "${RICH[@]}"
 step lfmri-t1-rich "$RUNS/lfmri-t1-rich/lfmri.safetensors" -- lfmri "${RICH[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
     --num-stages 1 --init-weights "$RUNS/lfmri-t1/lfmri.safetensors"
 
-# and 1000 more steps of each with its own recipe, seed 6, the same for all four (docs/lfmri.md
-# "Longer training of the shipped networks"): the training budget raises every network's quality
+# and 1000 more steps of each with its own recipe, seed 6, the same for all four: the training
+# budget raises every network's quality (docs/lfmri.md "Evaluation of the shipped weights")
 MORE=(--cache "$CACHE" --train-volumes 48 --val-volumes 2 --seed 6 --steps 1000 --batch-size 2 --crop-rows 160 --lr 5e-4
       --warmup-steps 50 --validate-every 500 --checkpoint-every 250 --lesion-fraction 0.5)
 step unrolled-no-focus-more "$RUNS/unrolled-no-focus-more/unrolled-no-focus.safetensors" -- unrolled-no-focus "${MORE[@]}" \
