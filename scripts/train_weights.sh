@@ -11,8 +11,8 @@
 # the lesion focus. A 1-stage LF-MRI runs Net_c once too, on the zero-filled input (--cam-once
 # needs 2 stages). Last, each of the four continues for 1000 steps with lesion-rich batches (half
 # of each batch from the slices with a lesion), again with one data order and seed for all, the
-# LF-MRI networks with their lesion loss weighted by Net_c's refined pointer, and then 1000 more
-# steps of each with the same recipe and another seed.
+# LF-MRI networks with their lesion loss weighted by Net_c's refined pointer, and then twice 1000
+# more steps of each with the same recipe and another seed.
 # A step whose weights file exists is skipped, so an interrupted run continues where it stopped
 # (each step also resumes from its checkpoint).
 # Synthetic training data, generated into $LFMRI_CACHE/training: Net_c trains on the 352 lesion
@@ -76,7 +76,7 @@ step lfmri-t1-rich "$RUNS/lfmri-t1-rich/lfmri.safetensors" -- lfmri "${RICH[@]}"
     --num-stages 1 --init-weights "$RUNS/lfmri-t1/lfmri.safetensors"
 
 # and 1000 more steps of each with its own recipe, seed 6, the same for all four: the training
-# budget raises every network's quality (docs/lfmri.md "Evaluation of the shipped weights")
+# budget raises every network's quality (docs/lfmri.md "Evaluation of the second 2026-12-06 weights")
 MORE=(--cache "$CACHE" --train-volumes 48 --val-volumes 2 --seed 6 --steps 1000 --batch-size 2 --crop-rows 160 --lr 5e-4
       --warmup-steps 50 --validate-every 500 --checkpoint-every 250 --lesion-fraction 0.5)
 step unrolled-no-focus-more "$RUNS/unrolled-no-focus-more/unrolled-no-focus.safetensors" -- unrolled-no-focus "${MORE[@]}" \
@@ -88,9 +88,22 @@ step lfmri-t3-more "$RUNS/lfmri-t3-more/lfmri.safetensors" -- lfmri "${MORE[@]}"
 step lfmri-t1-more "$RUNS/lfmri-t1-more/lfmri.safetensors" -- lfmri "${MORE[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
     --num-stages 1 --init-weights "$RUNS/lfmri-t1-rich/lfmri.safetensors"
 
+# and once more with seed 7, the third release of 2026-12-06 (docs/lfmri.md "Evaluation of the
+# shipped weights")
+MORE2=(--cache "$CACHE" --train-volumes 48 --val-volumes 2 --seed 7 --steps 1000 --batch-size 2 --crop-rows 160 --lr 5e-4
+       --warmup-steps 50 --validate-every 500 --checkpoint-every 250 --lesion-fraction 0.5)
+step unrolled-no-focus-more2 "$RUNS/unrolled-no-focus-more2/unrolled-no-focus.safetensors" -- unrolled-no-focus "${MORE2[@]}" \
+    --init-weights "$RUNS/unrolled-no-focus-more/unrolled-no-focus.safetensors"
+step lfmri-more2 "$RUNS/lfmri-more2/lfmri.safetensors" -- lfmri "${MORE2[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer --cam-once \
+    --init-weights "$RUNS/lfmri-more/lfmri.safetensors"
+step lfmri-t3-more2 "$RUNS/lfmri-t3-more2/lfmri.safetensors" -- lfmri "${MORE2[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
+    --cam-once --num-stages 3 --init-weights "$RUNS/lfmri-t3-more/lfmri.safetensors"
+step lfmri-t1-more2 "$RUNS/lfmri-t1-more2/lfmri.safetensors" -- lfmri "${MORE2[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
+    --num-stages 1 --init-weights "$RUNS/lfmri-t1-more/lfmri.safetensors"
+
 mkdir -p lfmri_core/weights
 cp "$NETC" lfmri_core/weights/net_c.safetensors
 cp "$RUNS/unet/unet.safetensors" lfmri_core/weights/unet.safetensors
-for name in lfmri unrolled-no-focus; do cp "$RUNS/$name-more/$name.safetensors" "lfmri_core/weights/$name.safetensors"; done
-for t in 3 1; do cp "$RUNS/lfmri-t$t-more/lfmri.safetensors" "lfmri_core/weights/lfmri-t$t.safetensors"; done
+for name in lfmri unrolled-no-focus; do cp "$RUNS/$name-more2/$name.safetensors" "lfmri_core/weights/$name.safetensors"; done
+for t in 3 1; do cp "$RUNS/lfmri-t$t-more2/lfmri.safetensors" "lfmri_core/weights/lfmri-t$t.safetensors"; done
 ls -l lfmri_core/weights/*.safetensors
