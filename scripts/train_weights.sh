@@ -60,46 +60,31 @@ step lfmri-t3 "$RUNS/lfmri-t3/lfmri.safetensors" -- lfmri "${TUNE[@]}" "${FOCUS[
 step lfmri-t1 "$RUNS/lfmri-t1/lfmri.safetensors" -- lfmri "${TUNE[@]}" "${FOCUS[@]}" --num-stages 1 \
     --init-weights "$RUNS/base-t1/unrolled-no-focus.safetensors"
 
-# then 1000 more steps of each with lesion-rich batches: half of every batch drawn from the slices
-# with a lesion (image-level labels), seed 4, the same for all four (docs/lfmri.md "Lesion-rich
-# batches"); LF-MRI's lesion loss is now weighted by Net_c's refined pointer instead of its CAM
-# (docs/lfmri.md "The refined pointer as the lesion-loss weight")
-RICH=(--cache "$CACHE" --train-volumes 48 --val-volumes 2 --seed 4 --steps 1000 --batch-size 2 --crop-rows 160 --lr 5e-4
-      --warmup-steps 50 --validate-every 500 --checkpoint-every 250 --lesion-fraction 0.5)
-step unrolled-no-focus-rich "$RUNS/unrolled-no-focus-rich/unrolled-no-focus.safetensors" -- unrolled-no-focus "${RICH[@]}" \
-    --init-weights "$RUNS/unrolled-no-focus/unrolled-no-focus.safetensors"
-step lfmri-rich "$RUNS/lfmri-rich/lfmri.safetensors" -- lfmri "${RICH[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer --cam-once \
-    --init-weights "$RUNS/lfmri/lfmri.safetensors"
-step lfmri-t3-rich "$RUNS/lfmri-t3-rich/lfmri.safetensors" -- lfmri "${RICH[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
-    --cam-once --num-stages 3 --init-weights "$RUNS/lfmri-t3/lfmri.safetensors"
-step lfmri-t1-rich "$RUNS/lfmri-t1-rich/lfmri.safetensors" -- lfmri "${RICH[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
-    --num-stages 1 --init-weights "$RUNS/lfmri-t1/lfmri.safetensors"
-
-# and 1000 more steps of each with its own recipe, seed 6, the same for all four: the training
-# budget raises every network's quality (docs/lfmri.md "Evaluation of the second 2026-12-06 weights")
-MORE=(--cache "$CACHE" --train-volumes 48 --val-volumes 2 --seed 6 --steps 1000 --batch-size 2 --crop-rows 160 --lr 5e-4
-      --warmup-steps 50 --validate-every 500 --checkpoint-every 250 --lesion-fraction 0.5)
-step unrolled-no-focus-more "$RUNS/unrolled-no-focus-more/unrolled-no-focus.safetensors" -- unrolled-no-focus "${MORE[@]}" \
-    --init-weights "$RUNS/unrolled-no-focus-rich/unrolled-no-focus.safetensors"
-step lfmri-more "$RUNS/lfmri-more/lfmri.safetensors" -- lfmri "${MORE[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer --cam-once \
-    --init-weights "$RUNS/lfmri-rich/lfmri.safetensors"
-step lfmri-t3-more "$RUNS/lfmri-t3-more/lfmri.safetensors" -- lfmri "${MORE[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
-    --cam-once --num-stages 3 --init-weights "$RUNS/lfmri-t3-rich/lfmri.safetensors"
-step lfmri-t1-more "$RUNS/lfmri-t1-more/lfmri.safetensors" -- lfmri "${MORE[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
-    --num-stages 1 --init-weights "$RUNS/lfmri-t1-rich/lfmri.safetensors"
-
-# and once more with seed 7, the third release of 2026-12-06 (docs/lfmri.md "Evaluation of the
-# shipped weights")
-MORE2=(--cache "$CACHE" --train-volumes 48 --val-volumes 2 --seed 7 --steps 1000 --batch-size 2 --crop-rows 160 --lr 5e-4
-       --warmup-steps 50 --validate-every 500 --checkpoint-every 250 --lesion-fraction 0.5)
-step unrolled-no-focus-more2 "$RUNS/unrolled-no-focus-more2/unrolled-no-focus.safetensors" -- unrolled-no-focus "${MORE2[@]}" \
-    --init-weights "$RUNS/unrolled-no-focus-more/unrolled-no-focus.safetensors"
-step lfmri-more2 "$RUNS/lfmri-more2/lfmri.safetensors" -- lfmri "${MORE2[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer --cam-once \
-    --init-weights "$RUNS/lfmri-more/lfmri.safetensors"
-step lfmri-t3-more2 "$RUNS/lfmri-t3-more2/lfmri.safetensors" -- lfmri "${MORE2[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
-    --cam-once --num-stages 3 --init-weights "$RUNS/lfmri-t3-more/lfmri.safetensors"
-step lfmri-t1-more2 "$RUNS/lfmri-t1-more2/lfmri.safetensors" -- lfmri "${MORE2[@]}" "${FOCUS[@]}" --lesion-loss-focus pointer \
-    --num-stages 1 --init-weights "$RUNS/lfmri-t1-more/lfmri.safetensors"
+# continue_all FROM TO SEED: 1000 more steps of the four networks "<name>FROM" into "<name>TO",
+# all with one data order and seed: lesion-rich batches (half of every batch drawn from the slices
+# with a lesion, image-level labels; docs/lfmri.md "Lesion-rich batches"), LF-MRI's lesion loss
+# weighted by Net_c's refined pointer instead of its CAM (docs/lfmri.md "The refined pointer as
+# the lesion-loss weight")
+continue_all() {
+    local from=$1 to=$2 seed=$3
+    local rich=(--cache "$CACHE" --train-volumes 48 --val-volumes 2 --seed "$seed" --steps 1000 --batch-size 2
+                --crop-rows 160 --lr 5e-4 --warmup-steps 50 --validate-every 500 --checkpoint-every 250 --lesion-fraction 0.5)
+    local lesion=("${FOCUS[@]}" --lesion-loss-focus pointer)
+    step "unrolled-no-focus$to" "$RUNS/unrolled-no-focus$to/unrolled-no-focus.safetensors" -- unrolled-no-focus "${rich[@]}" \
+        --init-weights "$RUNS/unrolled-no-focus$from/unrolled-no-focus.safetensors"
+    step "lfmri$to" "$RUNS/lfmri$to/lfmri.safetensors" -- lfmri "${rich[@]}" "${lesion[@]}" --cam-once \
+        --init-weights "$RUNS/lfmri$from/lfmri.safetensors"
+    step "lfmri-t3$to" "$RUNS/lfmri-t3$to/lfmri.safetensors" -- lfmri "${rich[@]}" "${lesion[@]}" --cam-once --num-stages 3 \
+        --init-weights "$RUNS/lfmri-t3$from/lfmri.safetensors"
+    step "lfmri-t1$to" "$RUNS/lfmri-t1$to/lfmri.safetensors" -- lfmri "${rich[@]}" "${lesion[@]}" --num-stages 1 \
+        --init-weights "$RUNS/lfmri-t1$from/lfmri.safetensors"
+}
+# then three such rounds: seed 4 (the first 2026-12-06 release), then seed 6 and seed 7 (the
+# second and third releases: the training budget raises every network's quality, docs/lfmri.md
+# "Evaluation of the second 2026-12-06 weights" and "Evaluation of the shipped weights")
+continue_all "" -rich 4
+continue_all -rich -more 6
+continue_all -more -more2 7
 
 mkdir -p lfmri_core/weights
 cp "$NETC" lfmri_core/weights/net_c.safetensors
