@@ -12,6 +12,12 @@ pools). Weights do not change the time: VarNet is timed with seeded random initi
 LF-MRI, the no-focus ablation and the U-Net are the shipped weights (``lfmri_core/weights``;
 default architectures with random weights for a file that is not installed).
 
+Readout window: at 640 x 368 (readout oversampled twice) the pipeline runs the learned models on
+the recon rows and 64 rows on each side (:func:`~lfmri_core.models.inputs.readout_window`, what
+``infer_slices`` and the viewers do); the row ``lfmri, readout window`` times LF-MRI so, window cut
+included, next to the plain ``lfmri`` on the whole readout, and its PSNR is printed with the
+compression rows' (below).
+
 Coil compression: for each ``--virtual-coils`` count (default 8 and 10) below the input's coil
 count, LF-MRI is also timed on that many virtual coils (:func:`~lfmri_core.coils.compress_coils`
 on the masked k-space, in the time), and the cost in image quality is printed: PSNR (fastMRI's,
@@ -56,6 +62,7 @@ from lfmri_core.machine import describe_machine, load_average  # noqa: E402
 from lfmri_core.masks import make_mask  # noqa: E402
 from lfmri_core.metrics import psnr  # noqa: E402
 from lfmri_core.models import LFMRIConfig, LFMRINet, UNetRecon, load_weights, model_sensitivities  # noqa: E402
+from lfmri_core.models.inputs import readout_window, readout_window_rows  # noqa: E402
 from lfmri_core.physics import apply_mask, center_crop, ifft2c, rss  # noqa: E402
 from lfmri_core.synthetic import SyntheticConfig, generate_volume, get_geometry  # noqa: E402
 
@@ -109,15 +116,21 @@ def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: list
     def run_varnet() -> object:
         return varnet(varnet_kspace, varnet_mask, low)
 
-    def runner(net: torch.nn.Module, virtual: int | None = None) -> Callable[[], torch.Tensor]:
+    def runner(net: torch.nn.Module, virtual: int | None = None, window: slice | None = None) -> Callable[[], torch.Tensor]:
         def run() -> torch.Tensor:
             data = kspace if virtual is None else compress_coils(kspace, virtual, mask=line).kspace
+            if window is not None:
+                data = apply_mask(readout_window(data, window), line)
             maps = model_sensitivities(data, line)
             return net(data, line[None], maps).image
 
         return run
 
     cases: dict[str, Callable[[], object]] = {"varnet": run_varnet, **{n: runner(m) for n, m in ours.items()}}
+    crop = get_geometry(geometry).recon_shape
+    rows = readout_window_rows(height, crop[0])
+    if rows is not None:
+        cases["lfmri, readout window"] = runner(ours["lfmri"], window=rows)
     compressed = {v: f"lfmri, {v} virtual coils" for v in virtual_coils if v < coils}
     for v, name in compressed.items():
         cases[name] = runner(ours["lfmri"], v)
@@ -137,36 +150,50 @@ def bench(geometry: str, device: torch.device, repeats: int, virtual_coils: list
         lines.append(f"  {name:<28} {median:10.3f} {min(values):8.3f} {varnet_median / median:15.1f} "
                      f"{median / ablation_median:17.2f}")
     lines.append("  models: " + "; ".join(f"{n} {d}" for n, d in described.items()))
-    if compressed:
+    if compressed or rows is not None:
+        windowed = ("lfmri, readout window",) if rows is not None else ()
         with torch.inference_mode():
-            crop = get_geometry(geometry).recon_shape
             target = center_crop(reference, crop)[None].numpy()
             scores = {name: psnr(target, center_crop(cases[name]().abs().cpu(), crop).numpy())  # type: ignore[attr-defined]
-                      for name in ("lfmri", *compressed.values())}
-        lines.append(f"  quality (LF-MRI PSNR against the fully sampled RSS): all {coils} coils {scores['lfmri']:.2f} dB; "
-                     + "; ".join(f"{v} virtual coils {scores[n]:.2f} dB" for v, n in compressed.items()))
+                      for name in ("lfmri", *windowed, *compressed.values())}
+        lines.append(f"  quality (LF-MRI PSNR against the fully sampled RSS): all {coils} coils {scores['lfmri']:.2f} dB"
+                     + "".join(f"; readout window {scores[n]:.2f} dB" for n in windowed)
+                     + "".join(f"; {v} virtual coils {scores[n]:.2f} dB" for v, n in compressed.items()))
     return lines
 
 
 def bench_volume(slices: int, device: torch.device, repeats: int, batch: int) -> list[str]:
     """A whole fastMRI-sized volume through LF-MRI: ``slices`` copies of the 640 x 368 x 15 slice
-    (the time does not depend on the content), ``batch`` slices per forward pass, maps included."""
+    (the time does not depend on the content), ``batch`` slices per forward pass, maps included;
+    on the whole readout and on the pipeline's readout window (window cut included), interleaved."""
     kspace, line, _, _ = make_input("fastmri-knee")
     volume = kspace.expand(slices, *kspace.shape[1:]).contiguous().to(device)
     line = line.to(device)
     net, described = model("lfmri", LFMRINet(LFMRIConfig()))
     net = net.to(device).eval()
+    rows = readout_window_rows(volume.shape[-2], get_geometry("fastmri-knee").recon_shape[0])
 
-    def run() -> None:
-        for start in range(0, slices, batch):
-            data = volume[start : start + batch]
-            net(data, line[None], model_sensitivities(data, line))
+    def runner(window: slice | None) -> Callable[[], None]:
+        def run() -> None:
+            for start in range(0, slices, batch):
+                data = volume[start : start + batch]
+                if window is not None:
+                    data = apply_mask(readout_window(data, window), line)
+                net(data, line[None], model_sensitivities(data, line))
 
+        return run
+
+    cases = {"whole readout": runner(None), f"readout window ({rows.stop - rows.start} rows)": runner(rows)} \
+        if rows is not None else {"whole readout": runner(None)}
+    times: dict[str, list[float]] = {name: [] for name in cases}
     with torch.inference_mode():
-        run()
-        times = [timed(run, device)[0] for _ in range(repeats)]
+        for run in cases.values():
+            run()
+        for _ in range(repeats):
+            for name, run in cases.items():
+                times[name].append(timed(run, device)[0])
     return [f"volume: {slices} slices x {tuple(volume.shape[1:])}, LF-MRI ({described}), {batch} slices per pass, "
-            f"{repeats} runs: median {statistics.median(times):.3f} s, min {min(times):.3f} s"]
+            f"{repeats} runs, {name}: median {statistics.median(t):.3f} s, min {min(t):.3f} s" for name, t in times.items()]
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import torch
 
 from lfmri_core.coils.calibration import as_kspace_batch
 from lfmri_core.device import resolve_device
+from lfmri_core.models.inputs import READOUT_MARGIN
 from lfmri_core.pipeline import (
     SHIPPED,
     ClassifierArg,
@@ -80,6 +81,7 @@ def infer_slices(
     method_params: Mapping[str, object] | None = None,
     sensitivity_method: str = "espirit",
     coil_compression: int | None = None,
+    readout_margin: int | None = READOUT_MARGIN,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
     warn: bool = True,
@@ -124,6 +126,11 @@ def infer_slices(
         from the undersampled k-space's centre); None, or at least the number of coils, keeps them.
         Every coil-wise FFT of the reconstruction gets cheaper, at the cost of the dropped
         components' signal.
+    readout_margin
+        The learned methods run on the recon rows and this many rows on each side when the
+        readout is oversampled and the mask is a line mask (fastMRI's 640-row k-space with a
+        320-row ``recon_shape``: 448 rows instead of 640; :mod:`lfmri_core.models.inputs`).
+        None runs them on the whole readout.
     progress
         ``progress(done, total)`` as the method works (iterations or unrolled stages).
     cancel
@@ -157,7 +164,7 @@ def infer_slices(
     net_c = load_classifier(classifier, dev)
     out = reconstruct_batch(batch, sampling_mask, recon, info, recon_shape=crop, net_c=net_c,
                             sensitivity_method=sensitivity_method, coil_compression=coil_compression,
-                            progress=progress, cancel=cancel, warn=warn)
+                            readout_margin=readout_margin, progress=progress, cancel=cancel, warn=warn)
     found = out.classification
     timings = dict(out.timings)
     image = out.magnitude.cpu().numpy()

@@ -32,13 +32,20 @@ from lfmri_core.io.fastmri_h5 import VolumeInfo
 from lfmri_core.masks import MaskSpec, SamplingMask
 from lfmri_core.metrics.slice_scores import score_slice
 from lfmri_core.models.classifier import LesionClassifier
-from lfmri_core.models.inputs import MODEL_MAPS, model_sensitivities
+from lfmri_core.models.inputs import (
+    MODEL_MAPS,
+    READOUT_MARGIN,
+    check_readout_margin,
+    model_sensitivities,
+    readout_window,
+    readout_window_rows,
+)
 from lfmri_core.physics import center_crop
 from lfmri_core.physics.sense import apply_mask
 from lfmri_core.pipeline.classifier import (
     SHIPPED,
-    ClassifierArg,
     Classification,
+    ClassifierArg,
     classify,
     lesion_probability,
     load_classifier,
@@ -46,7 +53,13 @@ from lfmri_core.pipeline.classifier import (
 from lfmri_core.pipeline.masks import volume_mask
 from lfmri_core.pipeline.result import SliceResult
 from lfmri_core.progress import Cancel, Progress
-from lfmri_core.recon.registry import Cancelled, MethodInfo, ReconMethod, build_method, method_info
+from lfmri_core.recon.registry import (
+    Cancelled,
+    MethodInfo,
+    ReconMethod,
+    build_method,
+    method_info,
+)
 
 LEARNED_SLICES_PER_CALL = 8
 """Slices per call of a learned method in :func:`run_slices` (one forward pass)."""
@@ -112,6 +125,7 @@ def reconstruct_batch(
     sensitivity_params: Mapping[str, object] | None = None,
     coil_compression: int | None = None,
     focus_boxes: Sequence[Sequence[LesionBox]] | None = None,
+    readout_margin: int | None = READOUT_MARGIN,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
     warn: bool = False,
@@ -138,12 +152,18 @@ def reconstruct_batch(
         Virtual coils to compress to first; None (or at least the coil count) keeps them.
     focus_boxes
         Each slice's boxes (recon frame) for methods that take them (``needs_boxes``).
+    readout_margin
+        Learned methods on k-space with a line mask and more readout rows than the recon crop
+        run on a readout window, the recon rows and this many rows on each side
+        (:func:`~lfmri_core.models.inputs.readout_window_rows`); None runs them on the whole
+        readout. The result is the same crop either way.
     progress, cancel
         Handed to the method (iterations or stages); ``cancel`` is also polled between steps.
     warn
         Issue the coil-map checks' findings as :class:`~lfmri_core.coils.CalibrationWarning`
         too; they are returned either way.
     """
+    check_readout_margin(readout_margin)
     device = kspace.device
     timings = {"compression": 0.0, "maps": 0.0, "reconstruction": 0.0, "classifier": 0.0}
     mask_tensor = mask.to_tensor(tuple(kspace.shape), device=device)
@@ -159,6 +179,10 @@ def reconstruct_batch(
     used: str | None = None
     findings: tuple[str, ...] = ()
     kind = coil_maps_for(info)
+    if kind == "model" and mask.is_1d:
+        rows = readout_window_rows(int(undersampled.shape[-2]), recon_shape[0], readout_margin)
+        if rows is not None:
+            undersampled = apply_mask(readout_window(undersampled, rows), mask_tensor)
     if kind is not None:
         tick = time.perf_counter()
         if kind == "model":
@@ -223,6 +247,7 @@ def run_slices(
     sensitivity_method: str = "espirit",
     sensitivity_params: Mapping[str, object] | None = None,
     coil_compression: int | None = None,
+    readout_margin: int | None = READOUT_MARGIN,
     slices_per_call: int | None = None,
     mask_key: tuple[object, ...] = (),
     progress: Progress | None = None,
@@ -256,7 +281,7 @@ def run_slices(
         The volume's lesion boxes (volume slice indices, recon frame): the LF metrics, and the
         focus of methods that take boxes (``lfmri-oracle``, which needs them: None means the
         volume is not annotated).
-    sensitivity_method, sensitivity_params, coil_compression
+    sensitivity_method, sensitivity_params, coil_compression, readout_margin
         See :func:`reconstruct_batch`.
     slices_per_call
         Slices given to the method at once (None: :data:`LEARNED_SLICES_PER_CALL` for learned
@@ -278,6 +303,7 @@ def run_slices(
         Bad method, parameters, mask, slices, device, weights or reference (one line).
     """
     start = time.perf_counter()
+    check_readout_margin(readout_margin)
     info = volume.info
     entry = method_info(method)
     if entry.needs_boxes and boxes is None:
@@ -313,7 +339,7 @@ def run_slices(
         batch = reconstruct_batch(kspace, sampling, recon, entry, recon_shape=recon_shape, net_c=net_c,
                                   sensitivity_method=sensitivity_method, sensitivity_params=sensitivity_params,
                                   coil_compression=coil_compression, focus_boxes=per_slice if entry.needs_boxes else None,
-                                  cancel=cancel)
+                                  readout_margin=readout_margin, cancel=cancel)
         for line in batch.coil_map_warnings:
             # once per run and kind: the slices of one mask fail alike (their numbers differ)
             if warn and finding_kind(line) not in warned:

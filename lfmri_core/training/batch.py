@@ -6,9 +6,12 @@ For a batch of fully sampled coil k-space ``(B, C, H, W)`` (H readout, W phase e
    ``crop_rows`` rows and transformed back. The readout is fully sampled, so the phase-encode
    sampling pattern (and its fully sampled centre, the ACS lines) is the same as for the whole
    image; the cost of every learned model is proportional to H, so a 160-row window halves it.
-   Only for data whose image size equals the recon size (the compact synthetic geometry):
-   elsewhere the readout oversampling is cropped away by the target and a window would not
-   match it;
+   Only for data whose image size equals the recon size (the compact synthetic geometry).
+   Data with an oversampled readout (fastMRI's 640 rows for a 320-row recon) and a line mask
+   is cut instead to the fixed window inference runs the models on: the recon rows and
+   :data:`~lfmri_core.models.inputs.READOUT_MARGIN` rows on each side
+   (:func:`~lfmri_core.models.inputs.readout_window_rows`), so training, validation and use
+   see the same input;
 2. the mask (one per batch) zeroes the unsampled columns (:func:`~lfmri_core.physics.apply_mask`);
 3. the coil maps every learned model uses, :func:`~lfmri_core.models.model_sensitivities`;
 4. the target: root-sum-of-squares of the (cropped) fully sampled coil images, centre-cropped
@@ -24,8 +27,15 @@ import torch
 
 from lfmri_core.errors import InputError
 from lfmri_core.masks import MaskSpec
-from lfmri_core.models.inputs import model_sensitivities
-from lfmri_core.physics import SenseOperator, apply_mask, center_crop, fft2c, ifft2c, rss
+from lfmri_core.models.inputs import model_sensitivities, readout_window_rows
+from lfmri_core.physics import (
+    SenseOperator,
+    apply_mask,
+    center_crop,
+    fft2c,
+    ifft2c,
+    rss,
+)
 
 
 class ReconBatch(NamedTuple):
@@ -102,7 +112,8 @@ def recon_batch(
         :meth:`~lfmri_core.masks.SamplingMask.with_padding`, fastMRI's ``apply_mask``). None:
         every column was acquired.
     crop_rows
-        Readout window; ignored unless :func:`crops_readout` holds.
+        Readout window; ignored unless :func:`crops_readout` holds. Otherwise, oversampled
+        data with a line mask is cut to the inference window (see the module docstring).
     crop_fractions
         One number in ``[0, 1)`` per item placing its window (from the seeded generator).
     focus
@@ -123,6 +134,12 @@ def recon_batch(
             focus = torch.stack([focus[i, o : o + crop_rows] for i, o in enumerate(offsets)])
     else:
         images = coil_images(kspace)
+        rows = readout_window_rows(height, recon_shape[0])
+        if rows is not None and mask_spec.build(tuple(kspace.shape)).is_1d:
+            images = images[..., rows, :]
+            kspace = fft2c(images)
+            if focus is not None:
+                focus = focus[:, rows]
     target = rss_target(images, recon_shape)
     pattern = mask_spec.build(tuple(kspace.shape))
     if padding is not None and tuple(padding) != (0, width):

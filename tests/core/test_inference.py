@@ -24,12 +24,12 @@ from lfmri_core.models import (
     load_weights,
     save_weights,
 )
-from lfmri_core.models.inputs import model_sensitivities
-from lfmri_core.physics import center_crop
+from lfmri_core.models.inputs import model_sensitivities, readout_window
+from lfmri_core.physics import apply_mask, center_crop
 from lfmri_core.recon import Cancelled
 from lfmri_core.recon.registry import METHOD_REGISTRY, MethodInfo
 from lfmri_core.synthetic import SyntheticConfig, generate_volume
-from tests.tolerances import assert_close_in_norm, rounding_rtol
+from tests.tolerances import assert_close_in_norm, relative_error, rounding_rtol
 
 TINY_CLASSIFIER = ClassifierConfig(width=4, num_classes=3)
 RECON_SHAPE = (96, 80)
@@ -122,16 +122,38 @@ def test_learned_method_with_maps_timed(knee: tuple[np.ndarray, SamplingMask], w
     _check(result, 1, classes=3)
     assert result.method == "lfmri" and result.timings["maps"] > 0
     assert steps == [(1, 2), (2, 2)]  # one batch, two stages
-    # the model itself on the masked k-space, with the maps it was trained with
+    # the model itself on the masked k-space of the readout window (the recon crop's 96 rows
+    # of 320 and 64 on each side), with the maps it was trained with
     undersampled = mask.apply(torch.from_numpy(kspace[:1]))
     mask_tensor = mask.to_tensor(undersampled.shape)
+    window = apply_mask(readout_window(undersampled, slice(48, 272)), mask_tensor)
     model = load_weights(weights["lfmri"], kind="lfmri")
     with torch.no_grad():
-        image = model(undersampled, mask_tensor, model_sensitivities(undersampled, mask_tensor)).image
+        image = model(window, mask_tensor, model_sensitivities(window, mask_tensor)).image
+        whole = model(undersampled, mask_tensor, model_sensitivities(undersampled, mask_tensor)).image
+    assert image.shape[-2:] == (224, 320)
     # (the same operations on the same data in this process; the tolerance is the rounding of
     # one stage's FFTs, should the batching of the two calls ever differ)
     assert_close_in_norm(result.image, center_crop(image.abs(), RECON_SHAPE), _fft_rtol(kspace, passes=4))
     _check_classifier_outputs(result, weights["net_c"])
+    # readout_margin=None: the whole readout, as before the window (a different result)
+    full = infer_slices(torch.from_numpy(kspace[:1]), mask, "lfmri", device="cpu", recon_shape=RECON_SHAPE,
+                        classifier=None, method_params={"weights": weights["lfmri"]}, readout_margin=None)
+    assert_close_in_norm(full.image, center_crop(whole.abs(), RECON_SHAPE), _fft_rtol(kspace, passes=4))
+    assert relative_error(full.image, result.image) > 10 * _fft_rtol(kspace, passes=4)
+
+
+def test_no_window_without_readout_oversampling_or_for_2d_masks(knee: tuple[np.ndarray, SamplingMask],
+                                                                weights: dict[str, Path]) -> None:
+    """A recon crop of (nearly) the whole readout, or a 2-D mask: the model sees every row."""
+    kspace, line = knee
+    params = {"weights": weights["lfmri"]}
+    for recon_shape, mask in (((200, 80), line), (RECON_SHAPE, np.repeat(line.pattern[None], 320, 0))):
+        windowed = infer_slices(kspace[0], mask, "lfmri", device="cpu", recon_shape=recon_shape, classifier=None,
+                                method_params=params)
+        whole = infer_slices(kspace[0], mask, "lfmri", device="cpu", recon_shape=recon_shape, classifier=None,
+                             method_params=params, readout_margin=None)
+        np.testing.assert_array_equal(windowed.image, whole.image)
 
 
 def test_classical_method_with_maps(knee: tuple[np.ndarray, SamplingMask]) -> None:
@@ -255,6 +277,7 @@ def test_cancel(knee: tuple[np.ndarray, SamplingMask], weights: dict[str, Path])
         ({"classifier": 3}, "classifier must be 'shipped', a weights file"),
         ({"method": "cg-sense", "method_params": {"lam": -1}}, "lam must be a finite number >= 0"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"readout_margin": -8}, "the readout margin must be a whole number of rows >= 0 or None, got -8"),
     ],
 )
 def test_bad_input_is_one_line(change: dict[str, object], message: str) -> None:

@@ -10,16 +10,26 @@ import numpy as np
 import pytest
 import torch
 
-from lfmri_core.device import DEVICE_CHOICES, check_device, cuda_fallback, resolve_device
+from lfmri_core.device import (
+    DEVICE_CHOICES,
+    check_device,
+    cuda_fallback,
+    resolve_device,
+)
 from lfmri_core.errors import InputError
+from lfmri_core.inference import infer_slices
 from lfmri_core.io.annotations import LesionBox
-from lfmri_core.io.fastmri_h5 import FastMRIVolume
+from lfmri_core.io.fastmri_h5 import FastMRIVolume, write_volume
+from lfmri_core.io.ismrmrd_header import EncodingInfo
 from lfmri_core.masks import MaskSpec
 from lfmri_core.metrics import lf_psnr_slice, slice_metrics
+from lfmri_core.models import ClassifierConfig, LFMRIConfig, LFMRINet, save_weights
+from lfmri_core.physics import center_crop, ifft2c, rss
 from lfmri_core.pipeline import coil_maps_for, run_slices, volume_mask
 from lfmri_core.recon import available_methods, method_info
 from lfmri_core.recon.pipeline import reconstruct_volume
 from lfmri_core.recon.registry import Cancelled
+from lfmri_core.synthetic import SyntheticConfig, generate_volume
 from tests.conftest import write_small_knee
 from tests.tolerances import rounding_rtol
 
@@ -66,6 +76,34 @@ def test_methods_that_need_maps_get_them_and_cancel_stops(knee: Path) -> None:
             list(run_slices(vol, [7], SPEC, "zero-filled", device="cpu"))
         with pytest.raises(InputError, match="needs the lesion boxes"):
             list(run_slices(vol, [0], SPEC, "lfmri-oracle", device="cpu"))
+
+
+def test_learned_methods_run_on_a_readout_window_of_oversampled_data(tmp_path: Path) -> None:
+    """A file whose readout is oversampled (320 rows, a 160-row recon crop): run_slices gives
+    what infer_slices gives on the same k-space, with the window (rows 16..304) and without."""
+    volume = generate_volume(SyntheticConfig(num_slices=2, num_coils=4, seed=5))
+    kspace = np.ascontiguousarray(volume.kspace[..., 112:208])  # 320 x 96
+    recon_shape = (160, 96)
+    target = center_crop(rss(ifft2c(torch.from_numpy(kspace)), dim=1), recon_shape).numpy().astype(np.float32)
+    path = write_volume(tmp_path / "oversampled.h5", kspace, reconstruction_rss=target,
+                        encoding=EncodingInfo(encoded_shape=(320, 96), recon_shape=recon_shape))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        net = LFMRINet(LFMRIConfig(num_stages=2, width=4, depth=2, cg_iterations=1, classifier=ClassifierConfig(width=4)))
+    params = {"weights": save_weights(tmp_path / "lfmri.safetensors", net.eval())}
+    images = {}
+    with FastMRIVolume(path) as vol:
+        mask = volume_mask(vol.info, SPEC)
+        for margin in (64, None):
+            results = list(run_slices(vol, [0, 1], mask, "lfmri", method_params=params, device="cpu",
+                                      readout_margin=margin))
+            direct = infer_slices(kspace, mask, "lfmri", device="cpu", recon_shape=recon_shape, classifier=None,
+                                  method_params=params, readout_margin=margin)
+            images[margin] = np.stack([r.image for r in results])
+            np.testing.assert_array_equal(images[margin], direct.image)
+        with pytest.raises(InputError, match="readout margin must be a whole number of rows"):
+            list(run_slices(vol, [0], mask, "lfmri", method_params=params, device="cpu", readout_margin=-1))
+    assert not np.array_equal(images[64], images[None])
 
 
 def test_the_coil_map_rule_has_one_answer_per_method() -> None:

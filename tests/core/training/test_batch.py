@@ -9,8 +9,14 @@ import torch
 
 from lfmri_core.io.volume import open_volume
 from lfmri_core.masks import MaskSpec
-from lfmri_core.physics import ifft2c, rss
-from lfmri_core.training import coil_images, crops_readout, recon_batch, rss_target, zero_filled
+from lfmri_core.physics import SenseOperator, center_crop, ifft2c, rss
+from lfmri_core.training import (
+    coil_images,
+    crops_readout,
+    recon_batch,
+    rss_target,
+    zero_filled,
+)
 from lfmri_core.training.batch import crop_offsets
 from tests.tolerances import assert_close_in_norm, rounding_rtol
 
@@ -68,3 +74,26 @@ def test_columns_outside_the_encoding_limits_stay_unsampled() -> None:
     expected = spec.build((32, 40)).with_padding(4, 36).pattern
     assert (batch.mask[0].numpy() == expected).all() and not batch.mask[0, :4].any() and not batch.mask[0, 36:].any()
     assert (batch.kspace[..., :4] == 0).all()
+
+
+def test_oversampled_readouts_train_on_the_inference_window() -> None:
+    """320 readout rows, a 160-row recon: a line mask's batch holds rows 16..304 (the window
+    inference runs the models on), with the same target and, the readout being fully sampled,
+    the same zero-filled image as the whole readout; a 2-D mask keeps every row."""
+    generator = torch.Generator().manual_seed(4)
+    kspace = torch.randn(2, 3, 320, 48, dtype=torch.complex64, generator=generator)
+    line = MaskSpec("random", 4, 0.08, seed=2)
+    batch = recon_batch(kspace, (160, 48), line)
+    assert batch.kspace.shape == (2, 3, 288, 48) and batch.sensitivities.shape == batch.kspace.shape
+    assert batch.crop_shape == (160, 48)
+    whole = rss(ifft2c(kspace))[:, 80:240]
+    assert_close_in_norm(batch.target, whole, _fft_rtol(kspace))
+    pattern = torch.from_numpy(line.build((320, 48)).pattern.copy())
+    assert torch.equal(batch.mask[0], pattern) and (batch.kspace[..., ~pattern] == 0).all()
+    # with the same (uniform) coil maps, the window's zero-filled image is the whole readout's
+    masked = torch.where(pattern, kspace, torch.zeros((), dtype=kspace.dtype))
+    whole_zero_filled = SenseOperator(torch.full_like(kspace, 3 ** -0.5), pattern[None]).adjoint(masked)
+    cut_zero_filled = SenseOperator(torch.full_like(batch.kspace, 3 ** -0.5), batch.mask).adjoint(batch.kspace)
+    assert_close_in_norm(center_crop(cut_zero_filled, (160, 48)), center_crop(whole_zero_filled, (160, 48)),
+                         2 * _fft_rtol(kspace))
+    assert recon_batch(kspace, (160, 48), MaskSpec("poisson", 4, 0.08, seed=2)).kspace.shape == (2, 3, 320, 48)
