@@ -183,8 +183,9 @@ def bench_volume(slices: int, device: torch.device, repeats: int, batch: int) ->
 
         return run
 
-    cases = {"whole readout": runner(None), f"readout window ({rows.stop - rows.start} rows)": runner(rows)} \
-        if rows is not None else {"whole readout": runner(None)}
+    cases = {"whole readout": runner(None)}
+    if rows is not None:
+        cases[f"readout window ({rows.stop - rows.start} rows)"] = runner(rows)
     times: dict[str, list[float]] = {name: [] for name in cases}
     with torch.inference_mode():
         for run in cases.values():

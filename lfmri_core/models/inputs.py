@@ -88,9 +88,9 @@ def readout_window_rows(height: int, recon_rows: int, margin: int | None = READO
         so the window's own centre crop is the recon crop; None where the window would not be
         smaller than the image (data without readout oversampling, or ``margin`` None).
     """
-    if check_readout_margin(margin) is None:
+    margin = check_readout_margin(margin)
+    if margin is None:
         return None
-    assert margin is not None
     if not 0 < recon_rows <= height:
         raise InputError(f"a recon crop of {recon_rows} rows does not fit an image of {height}")
     start = (height - recon_rows) // 2 - margin

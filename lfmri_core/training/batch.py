@@ -132,16 +132,18 @@ def recon_batch(
         kspace = fft2c(images)
         if focus is not None:
             focus = torch.stack([focus[i, o : o + crop_rows] for i, o in enumerate(offsets)])
+        pattern = mask_spec.build(tuple(kspace.shape))
     else:
         images = coil_images(kspace)
-        rows = readout_window_rows(height, recon_shape[0])
-        if rows is not None and mask_spec.build(tuple(kspace.shape)).is_1d:
+        pattern = mask_spec.build(tuple(kspace.shape))
+        # (a recon size above the image's is clipped to it, as by the target's crop)
+        rows = readout_window_rows(height, target_crop_shape((height, width), recon_shape)[0]) if pattern.is_1d else None
+        if rows is not None:  # a line mask fits the window as it is
             images = images[..., rows, :]
             kspace = fft2c(images)
             if focus is not None:
                 focus = focus[:, rows]
     target = rss_target(images, recon_shape)
-    pattern = mask_spec.build(tuple(kspace.shape))
     if padding is not None and tuple(padding) != (0, width):
         pattern = pattern.with_padding(*padding)
     mask = pattern.to_tensor(tuple(kspace.shape), device=kspace.device)

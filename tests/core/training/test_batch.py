@@ -97,3 +97,10 @@ def test_oversampled_readouts_train_on_the_inference_window() -> None:
     assert_close_in_norm(center_crop(cut_zero_filled, (160, 48)), center_crop(whole_zero_filled, (160, 48)),
                          2 * _fft_rtol(kspace))
     assert recon_batch(kspace, (160, 48), MaskSpec("poisson", 4, 0.08, seed=2)).kspace.shape == (2, 3, 320, 48)
+
+
+def test_a_recon_size_above_the_image_is_clipped_without_a_window() -> None:
+    """A header's recon size may exceed the image (the target's crop clips it): no window, no error."""
+    kspace = torch.randn(1, 2, 64, 48, dtype=torch.complex64, generator=torch.Generator().manual_seed(1))
+    batch = recon_batch(kspace, (80, 48), MaskSpec("random", 4, 0.08, seed=1))
+    assert batch.kspace.shape == (1, 2, 64, 48) and batch.target.shape == (1, 64, 48)
