@@ -11,7 +11,7 @@
 # the lesion focus. A 1-stage LF-MRI runs Net_c once too, on the zero-filled input (--cam-once
 # needs 2 stages). Last, each of the four continues for 1000 steps with lesion-rich batches (half
 # of each batch from the slices with a lesion), again with one data order and seed for all, the
-# LF-MRI networks with their lesion loss weighted by Net_c's refined pointer, and then three times 1000
+# LF-MRI networks with their lesion loss weighted by Net_c's refined pointer, and then four times 1000
 # more steps of each with the same recipe and another seed.
 # A step whose weights file exists is skipped, so an interrupted run continues where it stopped
 # (each step also resumes from its checkpoint).
@@ -79,18 +79,19 @@ continue_all() {
     step "lfmri-t1$to" "$RUNS/lfmri-t1$to/lfmri.safetensors" -- lfmri "${rich[@]}" "${lesion[@]}" --num-stages 1 \
         --init-weights "$RUNS/lfmri-t1$from/lfmri.safetensors"
 }
-# then four such rounds: seed 4 (the first 2026-12-06 release), then seeds 6, 7 and 8 (the
-# second, third and fourth releases: the training budget raises every network's quality,
-# docs/lfmri.md "Evaluation of the second 2026-12-06 weights", "Evaluation of the third
-# 2026-12-06 weights" and "Evaluation of the shipped weights")
+# then five such rounds: seed 4 (the first 2026-12-06 release), then seeds 6, 7, 8 and 9 (the
+# second to fifth releases: the training budget raises every network's quality, docs/lfmri.md
+# "Evaluation of the second 2026-12-06 weights" and the sections after it, up to "Evaluation
+# of the shipped weights")
 continue_all "" -rich 4
 continue_all -rich -more 6
 continue_all -more -more2 7
 continue_all -more2 -more3 8
+continue_all -more3 -more4 9
 
 mkdir -p lfmri_core/weights
 cp "$NETC" lfmri_core/weights/net_c.safetensors
 cp "$RUNS/unet/unet.safetensors" lfmri_core/weights/unet.safetensors
-for name in lfmri unrolled-no-focus; do cp "$RUNS/$name-more3/$name.safetensors" "lfmri_core/weights/$name.safetensors"; done
-for t in 3 1; do cp "$RUNS/lfmri-t$t-more3/lfmri.safetensors" "lfmri_core/weights/lfmri-t$t.safetensors"; done
+for name in lfmri unrolled-no-focus; do cp "$RUNS/$name-more4/$name.safetensors" "lfmri_core/weights/$name.safetensors"; done
+for t in 3 1; do cp "$RUNS/lfmri-t$t-more4/lfmri.safetensors" "lfmri_core/weights/lfmri-t$t.safetensors"; done
 ls -l lfmri_core/weights/*.safetensors
