@@ -513,19 +513,27 @@ class LFMRINet(nn.Module):
                 raise InputError(f"stages must be an integer from 0 to {total}, got {stages!r}")
             total = stages
         once = self.config.cam_once
+        mapped = True  # whether the focus map is non-zero anywhere in the batch
         for t in range(total):
             z = self.denoisers[t](x)
             lesion: dict[str, Any] = {}
             if self.lesion_nets is not None and mu2 is not None and not (once and t == 0):
                 if cam is None or not once:
                     cam = focus.to(x.real.dtype) if oracle else self.lesion_map(x)  # type: ignore[union-attr]
-                lesion_net = self.lesion_nets[t - once]
-                u = lesion_net(x, z, cam) if self.config.lesion_module == "residual" else lesion_net(x)
-                if self.config.lesion_term == "target":
-                    # the denoiser's target moves towards U inside the map; no weight is added
-                    z = z + (mu2[t] * cam) * (u - z)
-                else:
-                    lesion = {"lesion_target": u, "cam": cam, "mu2": mu2[t], "relax_denoiser": self.config.relax_denoiser}
+                    mapped = bool(cam.any())
+                # A map that is zero everywhere multiplies U by zero in either lesion term, so
+                # outside training the lesion module is skipped: the same result, and a slice where
+                # Net_c sees no lesion costs the ablation plus Net_c. Training still runs it (on the
+                # whole image), so that every parameter takes part, as distributed training requires.
+                if mapped or self.training:
+                    lesion_net = self.lesion_nets[t - once]
+                    u = lesion_net(x, z, cam) if self.config.lesion_module == "residual" else lesion_net(x)
+                    if self.config.lesion_term == "target":
+                        # the denoiser's target moves towards U inside the map; no weight is added
+                        z = z + (mu2[t] * cam) * (u - z)
+                    else:
+                        lesion = {"lesion_target": u, "cam": cam, "mu2": mu2[t],
+                                  "relax_denoiser": self.config.relax_denoiser}
             # A^H A X_t comes out of each stage's CG residual and starts the next stage's CG
             x, gram_x = solve_data_consistency(operator, adjoint_data, x, z, mu1[t], iterations=self.config.cg_iterations,
                                                gram_x0=gram_x, return_gram=True, **lesion)

@@ -402,3 +402,34 @@ def test_cam_once_runs_net_c_once_on_the_first_stage_output_and_starts_as_the_ab
         LFMRIConfig(num_stages=1, lesion_module="residual", cam_once=True)
     with pytest.raises(InputError, match="lesion_width applies to lesion_module 'residual' only"):
         LFMRIConfig(lesion_width=4)
+
+
+@pytest.mark.parametrize("module, term", [("residual", "target"), ("residual", "weight"), ("separate", "weight")])
+def test_outside_training_a_map_that_is_zero_everywhere_skips_the_lesion_module_with_the_same_result(
+        module: str, term: str) -> None:
+    """A zero map multiplies ``U`` by zero in either lesion term, so the evaluation-mode network
+    does not run the module (a slice where Net_c sees nothing costs the ablation plus Net_c) and
+    gives the training-mode result, which runs it; a map with support runs it again."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        net = LFMRINet(LFMRIConfig(num_stages=3, width=4, depth=3, cg_iterations=2, focus="oracle",
+                                   lesion_module=module, lesion_term=term, mu2_init=0.4))  # type: ignore[arg-type]
+        with torch.no_grad():
+            for parameter in net.lesion_nets.parameters():  # type: ignore[union-attr]
+                parameter.normal_().mul_(0.3)  # a module that changes U (a new one returns Z)
+    calls = []
+    for lesion_net in net.lesion_nets:  # type: ignore[union-attr]
+        lesion_net.register_forward_hook(lambda *_: calls.append(1))
+    kspace, mask, maps = _problem()
+    focus = torch.zeros(2, 24, 24)
+    with torch.no_grad():
+        trained = net.train()(kspace, mask, maps, focus=focus).image
+        assert len(calls) == 3
+        calls.clear()
+        evaluated = net.eval()(kspace, mask, maps, focus=focus).image
+        assert not calls
+        assert torch.equal(evaluated, trained)
+        focus[1, 8:14, 6:12] = 1.0
+        mapped = net(kspace, mask, maps, focus=focus).image
+    assert len(calls) == 3
+    assert not torch.equal(mapped, evaluated)
